@@ -1,1 +1,79 @@
-"""faithcam."""
+"""faithcam: faithful class activation maps for PyTorch image models.
+
+import faithcam
+result = faithcam.explain(model, images, method="expected-gradcam")
+result.maps  # (B, H, W) in [0, 1]
+"""
+
+from faithcam.baselines import (
+    Baseline,
+    Black,
+    Blur,
+    FixedBaseline,
+    GaussianNoise,
+    ReferenceSet,
+    UniformNoise,
+)
+from faithcam.errors import (
+    FaithcamError,
+    FaithcamTypeError,
+    FaithcamValueError,
+    LayerError,
+    TargetError,
+)
+from faithcam.estimators import Expected, Integrated, Smooth, Vanilla
+from faithcam.methods import (
+    CAM,
+    METHODS,
+    CamMethod,
+    ExpectedGradCAM,
+    GradCAM,
+    GradCAMPlusPlus,
+    HiResCAM,
+    IntegratedGradCAM,
+    LayerCAM,
+    SmoothGradCAMPlusPlus,
+    XGradCAM,
+    explain,
+)
+from faithcam.result import CamResult
+from faithcam.targets import CallableTarget, ClassLogit, ClassProbability, Target
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "CAM",
+    "METHODS",
+    "Baseline",
+    "Black",
+    "Blur",
+    "CallableTarget",
+    "CamMethod",
+    "CamResult",
+    "ClassLogit",
+    "ClassProbability",
+    "Expected",
+    "ExpectedGradCAM",
+    "FaithcamError",
+    "FaithcamTypeError",
+    "FaithcamValueError",
+    "FixedBaseline",
+    "GaussianNoise",
+    "GradCAM",
+    "GradCAMPlusPlus",
+    "HiResCAM",
+    "Integrated",
+    "IntegratedGradCAM",
+    "LayerCAM",
+    "LayerError",
+    "ReferenceSet",
+    "Smooth",
+    "SmoothGradCAMPlusPlus",
+    "Target",
+    "TargetError",
+    "UniformNoise",
+    "Vanilla",
+    "XGradCAM",
+    "__version__",
+    "explain",
+]

@@ -56,7 +56,9 @@ def resolve_layer(model: nn.Module, layer: LayerSpec, example: torch.Tensor) -> 
     if isinstance(layer, nn.Module):
         names = module_names(model)
         if layer is model:
-            raise LayerError("layer: the model itself cannot be the target layer; pass a sub-module")
+            raise LayerError(
+                "layer: the model itself cannot be the target layer; pass a sub-module"
+            )
         if layer not in names:
             raise LayerError(
                 "layer: the module passed is not a sub-module of the model "

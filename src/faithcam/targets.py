@@ -148,7 +148,9 @@ class BoundCallableTarget(BoundTarget):
         result = torch.empty(len(image_index), device=outputs.device, dtype=outputs.dtype)
         for image in image_index.unique().tolist():
             rows = image_index == image
-            result = result.index_put((rows,), _checked(self.fns[image](outputs[rows]), int(rows.sum())))
+            result = result.index_put(
+                (rows,), _checked(self.fns[image](outputs[rows]), int(rows.sum()))
+            )
         return result
 
 
@@ -237,9 +239,7 @@ def select_output(outputs: Any, selector: OutputSelector = None) -> torch.Tensor
     elif hasattr(outputs, "logits"):
         selected = outputs.logits
     else:
-        detail = (
-            f"keys {list(outputs)}" if isinstance(outputs, Mapping) else type(outputs).__name__
-        )
+        detail = f"keys {list(outputs)}" if isinstance(outputs, Mapping) else type(outputs).__name__
         raise FaithcamTypeError(
             f"output_selector: the model returned {detail}, not a tensor; pass output_selector="
             "(an index, a key, or a callable that returns the logits tensor)"

@@ -1,0 +1,67 @@
+"""Deletion AUC vs the same number of plain batched forward passes (target: ratio <= 1.2).
+
+ResNet-18 (weights=None, seeded), 224x224 images, 100 steps: deletion runs B·(steps + 1)
+forward passes; the baseline runs that many images through the model in batches of the same
+size under ``torch.inference_mode``. A and B alternate, the best and median of the repeats are
+reported.
+
+    .venv/bin/python benchmarks/bench_deletion.py [--images 4] [--repeats 3] [--batch-size 32]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import torch
+import torchvision
+
+from faithcam.metrics import deletion
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--images", type=int, default=4)
+    parser.add_argument("--steps", type=int, default=100)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--batch-size", type=int, default=32)
+    args = parser.parse_args()
+
+    torch.manual_seed(0)
+    model = torchvision.models.resnet18(weights=None).eval()
+    images = torch.rand(args.images, 3, 224, 224)
+    maps = torch.rand(args.images, 224, 224)
+    targets = model(images).argmax(1)
+    n_forward = args.images * (args.steps + 1)
+    plain_inputs = images.repeat_interleave(args.steps + 1, dim=0)
+
+    def run_deletion() -> None:
+        deletion(model, images, maps, targets, steps=args.steps, batch_size=args.batch_size)
+
+    def run_plain() -> None:
+        with torch.inference_mode():
+            for start in range(0, n_forward, args.batch_size):
+                model(plain_inputs[start : start + args.batch_size])
+
+    run_plain()  # warm-up
+    times: dict[str, list[float]] = {"deletion": [], "plain": []}
+    for _ in range(args.repeats):
+        for name, fn in (("deletion", run_deletion), ("plain", run_plain)):
+            t0 = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - t0)
+
+    print(
+        f"resnet18, {args.images} images 224x224, {args.steps} steps = {n_forward} forwards, "
+        f"batch {args.batch_size}, {torch.get_num_threads()} threads"
+    )
+    for name, ts in times.items():
+        print(f"{name:>9}: best {min(ts):.3f} s  median {statistics.median(ts):.3f} s")
+    best = min(times["deletion"]) / min(times["plain"])
+    median = statistics.median(times["deletion"]) / statistics.median(times["plain"])
+    print(f"ratio deletion / plain: best {best:.3f}x  median {median:.3f}x  (target <= 1.2x)")
+
+
+if __name__ == "__main__":
+    main()

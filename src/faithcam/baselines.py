@@ -1,0 +1,234 @@
+"""Baselines: the reference images x' that path estimators and perturbation metrics start from.
+
+A baseline is called with the rows' images (N, C, H, W), the index of the image each row belongs
+to, and a ``torch.Generator``; it returns N baseline images. Noise amplitudes are fractions of
+each image's value range (max − min), as in SmoothGrad, so they mean the same thing for raw
+[0, 1] images and for mean/std-normalised ones.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+
+from faithcam.errors import FaithcamTypeError, FaithcamValueError
+
+
+def value_range(images: torch.Tensor) -> torch.Tensor:
+    """Per-image value range max − min, shape (N, 1, 1, 1)."""
+    flat = images.flatten(1)
+    return (flat.amax(1) - flat.amin(1)).view(-1, 1, 1, 1)
+
+
+class Baseline:
+    """Base class of baselines."""
+
+    stochastic = False
+
+    def validate(self, images: torch.Tensor) -> None:
+        """Raise a specific error if this baseline cannot serve ``images``."""
+
+    def __call__(
+        self, images: torch.Tensor, image_index: torch.Tensor, generator: torch.Generator | None
+    ) -> torch.Tensor:
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{k}={v!r}" for k, v in vars(self).items() if not k.startswith("_"))
+        return f"{type(self).__name__}({fields})"
+
+
+class Black(Baseline):
+    """A constant image, 0 by default (black for raw [0, 1] inputs).
+
+    For mean/std-normalised inputs use :meth:`from_normalization` to get the normalised black.
+    """
+
+    def __init__(self, value: float | Sequence[float] = 0.0) -> None:
+        self.value = value
+
+    @classmethod
+    def from_normalization(cls, mean: Sequence[float], std: Sequence[float]) -> Black:
+        """Black in a space normalised by ``(x - mean) / std``: value_c = -mean_c / std_c."""
+        return cls([-m / s for m, s in zip(mean, std, strict=True)])
+
+    def validate(self, images: torch.Tensor) -> None:
+        if not isinstance(self.value, int | float) and len(self.value) != images.shape[1]:
+            raise FaithcamValueError(
+                f"baseline: Black has {len(self.value)} channel values, images have "
+                f"{images.shape[1]} channels"
+            )
+
+    def __call__(self, images, image_index, generator):
+        value = torch.as_tensor(self.value, dtype=images.dtype, device=images.device)
+        return value.reshape(1, -1, 1, 1).expand_as(images).clone()
+
+
+class Blur(Baseline):
+    """A Gaussian-blurred copy of the input (σ in pixels), as in the Blur-IG baselines."""
+
+    def __init__(self, sigma: float = 10.0) -> None:
+        if not sigma > 0:
+            raise FaithcamValueError(f"sigma: Blur needs sigma > 0 pixels, got {sigma}")
+        self.sigma = float(sigma)
+
+    def __call__(self, images, image_index, generator):
+        return gaussian_blur(images, self.sigma)
+
+
+class UniformNoise(Baseline):
+    """Uniform noise between each image's minimum and maximum value."""
+
+    stochastic = True
+
+    def __call__(self, images, image_index, generator):
+        flat = images.flatten(1)
+        low = flat.amin(1).view(-1, 1, 1, 1)
+        high = flat.amax(1).view(-1, 1, 1, 1)
+        return low + (high - low) * random_like(images, generator, uniform=True)
+
+
+class GaussianNoise(Baseline):
+    """The input plus Gaussian noise of standard deviation ``std`` × the image's value range."""
+
+    stochastic = True
+
+    def __init__(self, std: float = 0.2) -> None:
+        if not std >= 0:
+            raise FaithcamValueError(f"std: GaussianNoise needs std >= 0, got {std}")
+        self.std = float(std)
+
+    def __call__(self, images, image_index, generator):
+        return images + gaussian_noise(images, self.std, generator)
+
+
+class ReferenceSet(Baseline):
+    """Baselines drawn uniformly at random from a set of reference images (Expected Gradients).
+
+    A set of one image is a point mass.
+    """
+
+    stochastic = True
+
+    def __init__(self, images: torch.Tensor) -> None:
+        if not isinstance(images, torch.Tensor) or images.dim() != 4:
+            shape = tuple(images.shape) if isinstance(images, torch.Tensor) else type(images)
+            raise FaithcamValueError(
+                f"baseline: ReferenceSet expects a (R, C, H, W) tensor of images, got {shape}"
+            )
+        if images.shape[0] == 0:
+            raise FaithcamValueError("baseline: ReferenceSet needs at least one image")
+        self._images = images
+
+    def validate(self, images: torch.Tensor) -> None:
+        _check_same_image_shape("ReferenceSet", self._images, images)
+
+    def __call__(self, images, image_index, generator):
+        device = generator.device if generator is not None else None
+        picks = torch.randint(len(self._images), (len(images),), generator=generator, device=device)
+        picks = picks.to(self._images.device)
+        return self._images[picks].to(device=images.device, dtype=images.dtype)
+
+    def __repr__(self) -> str:
+        return f"ReferenceSet({len(self._images)} images)"
+
+
+class FixedBaseline(Baseline):
+    """A given baseline image (C, H, W), or one per image (B, C, H, W)."""
+
+    def __init__(self, image: torch.Tensor) -> None:
+        if image.dim() == 3:
+            image = image.unsqueeze(0)
+        if image.dim() != 4:
+            raise FaithcamValueError(
+                f"baseline: expected a (C, H, W) or (B, C, H, W) tensor, got {tuple(image.shape)}"
+            )
+        self._image = image
+
+    def validate(self, images: torch.Tensor) -> None:
+        _check_same_image_shape("the baseline tensor", self._image, images)
+        if len(self._image) not in (1, len(images)):
+            raise FaithcamValueError(
+                f"baseline: got {len(self._image)} baseline images for {len(images)} images"
+            )
+
+    def __call__(self, images, image_index, generator):
+        index = image_index if len(self._image) > 1 else torch.zeros_like(image_index)
+        return self._image.to(images.device)[index.to(self._image.device)].to(images.dtype)
+
+    def __repr__(self) -> str:
+        return f"FixedBaseline({tuple(self._image.shape)})"
+
+
+BASELINES: dict[str, type[Baseline]] = {
+    "black": Black,
+    "blur": Blur,
+    "uniform": UniformNoise,
+    "gaussian": GaussianNoise,
+}
+
+
+def as_baseline(baseline: Baseline | str | torch.Tensor | None, default: Baseline) -> Baseline:
+    """Normalise a ``baseline`` argument: an object, a name, a tensor, or None (``default``)."""
+    if baseline is None:
+        return default
+    if isinstance(baseline, Baseline):
+        return baseline
+    if isinstance(baseline, str):
+        if baseline not in BASELINES:
+            raise FaithcamValueError(
+                f"baseline: unknown name {baseline!r}; valid: {', '.join(BASELINES)}"
+            )
+        return BASELINES[baseline]()
+    if isinstance(baseline, torch.Tensor):
+        return FixedBaseline(baseline)
+    raise FaithcamTypeError(
+        f"baseline: expected a Baseline, a name, a tensor or None, got {type(baseline).__name__}"
+    )
+
+
+def _check_same_image_shape(what: str, reference: torch.Tensor, images: torch.Tensor) -> None:
+    if reference.shape[1] != images.shape[1]:
+        raise FaithcamValueError(
+            f"baseline: {what} has {reference.shape[1]} channels, images have {images.shape[1]}"
+        )
+    if reference.shape[2:] != images.shape[2:]:
+        raise FaithcamValueError(
+            f"baseline: {what} has size {tuple(reference.shape[2:])}, images have "
+            f"{tuple(images.shape[2:])}"
+        )
+
+
+def gaussian_noise(
+    images: torch.Tensor, std: float, generator: torch.Generator | None
+) -> torch.Tensor:
+    """N(0, (std · value range)²) noise shaped like ``images``."""
+    return random_like(images, generator) * (std * value_range(images))
+
+
+def random_like(
+    images: torch.Tensor, generator: torch.Generator | None, uniform: bool = False
+) -> torch.Tensor:
+    """Standard normal (or U(0, 1)) noise like ``images``, drawn on the generator's device."""
+    device = generator.device if generator is not None else images.device
+    draw = torch.rand if uniform else torch.randn
+    return draw(images.shape, generator=generator, device=device).to(images.device, images.dtype)
+
+
+def gaussian_blur(images: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Separable Gaussian blur with reflect padding (truncated at 3σ)."""
+    radius = max(1, math.ceil(3 * sigma))
+    radius = min(radius, images.shape[-1] - 1, images.shape[-2] - 1)
+    offsets = torch.arange(-radius, radius + 1, dtype=images.dtype, device=images.device)
+    kernel = torch.exp(-0.5 * (offsets / sigma) ** 2)
+    kernel = kernel / kernel.sum()
+    channels = images.shape[1]
+    horizontal = kernel.view(1, 1, 1, -1).repeat(channels, 1, 1, 1)
+    vertical = kernel.view(1, 1, -1, 1).repeat(channels, 1, 1, 1)
+    padded = F.pad(images, (radius, radius, 0, 0), mode="reflect")
+    blurred = F.conv2d(padded, horizontal, groups=channels)
+    padded = F.pad(blurred, (0, 0, radius, radius), mode="reflect")
+    return F.conv2d(padded, vertical, groups=channels)

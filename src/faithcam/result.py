@@ -1,0 +1,59 @@
+"""CamResult and the post-processing shared by every method: ReLU, upsampling, normalisation."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+
+def postprocess(raw_maps: torch.Tensor, size: tuple[int, int], relu: bool = True) -> torch.Tensor:
+    """ReLU (unless a signed map is asked for), bilinear upsampling to ``size`` (H, W), then
+    per-image scaling by the maximum (absolute) value: maps land in [0, 1] ([-1, 1] signed).
+
+    An all-zero map stays all zero (no 0/0). Scaling by the maximum rather than min-max keeps
+    zero meaning *no evidence*; after the ReLU the minimum is 0 almost always, where both agree.
+    """
+    maps = raw_maps.clamp(min=0) if relu else raw_maps
+    maps = F.interpolate(maps[:, None].float(), size=size, mode="bilinear", align_corners=False)
+    maps = maps[:, 0]
+    peak = maps.abs().flatten(1).amax(1).view(-1, 1, 1)
+    return torch.where(peak > 0, maps / peak.clamp(min=torch.finfo(maps.dtype).tiny), 0.0)
+
+
+@dataclass
+class CamResult:
+    """The explanation of a batch of images.
+
+    Attributes:
+        maps: (B, H, W) maps at the input size, in [0, 1] (or [-1, 1] with ``relu=False``).
+        raw_maps: (B, h, w) signed maps at the layer's resolution, before ReLU and scaling.
+        targets: (B,) explained class ids, or None for callable targets.
+        scores: (B,) target scores on the input images.
+        layer: dotted name of the target layer.
+        method: the method name; ``settings`` holds the estimator's and method's parameters.
+    """
+
+    maps: torch.Tensor
+    raw_maps: torch.Tensor
+    targets: torch.Tensor | None
+    scores: torch.Tensor
+    layer: str
+    method: str
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.maps)
+
+    def numpy(self) -> np.ndarray:
+        """The (B, H, W) maps as a float32 NumPy array."""
+        return self.maps.detach().float().cpu().numpy()
+
+    def __repr__(self) -> str:
+        return (
+            f"CamResult(method={self.method!r}, layer={self.layer!r}, maps={tuple(self.maps.shape)}"
+            f", raw_maps={tuple(self.raw_maps.shape)})"
+        )

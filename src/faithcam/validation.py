@@ -1,0 +1,72 @@
+"""Checks of user input, raised before any heavy work with a message naming the argument."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from faithcam.errors import FaithcamTypeError, FaithcamValueError
+
+
+def check_model(model: Any) -> nn.Module:
+    if not isinstance(model, nn.Module):
+        raise FaithcamTypeError(f"model: expected a torch.nn.Module, got {type(model).__name__}")
+    return model
+
+
+def check_images(images: Any) -> torch.Tensor:
+    """A non-empty, finite, floating-point (B, C, H, W) tensor."""
+    if not isinstance(images, torch.Tensor):
+        raise FaithcamTypeError(
+            f"images: expected a (B, C, H, W) torch.Tensor, got {type(images).__name__}"
+        )
+    if images.dim() != 4:
+        hint = " (add a batch dimension: images[None])" if images.dim() == 3 else ""
+        raise FaithcamValueError(
+            f"images: expected a 4-D (B, C, H, W) tensor, got shape {tuple(images.shape)}{hint}"
+        )
+    if not images.is_floating_point():
+        raise FaithcamTypeError(
+            f"images: expected a floating-point tensor, got dtype {images.dtype} "
+            "(convert with images.float() / 255 and normalise as the model expects)"
+        )
+    if images.shape[0] == 0:
+        raise FaithcamValueError("images: the batch is empty (B = 0)")
+    if min(images.shape[2:]) < 1:
+        raise FaithcamValueError(f"images: spatial size must be >= 1, got {tuple(images.shape)}")
+    if not torch.isfinite(images).all():
+        bad = int((~torch.isfinite(images)).flatten(1).any(1).nonzero()[0])
+        raise FaithcamValueError(f"images: image {bad} contains NaN or infinite values")
+    return images
+
+
+def check_batch_size(batch_size: Any) -> int:
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int):
+        raise FaithcamTypeError(f"batch_size: expected an int >= 1, got {batch_size!r}")
+    if batch_size < 1:
+        raise FaithcamValueError(f"batch_size: must be >= 1, got {batch_size}")
+    return batch_size
+
+
+def model_device(model: nn.Module, fallback: torch.device) -> torch.device:
+    """The device of the model's first parameter or buffer (``fallback`` if it has none)."""
+    for tensor in model.parameters():
+        return tensor.device
+    for tensor in model.buffers():
+        return tensor.device
+    return fallback
+
+
+def make_generator(seed: int | None, generator: torch.Generator | None) -> torch.Generator | None:
+    """A generator from ``seed`` (CPU), the given one, or None (torch's global RNG)."""
+    if seed is not None and generator is not None:
+        raise FaithcamValueError("seed, generator: pass one of them, not both")
+    if seed is not None:
+        if isinstance(seed, bool) or not isinstance(seed, int):
+            raise FaithcamTypeError(f"seed: expected an int, got {seed!r}")
+        return torch.Generator().manual_seed(seed)
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise FaithcamTypeError(f"generator: expected a torch.Generator, got {generator!r}")
+    return generator
