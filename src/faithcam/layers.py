@@ -2,7 +2,8 @@
 
 Automatic selection probes one forward pass of a single image and picks the last module (in the
 order modules *finish* their forward) whose output is a 4-D tensor with more than one spatial
-location and which ran exactly once: the last convolutional feature map before the head. A
+location and which ran exactly once: the last convolutional feature map before the head (adaptive
+pooling, dropout and identity modules count as head). A
 module that runs more than once per forward (a shared activation, as in EfficientNet-Lite) is
 never picked, because its output at the hook is ambiguous. The model itself is never picked.
 The choice is cached per model and input shape, so the probe costs one single-image forward per
@@ -104,6 +105,18 @@ def probe_forward(model: nn.Module, example: torch.Tensor) -> tuple[list[str], d
     return finished, calls
 
 
+# Modules that belong to a classifier head even when their output is 4-D (VGG's
+# AdaptiveAvgPool2d((7, 7)) resamples the feature map to a fixed grid) or that only pass data on.
+HEAD_MODULES = (
+    nn.AdaptiveAvgPool2d,
+    nn.AdaptiveMaxPool2d,
+    nn.Identity,
+    nn.Dropout,
+    nn.Dropout2d,
+    nn.Flatten,
+)
+
+
 def _auto_layer(model: nn.Module, example: torch.Tensor) -> ResolvedLayer:
     key = tuple(example.shape[1:])
     cache = _AUTO_CACHE.setdefault(model, {})
@@ -113,7 +126,7 @@ def _auto_layer(model: nn.Module, example: torch.Tensor) -> ResolvedLayer:
         return ResolvedLayer(cached, modules[cached])
     finished, calls = probe_forward(model, example[:1])
     for name in reversed(finished):
-        if calls[name] == 1:
+        if calls[name] == 1 and not isinstance(modules[name], HEAD_MODULES):
             cache[key] = name
             return ResolvedLayer(name, modules[name])
     raise LayerError(

@@ -30,14 +30,16 @@ def gradcam(activations: torch.Tensor, gradients: torch.Tensor) -> torch.Tensor:
 def gradcam_plus_plus(activations: torch.Tensor, gradients: torch.Tensor) -> torch.Tensor:
     """Grad-CAM++ (Chattopadhyay et al., WACV 2018, eq. 19, exponential score):
 
-    α^k_ij = G² / (2 G² + Σ_ab A^k_ab G³)  (0 where G = 0),
-    w_k = Σ_ij α^k_ij ReLU(G^k_ij),  map = Σ_k w_k A^k.
+    α^k_ij = G² / (2 G² + Σ_ab A^k_ab G³) = 1 / (2 + Σ_ab A^k_ab · G^k_ij)  (0 where G = 0
+    or the denominator vanishes), w_k = Σ_ij α^k_ij ReLU(G^k_ij), map = Σ_k w_k A^k.
+
+    The second form is the paper's formula divided by G², exact and free of the ε that
+    pytorch-grad-cam adds to the denominator (its ε = 1e-6 damps α where |G| is small).
     """
-    g2 = gradients.pow(2)
-    g3 = g2 * gradients
     activation_sums = activations.sum(dim=(2, 3), keepdim=True)
-    alpha = g2 / (2 * g2 + activation_sums * g3 + EPS)
-    alpha = torch.where(gradients != 0, alpha, torch.zeros_like(alpha))
+    denominator = 2 + activation_sums * gradients
+    valid = (gradients != 0) & (denominator != 0)
+    alpha = torch.where(valid, 1 / torch.where(valid, denominator, 1.0), 0.0)
     weights = (alpha * gradients.clamp(min=0)).sum(dim=(2, 3))
     return _weighted_sum(weights, activations)
 
