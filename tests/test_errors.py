@@ -80,7 +80,7 @@ def test_unknown_method_suggests(model) -> None:
 
 
 def test_not_a_model() -> None:
-    with pytest.raises(TypeError, match="model: expected a torch.nn.Module"):
+    with pytest.raises(TypeError, match=r"model: expected a torch\.nn\.Module"):
         faithcam.explain(lambda x: x, IMAGES)
 
 
