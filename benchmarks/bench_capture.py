@@ -29,7 +29,9 @@ def setup():
 """
 RUNS = {
     "plain inference": "def run():\n    with torch.inference_mode():\n        model(images)\n",
-    "faithcam gradcam": "def run():\n    faithcam.explain(model, images, 'gradcam', layer='layer4')\n",
+    "faithcam gradcam": (
+        "def run():\n    faithcam.explain(model, images, 'gradcam', layer='layer4')\n"
+    ),
     "pytorch-grad-cam GradCAM": (
         "def run():\n    from pytorch_grad_cam import GradCAM\n"
         "    with GradCAM(model=model, target_layers=[model.layer4]) as cam:\n"
