@@ -49,9 +49,8 @@ def summarise(times: dict[str, list[float]], reference: str, per: int = 1) -> li
 
 def print_rows(title: str, rows: list[dict], unit: str = "per image") -> None:
     print(f"\n{title}")
-    print(
-        f"  {'side':<28} {'best ms':>9} {'median ms':>10} {'x ref (best)':>13} {'x ref (median)':>15}"
-    )
+    header = ("side", "best ms", "median ms", "x ref (best)", "x ref (median)")
+    print("  {:<28} {:>9} {:>10} {:>13} {:>15}".format(*header))
     for row in rows:
         print(
             f"  {row['side']:<28} {1000 * row['best_s']:>9.1f} {1000 * row['median_s']:>10.1f}"
