@@ -25,6 +25,7 @@ from faithcam.estimators import Expected, Integrated, Smooth, Vanilla
 from faithcam.methods import (
     CAM,
     METHODS,
+    AblationCAM,
     CamMethod,
     ExpectedGradCAM,
     GradCAM,
@@ -32,6 +33,7 @@ from faithcam.methods import (
     HiResCAM,
     IntegratedGradCAM,
     LayerCAM,
+    ScoreCAM,
     SmoothGradCAMPlusPlus,
     XGradCAM,
     explain,
@@ -44,6 +46,7 @@ __version__ = "0.1.0"
 __all__ = [
     "CAM",
     "METHODS",
+    "AblationCAM",
     "Baseline",
     "Black",
     "Blur",
@@ -67,6 +70,7 @@ __all__ = [
     "LayerCAM",
     "LayerError",
     "ReferenceSet",
+    "ScoreCAM",
     "Smooth",
     "SmoothGradCAMPlusPlus",
     "Target",

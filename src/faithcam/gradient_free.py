@@ -1,18 +1,53 @@
-"""Gradient-free CAMs, which read activations (and classifier weights) only.
+"""Gradient-free CAMs: they read activations and classifier weights, or perturb the model.
 
 - CAM (Zhou et al., CVPR 2016): map = Σ_k W_ck A^k, W the weights of the linear classifier
   that follows global average pooling of the target layer.
+- Score-CAM (Wang et al., "Score-CAM: Score-Weighted Visual Explanations for Convolutional
+  Neural Networks", CVPR-W 2020): each channel becomes a mask H_k = s(Up(A^k)) (bilinear
+  upsampling to the input size, then min-max scaling s to [0, 1]; a constant channel gives the
+  all-zero mask); its channel-wise increase of confidence is
+  C_k = f^c(X ∘ H_k) − f^c(X_b), X_b the black (all-zero) baseline = X ∘ 0. The weights are
+  α^c = softmax_k(C) (Algorithm 1, ``weights="softmax"``, the default) or the raw increase
+  α^c_k = C_k (the CIC definition, ``weights="cic"``); map = ReLU(Σ_k α^c_k A^k).
+  A softmax is shift-invariant, so f^c(X_b) cancels in the default: it equals pytorch-grad-cam's
+  softmax of the raw masked scores exactly. What differs from pytorch-grad-cam is the upsampling:
+  it uses ``UpsamplingBilinear2d`` (``align_corners=True``); faithcam defaults to
+  ``align_corners=False`` (``F.interpolate``'s default, as the authors' released code and
+  faithcam's own post-processing), and ``align_corners=True`` reproduces the peer. The peer
+  also adds 1e-8 to the min-max denominator (negligible). Each distinct mask is forwarded once:
+  bit-identical channels and every constant channel (sharing the zero mask, which is the
+  baseline X_b) cost one forward in total.
+- Ablation-CAM (Desai & Ramaswamy, "Ablation-CAM: Visual Explanations for Deep Convolutional
+  Network via Gradient-free Localization", WACV 2020): w_k = (y^c − y^c_k) / y^c, y^c_k the score
+  with channel k of the layer set to zero; map = ReLU(Σ_k w_k A^k). (If y^c = 0 exactly the
+  unnormalised drop y^c − y^c_k is used.) pytorch-grad-cam 1.5.7 uses the same formula, but
+  ablates with ``min(A) − 1e7`` instead of 0 whenever the layer's output is not
+  non-negative (and lowers that value further for every row of a batch): there it is not the
+  paper's method. faithcam always zeroes the channel.
+  Cost: the layer's activations are captured once per image; the ablated copies then enter
+  the network *at the layer*: a forward hook substitutes the layer's output with a chunk of
+  ``batch_size`` copies while the input is an empty batch, so the modules before the layer run
+  on zero rows (no arithmetic). This needs the part after the layer to depend on the layer's
+  output alone; it is verified on the first chunk (an un-ablated copy must reproduce y^c) and
+  otherwise (e.g. a layer inside a residual block, whose skip branch needs the input) every
+  chunk replays the full forward of its images, as pytorch-grad-cam always does.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from faithcam.capture import Capture, capture
-from faithcam.errors import LayerError, TargetError
+from faithcam.errors import FaithcamTypeError, FaithcamValueError, LayerError, TargetError
 from faithcam.layers import ResolvedLayer
-from faithcam.targets import BoundClassTarget, BoundTarget, OutputSelector
+from faithcam.targets import BoundClassTarget, BoundTarget, OutputSelector, select_output
+
+Progress = Callable[[int], None] | None
 
 
 def capture_inputs(
@@ -80,3 +115,245 @@ def cam_maps(activations: torch.Tensor, weights: torch.Tensor, target: BoundTarg
         )
     class_weights = weights.to(activations.dtype)[target.class_ids.to(weights.device)]
     return torch.einsum("bk,bkhw->bhw", class_weights.to(activations.device), activations)
+
+
+# Options of the perturbation CAMs and their defaults (checked before any forward pass).
+PERTURBATION_OPTIONS: dict[str, dict[str, Any]] = {
+    "scorecam": {"weights": "softmax", "align_corners": False},
+    "ablationcam": {},
+}
+SCORE_WEIGHTS = ("softmax", "cic")
+
+
+def check_options(method: str, options: dict[str, Any]) -> dict[str, Any]:
+    """``options`` of ``method`` ("scorecam" / "ablationcam") merged with the defaults."""
+    defaults = PERTURBATION_OPTIONS[method]
+    unknown = sorted(set(options) - set(defaults))
+    if unknown:
+        valid = ", ".join(defaults) or "none"
+        raise FaithcamValueError(f"method {method!r}: unexpected options {unknown}; valid: {valid}")
+    merged = {**defaults, **options}
+    if method == "scorecam":
+        if merged["weights"] not in SCORE_WEIGHTS:
+            raise FaithcamValueError(
+                f"weights: expected one of {', '.join(SCORE_WEIGHTS)}, got {merged['weights']!r}"
+            )
+        if not isinstance(merged["align_corners"], bool):
+            raise FaithcamTypeError(
+                f"align_corners: expected a bool, got {merged['align_corners']!r}"
+            )
+    return merged
+
+
+def _distinct_masks(activations: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """The distinct masks of one image's (K, h, w) activations, as low-resolution maps.
+
+    Returns (U, h, w) representatives, the (K,) index of each channel's representative and the
+    index of the all-zero representative (the baseline X_b = X ∘ 0, always present). Constant
+    channels all map to it, since s(constant) = 0.
+    """
+    flat = activations.flatten(1)
+    constant = flat.amax(1) == flat.amin(1)
+    flat = torch.where(constant[:, None], torch.zeros_like(flat), flat)
+    keys = torch.cat([torch.zeros_like(flat[:1]), flat])
+    unique, inverse = torch.unique(keys, dim=0, return_inverse=True)
+    return unique.view(-1, *activations.shape[1:]), inverse[1:], int(inverse[0])
+
+
+def _masks(maps: torch.Tensor, size: tuple[int, int], align_corners: bool) -> torch.Tensor:
+    """H = s(Up(maps)): (n, h, w) -> (n, 1, H, W) bilinear upsampling, min-max scaled to [0, 1]."""
+    up = F.interpolate(maps[:, None], size=size, mode="bilinear", align_corners=align_corners)
+    flat = up.flatten(1)
+    low, high = flat.amin(1).view(-1, 1, 1, 1), flat.amax(1).view(-1, 1, 1, 1)
+    span = high - low
+    return torch.where(span > 0, (up - low) / span.clamp(min=torch.finfo(up.dtype).tiny), 0.0)
+
+
+def score_cam(
+    model: nn.Module,
+    layer: ResolvedLayer,
+    images: torch.Tensor,
+    target: BoundTarget,
+    captured: Capture,
+    *,
+    batch_size: int,
+    output_selector: OutputSelector = None,
+    progress: Progress = None,
+    weights: str = "softmax",
+    align_corners: bool = False,
+) -> tuple[torch.Tensor, dict[str, Any]]:
+    """Score-CAM (Wang et al., CVPR-W 2020) maps (B, h, w) from the captured activations.
+
+    α^c = softmax_k(f^c(X ∘ H_k) − f^c(X_b)) (``weights="softmax"``) or the raw increase of
+    confidence (``"cic"``), H_k = s(Up(A^k)); map = Σ_k α^c_k A^k (ReLU in post-processing).
+    Every distinct mask of an image is forwarded once, in chunks of ``batch_size`` masked
+    images, under ``torch.inference_mode``. Returns the maps and the settings.
+    """
+    activations = captured.activations
+    size = (images.shape[-2], images.shape[-1])
+    per_image = [_distinct_masks(a) for a in activations]
+    maps = torch.cat([masks for masks, _, _ in per_image])
+    row_image = torch.cat(
+        [torch.full((len(m),), b, dtype=torch.long) for b, (m, _, _) in enumerate(per_image)]
+    ).to(images.device)
+    offsets = [0]
+    for masks, _, _ in per_image:
+        offsets.append(offsets[-1] + len(masks))
+    # channels each row stands for (the progress bar counts channels, not forwards)
+    covered = torch.cat([torch.bincount(inv, minlength=len(m)) for m, inv, _ in per_image])
+    row_scores = torch.empty(len(maps), dtype=captured.scores.dtype, device=images.device)
+    with torch.inference_mode():
+        for start in range(0, len(maps), batch_size):
+            rows = slice(start, start + batch_size)
+            index = row_image[rows]
+            inputs = images[index] * _masks(maps[rows], size, align_corners).to(images.dtype)
+            outputs = select_output(model(inputs), output_selector)
+            not_input = torch.zeros(len(index), dtype=torch.bool, device=images.device)
+            row_scores[rows] = target.scores(outputs, index, not_input)
+            if progress is not None:
+                progress(int(covered[rows].sum()))
+    increase = torch.stack(
+        [
+            row_scores[offset + inverse] - row_scores[offset + zero]
+            for offset, (_, inverse, zero) in zip(offsets, per_image, strict=False)
+        ]
+    )
+    alpha = torch.softmax(increase, dim=1) if weights == "softmax" else increase
+    raw = torch.einsum("bk,bkhw->bhw", alpha.to(activations.dtype), activations)
+    settings = {
+        "weights": weights,
+        "align_corners": align_corners,
+        "baseline": "black",
+        "forwards": len(maps),
+    }
+    return raw, settings
+
+
+class _SubstituteHook:
+    """Forward hook that replaces the layer's output by ``substitute`` (one call only)."""
+
+    def __init__(self, layer: ResolvedLayer, substitute: torch.Tensor) -> None:
+        self.layer = layer
+        self.substitute = substitute
+        self.calls = 0
+
+    def __call__(self, _module: nn.Module, _inputs: object, output: object) -> torch.Tensor:
+        self.calls += 1
+        if self.calls > 1:
+            raise LayerError(
+                f"layer: {self.layer.name!r} runs more than once per forward pass (a shared "
+                "module); its activations are ambiguous. Pick a module that runs once."
+            )
+        if not isinstance(output, torch.Tensor) or output.shape[1:] != self.substitute.shape[1:]:
+            raise LayerError(f"layer: {self.layer.name!r} output changed shape between passes")
+        return self.substitute
+
+
+def _substituted_scores(
+    model: nn.Module,
+    layer: ResolvedLayer,
+    inputs: torch.Tensor,
+    substitute: torch.Tensor,
+    target: BoundTarget,
+    image_index: torch.Tensor,
+    output_selector: OutputSelector,
+) -> torch.Tensor:
+    """Target scores of the network run on ``inputs`` with the layer's output replaced."""
+    hook = _SubstituteHook(layer, substitute)
+    handle = layer.module.register_forward_hook(hook)
+    try:
+        with torch.inference_mode():
+            outputs = select_output(model(inputs), output_selector)
+    finally:
+        handle.remove()
+    if len(outputs) != len(substitute):
+        raise LayerError(
+            f"layer: substituting {len(substitute)} rows at {layer.name!r} gave {len(outputs)} "
+            "output rows"
+        )
+    not_input = torch.zeros(len(image_index), dtype=torch.bool, device=image_index.device)
+    return target.scores(outputs, image_index, not_input)
+
+
+def ablation_cam(
+    model: nn.Module,
+    layer: ResolvedLayer,
+    images: torch.Tensor,
+    target: BoundTarget,
+    captured: Capture,
+    *,
+    batch_size: int,
+    output_selector: OutputSelector = None,
+    progress: Progress = None,
+) -> tuple[torch.Tensor, dict[str, Any]]:
+    """Ablation-CAM (Desai & Ramaswamy, WACV 2020) maps (B, h, w) from the captured activations.
+
+    w_k = (y^c − y^c_k) / y^c with y^c_k the score when channel k is zeroed at the layer;
+    map = Σ_k w_k A^k (ReLU in post-processing). The B·K ablated copies are run from the layer
+    onwards in chunks of ``batch_size`` (see the module docstring). Returns maps and settings.
+    """
+    activations, scores = captured.activations, captured.scores
+    n_images, channels = activations.shape[:2]
+    device = activations.device
+    row_image = torch.arange(n_images, device=device).repeat_interleave(channels)
+    row_channel = torch.arange(channels, device=device).repeat(n_images)
+    ablated = torch.empty(n_images * channels, dtype=scores.dtype, device=device)
+    after_layer: bool | None = None  # None: not tried yet
+    for start in range(0, len(row_image), batch_size):
+        rows = slice(start, start + batch_size)
+        index, channel = row_image[rows], row_channel[rows]
+        copies = activations[index].clone()
+        copies[torch.arange(len(index), device=device), channel] = 0
+        chunk = None
+        if after_layer is None:
+            chunk = _try_after_layer(
+                model, layer, images, target, captured, copies, index, output_selector
+            )
+            after_layer = chunk is not None
+        if chunk is None:
+            inputs = images[:0] if after_layer else images[index]
+            chunk = _substituted_scores(
+                model, layer, inputs, copies, target, index, output_selector
+            )
+        ablated[rows] = chunk
+        if progress is not None:
+            progress(len(index))
+    drop = scores[:, None] - ablated.view(n_images, channels)
+    safe = torch.where(scores == 0, torch.ones_like(scores), scores)
+    weights = torch.where(scores[:, None] == 0, drop, drop / safe[:, None])
+    raw = torch.einsum("bk,bkhw->bhw", weights.to(activations.dtype), activations)
+    return raw, {"ablation": "zero", "forward": "after-layer" if after_layer else "full"}
+
+
+def _try_after_layer(
+    model: nn.Module,
+    layer: ResolvedLayer,
+    images: torch.Tensor,
+    target: BoundTarget,
+    captured: Capture,
+    copies: torch.Tensor,
+    index: torch.Tensor,
+    output_selector: OutputSelector,
+) -> torch.Tensor | None:
+    """Scores of the first chunk run from the layer onwards (empty input batch), or None when
+    the network after the layer needs more than the layer's output: the run fails, or an extra
+    un-ablated copy does not reproduce the captured score y^c."""
+    check = captured.activations[index[:1]]
+    try:
+        scores = _substituted_scores(
+            model,
+            layer,
+            images[:0],
+            torch.cat([copies, check]),
+            target,
+            torch.cat([index, index[:1]]),
+            output_selector,
+        )
+    except TargetError:
+        raise
+    except Exception:  # the part after the layer needs the input (skip connections, asserts)
+        return None
+    expected = captured.scores[index[:1]]
+    if not torch.allclose(scores[-1:], expected, rtol=1e-4, atol=1e-5):
+        return None
+    return scores[:-1]

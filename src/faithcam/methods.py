@@ -12,6 +12,7 @@ import difflib
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import Any
 
 import torch
@@ -52,6 +53,8 @@ METHODS: dict[str, MethodSpec] = {
     "expected-gradcam": MethodSpec("gradcam", "expected", "Buono et al., 2024"),
     "smoothgradcam++": MethodSpec("gradcam++", "smooth", "Omeiza et al., 2019"),
     "cam": MethodSpec(None, None, "Zhou et al., CVPR 2016"),
+    "scorecam": MethodSpec(None, None, "Wang et al., CVPR-W 2020"),
+    "ablationcam": MethodSpec(None, None, "Desai & Ramaswamy, WACV 2020"),
 }
 ALIASES = {
     "grad-cam": "gradcam",
@@ -62,6 +65,8 @@ ALIASES = {
     "layer-cam": "layercam",
     "integrated": "integrated-gradcam",
     "expected": "expected-gradcam",
+    "score-cam": "scorecam",
+    "ablation-cam": "ablationcam",
 }
 
 
@@ -120,6 +125,23 @@ def explain(
     generator = make_generator(seed, generator)
     images = images.to(model_device(model, images.device))
     target_spec = as_target(targets)
+    if name in gradient_free.PERTURBATION_OPTIONS:
+        if estimator is not None:
+            raise FaithcamValueError(
+                f"estimator: method {name!r} is gradient-free, got {estimator!r}"
+            )
+        return _explain_perturbation(
+            model,
+            images,
+            name,
+            target_spec,
+            layer,
+            batch_size,
+            output_selector,
+            relu,
+            progress,
+            options,
+        )
     if spec.weighting is None:
         return _explain_cam(
             model, images, name, target_spec, layer, batch_size, output_selector, relu, options
@@ -165,6 +187,36 @@ def _explain_cam(
     weights = gradient_free.classifier_weights(model, captured.activations.shape[1], classifier)
     raw = gradient_free.cam_maps(captured.activations, weights, target)
     return _result(raw, images, target, captured.scores, resolved, name, {"relu": relu}, relu)
+
+
+def _explain_perturbation(
+    model, images, name, target_spec, layer, batch_size, output_selector, relu, progress, options
+) -> CamResult:
+    options = gradient_free.check_options(name, options)
+    resolved = resolve_layer(model, layer, images)
+    target = target_spec.bind(len(images), images.device)
+    captured = gradient_free.capture_inputs(
+        model, resolved, images, target, batch_size=batch_size, output_selector=output_selector
+    )
+    run = gradient_free.score_cam if name == "scorecam" else gradient_free.ablation_cam
+    # one bar row per image (the capture) and per channel (its masked or ablated forward)
+    rows = SimpleNamespace(steps=captured.activations.shape[1])
+    with _progress_bar(progress, rows, len(images), name) as advance:  # type: ignore[arg-type]
+        if advance is not None:
+            advance(len(images))
+        raw, settings = run(
+            model,
+            resolved,
+            images,
+            target,
+            captured,
+            batch_size=batch_size,
+            output_selector=output_selector,
+            progress=advance,
+            **options,
+        )
+    settings = {**settings, "relu": relu}
+    return _result(raw, images, target, captured.scores, resolved, name, settings, relu)
 
 
 def _result(raw, images, target, scores, layer: ResolvedLayer, name, settings, relu) -> CamResult:
@@ -238,3 +290,5 @@ IntegratedGradCAM = _method_class("IntegratedGradCAM", "integrated-gradcam")
 ExpectedGradCAM = _method_class("ExpectedGradCAM", "expected-gradcam")
 SmoothGradCAMPlusPlus = _method_class("SmoothGradCAMPlusPlus", "smoothgradcam++")
 CAM = _method_class("CAM", "cam")
+ScoreCAM = _method_class("ScoreCAM", "scorecam")
+AblationCAM = _method_class("AblationCAM", "ablationcam")
