@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 # Torch pins from ../shared/ENVIRONMENT.md (these wheels lie on local disk here and in CI).
 TORCH_PINS := torch==2.14.1 torchvision==0.29.1
 
-.PHONY: install demo test lint bench clean
+.PHONY: install demo figure test lint bench clean
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -23,6 +23,10 @@ install: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/faithcam demo
+
+# The README's opening picture, regenerated from the demo's code (never drawn by hand).
+figure: $(STAMP)
+	$(BIN)/faithcam demo --figure docs/seed-methods-chelsea.png
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
