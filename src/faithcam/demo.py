@@ -150,6 +150,7 @@ def run_demo(
     photos: list[str] | None = None,
     steps: int = 20,
     quiet: bool = False,
+    methods: list[str] | None = None,
 ) -> Path:
     """Run the demo; returns the path of the HTML report."""
     from tqdm.auto import tqdm
@@ -157,7 +158,7 @@ def run_demo(
     out_dir = Path(out_dir)
     models = models or list(PRETRAINED)
     photo_arrays = load_photos(photos or PHOTOS)
-    methods = demo_methods()
+    methods = methods or demo_methods()
     report = Report("faithcam demo: faithful CAMs on real ImageNet CNNs")
     report.paragraph(
         "Every method explains the top-1 class of each photo at the last block before the head "

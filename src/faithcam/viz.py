@@ -58,9 +58,28 @@ def overlay(
         raise FaithcamValueError(
             f"heatmap: shape {values.shape} does not match the image size {rgb.shape[:2]}"
         )
-    weight = alpha * np.sqrt(values)[..., None]
+    weight = alpha * values[..., None]
     blended = (1 - weight) * rgb + weight * colorize(values, colormap)
     return (np.clip(blended, 0, 1) * 255).round().astype(np.uint8)
+
+
+def _pyplot():
+    """matplotlib.pyplot on the non-interactive Agg backend (no display needed)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save_figure(figure, path: str | Path) -> Path:
+    figure.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=80)
+    _pyplot().close(figure)
+    return path
 
 
 def method_grid(
@@ -73,11 +92,7 @@ def method_grid(
     columns: int | None = None,
 ) -> Path:
     """Save a grid: the image, then one overlay per method, titled by method name."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = _pyplot()
     panels: list[tuple[str, np.ndarray]] = [("input", (_as_hwc(image) * 255).astype(np.uint8))]
     panels += [(name, overlay(image, m, alpha, colormap)) for name, m in maps.items()]
     columns = columns or min(len(panels), 5)
@@ -92,23 +107,14 @@ def method_grid(
         axis.set_title(name, fontsize=10)
     if title:
         figure.suptitle(title, fontsize=11)
-    figure.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=80)
-    plt.close(figure)
-    return path
+    return _save_figure(figure, path)
 
 
 def curves_plot(
     curves: dict[str, np.ndarray], fraction: np.ndarray, path: str | Path, title: str
 ) -> Path:
     """Save deletion/insertion style curves, one line per method."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = _pyplot()
     figure, axis = plt.subplots(figsize=(4.2, 3.2))
     for name, curve in curves.items():
         axis.plot(fraction, curve, label=name, linewidth=1.4)
@@ -116,12 +122,7 @@ def curves_plot(
     axis.set_ylabel("target probability")
     axis.set_title(title, fontsize=10)
     axis.legend(fontsize=7)
-    figure.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=80)
-    plt.close(figure)
-    return path
+    return _save_figure(figure, path)
 
 
 def save_overlay(

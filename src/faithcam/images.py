@@ -1,0 +1,117 @@
+"""Reading the user's image files: any PIL mode to RGB, clear errors, model preprocessing.
+
+Grayscale, palette, RGBA/LA (composited over white), CMYK, 16-bit and 32-bit integer and float
+images all become (H, W, 3) float32 arrays in [0, 1]. A missing, unreadable, non-image or
+truncated file raises :class:`ImageError` naming the file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from faithcam.errors import FaithcamValueError
+from faithcam.models import IMAGENET_MEAN, IMAGENET_STD, resize_center_crop, to_chw_float
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm")
+
+
+class ImageError(FaithcamValueError):
+    """An image file is missing, unreadable, not an image or truncated."""
+
+
+def find_images(paths: Iterable[str | Path]) -> list[Path]:
+    """Files as given, folders expanded to the image files inside them (sorted, recursive)."""
+    found: list[Path] = []
+    for item in paths:
+        path = Path(item)
+        if path.is_dir():
+            inside = sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+            if not inside:
+                raise ImageError(f"{path}: the folder holds no image files ({', '.join(IMAGE_SUFFIXES)})")
+            found.extend(inside)
+        elif not path.exists():
+            raise ImageError(f"{path}: no such file or folder")
+        else:
+            found.append(path)
+    if not found:
+        raise ImageError("no input images given")
+    return found
+
+
+def _to_array(image) -> np.ndarray:
+    """A decoded PIL image (any mode) -> (H, W, 3) float32 in [0, 1]."""
+    from PIL import Image
+
+    if image.mode == "P":
+        image = image.convert("RGBA" if "transparency" in image.info else "RGB")
+    if image.mode in ("I;16", "I;16B", "I;16L", "I;16N"):
+        array = np.asarray(image, dtype=np.float32) / 65535.0
+    elif image.mode in ("I", "F"):
+        array = np.asarray(image, dtype=np.float32)
+        peak = float(array.max()) if array.size else 1.0
+        scale = 1.0 if image.mode == "F" and peak <= 1.0 else 65535.0 if peak <= 65535 else peak
+        array = np.clip(array / scale, 0.0, 1.0)
+    else:
+        if image.mode in ("RGBA", "LA", "PA"):
+            background = Image.new("RGBA", image.size, (255, 255, 255, 255))
+            image = Image.alpha_composite(background, image.convert("RGBA"))
+        array = np.asarray(image.convert("RGB"), dtype=np.float32) / 255.0
+    if array.ndim == 2:
+        array = np.repeat(array[..., None], 3, axis=-1)
+    return np.ascontiguousarray(array, dtype=np.float32)
+
+
+def load_image(path: str | Path) -> np.ndarray:
+    """Read one image file as an (H, W, 3) float32 RGB array in [0, 1]."""
+    from PIL import Image, UnidentifiedImageError
+
+    path = Path(path)
+    if not path.is_file():
+        raise ImageError(f"{path}: no such file" if not path.exists() else f"{path}: not a file")
+    try:
+        with Image.open(path) as image:
+            image.load()
+            return _to_array(image)
+    except UnidentifiedImageError:
+        raise ImageError(f"{path}: not an image file (PIL cannot identify it)") from None
+    except (OSError, SyntaxError, ValueError) as error:
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise ImageError(f"{path}: truncated or corrupt image ({reason})") from None
+
+
+@dataclass(frozen=True)
+class Preprocessing:
+    """Resize the shorter side to ``size``, centre-crop, normalise with ``mean`` / ``std``."""
+
+    size: int = 224
+    mean: tuple[float, ...] = IMAGENET_MEAN
+    std: tuple[float, ...] = IMAGENET_STD
+
+    def __post_init__(self) -> None:
+        if self.size < 8:
+            raise FaithcamValueError(f"--size: expected at least 8 pixels, got {self.size}")
+        for name, values in (("--mean", self.mean), ("--std", self.std)):
+            if len(values) != 3:
+                raise FaithcamValueError(f"{name}: expected 3 values (R, G, B), got {values}")
+        if min(self.std) <= 0:
+            raise FaithcamValueError(f"--std: values must be > 0, got {self.std}")
+
+    def crop(self, image: np.ndarray | torch.Tensor) -> torch.Tensor:
+        """(H, W, 3) image -> (3, size, size) float in [0, 1], as shown in overlays."""
+        return resize_center_crop(to_chw_float(image), self.size).clamp(0, 1)
+
+    def normalise(self, crops: torch.Tensor) -> torch.Tensor:
+        """(B, 3, S, S) crops in [0, 1] -> the model's input."""
+        mean = torch.tensor(self.mean, dtype=crops.dtype).view(1, 3, 1, 1)
+        std = torch.tensor(self.std, dtype=crops.dtype).view(1, 3, 1, 1)
+        return (crops - mean) / std
+
+    def load(self, paths: Sequence[str | Path]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Read ``paths``: (model inputs, display crops in [0, 1]), both (B, 3, S, S)."""
+        crops = torch.stack([self.crop(load_image(path)) for path in paths])
+        return self.normalise(crops), crops
