@@ -1,0 +1,414 @@
+"""What `faithcam explain`, `compare` and `evaluate` do, given parsed command-line options.
+
+Every check on the user's input (model, weights, layer, methods, device, output folder, images,
+target class) runs before the first explanation. Images are processed ``--batch-size`` at a
+time, so a large folder never sits in memory at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from faithcam.annotations import box_mask, read_annotations
+from faithcam.errors import FaithcamValueError
+from faithcam.images import Preprocessing, find_images, load_image
+from faithcam.layers import resolve_layer
+from faithcam.methods import METHODS, explain, method_spec
+from faithcam.model_sources import LoadedModel, load_model
+from faithcam.result import CamResult
+from faithcam.viz import method_grid, save_overlay
+
+STEP_ESTIMATORS = {"integrated": "steps", "expected": "samples", "smooth": "samples"}
+
+
+@dataclass
+class Session:
+    """A loaded model and the options shared by every command."""
+
+    loaded: LoadedModel
+    prep: Preprocessing
+    device: torch.device
+    layer: str | None
+    methods: list[str]
+    options: dict[str, dict[str, int]]
+    batch_size: int
+    seed: int | None
+    quiet: bool
+
+    def explain(self, images: torch.Tensor, method: str, targets: Any) -> CamResult:
+        """One method on a batch of model inputs, with the session's settings."""
+        return explain(
+            self.loaded.model,
+            images.to(self.device),
+            method,
+            targets,
+            self.layer,
+            batch_size=self.batch_size,
+            seed=self.seed,
+            progress=False,
+            **self.options[method],
+        )
+
+    def settings(self) -> dict[str, Any]:
+        return {
+            "model": self.loaded.name,
+            "size": self.prep.size,
+            "mean": list(self.prep.mean),
+            "std": list(self.prep.std),
+            "device": str(self.device),
+            "seed": self.seed,
+            "batch_size": self.batch_size,
+        }
+
+
+def parse_methods(text: str) -> list[str]:
+    """``"gradcam,hirescam"`` (or ``"all"``) -> canonical method names, checked."""
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    if names == ["all"]:
+        return list(METHODS)
+    if not names:
+        raise FaithcamValueError("--method: give at least one method name")
+    try:
+        canonical = [method_spec(n)[0] for n in names]
+    except FaithcamValueError as error:
+        raise FaithcamValueError(f"--{error}") from None
+    return list(dict.fromkeys(canonical))
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` (CUDA when available), ``cpu`` or ``cuda[:N]``."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise FaithcamValueError(f"--device {name}: CUDA is not available on this machine")
+    try:
+        return torch.device(name)
+    except RuntimeError:
+        raise FaithcamValueError(f"--device: expected auto, cpu or cuda, got {name!r}") from None
+
+
+def prepare_out(path: str | Path) -> Path:
+    """Create the output folder and check that it is writable (OSError otherwise)."""
+    out = Path(path)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".faithcam-write-test"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as error:
+        raise OSError(f"--out {out}: cannot write there ({error.strerror or error})") from None
+    return out
+
+
+def _method_options(methods: Sequence[str], steps: int | None, samples: int | None):
+    options: dict[str, dict[str, int]] = {}
+    for name in methods:
+        key = STEP_ESTIMATORS.get(METHODS[name].estimator or "")
+        value = {"steps": steps, "samples": samples}.get(key or "")
+        options[name] = {key: value} if key and value is not None else {}
+    return options
+
+
+def open_session(args: argparse.Namespace) -> Session:
+    """Check every option and load the model (before any image is read)."""
+    methods = parse_methods(args.method)
+    device = resolve_device(args.device)
+    for name in ("batch_size", "steps", "samples"):
+        value = getattr(args, name, None)
+        if value is not None and value < 1:
+            raise FaithcamValueError(f"--{name.replace('_', '-')}: must be >= 1, got {value}")
+    loaded = load_model(
+        args.model, args.weights, trust_pickle=args.trust_pickle, num_classes=args.num_classes
+    )
+    if args.classes:
+        loaded.class_names = _read_class_names(args.classes)
+    prep = Preprocessing(
+        args.size or loaded.size,
+        tuple(args.mean) if args.mean else loaded.mean,
+        tuple(args.std) if args.std else loaded.std,
+    )
+    layer = args.layer or loaded.layer
+    if layer is not None:
+        try:
+            layer = resolve_layer(loaded.model, layer, torch.empty(0)).name
+        except FaithcamValueError as error:
+            raise FaithcamValueError(f"--{error}") from None
+    if args.seed is not None:
+        torch.manual_seed(args.seed)
+    loaded.model.to(device)
+    options = _method_options(methods, args.steps, args.samples)
+    return Session(
+        loaded, prep, device, layer, methods, options, args.batch_size, args.seed, args.quiet
+    )
+
+
+def _read_class_names(path: str) -> list[str]:
+    file = Path(path)
+    if not file.is_file():
+        raise FaithcamValueError(f"--classes: no such file: {file}")
+    text = file.read_text(encoding="utf-8")
+    if file.suffix == ".json":
+        try:
+            names = json.loads(text)
+        except json.JSONDecodeError as error:
+            raise FaithcamValueError(f"--classes {file}: not valid JSON ({error})") from None
+        if isinstance(names, dict):
+            names = [names[k] for k in sorted(names, key=int)]
+        return [str(n) for n in names]
+    return [line.strip() for line in text.splitlines() if line.strip()]
+
+
+@dataclass
+class Explained:
+    """One image and its explanations."""
+
+    path: Path
+    stem: str
+    crop: torch.Tensor
+    predictions: list[dict[str, Any]]
+    target: int
+    results: dict[str, CamResult]  # one-image results, per method
+
+
+def unique_stems(paths: Sequence[Path]) -> list[str]:
+    """File stems, with ``-2``, ``-3``... appended where two inputs share a stem."""
+    seen: dict[str, int] = {}
+    stems = []
+    for path in paths:
+        seen[path.stem] = seen.get(path.stem, 0) + 1
+        stems.append(path.stem if seen[path.stem] == 1 else f"{path.stem}-{seen[path.stem]}")
+    return stems
+
+
+def _predict(session: Session, inputs: torch.Tensor) -> torch.Tensor:
+    with torch.inference_mode():
+        logits = session.loaded.model(inputs.to(session.device))
+    if not isinstance(logits, torch.Tensor) or logits.dim() != 2:
+        shape = tuple(logits.shape) if isinstance(logits, torch.Tensor) else type(logits).__name__
+        raise FaithcamValueError(
+            f"--model: expected (batch, classes) logits from the model, got {shape}"
+        )
+    return logits.float().softmax(-1).cpu()
+
+
+def _slice(result: CamResult, i: int) -> CamResult:
+    return CamResult(
+        result.maps[i : i + 1],
+        result.raw_maps[i : i + 1],
+        None if result.targets is None else result.targets[i : i + 1],
+        result.scores[i : i + 1],
+        result.layer,
+        result.method,
+        result.settings,
+    )
+
+
+def explain_images(
+    session: Session, paths: Sequence[Path], target: str | None, top_k: int = 5
+) -> Iterator[Explained]:
+    """Explain every image with every method, ``batch_size`` images at a time."""
+    from tqdm.auto import tqdm
+
+    stems = unique_stems(paths)
+    bar = tqdm(
+        total=len(paths), unit="image", disable=session.quiet or len(paths) < 2, leave=False
+    )
+    try:
+        for start in range(0, len(paths), session.batch_size):
+            chunk = paths[start : start + session.batch_size]
+            inputs, crops = session.prep.load(chunk)
+            probs = _predict(session, inputs)
+            n_classes = probs.shape[1]
+            if target is None:
+                targets = probs.argmax(1)
+            else:
+                targets = torch.full((len(chunk),), session.loaded.class_id(target, n_classes))
+            results = {m: session.explain(inputs, m, targets) for m in session.methods}
+            values, ids = probs.topk(min(top_k, n_classes), dim=1)
+            for i, path in enumerate(chunk):
+                predictions = [
+                    {"class": int(c), "name": session.loaded.class_name(int(c)), "probability": p}
+                    for p, c in zip(values[i].tolist(), ids[i].tolist(), strict=True)
+                ]
+                yield Explained(
+                    path,
+                    stems[start + i],
+                    crops[i],
+                    predictions,
+                    int(targets[i]),
+                    {m: _slice(r, i) for m, r in results.items()},
+                )
+                bar.update(1)
+    finally:
+        bar.close()
+
+
+def _image_record(session: Session, item: Explained, files: dict[str, dict[str, str]]):
+    return {
+        "image": str(item.path),
+        "predictions": item.predictions,
+        "target": {"class": item.target, "name": session.loaded.class_name(item.target)},
+        "methods": {
+            m: {"score": float(r.scores[0]), "layer": r.layer, **files.get(m, {})}
+            for m, r in item.results.items()
+        },
+    }
+
+
+def _write_summary(session: Session, out: Path, records: list[dict], layer: str | None) -> Path:
+    methods = {
+        m: {"citation": METHODS[m].citation, **session.options[m]} for m in session.methods
+    }
+    summary = {**session.settings(), "layer": layer, "methods": methods, "images": records}
+    path = out / "summary.json"
+    path.write_text(json.dumps(summary, indent=2, default=str) + "\n", encoding="utf-8")
+    return path
+
+
+def _title(session: Session, item: Explained) -> str:
+    top = item.predictions[0]
+    text = f"{item.stem}: {top['name']} ({top['probability']:.2f})"
+    if item.target != top["class"]:
+        text += f", explaining {session.loaded.class_name(item.target)}"
+    return text
+
+
+def _report_line(session: Session, item: Explained) -> None:
+    if not session.quiet:
+        print(_title(session, item))
+
+
+def run_explain(args: argparse.Namespace) -> int:
+    """`faithcam explain`: overlays, raw maps and summary.json."""
+    session = open_session(args)
+    paths = find_images(args.images)
+    out = prepare_out(args.out)
+    records, layer = [], None
+    for item in explain_images(session, paths, args.target, args.top_k):
+        files = {}
+        for method, result in item.results.items():
+            png = out / f"{item.stem}.{method}.png"
+            save_overlay(item.crop, result.maps[0], png, args.alpha)
+            npy = out / f"{item.stem}.{method}.npy"
+            np.save(npy, result.raw_maps[0].float().cpu().numpy())
+            files[method] = {"overlay": png.name, "raw_map": npy.name, "settings": result.settings}
+            layer = result.layer
+        records.append(_image_record(session, item, files))
+        _report_line(session, item)
+    summary = _write_summary(session, out, records, layer)
+    if not session.quiet:
+        print(f"wrote {len(records) * len(session.methods)} overlays and {summary}")
+    return 0
+
+
+def run_compare(args: argparse.Namespace) -> int:
+    """`faithcam compare`: one grid per image with every method side by side."""
+    session = open_session(args)
+    paths = find_images(args.images)
+    out = prepare_out(args.out)
+    records, layer = [], None
+    for item in explain_images(session, paths, args.target, args.top_k):
+        maps = {m: r.maps[0] for m, r in item.results.items()}
+        grid = method_grid(
+            item.crop, maps, out / f"{item.stem}.compare.png", _title(session, item), args.alpha
+        )
+        layer = next(iter(item.results.values())).layer
+        files = {m: {"grid": grid.name, "settings": r.settings} for m, r in item.results.items()}
+        records.append(_image_record(session, item, files))
+        _report_line(session, item)
+    summary = _write_summary(session, out, records, layer)
+    if not session.quiet:
+        print(f"wrote {len(records)} grids and {summary}")
+    return 0
+
+
+BOX_METRICS = ["pointing_game", "energy_pointing_game"]
+STEP_METRICS = ("deletion", "insertion")
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    """`faithcam evaluate`: metrics table (CSV) and HTML report over a folder of images."""
+    from faithcam.metrics.evaluate import METRICS, evaluate
+    from faithcam.report import Report
+
+    session = open_session(args)
+    folder = Path(args.folder)
+    if not folder.is_dir():
+        raise FaithcamValueError(f"FOLDER: no such folder: {folder}")
+    if args.annotations:
+        annotations = read_annotations(args.annotations, folder)
+        paths = [a.image for a in annotations]
+    else:
+        annotations, paths = None, find_images([folder])
+    metrics = _parse_metrics(args.metrics, annotations is not None, METRICS)
+    out = prepare_out(args.out)
+    arrays = [load_image(p) for p in paths]
+    crops = torch.stack([session.prep.crop(a) for a in arrays])
+    inputs = session.prep.normalise(crops).to(session.device)
+    boxes = None
+    if annotations is not None:
+        boxes = [
+            box_mask(a.boxes, *array.shape[:2], session.prep).numpy()
+            for a, array in zip(annotations, arrays, strict=True)
+        ]
+    targets = None
+    if args.target is not None:
+        n_classes = _predict(session, inputs[:1]).shape[1]
+        targets = session.loaded.class_id(args.target, n_classes)
+    kwargs = {m: {"steps": args.metric_steps} for m in metrics if m in STEP_METRICS}
+    table = evaluate(
+        session.loaded.model,
+        inputs,
+        session.methods,
+        metrics,
+        boxes=boxes,
+        targets=targets,
+        explain=lambda model, images, method, t: session.explain(images, method, t),
+        metric_kwargs=kwargs,
+        batch_size=session.batch_size,
+    )
+    columns = ["method", "metric", "mean", "ci_low", "ci_high", "n"]
+    csv_path = out / "results.csv"
+    with csv_path.open("w", newline="", encoding="utf-8") as file:
+        writer = csv.DictWriter(file, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows({c: row[c] for c in columns} for row in table)
+    report = Report(f"faithcam evaluate: {session.loaded.name}")
+    report.paragraph(
+        f"{len(paths)} images from {folder}; methods {', '.join(session.methods)}; "
+        f"settings {json.dumps(session.settings(), default=str)}",
+        note=True,
+    )
+    report.heading("Results (mean and 95% confidence interval)")
+    report.table(columns, [[row[c] for c in columns] for row in table])
+    for i in range(min(args.grids, len(paths))):
+        maps = {m: session.explain(inputs[i : i + 1], m, targets).maps[0] for m in session.methods}
+        grid = method_grid(crops[i], maps, out / f"{paths[i].stem}.compare.png", paths[i].name)
+        report.image(grid, paths[i].name)
+    html = report.write(out / "report.html")
+    if not session.quiet:
+        print(repr(table))
+        print(f"wrote {csv_path} and {html}")
+    return 0
+
+
+def _parse_metrics(text: str | None, have_boxes: bool, valid: dict[str, Any]) -> list[str]:
+    if text is None:
+        return ["deletion", "insertion", *(BOX_METRICS if have_boxes else [])]
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    unknown = [n for n in names if n not in valid]
+    if unknown or not names:
+        raise FaithcamValueError(f"--metrics: unknown {unknown}; valid: {', '.join(valid)}")
+    needs = [n for n in names if valid[n][1]]
+    if needs and not have_boxes:
+        raise FaithcamValueError(f"--metrics {', '.join(needs)}: need --annotations with boxes")
+    return names
