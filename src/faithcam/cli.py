@@ -1,13 +1,26 @@
-"""The `faithcam` command line: `faithcam demo`, ... Exit codes: 0 ok, 2 usage error, 1 failure."""
+"""The `faithcam` command line: explain, compare, evaluate, demo. Exit codes: 0 ok, 2 usage
+error, 1 failure; every error is one line, ``faithcam: error: ...``, never a traceback
+(set FAITHCAM_DEBUG=1 to see one).
+"""
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NoReturn
 
 from faithcam.errors import FaithcamError
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line usage errors (exit code 2)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"faithcam: error: {message} (see {self.prog} --help)\n")
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -20,9 +33,104 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run(name: str):
+    def run(args: argparse.Namespace) -> int:
+        from faithcam import commands
+
+        return getattr(commands, f"run_{name}")(args)
+
+    return run
+
+
+def _floats(text: str) -> list[float]:
+    try:
+        return [float(v) for v in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
+
+
+def _model_options() -> argparse.ArgumentParser:
+    """Options shared by explain, compare and evaluate."""
+    shared = argparse.ArgumentParser(add_help=False)
+    model = shared.add_argument_group("model")
+    model.add_argument(
+        "--model",
+        required=True,
+        help="torchvision or timm name, offline pretrained name (mobilenet_v2-imagenet, "
+        "efficientnet-lite0), a .pt2 torch.export file, or package.module:factory",
+    )
+    model.add_argument("--weights", help="state dict file (loaded with weights_only=True)")
+    model.add_argument(
+        "--trust-pickle", action="store_true", help="allow full pickles (runs code in the file)"
+    )
+    model.add_argument("--num-classes", type=int, help="classifier outputs of the weights file")
+    model.add_argument("--classes", help="class names: a text file (one per line) or JSON list")
+    model.add_argument("--layer", help="target layer, a dotted module name (default: automatic)")
+    cam = shared.add_argument_group("explanation")
+    cam.add_argument("--target", help="class id or name to explain (default: predicted class)")
+    cam.add_argument("--steps", type=int, help="path steps of integrated methods")
+    cam.add_argument("--samples", type=int, help="samples of expected / smooth methods")
+    prep = shared.add_argument_group("preprocessing")
+    prep.add_argument("--size", type=int, help="resize shorter side and centre-crop (224)")
+    prep.add_argument("--mean", type=_floats, help="normalisation mean R,G,B (ImageNet)")
+    prep.add_argument("--std", type=_floats, help="normalisation std R,G,B (ImageNet)")
+    run = shared.add_argument_group("run")
+    run.add_argument("--out", default="faithcam-out", help="output folder (default: %(default)s)")
+    run.add_argument("--device", default="auto", help="auto, cpu or cuda (default: auto)")
+    run.add_argument("--batch-size", type=int, default=16, help="images / samples per forward")
+    run.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    run.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+    return shared
+
+
+def _add_explainer(commands, name: str, help_: str, default_methods: str, shared) -> None:
+    command = commands.add_parser(name, help=help_, parents=[shared], description=help_)
+    command.add_argument("images", nargs="+", metavar="IMAGE", help="image files or folders")
+    command.add_argument(
+        "--method", default=default_methods, help="comma-separated methods, or all (%(default)s)"
+    )
+    command.add_argument("--top-k", type=int, default=5, help="predictions in summary.json")
+    command.add_argument("--alpha", type=float, default=0.5, help="overlay opacity in [0, 1]")
+    command.set_defaults(run=_run(name))
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="faithcam", description=__doc__.splitlines()[0])
+    parser = _Parser(prog="faithcam", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
+    shared = _model_options()
+    _add_explainer(
+        commands,
+        "explain",
+        "an overlay PNG and raw map (.npy) per image and method, and summary.json",
+        "gradcam",
+        shared,
+    )
+    _add_explainer(
+        commands,
+        "compare",
+        "one grid per image with every method side by side",
+        "gradcam,hirescam,xgradcam,integrated-gradcam,expected-gradcam",
+        shared,
+    )
+    evaluate = commands.add_parser(
+        "evaluate",
+        parents=[shared],
+        help="faithfulness / localisation metrics over a folder: results.csv and report.html",
+    )
+    evaluate.add_argument("folder", metavar="FOLDER", help="folder of images")
+    evaluate.add_argument(
+        "--annotations", help="boxes: Pascal VOC .xml file or folder, COCO .json, or .csv"
+    )
+    evaluate.add_argument(
+        "--method", default="gradcam,hirescam,expected-gradcam", help="methods (%(default)s)"
+    )
+    evaluate.add_argument(
+        "--metrics", help="comma-separated (default: deletion,insertion + pointing games)"
+    )
+    evaluate.add_argument("--metric-steps", type=int, default=20, help="deletion/insertion steps")
+    evaluate.add_argument("--grids", type=int, default=2, help="images shown in the report")
+    evaluate.set_defaults(run=_run("evaluate"))
+
     demo = commands.add_parser("demo", help="explain real photos with every method, write a report")
     demo.add_argument("--out", default="faithcam-out", help="output folder (default: %(default)s)")
     demo.add_argument("--models", nargs="+", help="pretrained model names (default: all)")
@@ -34,17 +142,37 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _one_line(error: BaseException) -> str:
+    text = " ".join(str(error).split()) or type(error).__name__
+    return text
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    try:
+    if os.environ.get("FAITHCAM_DEBUG"):
         return args.run(args)
-    except FaithcamError as error:
-        print(f"faithcam: error: {error}", file=sys.stderr)
-        return 2
-    except (OSError, RuntimeError) as error:
-        print(f"faithcam: failed: {error}", file=sys.stderr)
-        return 1
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        warnings.simplefilter("ignore", DeprecationWarning)
+        try:
+            return args.run(args)
+        except FaithcamError as error:
+            print(f"faithcam: error: {_one_line(error)}", file=sys.stderr)
+            return 2
+        except KeyboardInterrupt:
+            print("faithcam: error: interrupted", file=sys.stderr)
+            return 130
+        except (OSError, RuntimeError, MemoryError) as error:
+            print(f"faithcam: error: {_one_line(error)}", file=sys.stderr)
+            return 1
+        except Exception as error:
+            print(
+                f"faithcam: error: unexpected {type(error).__name__}: {_one_line(error)} "
+                "(FAITHCAM_DEBUG=1 shows the traceback)",
+                file=sys.stderr,
+            )
+            return 1
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@ Two architectures, chosen so that the HiResCAM vs Grad-CAM difference shows:
 
 - ``resnet``: a ResNet-style net (stem, two residual stages, 8 x 8 features) with a global
   average pooling + linear head: at its last block, HiResCAM = Grad-CAM = CAM (up to 1/Z).
-- ``vgg``: a VGG-style net (three conv-conv-pool stages, 8 x 8 features) with a fully connected
+- ``vgg``: a VGG-style net (three conv-pool stages, 8 x 8 features) with a fully connected
   head (flatten + one linear layer): HiResCAM is then exactly each location's contribution to the
   score, while Grad-CAM averages the gradient over space and can highlight unused locations.
 
@@ -73,19 +73,25 @@ class ShapesResNet(nn.Module):
 
 
 class ShapesVGG(nn.Module):
-    """Three (conv-BN-ReLU) x 2 + max-pool stages (``features``, 8 x 8 at 64 px) -> flatten ->
-    one linear layer."""
+    """VGG-style ``features`` (conv-BN-ReLU stacks and max-pools, as configured by ``stages``;
+    8 x 8 at 64 px) -> flatten -> one linear layer."""
 
-    def __init__(self, classes: int = len(CLASSES), width: int = 16, size: int = 64) -> None:
+    def __init__(
+        self,
+        classes: int = len(CLASSES),
+        stages: tuple[tuple[int, ...], ...] = ((8,), (32,), (64,)),
+        size: int = 64,
+    ) -> None:
         super().__init__()
         layers: list[nn.Module] = []
         c_in = 3
-        for c_out in (width, 2 * width, 4 * width):
-            layers += [*_conv_bn(c_in, c_out), nn.ReLU(), *_conv_bn(c_out, c_out), nn.ReLU()]
+        for stage in stages:
+            for c_out in stage:
+                layers += [*_conv_bn(c_in, c_out), nn.ReLU()]
+                c_in = c_out
             layers.append(nn.MaxPool2d(2))
-            c_in = c_out
         self.features = nn.Sequential(*layers)
-        self.classifier = nn.Linear(c_in * (size // 8) ** 2, classes)
+        self.classifier = nn.Linear(c_in * (size // 2 ** len(stages)) ** 2, classes)
 
     def forward(self, x: Tensor) -> Tensor:
         return self.classifier(self.features(x).flatten(1))
