@@ -181,7 +181,9 @@ def read_csv(path: str | Path, image_dir: str | Path) -> list[Annotation]:
             where = f"--annotations {path}: line {line}"
             name = row[columns["image"]]
             annotation = by_name.setdefault(name, Annotation(Path(image_dir) / name))
-            x0, y0, x1, y1 = (_number(row[columns[k]], f"{where} {k}") for k in CSV_COLUMNS if k != "image")
+            x0, y0, x1, y1 = (
+                _number(row[columns[k]], f"{where} {k}") for k in CSV_COLUMNS if k != "image"
+            )
             annotation.boxes.append(_box(x0, y0, x1, y1, where))
             annotation.labels.append(row.get("label", row.get("class", "")))
     return list(by_name.values())

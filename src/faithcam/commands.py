@@ -219,9 +219,7 @@ def explain_images(
     from tqdm.auto import tqdm
 
     stems = unique_stems(paths)
-    bar = tqdm(
-        total=len(paths), unit="image", disable=session.quiet or len(paths) < 2, leave=False
-    )
+    bar = tqdm(total=len(paths), unit="image", disable=session.quiet or len(paths) < 2, leave=False)
     try:
         for start in range(0, len(paths), session.batch_size):
             chunk = paths[start : start + session.batch_size]
@@ -265,9 +263,7 @@ def _image_record(session: Session, item: Explained, files: dict[str, dict[str, 
 
 
 def _write_summary(session: Session, out: Path, records: list[dict], layer: str | None) -> Path:
-    methods = {
-        m: {"citation": METHODS[m].citation, **session.options[m]} for m in session.methods
-    }
+    methods = {m: {"citation": METHODS[m].citation, **session.options[m]} for m in session.methods}
     summary = {**session.settings(), "layer": layer, "methods": methods, "images": records}
     path = out / "summary.json"
     path.write_text(json.dumps(summary, indent=2, default=str) + "\n", encoding="utf-8")

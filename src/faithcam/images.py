@@ -32,7 +32,9 @@ def find_images(paths: Iterable[str | Path]) -> list[Path]:
         if path.is_dir():
             inside = sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
             if not inside:
-                raise ImageError(f"{path}: the folder holds no image files ({', '.join(IMAGE_SUFFIXES)})")
+                raise ImageError(
+                    f"{path}: the folder holds no image files ({', '.join(IMAGE_SUFFIXES)})"
+                )
             found.extend(inside)
         elif not path.exists():
             raise ImageError(f"{path}: no such file or folder")

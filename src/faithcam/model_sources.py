@@ -238,9 +238,16 @@ def _load_model_file(path: Path, trust_pickle: bool) -> LoadedModel:
             "architecture (torchvision name or package.module:factory) with --weights"
         )
     if not trust_pickle:
+        try:
+            torch.load(path, map_location="cpu", weights_only=True)
+        except Exception:
+            raise ModelError(
+                f"--model {path}: a pickled model runs arbitrary code when loaded; pass "
+                "--trust-pickle if you trust this file, or give the architecture with --weights"
+            ) from None
         raise ModelError(
-            f"--model {path}: a pickled model runs arbitrary code when loaded; pass "
-            "--trust-pickle if you trust this file, or give the architecture with --weights"
+            f"--model {path}: holds weights, not a model; pass it as --weights FILE with the "
+            "architecture as --model (a torchvision name or package.module:factory)"
         )
     model = _torch_load(path, "--model", trust_pickle=True)
     if not isinstance(model, nn.Module):
@@ -255,7 +262,8 @@ def _is_torchscript(path: Path) -> bool:
     if not zipfile.is_zipfile(path):
         return False
     with zipfile.ZipFile(path) as archive:
-        return any("/code/" in name or name.endswith("/constants.pkl") for name in archive.namelist())
+        names = archive.namelist()
+    return any("/code/" in name or name.endswith("/constants.pkl") for name in names)
 
 
 def _torch_load(path: Path, option: str, trust_pickle: bool) -> Any:
@@ -287,7 +295,8 @@ def _state_dict(obj: Any, path: Path) -> dict[str, torch.Tensor]:
                 obj = inner
                 break
     if not isinstance(obj, Mapping) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
-        raise ModelError(f"--weights {path}: expected a state dict of tensors, got {type(obj).__name__}")
+        kind = type(obj).__name__
+        raise ModelError(f"--weights {path}: expected a state dict of tensors, got {kind}")
     state = dict(obj)
     if state and all(k.startswith("module.") for k in state):  # saved from DataParallel
         state = {k.removeprefix("module."): v for k, v in state.items()}
@@ -320,7 +329,5 @@ def load_weights(model: nn.Module, path: str | Path, *, trust_pickle: bool = Fal
         problems.append(f"shape mismatch (file vs model): {_listed(shapes)}")
     if problems:
         hint = " (set --num-classes to the file's class count?)" if shapes and not missing else ""
-        raise ModelError(
-            f"--weights {path}: does not match the model: {'; '.join(problems)}{hint}"
-        )
+        raise ModelError(f"--weights {path}: does not match the model: {'; '.join(problems)}{hint}")
     model.load_state_dict(state)
