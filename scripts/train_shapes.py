@@ -86,7 +86,7 @@ def train(recipe: Recipe, test: ShapesBench, log=print) -> tuple[nn.Module, floa
             loss.backward()
             optimiser.step()
             schedule.step()
-            total += float(loss) * len(index)
+            total += float(loss.detach()) * len(index)
         log(
             f"  {recipe.name} epoch {epoch + 1}/{recipe.epochs}: "
             f"loss {total / recipe.train_size:.4f}, test accuracy {accuracy(model, test):.4f}"

@@ -285,9 +285,9 @@ def _report_line(session: Session, item: Explained) -> None:
 
 def run_explain(args: argparse.Namespace) -> int:
     """`faithcam explain`: overlays, raw maps and summary.json."""
-    session = open_session(args)
     paths = find_images(args.images)
     out = prepare_out(args.out)
+    session = open_session(args)
     records, layer = [], None
     for item in explain_images(session, paths, args.target, args.top_k):
         files = {}
@@ -308,9 +308,9 @@ def run_explain(args: argparse.Namespace) -> int:
 
 def run_compare(args: argparse.Namespace) -> int:
     """`faithcam compare`: one grid per image with every method side by side."""
-    session = open_session(args)
     paths = find_images(args.images)
     out = prepare_out(args.out)
+    session = open_session(args)
     records, layer = [], None
     for item in explain_images(session, paths, args.target, args.top_k):
         maps = {m: r.maps[0] for m, r in item.results.items()}

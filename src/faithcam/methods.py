@@ -193,8 +193,8 @@ def _explain_perturbation(
     model, images, name, target_spec, layer, batch_size, output_selector, relu, progress, options
 ) -> CamResult:
     options = gradient_free.check_options(name, options)
-    resolved = resolve_layer(model, layer, images)
     target = target_spec.bind(len(images), images.device)
+    resolved = resolve_layer(model, layer, images)
     captured = gradient_free.capture_inputs(
         model, resolved, images, target, batch_size=batch_size, output_selector=output_selector
     )

@@ -117,7 +117,7 @@ def load_model(
     path = Path(spec)
     if path.is_file():
         loaded = _load_model_file(path, trust_pickle)
-    elif ":" in spec and not spec.startswith("timm"):
+    elif ":" in spec and not spec.startswith(("timm/", "timm:")):
         loaded = _load_factory(spec, num_classes)
     elif spec in torchvision_names():
         loaded = _load_torchvision(spec, num_classes, need_cache=weights is None)
@@ -214,7 +214,12 @@ def _load_factory(spec: str, num_classes: int | None) -> LoadedModel:
     if isinstance(factory, nn.Module):
         model = factory
     elif callable(factory):
-        model = factory() if num_classes is None else factory(num_classes=num_classes)
+        try:
+            model = factory() if num_classes is None else factory(num_classes=num_classes)
+        except Exception as error:  # the user's code: report it on one line
+            raise ModelError(
+                f"--model {spec}: the factory failed: {type(error).__name__}: {error}"
+            ) from None
     else:
         raise ModelError(f"--model {spec}: {attribute!r} is not callable")
     if not isinstance(model, nn.Module):

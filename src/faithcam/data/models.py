@@ -4,7 +4,7 @@ Two architectures, chosen so that the HiResCAM vs Grad-CAM difference shows:
 
 - ``resnet``: a ResNet-style net (stem, two residual stages, 8 x 8 features) with a global
   average pooling + linear head: at its last block, HiResCAM = Grad-CAM = CAM (up to 1/Z).
-- ``vgg``: a VGG-style net (three conv-pool stages, 8 x 8 features) with a fully connected
+- ``vgg``: a VGG-style net (conv-pool stages, then a conv at 8 x 8) with a fully connected
   head (flatten + one linear layer): HiResCAM is then exactly each location's contribution to the
   score, while Grad-CAM averages the gradient over space and can highlight unused locations.
 
@@ -73,25 +73,27 @@ class ShapesResNet(nn.Module):
 
 
 class ShapesVGG(nn.Module):
-    """VGG-style ``features`` (conv-BN-ReLU stacks and max-pools, as configured by ``stages``;
-    8 x 8 at 64 px) -> flatten -> one linear layer."""
+    """VGG-style ``features`` (3 x 3 conv-BN-ReLU layers and 2 x 2 max-pools, as listed in
+    ``config``; 8 x 8 at 64 px) -> flatten -> one linear layer."""
 
     def __init__(
         self,
         classes: int = len(CLASSES),
-        stages: tuple[tuple[int, ...], ...] = ((8,), (32,), (64,)),
+        config: tuple[int | str, ...] = (8, "M", 32, "M", 64, "M", 64),
         size: int = 64,
     ) -> None:
         super().__init__()
         layers: list[nn.Module] = []
         c_in = 3
-        for stage in stages:
-            for c_out in stage:
-                layers += [*_conv_bn(c_in, c_out), nn.ReLU()]
-                c_in = c_out
-            layers.append(nn.MaxPool2d(2))
+        for item in config:
+            if item == "M":
+                layers.append(nn.MaxPool2d(2))
+                size //= 2
+            else:
+                layers += [*_conv_bn(c_in, int(item)), nn.ReLU()]
+                c_in = int(item)
         self.features = nn.Sequential(*layers)
-        self.classifier = nn.Linear(c_in * (size // 2 ** len(stages)) ** 2, classes)
+        self.classifier = nn.Linear(c_in * size * size, classes)
 
     def forward(self, x: Tensor) -> Tensor:
         return self.classifier(self.features(x).flatten(1))

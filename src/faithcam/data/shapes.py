@@ -194,10 +194,16 @@ def _layout(split: str, n: int, size: int, g: torch.Generator) -> _Layout:
     # distractors: other classes than the target's, drawn by a random non-zero offset
     offsets = torch.randint(1, k, (n, MAX_DISTRACTORS), generator=g)
     classes = torch.cat([target_class[:, None], (target_class[:, None] + offsets) % k], dim=1)
-    sizes = torch.cat(
-        [_uniform((n, 1), *TARGET_SIZE, g), _uniform((n, MAX_DISTRACTORS), *DISTRACTOR_SIZE, g)],
-        dim=1,
-    ) * scale
+    sizes = (
+        torch.cat(
+            [
+                _uniform((n, 1), *TARGET_SIZE, g),
+                _uniform((n, MAX_DISTRACTORS), *DISTRACTOR_SIZE, g),
+            ],
+            dim=1,
+        )
+        * scale
+    )
     radii = sizes * _area_scale()[classes]
     count = torch.randint(0, MAX_DISTRACTORS + 1, (n,), generator=g)
     present = torch.arange(1 + MAX_DISTRACTORS)[None, :] <= count[:, None]
