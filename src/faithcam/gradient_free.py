@@ -215,7 +215,7 @@ def score_cam(
     increase = torch.stack(
         [
             row_scores[offset + inverse] - row_scores[offset + zero]
-            for offset, (_, inverse, zero) in zip(offsets, per_image, strict=False)
+            for offset, (_, inverse, zero) in zip(offsets[:-1], per_image, strict=True)
         ]
     )
     alpha = torch.softmax(increase, dim=1) if weights == "softmax" else increase
@@ -302,7 +302,7 @@ def ablation_cam(
     for start in range(0, len(row_image), batch_size):
         rows = slice(start, start + batch_size)
         index, channel = row_image[rows], row_channel[rows]
-        copies = activations[index].clone()
+        copies = activations[index]  # advanced indexing: a copy
         copies[torch.arange(len(index), device=device), channel] = 0
         chunk = None
         if after_layer is None:

@@ -3,7 +3,8 @@
 Two architectures, chosen so that the HiResCAM vs Grad-CAM difference shows:
 
 - ``resnet``: a ResNet-style net (stem, two residual stages, 8 x 8 features) with a global
-  average pooling + linear head: at its last block, HiResCAM = Grad-CAM = CAM (up to 1/Z).
+  average pooling + linear head: at its last block, HiResCAM = Grad-CAM = CAM (up to 1/Z), so it
+  is explained one block earlier (see :data:`TARGET_LAYERS`).
 - ``vgg``: a VGG-style net (conv-pool stages, then a conv at 8 x 8) with a fully connected
   head (flatten + one linear layer): HiResCAM is then exactly each location's contribution to the
   score, while Grad-CAM averages the gradient over space and can highlight unused locations.
@@ -27,7 +28,12 @@ from faithcam.errors import FaithcamValueError
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 # (arch, split) of every bundled model -> SHA-256 of its weights file (from train_shapes.py).
 WEIGHTS_SHA256: dict[tuple[str, str], str] = {}
-TARGET_LAYERS = {"resnet": "layer2", "vgg": "features"}
+# The layer each model is explained at. vgg: the last feature map, before the flatten + linear
+# head, where HiResCAM is exactly each location's contribution to the logit (and, the head being
+# linear, every gradient estimator gives Grad-CAM's gradient). resnet: the block before the last
+# one (16 x 16), where the rest of the network is non-linear and the estimators differ; at the
+# last block (GAP + linear) every gradient method would reduce to CAM.
+TARGET_LAYERS = {"resnet": "layer1", "vgg": "features"}
 
 
 def _conv_bn(c_in: int, c_out: int, stride: int = 1) -> list[nn.Module]:
