@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import re
+import shutil
+import subprocess
+import tempfile
+import warnings
 
 import numpy as np
 import pytest
@@ -46,13 +50,15 @@ def test_grid_and_report_are_self_contained(tmp_path) -> None:
     assert 'src="http' not in html
 
 
-def test_demo_end_to_end_small(tmp_path) -> None:
+@pytest.fixture(scope="module")
+def demo_report(tmp_path_factory):
     pytest.importorskip("skimage")
     from faithcam.demo import run_demo
 
+    out = tmp_path_factory.mktemp("demo")
     try:
-        path = run_demo(
-            tmp_path,
+        return run_demo(
+            out,
             models=["mobilenet_v2-imagenet"],
             photos=["chelsea"],
             steps=2,
@@ -61,7 +67,62 @@ def test_demo_end_to_end_small(tmp_path) -> None:
         )
     except ValueError as error:
         pytest.skip(str(error))
-    html = path.read_text()
+
+
+def test_demo_end_to_end_small(demo_report) -> None:
+    html = demo_report.read_text()
     assert len(re.findall("data:image/png;base64,", html)) == 3  # grid + 2 curves
     assert "Egyptian cat" in html and "deletion AUC" in html
-    assert (tmp_path / "mobilenet_v2-imagenet-chelsea.png").stat().st_size > 10_000
+    assert (demo_report.parent / "mobilenet_v2-imagenet-chelsea.png").stat().st_size > 10_000
+
+
+def _chromium() -> str | None:
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def test_report_renders_in_headless_chromium(demo_report) -> None:
+    browser = _chromium()
+    if browser is None:
+        warnings.warn(
+            "chromium is not installed: the report was NOT checked in a browser "
+            "(.ci/run installs Debian's chromium)",
+            stacklevel=1,
+        )
+        pytest.skip("LOUD: chromium not installed; report browser check skipped")
+    flags = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--virtual-time-budget=5000",
+    ]
+    with tempfile.TemporaryDirectory() as profile:
+        dom = subprocess.run(
+            [browser, *flags, f"--user-data-dir={profile}", "--dump-dom", demo_report.as_uri()],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        ).stdout
+    match = re.search(r'data-images-decoded="(\d+)/(\d+)"', dom)
+    assert match, dom[-500:]
+    assert match.group(1) == match.group(2) == "3"
+    assert 'data-tables="2"' in dom
+    screenshot = demo_report.parent / "report.png"
+    with tempfile.TemporaryDirectory() as profile:
+        subprocess.run(
+            [
+                browser,
+                *flags,
+                f"--user-data-dir={profile}",
+                f"--screenshot={screenshot}",
+                "--window-size=1200,1600",
+                demo_report.as_uri(),
+            ],
+            capture_output=True,
+            timeout=120,
+        )
+    assert screenshot.stat().st_size > 10_000

@@ -8,6 +8,19 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+# On load, record how many images decoded and how many tables exist on <body>, so a headless
+# browser test (chromium --dump-dom) can check the page really rendered.
+CHECK_SCRIPT = """
+<script>
+window.addEventListener("load", function () {
+  var images = Array.from(document.images);
+  document.body.dataset.imagesDecoded = images.filter(function (i) {
+    return i.complete && i.naturalWidth > 0; }).length + "/" + images.length;
+  document.body.dataset.tables = document.querySelectorAll("table").length;
+});
+</script>
+"""
+
 STYLE = """
 body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1200px;color:#222}
 h1{font-size:1.6em}h2{font-size:1.25em;margin-top:1.6em;border-bottom:1px solid #ddd}
@@ -63,7 +76,7 @@ class Report:
         path.write_text(
             f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(self.title)}"
             f"</title><style>{STYLE}</style></head><body><h1>{html.escape(self.title)}</h1>\n"
-            f"{body}\n</body></html>\n",
+            f"{body}\n{CHECK_SCRIPT}</body></html>\n",
             encoding="utf-8",
         )
         return path
