@@ -64,6 +64,7 @@ def demo_report(tmp_path_factory):
             steps=2,
             quiet=True,
             methods=["expected-gradcam", "gradcam"],
+            shapes=False,
         )
     except ValueError as error:
         pytest.skip(str(error))

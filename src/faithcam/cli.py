@@ -29,7 +29,8 @@ def _demo(args: argparse.Namespace) -> int:
     if args.figure:
         print(seed_figure(Path(args.figure)))
         return 0
-    run_demo(args.out, models=args.models, photos=args.photos, steps=args.steps, quiet=args.quiet)
+    run_demo(args.out, models=args.models, photos=args.photos, steps=args.steps, quiet=args.quiet,
+             shapes=not args.no_shapes)
     return 0
 
 
@@ -140,6 +141,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--steps", type=int, default=20, help="deletion/insertion steps")
     demo.add_argument("--figure", help="only write the README figure (seed methods) to this PNG")
     demo.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+    demo.add_argument("--no-shapes", action="store_true", help="skip the ShapesBench section")
     demo.set_defaults(run=_demo)
     return parser
 

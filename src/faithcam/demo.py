@@ -151,6 +151,7 @@ def run_demo(
     steps: int = 20,
     quiet: bool = False,
     methods: list[str] | None = None,
+    shapes: bool = True,
 ) -> Path:
     """Run the demo; returns the path of the HTML report."""
     from tqdm.auto import tqdm
@@ -165,7 +166,12 @@ def run_demo(
         "(where the head is non-linear, so the gradient estimators differ). "
         "Seed methods first: Expected Grad-CAM, Integrated Grad-CAM, HiResCAM, XGrad-CAM."
     )
-    bar = tqdm(total=len(models) * len(methods), disable=quiet, desc="demo", unit="method")
+    from faithcam.data import bundled_models
+    from faithcam.data.shapes_demo import markdown_table, run_shapes_section
+
+    shapes_steps = len(bundled_models()) * len(methods) if shapes else 0
+    bar = tqdm(total=len(models) * len(methods) + shapes_steps, disable=quiet, desc="demo",
+               unit="method")
 
     def progress(text: str) -> None:
         bar.set_postfix_str(text)
@@ -178,10 +184,13 @@ def run_demo(
         summary[name] = explain_model(
             pretrained, photo_arrays, methods, out_dir, report, steps, progress
         )
+    shapes_section = run_shapes_section(report, out_dir, progress) if shapes else None
     bar.close()
     path = report.write(out_dir / "report.html")
     if not quiet:
         print_summary(summary, path)
+        if shapes_section is not None:
+            print("\nShapesBench (known ground truth)\n" + markdown_table(shapes_section))
     return path
 
 

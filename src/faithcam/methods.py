@@ -116,7 +116,8 @@ def explain(
         seed / generator: make the stochastic estimators reproducible.
         progress: show a progress bar (None: only on long runs in a terminal).
         **options: estimator options (``steps``, ``samples``, ``baseline``, ``sigma``,
-            ``relative_activations``, ``variant``) or ``classifier`` for CAM.
+            ``relative_activations``, ``variant``), ``classifier`` for CAM, ``weights``
+            (``"softmax"`` / ``"cic"``) and ``align_corners`` for Score-CAM.
     """
     name, spec = method_spec(method)
     model = check_model(model)

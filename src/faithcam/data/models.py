@@ -27,7 +27,11 @@ from faithcam.errors import FaithcamValueError
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 # (arch, split) of every bundled model -> SHA-256 of its weights file (from train_shapes.py).
-WEIGHTS_SHA256: dict[tuple[str, str], str] = {}
+WEIGHTS_SHA256: dict[tuple[str, str], str] = {
+    ("resnet", "clean"): "769f45c7d9ced9ff3d035fd9e70efdc5a742a85bfa10356e940dd636130bd04b",
+    ("vgg", "clean"): "2e5ed3304600f0a0f6f2dd0dcd8b0ba383978bad85e7cf2a860b854cd7bda272",
+    ("vgg", "spurious"): "5dbea15949c6ba3194c6366eaefe7c6e939ec1fa1c3cfec51b091f9da6d62313",
+}
 # The layer each model is explained at. vgg: the last feature map, before the flatten + linear
 # head, where HiResCAM is exactly each location's contribution to the logit (and, the head being
 # linear, every gradient estimator gives Grad-CAM's gradient). resnet: the block before the last

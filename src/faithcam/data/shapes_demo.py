@@ -33,6 +33,13 @@ from faithcam.viz import curves_plot, method_grid
 SECTION_SEED = 20_000  # disjoint from the training and test seeds of train_shapes.py
 CURVE_STEPS = 16
 ROAD_PERCENTAGES = (20, 50, 80)
+LAYER_NOTES = {
+    "vgg": "The head after this layer is flatten + linear: HiResCAM is exactly each location's "
+    "contribution to the logit, and the gradient is the same for every input, so Integrated and "
+    "Expected Grad-CAM coincide with Grad-CAM (up to float rounding).",
+    "resnet": "Explained one block before the GAP + linear head (there every gradient method "
+    "would equal CAM); the rest of the network is non-linear, so the estimators differ.",
+}
 
 
 @dataclass(frozen=True)
@@ -181,7 +188,7 @@ def _write_section(
     report.paragraph(
         f"{n} seeded ShapesBench {bench.split} images (seed {SECTION_SEED}), explained for their "
         f"true class; model accuracy on them {accuracy:.1%}. Localisation metrics use the box "
-        f"around {truth_text}."
+        f"around {truth_text}. {LAYER_NOTES[shapes_model.arch]}"
     )
     for i in range(min(2, n)):
         panels = {"ground truth": truth[i].float(), **{m: maps[m][i] for m in maps}}
@@ -213,7 +220,7 @@ def run_shapes_section(
     report: Report,
     out_dir: str | Path,
     progress: Callable[[str], None] | None = None,
-    n_images: int = 16,
+    n_images: int = 32,
 ) -> dict[str, Any]:
     """Add the ShapesBench section to ``report`` (images written under ``out_dir``).
 
