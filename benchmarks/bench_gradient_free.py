@@ -85,7 +85,7 @@ def ratio(name: str, ours: list[float], other: list[float], target: str) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=2)
-    parser.add_argument("--peer-repeats", type=int, default=1)
+    parser.add_argument("--peer-repeats", type=int, default=2)
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--peer-channels", type=int, default=64)
     parser.add_argument("--layer", default="layer1")

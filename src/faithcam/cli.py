@@ -29,8 +29,14 @@ def _demo(args: argparse.Namespace) -> int:
     if args.figure:
         print(seed_figure(Path(args.figure)))
         return 0
-    run_demo(args.out, models=args.models, photos=args.photos, steps=args.steps, quiet=args.quiet,
-             shapes=not args.no_shapes)
+    run_demo(
+        args.out,
+        models=args.models,
+        photos=args.photos,
+        steps=args.steps,
+        quiet=args.quiet,
+        shapes=not args.no_shapes,
+    )
     return 0
 
 
@@ -132,6 +138,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     evaluate.add_argument("--metric-steps", type=int, default=20, help="deletion/insertion steps")
     evaluate.add_argument("--grids", type=int, default=2, help="images shown in the report")
+    evaluate.add_argument(
+        "--store", help="SQLite file of per-image rows (default: OUT/results.sqlite)"
+    )
+    evaluate.add_argument(
+        "--resume", action="store_true", help="continue an interrupted run in --store"
+    )
+    evaluate.add_argument("--workers", type=int, default=0, help="DataLoader worker processes")
     evaluate.set_defaults(run=_run("evaluate"))
 
     demo = commands.add_parser("demo", help="explain real photos with every method, write a report")

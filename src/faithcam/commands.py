@@ -331,10 +331,50 @@ BOX_METRICS = ["pointing_game", "energy_pointing_game"]
 STEP_METRICS = ("deletion", "insertion")
 
 
+class FolderDataset(torch.utils.data.Dataset):
+    """Images of a folder (and their annotation masks), loaded lazily for a DataLoader."""
+
+    def __init__(
+        self,
+        paths: Sequence[Path],
+        prep: Preprocessing,
+        root: Path,
+        annotations: Sequence[Any] | None,
+        target: int | None,
+    ) -> None:
+        self.paths, self.prep, self.annotations, self.target = (
+            list(paths),
+            prep,
+            annotations,
+            target,
+        )
+        self.ids = [str(p.relative_to(root)) if p.is_relative_to(root) else str(p) for p in paths]
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def crop(self, i: int) -> torch.Tensor:
+        return self.prep.crop(load_image(self.paths[i]))
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        array = load_image(self.paths[i])
+        item = {
+            "image": self.prep.normalise(self.prep.crop(array)[None])[0],
+            "id": self.ids[i],
+            "target": -1 if self.target is None else self.target,
+        }
+        if self.annotations is not None:
+            item["boxes"] = box_mask(self.annotations[i].boxes, *array.shape[:2], self.prep).numpy()
+        return item
+
+
 def run_evaluate(args: argparse.Namespace) -> int:
-    """`faithcam evaluate`: metrics table (CSV) and HTML report over a folder of images."""
-    from faithcam.metrics.evaluate import METRICS, evaluate
+    """`faithcam evaluate`: stream a folder through the methods and metrics into a resumable
+    SQLite store (``--resume`` continues it; under torchrun the folder is sharded across ranks),
+    then write results.csv and report.html (rank 0)."""
+    from faithcam.metrics.evaluate import METRICS
     from faithcam.report import Report
+    from faithcam.study import run_study
 
     session = open_session(args)
     folder = Path(args.folder)
@@ -347,52 +387,57 @@ def run_evaluate(args: argparse.Namespace) -> int:
         annotations, paths = None, find_images([folder])
     metrics = _parse_metrics(args.metrics, annotations is not None, METRICS)
     out = prepare_out(args.out)
-    arrays = [load_image(p) for p in paths]
-    crops = torch.stack([session.prep.crop(a) for a in arrays])
-    inputs = session.prep.normalise(crops).to(session.device)
-    boxes = None
-    if annotations is not None:
-        boxes = [
-            box_mask(a.boxes, *array.shape[:2], session.prep).numpy()
-            for a, array in zip(annotations, arrays, strict=True)
-        ]
-    targets = None
+    target = None
     if args.target is not None:
-        n_classes = _predict(session, inputs[:1]).shape[1]
-        targets = session.loaded.class_id(args.target, n_classes)
+        first = session.prep.normalise(session.prep.crop(load_image(paths[0]))[None])
+        target = session.loaded.class_id(args.target, _predict(session, first).shape[1])
+    dataset = FolderDataset(paths, session.prep, folder, annotations, target)
     kwargs = {m: {"steps": args.metric_steps} for m in metrics if m in STEP_METRICS}
-    table = evaluate(
+    store = Path(args.store) if args.store else out / "results.sqlite"
+    rows = run_study(
         session.loaded.model,
-        inputs,
+        dataset,
         session.methods,
         metrics,
-        boxes=boxes,
-        targets=targets,
-        explain=lambda model, images, method, t: session.explain(images, method, t),
-        metric_kwargs=kwargs,
+        store,
         batch_size=session.batch_size,
+        num_workers=args.workers,
+        resume=args.resume,
+        metric_kwargs=kwargs,
+        explain_kwargs={**session.settings(), "layer": session.layer, "options": session.options},
+        explain_fn=lambda model, images, method, t: session.explain(images, method, t).maps,
+        progress=not session.quiet,
     )
+    if rows is None:  # a torchrun rank other than 0: rank 0 writes the results
+        return 0
     columns = ["method", "metric", "mean", "ci_low", "ci_high", "n"]
     csv_path = out / "results.csv"
     with csv_path.open("w", newline="", encoding="utf-8") as file:
         writer = csv.DictWriter(file, fieldnames=columns)
         writer.writeheader()
-        writer.writerows({c: row[c] for c in columns} for row in table)
+        writer.writerows({c: row[c] for c in columns} for row in rows)
     report = Report(f"faithcam evaluate: {session.loaded.name}")
     report.paragraph(
-        f"{len(paths)} images from {folder}; methods {', '.join(session.methods)}; "
-        f"settings {json.dumps(session.settings(), default=str)}",
+        f"{len(paths)} images from {folder}; methods {', '.join(session.methods)}; per-image "
+        f"rows in {store}; settings {json.dumps(session.settings(), default=str)}",
         note=True,
     )
     report.heading("Results (mean and 95% confidence interval)")
-    report.table(columns, [[row[c] for c in columns] for row in table])
+    report.table(columns, [[row[c] for c in columns] for row in rows])
     for i in range(min(args.grids, len(paths))):
-        maps = {m: session.explain(inputs[i : i + 1], m, targets).maps[0] for m in session.methods}
-        grid = method_grid(crops[i], maps, out / f"{paths[i].stem}.compare.png", paths[i].name)
+        image = dataset[i]["image"][None]
+        maps = {m: session.explain(image, m, target).maps[0] for m in session.methods}
+        grid = method_grid(
+            dataset.crop(i), maps, out / f"{paths[i].stem}.compare.png", paths[i].name
+        )
         report.image(grid, paths[i].name)
     html = report.write(out / "report.html")
     if not session.quiet:
-        print(repr(table))
+        for row in rows:
+            print(
+                f"{row['method']:<22}{row['metric']:<24}{row['mean']:>10.4g}  "
+                f"[{row['ci_low']:.4g}, {row['ci_high']:.4g}] (n={row['n']})"
+            )
         print(f"wrote {csv_path} and {html}")
     return 0
 

@@ -9,20 +9,21 @@
   C_k = f^c(X ∘ H_k) − f^c(X_b), X_b the black (all-zero) baseline = X ∘ 0. The weights are
   α^c = softmax_k(C) (Algorithm 1, ``weights="softmax"``, the default) or the raw increase
   α^c_k = C_k (the CIC definition, ``weights="cic"``); map = ReLU(Σ_k α^c_k A^k).
-  A softmax is shift-invariant, so f^c(X_b) cancels in the default: it equals pytorch-grad-cam's
-  softmax of the raw masked scores exactly. What differs from pytorch-grad-cam is the upsampling:
+  A softmax is shift-invariant, so f^c(X_b) cancels in the default, which is therefore
+  mathematically pytorch-grad-cam's softmax of the raw masked scores. What differs from pytorch-grad-cam is the upsampling:
   it uses ``UpsamplingBilinear2d`` (``align_corners=True``); faithcam defaults to
   ``align_corners=False`` (``F.interpolate``'s default, as the authors' released code and
   faithcam's own post-processing), and ``align_corners=True`` reproduces the peer. The peer
   also adds 1e-8 to the min-max denominator (negligible). Each distinct mask is forwarded once:
-  bit-identical channels and every constant channel (sharing the zero mask, which is the
-  baseline X_b) cost one forward in total.
+  bit-identical channels share one forward, and so do all constant channels (their zero mask
+  gives X ∘ 0 = X_b, so with ``"cic"`` they share it with the baseline). The cost is one
+  capture forward plus one forward per distinct mask (+1 for the baseline with ``"cic"``).
 - Ablation-CAM (Desai & Ramaswamy, "Ablation-CAM: Visual Explanations for Deep Convolutional
   Network via Gradient-free Localization", WACV 2020): w_k = (y^c − y^c_k) / y^c, y^c_k the score
   with channel k of the layer set to zero; map = ReLU(Σ_k w_k A^k). (If y^c = 0 exactly the
   unnormalised drop y^c − y^c_k is used.) pytorch-grad-cam 1.5.7 uses the same formula, but
-  ablates with ``min(A) − 1e7`` instead of 0 whenever the layer's output is not
-  non-negative (and lowers that value further for every row of a batch): there it is not the
+  ablates with ``min(A) − 1e7`` instead of 0 whenever the minimum of the layer's output is not
+  exactly 0 (and lowers that value further for every row of a batch): there it is not the
   paper's method. faithcam always zeroes the channel.
   Cost: the layer's activations are captured once per image; the ablated copies then enter
   the network *at the layer*: a forward hook substitutes the layer's output with a chunk of
@@ -145,26 +146,29 @@ def check_options(method: str, options: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
-def _distinct_masks(activations: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, int]:
+def _distinct_masks(
+    activations: torch.Tensor, baseline: bool
+) -> tuple[torch.Tensor, torch.Tensor, int | None]:
     """The distinct masks of one image's (K, h, w) activations, as low-resolution maps.
 
-    Returns (U, h, w) representatives, the (K,) index of each channel's representative and the
-    index of the all-zero representative (the baseline X_b = X ∘ 0, always present). Constant
-    channels all map to it, since s(constant) = 0.
+    Returns (U, h, w) representatives and the (K,) index of each channel's representative.
+    Constant channels all share the all-zero representative (s(constant) = 0), whose masked
+    input X ∘ 0 is the black baseline X_b; with ``baseline`` it is always present and its index
+    is returned third (else None).
     """
     flat = activations.flatten(1)
-    constant = flat.amax(1) == flat.amin(1)
-    flat = torch.where(constant[:, None], torch.zeros_like(flat), flat)
-    keys = torch.cat([torch.zeros_like(flat[:1]), flat])
+    low, high = torch.aminmax(flat, dim=1)
+    flat = torch.where((low == high)[:, None], torch.zeros_like(flat), flat)
+    keys = torch.cat([torch.zeros_like(flat[:1]), flat]) if baseline else flat
     unique, inverse = torch.unique(keys, dim=0, return_inverse=True)
-    return unique.view(-1, *activations.shape[1:]), inverse[1:], int(inverse[0])
+    unique = unique.view(-1, *activations.shape[1:])
+    return (unique, inverse[1:], int(inverse[0])) if baseline else (unique, inverse, None)
 
 
 def _masks(maps: torch.Tensor, size: tuple[int, int], align_corners: bool) -> torch.Tensor:
     """H = s(Up(maps)): (n, h, w) -> (n, 1, H, W) bilinear upsampling, min-max scaled to [0, 1]."""
     up = F.interpolate(maps[:, None], size=size, mode="bilinear", align_corners=align_corners)
-    flat = up.flatten(1)
-    low, high = flat.amin(1).view(-1, 1, 1, 1), flat.amax(1).view(-1, 1, 1, 1)
+    low, high = (v.view(-1, 1, 1, 1) for v in torch.aminmax(up.flatten(1), dim=1))
     span = high - low
     return torch.where(span > 0, (up - low) / span.clamp(min=torch.finfo(up.dtype).tiny), 0.0)
 
@@ -187,11 +191,12 @@ def score_cam(
     α^c = softmax_k(f^c(X ∘ H_k) − f^c(X_b)) (``weights="softmax"``) or the raw increase of
     confidence (``"cic"``), H_k = s(Up(A^k)); map = Σ_k α^c_k A^k (ReLU in post-processing).
     Every distinct mask of an image is forwarded once, in chunks of ``batch_size`` masked
-    images, under ``torch.inference_mode``. Returns the maps and the settings.
+    images, under ``torch.inference_mode``; the softmax is shift-invariant, so f^c(X_b) is only
+    forwarded for ``"cic"``. Returns the maps and the settings.
     """
     activations = captured.activations
     size = (images.shape[-2], images.shape[-1])
-    per_image = [_distinct_masks(a) for a in activations]
+    per_image = [_distinct_masks(a, baseline=weights == "cic") for a in activations]
     maps = torch.cat([masks for masks, _, _ in per_image])
     row_image = torch.cat(
         [torch.full((len(m),), b, dtype=torch.long) for b, (m, _, _) in enumerate(per_image)]
@@ -212,13 +217,13 @@ def score_cam(
             row_scores[rows] = target.scores(outputs, index, not_input)
             if progress is not None:
                 progress(int(covered[rows].sum()))
-    increase = torch.stack(
+    scores = torch.stack(
         [
-            row_scores[offset + inverse] - row_scores[offset + zero]
+            row_scores[offset + inverse] - (0 if zero is None else row_scores[offset + zero])
             for offset, (_, inverse, zero) in zip(offsets[:-1], per_image, strict=True)
         ]
-    )
-    alpha = torch.softmax(increase, dim=1) if weights == "softmax" else increase
+    )  # the increase of confidence C_k (softmax: up to a constant per image, which cancels)
+    alpha = torch.softmax(scores, dim=1) if weights == "softmax" else scores
     raw = torch.einsum("bk,bkhw->bhw", alpha.to(activations.dtype), activations)
     settings = {
         "weights": weights,

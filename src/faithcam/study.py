@@ -19,7 +19,7 @@ import hashlib
 import json
 import os
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +31,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, Subset
 
 from faithcam.errors import FaithcamValueError
+from faithcam.validation import model_device
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS results (
@@ -132,6 +133,7 @@ def run_study(
     resume: bool = True,
     metric_kwargs: dict[str, dict[str, Any]] | None = None,
     explain_kwargs: dict[str, Any] | None = None,
+    explain_fn: Callable[[nn.Module, torch.Tensor, str, torch.Tensor], torch.Tensor] | None = None,
     progress: bool = True,
 ) -> list[dict[str, Any]] | None:
     """Evaluate ``methods`` x ``metrics`` over ``dataset``; returns the summary rows on rank 0
@@ -139,7 +141,9 @@ def run_study(
 
     Items of ``dataset`` are dicts with ``image`` (C, H, W), ``id``, and optionally ``target``
     (class id; -1 or absent = predicted class) and ``boxes`` (ground truth for localisation
-    metrics).
+    metrics). Maps come from ``faithcam.explain(model, images, method, targets,
+    **explain_kwargs)``, or from ``explain_fn(model, images, method, targets)``; either way
+    ``explain_kwargs`` is part of the settings hash that keys the stored rows.
     """
     from faithcam.methods import explain
     from faithcam.metrics.evaluate import METRICS, evaluate
@@ -177,20 +181,25 @@ def run_study(
     )
 
     def explain_maps(model_, images, method, targets):
+        if explain_fn is not None:
+            return explain_fn(model_, images, method, targets)
         return explain(model_, images, method, targets, **explain_kwargs).maps
+
+    device = model_device(model, torch.device("cpu"))
 
     from tqdm.auto import tqdm
 
     for batch in tqdm(loader, disable=not progress or rank != 0, desc="evaluate", unit="batch"):
-        targets = batch["target"]
+        images = batch["image"].to(device)
+        targets = batch["target"].to(device)
         if (targets < 0).any():
             with torch.inference_mode():
-                predicted = model(batch["image"]).argmax(-1)
+                predicted = model(images).argmax(-1)
             targets = torch.where(targets < 0, predicted, targets)
         boxes = batch["boxes"] if any(b is not None for b in batch["boxes"]) else None
         table = evaluate(
             model,
-            batch["image"],
+            images,
             list(methods),
             list(metrics),
             boxes=boxes,
@@ -210,18 +219,23 @@ def run_study(
             return None
         for other in range(world):
             main_store.merge_from(f"{store}.rank{other}")
-    return summarise(main_store, settings)
+    return summarise(main_store, settings, methods, metrics)
 
 
-def summarise(store: ResultStore, settings: str) -> list[dict[str, Any]]:
-    """Mean and 95 % CI per (method, metric) over the stored per-image values."""
+def summarise(
+    store: ResultStore, settings: str, methods: Sequence[str], metrics: Sequence[str]
+) -> list[dict[str, Any]]:
+    """Mean and 95 % CI per (method, metric) over the stored per-image values, in the order
+    the methods and metrics were asked for."""
     from faithcam.metrics import MetricResult
 
     values: dict[tuple[str, str], list[float]] = {}
     for _image, method, metric, _settings, value in store.rows(settings):
         values.setdefault((method, metric), []).append(float("nan") if value is None else value)
     rows = []
-    for (method, metric), vals in sorted(values.items()):
-        result = MetricResult(metric, torch.tensor(vals, dtype=torch.float64))
-        rows.append({"method": method, **result.summary()})
+    for method in methods:
+        for metric in metrics:
+            vals = values.get((method, metric), [])
+            result = MetricResult(metric, torch.tensor(vals, dtype=torch.float64))
+            rows.append({"method": method, **result.summary()})
     return rows
