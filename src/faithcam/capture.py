@@ -57,9 +57,12 @@ class _LayerHook:
                 f"layer: {self.layer.name!r} returns a {output.dim()}-D tensor of shape "
                 f"{tuple(output.shape)}; expected a 4-D (N, C, h, w) feature map"
             )
-        self.activations = output.detach()
         if not self.with_gradients:
+            # A copy: an in-place op after the layer (DenseNet's F.relu(inplace=True)) would
+            # otherwise overwrite the activations we keep.
+            self.activations = output.detach().clone()
             return None
+        self.activations = output.detach()
         torch.set_grad_enabled(True)
         self.leaf = output.detach().requires_grad_(True)
         return self.leaf.clone()

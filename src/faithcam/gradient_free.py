@@ -10,8 +10,9 @@
   α^c = softmax_k(C) (Algorithm 1, ``weights="softmax"``, the default) or the raw increase
   α^c_k = C_k (the CIC definition, ``weights="cic"``); map = ReLU(Σ_k α^c_k A^k).
   A softmax is shift-invariant, so f^c(X_b) cancels in the default, which is therefore
-  mathematically pytorch-grad-cam's softmax of the raw masked scores. What differs from pytorch-grad-cam is the upsampling:
-  it uses ``UpsamplingBilinear2d`` (``align_corners=True``); faithcam defaults to
+  mathematically pytorch-grad-cam's softmax of the raw masked scores. What differs from
+  pytorch-grad-cam is the upsampling: it uses ``UpsamplingBilinear2d``
+  (``align_corners=True``); faithcam defaults to
   ``align_corners=False`` (``F.interpolate``'s default, as the authors' released code and
   faithcam's own post-processing), and ``align_corners=True`` reproduces the peer. The peer
   also adds 1e-8 to the min-max denominator (negligible). Each distinct mask is forwarded once:
