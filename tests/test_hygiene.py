@@ -21,12 +21,15 @@ METHODS = [
     "integrated-gradcam",
     "expected-gradcam",
     "smoothgradcam++",
+    "scorecam",
+    "ablationcam",
 ]
 
 OPTIONS = {
     "integrated-gradcam": {"steps": 3},
     "expected-gradcam": {"samples": 3},
     "smoothgradcam++": {"samples": 3},
+    "ablationcam": {"batch_size": 5},
 }
 
 
