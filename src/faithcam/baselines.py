@@ -218,17 +218,15 @@ def random_like(
     return draw(images.shape, generator=generator, device=device).to(images.device, images.dtype)
 
 
-def gaussian_blur(images: torch.Tensor, sigma: float) -> torch.Tensor:
-    """Separable Gaussian blur with reflect padding (truncated at 3σ)."""
-    radius = max(1, math.ceil(3 * sigma))
-    radius = min(radius, images.shape[-1] - 1, images.shape[-2] - 1)
+def gaussian_blur(images: torch.Tensor, sigma: float, radius: int | None = None) -> torch.Tensor:
+    """Separable Gaussian blur, kernel truncated at ``radius`` pixels (default ⌈3σ⌉); reflect
+    padding (replicate where the image is too small to reflect)."""
+    radius = max(1, math.ceil(3 * sigma)) if radius is None else radius
     offsets = torch.arange(-radius, radius + 1, dtype=images.dtype, device=images.device)
     kernel = torch.exp(-0.5 * (offsets / sigma) ** 2)
     kernel = kernel / kernel.sum()
     channels = images.shape[1]
-    horizontal = kernel.view(1, 1, 1, -1).repeat(channels, 1, 1, 1)
-    vertical = kernel.view(1, 1, -1, 1).repeat(channels, 1, 1, 1)
-    padded = F.pad(images, (radius, radius, 0, 0), mode="reflect")
-    blurred = F.conv2d(padded, horizontal, groups=channels)
-    padded = F.pad(blurred, (0, 0, radius, radius), mode="reflect")
-    return F.conv2d(padded, vertical, groups=channels)
+    mode = "reflect" if min(images.shape[-2:]) > radius else "replicate"
+    padded = F.pad(images, (radius, radius, radius, radius), mode=mode)
+    blurred = F.conv2d(padded, kernel.view(1, 1, 1, -1).repeat(channels, 1, 1, 1), groups=channels)
+    return F.conv2d(blurred, kernel.view(1, 1, -1, 1).repeat(channels, 1, 1, 1), groups=channels)

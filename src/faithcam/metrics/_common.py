@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from faithcam.baselines import gaussian_blur
 from faithcam.errors import FaithcamTypeError, FaithcamValueError
 
 ArrayLike = Tensor | np.ndarray
@@ -242,19 +243,6 @@ def descending_ranks(maps: Tensor) -> Tensor:
     return ranks
 
 
-def gaussian_blur(images: Tensor, kernel_size: int = 11, sigma: float = 5.0) -> Tensor:
-    """Separable Gaussian blur with reflect padding (RISE's insertion substrate: 11, σ=5)."""
-    half = kernel_size // 2
-    x = torch.arange(kernel_size, dtype=images.dtype, device=images.device) - half
-    k = torch.exp(-(x**2) / (2 * sigma**2))
-    k = k / k.sum()
-    c = images.shape[1]
-    pad_mode = "reflect" if min(images.shape[-2:]) > half else "replicate"
-    out = torch.nn.functional.pad(images, (half, half, half, half), mode=pad_mode)
-    out = torch.nn.functional.conv2d(out, k.view(1, 1, 1, -1).repeat(c, 1, 1, 1), groups=c)
-    return torch.nn.functional.conv2d(out, k.view(1, 1, -1, 1).repeat(c, 1, 1, 1), groups=c)
-
-
 SUBSTRATES = ("black", "blur", "mean")
 
 
@@ -277,7 +265,7 @@ def substrate(images: Tensor, kind: str | Tensor) -> Tensor:
         return torch.zeros_like(images)
     if kind == "mean":
         return images.mean(dim=(2, 3), keepdim=True).expand_as(images)
-    return gaussian_blur(images)
+    return gaussian_blur(images, sigma=5.0, radius=5)  # RISE's insertion substrate: 11 x 11
 
 
 def minmax_normalise(maps: Tensor) -> Tensor:
