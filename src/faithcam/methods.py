@@ -12,7 +12,6 @@ import difflib
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
-from types import SimpleNamespace
 from typing import Any
 
 import torch
@@ -152,7 +151,8 @@ def explain(
     estimator_obj.validate(images)
     resolved = resolve_layer(model, layer, images)
     target = target_spec.bind(len(images), images.device)
-    with _progress_bar(progress, estimator_obj, len(images), name) as advance:
+    samples = getattr(estimator_obj, "steps", getattr(estimator_obj, "samples", 0))
+    with _progress_bar(progress, len(images) * (1 + samples), name) as advance:
         estimate = estimator_obj.estimate(
             model,
             resolved,
@@ -201,8 +201,8 @@ def _explain_perturbation(
     )
     run = gradient_free.score_cam if name == "scorecam" else gradient_free.ablation_cam
     # one bar row per image (the capture) and per channel (its masked or ablated forward)
-    rows = SimpleNamespace(steps=captured.activations.shape[1])
-    with _progress_bar(progress, rows, len(images), name) as advance:  # type: ignore[arg-type]
+    rows = len(images) * (1 + captured.activations.shape[1])
+    with _progress_bar(progress, rows, name) as advance:
         if advance is not None:
             advance(len(images))
         raw, settings = run(
@@ -237,8 +237,7 @@ def _result(raw, images, target, scores, layer: ResolvedLayer, name, settings, r
 class _progress_bar:
     """Context manager yielding ``advance(n_rows)`` or None when no bar is shown."""
 
-    def __init__(self, progress: bool | None, estimator: Estimator, n_images: int, name: str):
-        rows = n_images * (1 + getattr(estimator, "steps", getattr(estimator, "samples", 0)))
+    def __init__(self, progress: bool | None, rows: int, name: str):
         show = progress if progress is not None else (rows >= 256 and sys.stderr.isatty())
         self.bar = None
         if show:
