@@ -72,8 +72,7 @@ def test_two_process_torchrun_matches_one_process(tmp_path) -> None:
             "torch.distributed.run",
             "--nproc-per-node",
             "2",
-            "--master-port",
-            "29517",
+            "--standalone",  # a free rendezvous port on localhost
             "-m",
             "tests.study_setup",
             str(sharded_store),
