@@ -5,18 +5,17 @@ forward passes; the baseline runs that many images through the model in batches 
 size under ``torch.inference_mode``. A and B alternate, the best and median of the repeats are
 reported.
 
-    .venv/bin/python benchmarks/bench_deletion.py [--images 4] [--repeats 3] [--batch-size 32]
+    .venv/bin/python -m benchmarks.bench_deletion [--images 4] [--repeats 3] [--batch-size 32]
 """
 
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 
 import torch
 import torchvision
 
+from benchmarks.timing import alternate, print_rows, save, summarise
 from faithcam.metrics import deletion
 
 
@@ -44,23 +43,14 @@ def main() -> None:
             for start in range(0, n_forward, args.batch_size):
                 model(plain_inputs[start : start + args.batch_size])
 
-    run_plain()  # warm-up
-    times: dict[str, list[float]] = {"deletion": [], "plain": []}
-    for _ in range(args.repeats):
-        for name, fn in (("deletion", run_deletion), ("plain", run_plain)):
-            t0 = time.perf_counter()
-            fn()
-            times[name].append(time.perf_counter() - t0)
-
-    print(
+    times = alternate({"deletion": run_deletion, "plain": run_plain}, args.repeats)
+    title = (
         f"resnet18, {args.images} images 224x224, {args.steps} steps = {n_forward} forwards, "
-        f"batch {args.batch_size}, {torch.get_num_threads()} threads"
+        f"batch {args.batch_size}, {torch.get_num_threads()} threads (target ratio <= 1.2)"
     )
-    for name, ts in times.items():
-        print(f"{name:>9}: best {min(ts):.3f} s  median {statistics.median(ts):.3f} s")
-    best = min(times["deletion"]) / min(times["plain"])
-    median = statistics.median(times["deletion"]) / statistics.median(times["plain"])
-    print(f"ratio deletion / plain: best {best:.3f}x  median {median:.3f}x  (target <= 1.2x)")
+    rows = summarise(times, "plain", per=args.images)
+    print_rows(title, rows)
+    save("deletion", {"rows": rows})
 
 
 if __name__ == "__main__":

@@ -353,13 +353,12 @@ class FolderDataset(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return len(self.paths)
 
-    def crop(self, i: int) -> torch.Tensor:
-        return self.prep.crop(load_image(self.paths[i]))
-
     def __getitem__(self, i: int) -> dict[str, Any]:
         array = load_image(self.paths[i])
+        crop = self.prep.crop(array)  # [0, 1], as shown in the report
         item = {
-            "image": self.prep.normalise(self.prep.crop(array)[None])[0],
+            "image": self.prep.normalise(crop[None])[0],
+            "crop": crop,
             "id": self.ids[i],
             "target": -1 if self.target is None else self.target,
         }
@@ -425,11 +424,9 @@ def run_evaluate(args: argparse.Namespace) -> int:
     report.heading("Results (mean and 95% confidence interval)")
     report.table(columns, [[row[c] for c in columns] for row in rows])
     for i in range(min(args.grids, len(paths))):
-        image = dataset[i]["image"][None]
-        maps = {m: session.explain(image, m, target).maps[0] for m in session.methods}
-        grid = method_grid(
-            dataset.crop(i), maps, out / f"{paths[i].stem}.compare.png", paths[i].name
-        )
+        item = dataset[i]
+        maps = {m: session.explain(item["image"][None], m, target).maps[0] for m in session.methods}
+        grid = method_grid(item["crop"], maps, out / f"{paths[i].stem}.compare.png", paths[i].name)
         report.image(grid, paths[i].name)
     html = report.write(out / "report.html")
     if not session.quiet:
