@@ -17,7 +17,7 @@ from torch.utils.data import Dataset
 
 from benchmarks.timing import save
 from faithcam.data import ShapesBench, load_shapes_model
-from faithcam.study import run_study
+from faithcam.studies.study import run_study
 
 
 class StudyItems(Dataset):

@@ -50,7 +50,7 @@ def toy_model() -> torch.nn.Module:
 
 
 def run(store: str, delay: float = 0.0):
-    from faithcam.study import run_study
+    from faithcam.studies.study import run_study
 
     return run_study(
         toy_model(),

@@ -117,7 +117,7 @@ def test_densenet_inplace_relu_after_layer() -> None:
     pooled = torch.nn.functional.adaptive_avg_pool2d(torch.relu(leaf), 1).flatten(1)
     scores = model.classifier(pooled)[[0, 1], [3, 17]]
     (gradients,) = torch.autograd.grad(scores.sum(), leaf)
-    reference = faithcam.weightings.gradcam(activations, gradients)
+    reference = faithcam.cams.weightings.gradcam(activations, gradients)
     torch.testing.assert_close(result.raw_maps, reference, rtol=1e-4, atol=1e-6)
     module = model.features
     assert (activations < 0).any(), "norm5's output has negative values before the ReLU"

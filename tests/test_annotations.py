@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from faithcam.annotations import AnnotationError, box_mask, read_annotations
-from faithcam.images import Preprocessing
+from faithcam.io.annotations import AnnotationError, box_mask, read_annotations
+from faithcam.io.images import Preprocessing
 
 VOC = """<annotation><filename>{name}</filename>
 <object><name>cat</name><bndbox><xmin>{x0}</xmin><ymin>{y0}</ymin><xmax>{x1}</xmax>

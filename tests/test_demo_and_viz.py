@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 import torch
 
-from faithcam.report import Report
-from faithcam.viz import colorize, method_grid, overlay
+from faithcam.io.report import Report
+from faithcam.io.viz import colorize, method_grid, overlay
 
 
 def test_overlay_keeps_the_image_where_the_map_is_zero() -> None:
@@ -53,7 +53,7 @@ def test_grid_and_report_are_self_contained(tmp_path) -> None:
 @pytest.fixture(scope="module")
 def demo_report(tmp_path_factory):
     pytest.importorskip("skimage")
-    from faithcam.demo import run_demo
+    from faithcam.cli.demo import run_demo
 
     out = tmp_path_factory.mktemp("demo")
     try:

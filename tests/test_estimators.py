@@ -7,10 +7,10 @@ import torch
 from torch import nn
 
 import faithcam
-from faithcam.estimators import Integrated
-from faithcam.layers import resolve_layer
-from faithcam.targets import as_target
-from faithcam.weightings import WEIGHTINGS
+from faithcam.cams.estimators import Integrated
+from faithcam.cams.weightings import WEIGHTINGS
+from faithcam.engine.layers import resolve_layer
+from faithcam.engine.targets import as_target
 
 
 class SaturatingNet(nn.Module):

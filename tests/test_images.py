@@ -10,7 +10,7 @@ import torch
 from PIL import Image
 
 from faithcam.errors import FaithcamValueError
-from faithcam.images import ImageError, Preprocessing, find_images, load_image
+from faithcam.io.images import ImageError, Preprocessing, find_images, load_image
 
 
 def _save(path: Path, array: np.ndarray, mode: str | None = None) -> Path:

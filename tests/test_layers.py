@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 import faithcam
-from faithcam.layers import resolve_layer
+from faithcam.engine.layers import resolve_layer
 from tests.conftest import GapLinearNet, seeded_torchvision
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from faithcam.model_sources import LoadedModel, ModelError, load_model, load_weights
+from faithcam.io.model_sources import LoadedModel, ModelError, load_model, load_weights
 from tests.conftest import GapLinearNet
 
 FACTORY = "tests.test_model_sources:tiny_net"

@@ -9,8 +9,8 @@ import pytest
 import torch
 
 import faithcam
-from faithcam.layers import resolve_layer
-from faithcam.models import PRETRAINED, load_pretrained
+from faithcam.engine.layers import resolve_layer
+from faithcam.io.pretrained import PRETRAINED, load_pretrained
 from tests.test_agreement_peers import minmax, peer_lowres
 
 skimage_data = pytest.importorskip("skimage.data")

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from faithcam.study import ResultStore
+from faithcam.studies.study import ResultStore
 from tests import study_setup
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -94,7 +94,7 @@ def test_two_process_torchrun_matches_one_process(tmp_path) -> None:
 
 
 def test_unknown_metric_is_rejected(tmp_path) -> None:
-    from faithcam.study import run_study
+    from faithcam.studies.study import run_study
 
     with pytest.raises(ValueError, match="unknown \\['speed'\\]"):
         run_study(

@@ -5,7 +5,7 @@ result = faithcam.explain(model, images, method="expected-gradcam")
 result.maps  # (B, H, W) in [0, 1]
 """
 
-from faithcam.baselines import (
+from faithcam.cams.baselines import (
     Baseline,
     Black,
     Blur,
@@ -14,15 +14,8 @@ from faithcam.baselines import (
     ReferenceSet,
     UniformNoise,
 )
-from faithcam.errors import (
-    FaithcamError,
-    FaithcamTypeError,
-    FaithcamValueError,
-    LayerError,
-    TargetError,
-)
-from faithcam.estimators import Expected, Integrated, Smooth, Vanilla
-from faithcam.methods import (
+from faithcam.cams.estimators import Expected, Integrated, Smooth, Vanilla
+from faithcam.cams.methods import (
     CAM,
     METHODS,
     AblationCAM,
@@ -38,8 +31,15 @@ from faithcam.methods import (
     XGradCAM,
     explain,
 )
-from faithcam.result import CamResult
-from faithcam.targets import CallableTarget, ClassLogit, ClassProbability, Target
+from faithcam.engine.result import CamResult
+from faithcam.engine.targets import CallableTarget, ClassLogit, ClassProbability, Target
+from faithcam.errors import (
+    FaithcamError,
+    FaithcamTypeError,
+    FaithcamValueError,
+    LayerError,
+    TargetError,
+)
 
 __version__ = "0.1.0"
 

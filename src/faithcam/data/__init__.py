@@ -1,7 +1,6 @@
 """ShapesBench: a procedural data set with exact ground truth, and small CNNs trained on it.
 
-``faithcam.data.shapes_demo`` (the ShapesBench section of ``faithcam demo``) is not imported
-here: it pulls in matplotlib.
+Its section of ``faithcam demo`` lives in ``faithcam.cli.demo_shapes``.
 """
 
 from faithcam.data.models import (

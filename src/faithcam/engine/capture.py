@@ -16,9 +16,9 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from faithcam.engine.layers import ResolvedLayer
+from faithcam.engine.targets import BoundTarget, OutputSelector, select_output
 from faithcam.errors import LayerError, TargetError
-from faithcam.layers import ResolvedLayer
-from faithcam.targets import BoundTarget, OutputSelector, select_output
 
 
 @dataclass
@@ -120,3 +120,38 @@ def _score_gradients(
             "(no gradient path from the score to the layer)"
         )
     return gradients
+
+
+def capture_inputs(
+    model: nn.Module,
+    layer: ResolvedLayer,
+    images: torch.Tensor,
+    target: BoundTarget,
+    *,
+    batch_size: int,
+    output_selector: OutputSelector = None,
+) -> Capture:
+    """Forward-only capture of every image (chunks of ``batch_size``), concatenated."""
+    chunks = []
+    for start in range(0, len(images), batch_size):
+        inputs = images[start : start + batch_size]
+        index = torch.arange(start, start + len(inputs), device=images.device)
+        is_input = torch.ones(len(inputs), dtype=torch.bool, device=images.device)
+        chunks.append(
+            capture(
+                model,
+                layer,
+                inputs,
+                target,
+                index,
+                is_input,
+                with_gradients=False,
+                output_selector=output_selector,
+            )
+        )
+    return Capture(
+        torch.cat([c.activations for c in chunks]),
+        None,
+        torch.cat([c.scores for c in chunks]),
+        torch.cat([c.outputs for c in chunks]),
+    )

@@ -2,7 +2,8 @@
 
 ``--model`` accepts, in this order:
 
-- one of the offline pretrained names of :mod:`faithcam.models` (``mobilenet_v2-imagenet``...);
+- one of the offline pretrained names of :mod:`faithcam.io.pretrained`
+  (``mobilenet_v2-imagenet``...);
 - a file: a ``torch.export`` program (``.pt2``, hookable after ``torch.export.unflatten``), or
   a pickled ``nn.Module`` (only with ``trust_pickle``). TorchScript archives are recognised
   and refused with advice: their sub-modules cannot take the forward hooks a CAM needs;
@@ -29,7 +30,7 @@ import torch
 from torch import nn
 
 from faithcam.errors import FaithcamValueError
-from faithcam.models import IMAGENET_MEAN, IMAGENET_STD, PRETRAINED, load_pretrained
+from faithcam.io.pretrained import IMAGENET_MEAN, IMAGENET_STD, PRETRAINED, load_pretrained
 
 SHOWN = 5  # names listed in a mismatch message
 

@@ -29,11 +29,11 @@ from typing import Any
 import torch
 from torch import nn
 
-from faithcam.baselines import Baseline, Black, UniformNoise, as_baseline, gaussian_noise
-from faithcam.capture import capture
+from faithcam.cams.baselines import Baseline, Black, UniformNoise, as_baseline, gaussian_noise
+from faithcam.engine.capture import capture
+from faithcam.engine.layers import ResolvedLayer
+from faithcam.engine.targets import BoundTarget, OutputSelector
 from faithcam.errors import FaithcamTypeError, FaithcamValueError
-from faithcam.layers import ResolvedLayer
-from faithcam.targets import BoundTarget, OutputSelector
 
 ROLE_SAMPLE, ROLE_INPUT, ROLE_BASELINE = 0, 1, 2
 MapFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]

@@ -1,7 +1,5 @@
-"""Gradient-free CAMs: they read activations and classifier weights, or perturb the model.
+"""Perturbation CAMs: they weight channels by re-running the model on perturbed copies.
 
-- CAM (Zhou et al., CVPR 2016): map = Σ_k W_ck A^k, W the weights of the linear classifier
-  that follows global average pooling of the target layer.
 - Score-CAM (Wang et al., "Score-CAM: Score-Weighted Visual Explanations for Convolutional
   Neural Networks", CVPR-W 2020): each channel becomes a mask H_k = s(Up(A^k)) (bilinear
   upsampling to the input size, then min-max scaling s to [0, 1]; a constant channel gives the
@@ -44,79 +42,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from faithcam.capture import Capture, capture
+from faithcam.engine.capture import Capture
+from faithcam.engine.layers import ResolvedLayer
+from faithcam.engine.targets import BoundTarget, OutputSelector, select_output
 from faithcam.errors import FaithcamTypeError, FaithcamValueError, LayerError, TargetError
-from faithcam.layers import ResolvedLayer
-from faithcam.targets import BoundClassTarget, BoundTarget, OutputSelector, select_output
 
 Progress = Callable[[int], None] | None
-
-
-def capture_inputs(
-    model: nn.Module,
-    layer: ResolvedLayer,
-    images: torch.Tensor,
-    target: BoundTarget,
-    *,
-    batch_size: int,
-    output_selector: OutputSelector = None,
-) -> Capture:
-    """Forward-only capture of every image (chunks of ``batch_size``), concatenated."""
-    chunks = []
-    for start in range(0, len(images), batch_size):
-        inputs = images[start : start + batch_size]
-        index = torch.arange(start, start + len(inputs), device=images.device)
-        is_input = torch.ones(len(inputs), dtype=torch.bool, device=images.device)
-        chunks.append(
-            capture(
-                model,
-                layer,
-                inputs,
-                target,
-                index,
-                is_input,
-                with_gradients=False,
-                output_selector=output_selector,
-            )
-        )
-    return Capture(
-        torch.cat([c.activations for c in chunks]),
-        None,
-        torch.cat([c.scores for c in chunks]),
-        torch.cat([c.outputs for c in chunks]),
-    )
-
-
-def classifier_weights(
-    model: nn.Module, channels: int, classifier: str | None = None
-) -> torch.Tensor:
-    """The (classes, K) weight of the linear classifier: the named one, or the last nn.Linear
-    of the model with ``in_features == K``."""
-    modules = dict(model.named_modules())
-    if classifier is not None:
-        if classifier not in modules or not isinstance(modules[classifier], nn.Linear):
-            raise LayerError(f"classifier: {classifier!r} is not an nn.Linear of the model")
-        candidates = [modules[classifier]]
-    else:
-        candidates = [m for m in modules.values() if isinstance(m, nn.Linear)]
-        candidates = [m for m in candidates if m.in_features == channels][-1:]
-    if not candidates or candidates[0].in_features != channels:
-        raise LayerError(
-            f"method 'cam': needs a linear classifier with {channels} inputs after global average "
-            "pooling of the target layer (a GAP + linear head); none found. Use a gradient "
-            "method (hirescam equals CAM on such heads) or pass classifier="
-        )
-    return candidates[0].weight.detach()
-
-
-def cam_maps(activations: torch.Tensor, weights: torch.Tensor, target: BoundTarget) -> torch.Tensor:
-    """CAM: Σ_k W_ck A^k for each image's class c."""
-    if not isinstance(target, BoundClassTarget):
-        raise TargetError(
-            "targets: CAM explains class ids; callable targets need a gradient method"
-        )
-    class_weights = weights.to(activations.dtype)[target.class_ids.to(weights.device)]
-    return torch.einsum("bk,bkhw->bhw", class_weights.to(activations.device), activations)
 
 
 # Options of the perturbation CAMs and their defaults (checked before any forward pass).

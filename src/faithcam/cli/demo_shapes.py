@@ -2,11 +2,11 @@
 scored against exact ground truth.
 
 For each bundled model, a seeded batch of ShapesBench test images is explained for its true
-class with the methods of :func:`faithcam.demo.demo_methods`, then scored with the localisation
-metrics against the known mechanism (the target object's box on the clean split, the cue
-patch's box on the spurious split) and with the model-based faithfulness metrics. The report
-gets an overlay grid, a metric table with 95 % confidence intervals, deletion curves and a
-per-method ranking (mean rank over the metrics).
+class with the methods of :func:`faithcam.cli.demo_settings.demo_methods`, then scored with
+the localisation metrics against the known mechanism (the target object's box on the clean
+split, the cue patch's box on the spurious split) and with the model-based faithfulness
+metrics. The report gets an overlay grid, a metric table with 95 % confidence intervals,
+deletion curves and a per-method ranking (mean rank over the metrics).
 """
 
 from __future__ import annotations
@@ -23,12 +23,13 @@ import torch
 from torch import Tensor
 
 from faithcam import metrics
+from faithcam.cams.methods import explain
+from faithcam.cli.demo_settings import METHOD_OPTIONS, demo_methods
 from faithcam.data.models import ShapesModel, bundled_models, load_shapes_model
 from faithcam.data.shapes import CLASSES, ShapesBench, mask_boxes
-from faithcam.methods import explain
+from faithcam.io.report import Report
+from faithcam.io.viz import curves_plot, method_grid
 from faithcam.metrics import MetricResult
-from faithcam.report import Report
-from faithcam.viz import curves_plot, method_grid
 
 SECTION_SEED = 20_000  # disjoint from the training and test seeds of train_shapes.py
 CURVE_STEPS = 16
@@ -125,8 +126,6 @@ def _explain_model(
     report: Report,
     progress: Callable[[str], None],
 ) -> dict[str, Any]:
-    from faithcam.demo import METHOD_OPTIONS, demo_methods
-
     bench = ShapesBench(shapes_model.split, n_images, seed=SECTION_SEED)
     model, images, labels = shapes_model.model, bench.images, bench.labels
     truth, truth_text = _ground_truth(bench)

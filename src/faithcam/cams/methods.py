@@ -17,20 +17,21 @@ from typing import Any
 import torch
 from torch import nn
 
-from faithcam import gradient_free
-from faithcam.errors import FaithcamValueError
-from faithcam.estimators import Estimator, make_estimator
-from faithcam.layers import LayerSpec, ResolvedLayer, resolve_layer
-from faithcam.result import CamResult, postprocess
-from faithcam.targets import OutputSelector, as_target
-from faithcam.validation import (
+from faithcam.cams import cam, gradient_free
+from faithcam.cams.estimators import Estimator, make_estimator
+from faithcam.cams.weightings import get_weighting
+from faithcam.engine.capture import capture_inputs
+from faithcam.engine.layers import LayerSpec, ResolvedLayer, resolve_layer
+from faithcam.engine.result import CamResult, postprocess
+from faithcam.engine.targets import OutputSelector, as_target
+from faithcam.engine.validation import (
     check_batch_size,
     check_images,
     check_model,
     make_generator,
     model_device,
 )
-from faithcam.weightings import get_weighting
+from faithcam.errors import FaithcamValueError
 
 
 @dataclass(frozen=True)
@@ -105,7 +106,7 @@ def explain(
         method: a name from :data:`METHODS` (``"gradcam"``, ``"hirescam"``,
             ``"expected-gradcam"``, ...).
         targets: None (predicted class), a class id, one class id per image, a
-            :class:`~faithcam.targets.Target`, or a callable ``outputs -> (N,) scores``.
+            :class:`~faithcam.engine.targets.Target`, or a callable ``outputs -> (N,) scores``.
         layer: dotted module name, module, or None (automatic: the last 4-D feature map).
         estimator: override the method's gradient estimator (``"vanilla"``, ``"integrated"``,
             ``"expected"``, ``"smooth"`` or an Estimator object).
@@ -182,11 +183,11 @@ def _explain_cam(
         raise FaithcamValueError(f"method {name!r}: unexpected options {sorted(options)}")
     resolved = resolve_layer(model, layer, images)
     target = target_spec.bind(len(images), images.device)
-    captured = gradient_free.capture_inputs(
+    captured = capture_inputs(
         model, resolved, images, target, batch_size=batch_size, output_selector=output_selector
     )
-    weights = gradient_free.classifier_weights(model, captured.activations.shape[1], classifier)
-    raw = gradient_free.cam_maps(captured.activations, weights, target)
+    weights = cam.classifier_weights(model, captured.activations.shape[1], classifier)
+    raw = cam.cam_maps(captured.activations, weights, target)
     return _result(raw, images, target, captured.scores, resolved, name, {"relu": relu}, relu)
 
 
@@ -196,7 +197,7 @@ def _explain_perturbation(
     options = gradient_free.check_options(name, options)
     target = target_spec.bind(len(images), images.device)
     resolved = resolve_layer(model, layer, images)
-    captured = gradient_free.capture_inputs(
+    captured = capture_inputs(
         model, resolved, images, target, batch_size=batch_size, output_selector=output_selector
     )
     run = gradient_free.score_cam if name == "scorecam" else gradient_free.ablation_cam

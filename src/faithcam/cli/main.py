@@ -24,7 +24,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from faithcam.demo import run_demo, seed_figure
+    from faithcam.cli.demo import run_demo, seed_figure
 
     if args.figure:
         print(seed_figure(Path(args.figure)))
@@ -42,7 +42,7 @@ def _demo(args: argparse.Namespace) -> int:
 
 def _run(name: str):
     def run(args: argparse.Namespace) -> int:
-        from faithcam import commands
+        from faithcam.cli import commands
 
         return getattr(commands, f"run_{name}")(args)
 

@@ -5,7 +5,8 @@ expand each image into several sample rows (path points, noisy copies), so every
 index of the image it belongs to; a class target looks up that image's class.
 
 ``None`` as a class means *the predicted class*: the arg-max of the model output on the image
-itself, resolved from the first row that is the unmodified input (see :mod:`faithcam.capture`).
+itself, resolved from the first row that is the unmodified input
+(see :mod:`faithcam.engine.capture`).
 """
 
 from __future__ import annotations

@@ -27,7 +27,7 @@ from typing import Any
 import torch
 
 from faithcam.errors import FaithcamValueError
-from faithcam.images import Preprocessing
+from faithcam.io.images import Preprocessing
 
 Box = tuple[float, float, float, float]
 

@@ -30,8 +30,8 @@ import torch.distributed as dist
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, Subset
 
+from faithcam.engine.validation import model_device
 from faithcam.errors import FaithcamValueError
-from faithcam.validation import model_device
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS results (
@@ -145,7 +145,7 @@ def run_study(
     **explain_kwargs)``, or from ``explain_fn(model, images, method, targets)``; either way
     ``explain_kwargs`` is part of the settings hash that keys the stored rows.
     """
-    from faithcam.methods import explain
+    from faithcam.cams.methods import explain
     from faithcam.metrics.evaluate import METRICS, evaluate
 
     unknown = [m for m in metrics if m not in METRICS]

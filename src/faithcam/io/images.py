@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from faithcam.errors import FaithcamValueError
-from faithcam.models import IMAGENET_MEAN, IMAGENET_STD, resize_center_crop, to_chw_float
+from faithcam.io.pretrained import IMAGENET_MEAN, IMAGENET_STD, resize_center_crop, to_chw_float
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm")
 

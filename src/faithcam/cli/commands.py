@@ -18,14 +18,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from faithcam.annotations import box_mask, read_annotations
+from faithcam.cams.methods import METHODS, explain, method_spec
+from faithcam.engine.layers import resolve_layer
+from faithcam.engine.result import CamResult
 from faithcam.errors import FaithcamValueError
-from faithcam.images import Preprocessing, find_images, load_image
-from faithcam.layers import resolve_layer
-from faithcam.methods import METHODS, explain, method_spec
-from faithcam.model_sources import LoadedModel, load_model
-from faithcam.result import CamResult
-from faithcam.viz import method_grid, save_overlay
+from faithcam.io.annotations import box_mask, read_annotations
+from faithcam.io.images import Preprocessing, find_images, load_image
+from faithcam.io.model_sources import LoadedModel, load_model
+from faithcam.io.viz import method_grid, save_overlay
 
 STEP_ESTIMATORS = {"integrated": "steps", "expected": "samples", "smooth": "samples"}
 
@@ -371,9 +371,9 @@ def run_evaluate(args: argparse.Namespace) -> int:
     """`faithcam evaluate`: stream a folder through the methods and metrics into a resumable
     SQLite store (``--resume`` continues it; under torchrun the folder is sharded across ranks),
     then write results.csv and report.html (rank 0)."""
+    from faithcam.io.report import Report
     from faithcam.metrics.evaluate import METRICS
-    from faithcam.report import Report
-    from faithcam.study import run_study
+    from faithcam.studies.study import run_study
 
     session = open_session(args)
     folder = Path(args.folder)

@@ -1,0 +1,1 @@
+"""CAM tier: gradient estimators, baselines, weightings, CAM, perturbation CAMs, the registry."""

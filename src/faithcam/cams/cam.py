@@ -1,0 +1,44 @@
+"""CAM (Zhou et al., "Learning Deep Features for Discriminative Localization", CVPR 2016):
+map = Σ_k W_ck A^k, W the weights of the linear classifier that follows global average pooling
+of the target layer.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from faithcam.engine.targets import BoundClassTarget, BoundTarget
+from faithcam.errors import LayerError, TargetError
+
+
+def classifier_weights(
+    model: nn.Module, channels: int, classifier: str | None = None
+) -> torch.Tensor:
+    """The (classes, K) weight of the linear classifier: the named one, or the last nn.Linear
+    of the model with ``in_features == K``."""
+    modules = dict(model.named_modules())
+    if classifier is not None:
+        if classifier not in modules or not isinstance(modules[classifier], nn.Linear):
+            raise LayerError(f"classifier: {classifier!r} is not an nn.Linear of the model")
+        candidates = [modules[classifier]]
+    else:
+        candidates = [m for m in modules.values() if isinstance(m, nn.Linear)]
+        candidates = [m for m in candidates if m.in_features == channels][-1:]
+    if not candidates or candidates[0].in_features != channels:
+        raise LayerError(
+            f"method 'cam': needs a linear classifier with {channels} inputs after global average "
+            "pooling of the target layer (a GAP + linear head); none found. Use a gradient "
+            "method (hirescam equals CAM on such heads) or pass classifier="
+        )
+    return candidates[0].weight.detach()
+
+
+def cam_maps(activations: torch.Tensor, weights: torch.Tensor, target: BoundTarget) -> torch.Tensor:
+    """CAM: Σ_k W_ck A^k for each image's class c."""
+    if not isinstance(target, BoundClassTarget):
+        raise TargetError(
+            "targets: CAM explains class ids; callable targets need a gradient method"
+        )
+    class_weights = weights.to(activations.dtype)[target.class_ids.to(weights.device)]
+    return torch.einsum("bk,bkhw->bhw", class_weights.to(activations.device), activations)

@@ -1,0 +1,1 @@
+"""Engine tier: layer capture (hooks, grad mode, cleanup), layer resolution, targets, results."""
