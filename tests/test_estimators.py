@@ -51,15 +51,20 @@ def test_sensitivity_on_a_saturated_head() -> None:
         assert model(image).item() == 1.0  # past saturation: z = 2.75
     grad = faithcam.explain(model, image, "gradcam", targets=0)
     assert grad.maps.abs().max() == 0 and grad.raw_maps.abs().max() == 0
-    for method, options in [
-        ("integrated-gradcam", {"steps": 16}),
-        ("expected-gradcam", {"samples": 64, "baseline": "black"}),
+    for method, options, ratio in [
+        ("integrated-gradcam", {"steps": 16}, 5),
+        ("expected-gradcam", {"samples": 64, "baseline": "black", "sigma": 0.0}, 5),
+        # kernel noise (σ = 0.1 × range) switches the weak channel on everywhere: 3.5x measured
+        ("expected-gradcam", {"samples": 64, "baseline": "black"}, 2),
     ]:
         result = faithcam.explain(model, image, method, targets=0, seed=0, **options)
         assert result.maps.max() == 1.0, method
         left, right = result.maps[0, :, :4].sum(), result.maps[0, :, 4:].sum()
-        assert left > 5 * right, method
-    for estimator in (Integrated(steps=16), faithcam.Expected(samples=64, baseline="black")):
+        assert left > ratio * right, (method, options)
+    for estimator in (
+        Integrated(steps=16, variant="averaged-gradient"),
+        faithcam.Expected(samples=64, baseline="black", variant="averaged-gradient"),
+    ):
         channel_weights = estimate(model, image, estimator).gradients.mean(dim=(2, 3))[0]
         assert channel_weights[0] > channel_weights[1] > 0
 
@@ -68,9 +73,15 @@ def test_sensitivity_on_a_saturated_head() -> None:
 def test_integrated_with_one_step_is_vanilla(gap_model, small_images, weighting) -> None:
     vanilla = faithcam.explain(gap_model, small_images, weighting, targets=2)
     integrated = faithcam.explain(
+        gap_model, small_images, weighting, estimator="integrated", steps=1, targets=2,
+        variant="averaged-gradient",
+    )  # fmt: skip
+    torch.testing.assert_close(integrated.raw_maps, vanilla.raw_maps)
+    # the paper's left grid with one step evaluates only the baseline: Δ = 0, the zero map
+    paper = faithcam.explain(
         gap_model, small_images, weighting, estimator="integrated", steps=1, targets=2
     )
-    torch.testing.assert_close(integrated.raw_maps, vanilla.raw_maps)
+    assert torch.equal(paper.raw_maps, torch.zeros_like(paper.raw_maps))
 
 
 class TanhHeadNet(nn.Module):
@@ -89,12 +100,15 @@ class TanhHeadNet(nn.Module):
 def test_expected_with_point_mass_converges_to_integrated() -> None:
     model = TanhHeadNet().eval()
     images = torch.rand(2, 3, 8, 8) * 3
-    reference = estimate(model, images, Integrated(steps=512)).gradients
+    integrated = Integrated(steps=512, variant="averaged-gradient")
+    reference = estimate(model, images, integrated).gradients
     errors = {}
-    for n in (8, 128):
+    for n in (8, 512):
         trials = []
         for seed in range(6):
-            estimator = faithcam.Expected(samples=n, baseline=faithcam.Black(), sigma=0.0)
+            estimator = faithcam.Expected(
+                samples=n, baseline=faithcam.Black(), sigma=0.0, variant="averaged-gradient"
+            )
             layer = resolve_layer(model, "features", images)
             target = as_target(0).bind(len(images), images.device)
             g = estimator.estimate(
@@ -102,13 +116,13 @@ def test_expected_with_point_mass_converges_to_integrated() -> None:
                 layer,
                 images,
                 target,
-                batch_size=64,
+                batch_size=256,
                 generator=torch.Generator().manual_seed(seed),
             ).gradients
             trials.append((g - reference).norm() / reference.norm())
         errors[n] = torch.stack(trials).mean().item()
-    assert errors[128] < errors[8] / 2.5, errors
-    assert errors[128] < 0.1, errors
+    assert errors[512] < errors[8] / 2.5, errors  # 1/sqrt(n) predicts 8
+    assert errors[512] < 0.1, errors
 
 
 def test_monte_carlo_spread_falls_as_one_over_sqrt_n() -> None:
@@ -182,6 +196,7 @@ def test_path_completeness_with_relative_activations() -> None:
         "hirescam",
         estimator="integrated",
         steps=8,
+        variant="averaged-gradient",
         relative_activations=True,
         targets=1,
         relu=False,
@@ -224,7 +239,7 @@ def test_reference_set_baselines(gap_model, small_images) -> None:
     [
         ({"method": "integrated-gradcam", "steps": 0}, "steps: must be >= 1"),
         ({"method": "expected-gradcam", "samples": 0}, "samples: must be >= 1"),
-        ({"method": "expected-gradcam", "sigma": -0.1}, "sigma: must be >= 0"),
+        ({"method": "expected-gradcam", "sigma": -0.1}, "sigma: must be a finite number >= 0"),
         ({"method": "integrated-gradcam", "baseline": torch.zeros(3, 8, 8)}, "has size"),
         (
             {

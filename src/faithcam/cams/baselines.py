@@ -14,6 +14,7 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 
+from faithcam.engine.normalization import Normalization
 from faithcam.errors import FaithcamTypeError, FaithcamValueError
 
 
@@ -31,6 +32,10 @@ class Baseline:
     def validate(self, images: torch.Tensor) -> None:
         """Raise a specific error if this baseline cannot serve ``images``."""
 
+    def bind(self, images: torch.Tensor, normalization: Normalization | None) -> Baseline:
+        """This baseline for one call: its images and the model's input normalisation."""
+        return self
+
     def __call__(
         self, images: torch.Tensor, image_index: torch.Tensor, generator: torch.Generator | None
     ) -> torch.Tensor:
@@ -42,12 +47,15 @@ class Baseline:
 
 
 class Black(Baseline):
-    """A constant image, 0 by default (black for raw [0, 1] inputs).
+    """A black image.
 
-    For mean/std-normalised inputs use :meth:`from_normalization` to get the normalised black.
+    ``Black()`` is pixel black: −mean_c / std_c in model space when the input normalisation
+    is known (``normalization=`` on :func:`faithcam.explain`), else 0 (black for raw [0, 1]
+    inputs, but mean grey for mean/std-normalised ones: pass the normalisation).
+    ``Black(value)`` is the constant ``value`` (one number or one per channel) in model space.
     """
 
-    def __init__(self, value: float | Sequence[float] = 0.0) -> None:
+    def __init__(self, value: float | Sequence[float] | None = None) -> None:
         self.value = value
 
     @classmethod
@@ -56,14 +64,22 @@ class Black(Baseline):
         return cls([-m / s for m, s in zip(mean, std, strict=True)])
 
     def validate(self, images: torch.Tensor) -> None:
-        if not isinstance(self.value, int | float) and len(self.value) != images.shape[1]:
+        if isinstance(self.value, Sequence) and len(self.value) != images.shape[1]:
             raise FaithcamValueError(
                 f"baseline: Black has {len(self.value)} channel values, images have "
                 f"{images.shape[1]} channels"
             )
 
+    def bind(self, images, normalization):
+        if self.value is not None or normalization is None:
+            return self
+        normalization.check(images)
+        return Black(normalization.black(images.float()).flatten().tolist())
+
     def __call__(self, images, image_index, generator):
-        value = torch.as_tensor(self.value, dtype=images.dtype, device=images.device)
+        value = torch.as_tensor(
+            0.0 if self.value is None else self.value, dtype=images.dtype, device=images.device
+        )
         return value.reshape(1, -1, 1, 1).expand_as(images).clone()
 
 
@@ -106,9 +122,9 @@ class GaussianNoise(Baseline):
 
 
 class ReferenceSet(Baseline):
-    """Baselines drawn uniformly at random from a set of reference images (Expected Gradients).
-
-    A set of one image is a point mass.
+    """Baselines drawn uniformly at random from a set of reference images (Expected Gradients):
+    the data distribution D. A pick identical to the row's own image is redrawn among the
+    others (an image is no reference for itself). A set of one image is a point mass.
     """
 
     stochastic = True
@@ -121,6 +137,10 @@ class ReferenceSet(Baseline):
             )
         if images.shape[0] == 0:
             raise FaithcamValueError("baseline: ReferenceSet needs at least one image")
+        if not images.is_floating_point() or not torch.isfinite(images).all():
+            raise FaithcamValueError(
+                "baseline: ReferenceSet images must be finite floating-point values"
+            )
         self._images = images
 
     def validate(self, images: torch.Tensor) -> None:
@@ -128,12 +148,40 @@ class ReferenceSet(Baseline):
 
     def __call__(self, images, image_index, generator):
         device = generator.device if generator is not None else None
-        picks = torch.randint(len(self._images), (len(images),), generator=generator, device=device)
+        count = len(self._images)
+        picks = torch.randint(count, (len(images),), generator=generator, device=device)
         picks = picks.to(self._images.device)
-        return self._images[picks].to(device=images.device, dtype=images.dtype)
+        chosen = self._images[picks].to(device=images.device, dtype=images.dtype)
+        if count > 1:
+            itself = (chosen == images).flatten(1).all(1).to(self._images.device)
+            if itself.any():
+                shift = torch.randint(1, count, (len(images),), generator=generator, device=device)
+                picks = torch.where(itself, (picks + shift.to(picks.device)) % count, picks)
+                chosen = self._images[picks].to(device=images.device, dtype=images.dtype)
+        return chosen
 
     def __repr__(self) -> str:
         return f"ReferenceSet({len(self._images)} images)"
+
+
+class OtherImages(Baseline):
+    """D = the other images of the same call (``baseline="others"``): a data-aware reference
+    distribution without a separate data set. Needs at least two images."""
+
+    stochastic = True
+
+    def validate(self, images: torch.Tensor) -> None:
+        if len(images) < 2:
+            raise FaithcamValueError(
+                "baseline: 'others' draws from the other images of the call; got one image "
+                "(pass ReferenceSet(images) of your data instead)"
+            )
+
+    def bind(self, images, normalization):
+        return ReferenceSet(images)
+
+    def __call__(self, images, image_index, generator):
+        raise FaithcamValueError("baseline: OtherImages must be bound to a call's images")
 
 
 class FixedBaseline(Baseline):
@@ -146,6 +194,8 @@ class FixedBaseline(Baseline):
             raise FaithcamValueError(
                 f"baseline: expected a (C, H, W) or (B, C, H, W) tensor, got {tuple(image.shape)}"
             )
+        if not image.is_floating_point() or not torch.isfinite(image).all():
+            raise FaithcamValueError("baseline: the baseline tensor must be finite floating-point")
         self._image = image
 
     def validate(self, images: torch.Tensor) -> None:
@@ -165,6 +215,7 @@ class FixedBaseline(Baseline):
 
 BASELINES: dict[str, type[Baseline]] = {
     "black": Black,
+    "others": OtherImages,
     "blur": Blur,
     "uniform": UniformNoise,
     "gaussian": GaussianNoise,

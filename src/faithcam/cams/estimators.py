@@ -1,27 +1,27 @@
-"""Gradient estimators: where the gradient of the target score at the layer is measured.
+"""Gradient estimators: where the gradient of the target score at the layer is measured, and how
+the samples become one map.
 
-An estimator expands each image into *sample rows* (the input itself, path points, noisy or
-re-based copies), which the capture engine runs in chunks of ``batch_size`` (memory is bounded
-by ``batch_size``, not by the number of samples), and reduces them to one pair (A, G) per image:
-A the activations the weighting multiplies (those of the input, or their difference to the
-baseline's), G the estimated gradient Σ_r w_r ∂y^c/∂A(row r).
+An estimator expands each image into *sample rows* ``x'_r + α_r (x − x'_r) + ε_r`` (the input
+itself, path points, noisy or re-based copies), which the capture engine runs in chunks of
+``batch_size``: memory is bounded by ``batch_size`` rows, not by the number of samples, and the
+rows are planned lazily, chunk by chunk. Two ways to combine the rows exist:
 
-Each row is ``x'_r + α_r (x − x'_r) + ε_r`` with a row weight w_r and a role (the unmodified
-input, the baseline, or a sample):
+- **per-sample maps** (the seed methods as their authors define them): each row r gives a map
+  ReLU(weighting(A(x_r) − A(x'_r), G(x_r))) and the maps are averaged with the row weights;
+- **averaged gradient**: G = Σ_r w_r ∂y^c/∂A(x_r), then one weighting of A(x) (Grad-CAM and
+  the SmoothGrad family).
 
-- vanilla:    the input alone (α = 1, w = 1).
-- integrated: Integrated Grad-CAM (Sattarzadeh et al., ICASSP 2021): α_j = j/m, j = 1..m,
-  x' fixed (black by default), w = 1/m (right Riemann sum of the path integral of the gradient).
-  ``variant="released"`` follows the authors' released code instead: α_i = i/m, i = 0..m−1, and
-  the per-sample maps ReLU(weighting(A(x_i), G(x_i))) are summed.
-- expected:   Expected Grad-CAM (Buono et al., 2024): x'_r ~ D (a baseline distribution),
-  α_r ~ U(0, 1), ε_r ~ N(0, σ²) kernel smoothing, w = 1/n: the Monte-Carlo estimate of the
-  smoothed expectation of perturbed integrated gradients.
-- smooth:     SmoothGrad-CAM++ (Omeiza et al., 2019): α = 1, ε ~ N(0, σ²), w = 1/n.
+Estimators (the formula each implements is in its class docstring):
+
+- :class:`Vanilla`: the input alone (Grad-CAM, Grad-CAM++, XGrad-CAM, HiResCAM, LayerCAM).
+- :class:`Integrated`: Integrated Grad-CAM (Sattarzadeh et al., ICASSP 2021).
+- :class:`Expected`: Expected Grad-CAM (Buono et al., 2024).
+- :class:`Smooth`: SmoothGrad-CAM++ (Omeiza et al., 2019).
 """
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -30,18 +30,24 @@ import torch
 from torch import nn
 
 from faithcam.cams.baselines import Baseline, Black, UniformNoise, as_baseline, gaussian_noise
-from faithcam.engine.capture import capture
+from faithcam.engine.capture import activations_at, capture
 from faithcam.engine.layers import ResolvedLayer
+from faithcam.engine.normalization import Normalization
 from faithcam.engine.targets import BoundTarget, OutputSelector
 from faithcam.errors import FaithcamTypeError, FaithcamValueError
 
 ROLE_SAMPLE, ROLE_INPUT, ROLE_BASELINE = 0, 1, 2
 MapFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
+# How rows are combined.
+AVERAGE_GRADIENTS, AVERAGE_MAPS = "gradients", "maps"
+# Which activations a row's map subtracts: none, its image's baseline row, or its own reference.
+NO_REFERENCE, BASELINE_ROW, OWN_REFERENCE = "none", "baseline-row", "own"
+
 
 @dataclass
 class RowPlan:
-    """Per-row metadata of all sample rows, image-major (an image's input row first)."""
+    """Metadata of one chunk of sample rows (image-major: an image's rows are contiguous)."""
 
     image_index: torch.Tensor  # (N,) long
     alpha: torch.Tensor  # (N,) path position, 1 = the input
@@ -53,29 +59,51 @@ class RowPlan:
 
 
 @dataclass
+class Chunk:
+    """One forward's worth of rows: their plan, the model inputs and, for estimators that
+    subtract each row's own reference activations, the reference images x'_r."""
+
+    plan: RowPlan
+    inputs: torch.Tensor
+    references: torch.Tensor | None = None
+
+
+@dataclass
 class Estimate:
-    """One (A, G) pair per image, the target scores at the input, and optionally summed maps."""
+    """What an estimator returns per image: A(x) (or A(x) − A(x')), the combined gradient
+    (averaged-gradient estimators), the target scores at the input, and the averaged
+    per-sample maps (per-sample-map estimators)."""
 
     activations: torch.Tensor  # (B, K, h, w)
-    gradients: torch.Tensor  # (B, K, h, w)
+    gradients: torch.Tensor | None  # (B, K, h, w)
     scores: torch.Tensor  # (B,)
-    maps: torch.Tensor | None = None  # (B, h, w) when the estimator sums per-sample maps
+    maps: torch.Tensor | None = None  # (B, h, w)
 
 
 class Estimator:
-    """Base gradient estimator; subclasses define the rows."""
+    """Base gradient estimator; a subclass defines the rows of one image through
+    :meth:`pattern` and how they combine (``combine``, ``reference``)."""
 
     name: str = ""
     baseline: Baseline | None = None
     noise: float = 0.0  # kernel-smoothing σ, a fraction of each image's value range
-    relative_activations: bool = False
-    per_sample_maps: bool = False
+    combine: str = AVERAGE_GRADIENTS
+    reference: str = NO_REFERENCE
+    relative_activations: bool = False  # averaged-gradient only: A(x) − A(x')
 
     def __repr__(self) -> str:
         fields = ", ".join(f"{k}={v!r}" for k, v in self.settings().items() if k != "estimator")
         return f"{type(self).__name__}({fields})"
 
-    def plan(self, n_images: int, generator: torch.Generator | None) -> RowPlan:
+    @property
+    def rows_per_image(self) -> int:
+        """Number of sample rows (forward passes) per image."""
+        raise NotImplementedError
+
+    def pattern(
+        self, position: torch.Tensor, generator: torch.Generator | None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(alpha, weight, role) of the rows at ``position`` (0 ≤ position < rows_per_image)."""
         raise NotImplementedError
 
     def settings(self) -> dict[str, Any]:
@@ -86,34 +114,54 @@ class Estimator:
         if self.baseline is not None:
             self.baseline.validate(images)
 
-    def rows(
-        self,
-        images: torch.Tensor,
-        plan: RowPlan,
-        batch_size: int,
-        generator: torch.Generator | None,
-    ) -> Iterator[tuple[slice, torch.Tensor]]:
-        """Yield (row slice, sample inputs) chunks of at most ``batch_size`` rows."""
+    def bind(self, images: torch.Tensor, normalization: Normalization | None) -> Estimator:
+        """A copy whose baseline knows the call's images and the input normalisation."""
+        if self.baseline is None:
+            return self
+        bound = copy.copy(self)
+        bound.baseline = self.baseline.bind(images, normalization)
+        return bound
+
+    def plans(
+        self, n_images: int, batch_size: int, generator: torch.Generator | None
+    ) -> Iterator[RowPlan]:
+        """The row plan, lazily: one RowPlan of at most ``batch_size`` rows at a time."""
+        per_image = self.rows_per_image
+        for start in range(0, n_images * per_image, batch_size):
+            rows = torch.arange(start, min(start + batch_size, n_images * per_image))
+            alpha, weight, role = self.pattern(rows % per_image, generator)
+            yield RowPlan(rows // per_image, alpha.float(), weight.float(), role)
+
+    def chunks(
+        self, images: torch.Tensor, batch_size: int, generator: torch.Generator | None
+    ) -> Iterator[Chunk]:
+        """The model inputs of each chunk: x'_r + α_r (x − x'_r) + ε_r."""
         fixed = self._fixed_baselines(images, generator)
-        for start in range(0, len(plan), batch_size):
-            rows = slice(start, min(start + batch_size, len(plan)))
-            index = plan.image_index[rows]
+        for plan in self.plans(len(images), batch_size, generator):
+            plan.image_index = plan.image_index.to(images.device)
+            index = plan.image_index
             x = images[index]
-            alpha = plan.alpha[rows].to(x.dtype).view(-1, 1, 1, 1)
+            alpha = plan.alpha.to(x.device, x.dtype).view(-1, 1, 1, 1)
+            references = None
+            inputs = x
             if fixed is not None:
-                x = fixed[index] + alpha * (x - fixed[index])
+                inputs = fixed[index] + alpha * (x - fixed[index])
             elif self.baseline is not None:
-                base = self.baseline(x, index, generator)
-                x = base + alpha * (x - base)
+                references = self.baseline(x, index, generator)
+                inputs = references + alpha * (x - references)
+            # the input rows are the images themselves, bit for bit (x' + 1·(x − x') need not be)
+            is_input = (plan.role == ROLE_INPUT).to(x.device).view(-1, 1, 1, 1)
+            inputs = torch.where(is_input, x, inputs)
             if self.noise > 0:
-                is_sample = (plan.role[rows] == ROLE_SAMPLE).to(x.dtype).view(-1, 1, 1, 1)
-                x = x + is_sample * gaussian_noise(x, self.noise, generator)
-            yield rows, x
+                is_sample = (plan.role == ROLE_SAMPLE).to(x.device, x.dtype).view(-1, 1, 1, 1)
+                # σ × the range of the image itself, not of the interpolated point
+                inputs = inputs + is_sample * gaussian_noise(x, self.noise, generator)
+            yield Chunk(plan, inputs, references if self.reference == OWN_REFERENCE else None)
 
     def _fixed_baselines(
         self, images: torch.Tensor, generator: torch.Generator | None
     ) -> torch.Tensor | None:
-        """One baseline per image, shared by its rows (path estimators); None otherwise."""
+        """One baseline per image, shared by its rows (Integrated); None otherwise."""
         return None
 
     def estimate(
@@ -129,31 +177,45 @@ class Estimator:
         map_fn: MapFn | None = None,
         progress: Callable[[int], None] | None = None,
     ) -> Estimate:
-        """Run every sample row through the capture engine and reduce to (A, G) per image."""
-        plan = self.plan(len(images), generator)
-        plan.image_index = plan.image_index.to(images.device)
+        """Run every sample row through the capture engine and reduce to one estimate per image."""
+        if self.combine == AVERAGE_MAPS and map_fn is None:
+            raise FaithcamValueError(f"estimator {self.name!r} needs a weighting (map_fn)")
         acc = _Accumulator(len(images))
-        for rows, inputs in self.rows(images, plan, batch_size, generator):
-            index = plan.image_index[rows]
-            role = plan.role[rows].to(images.device)
+        for chunk in self.chunks(images, batch_size, generator):
+            plan = chunk.plan
+            role = plan.role.to(images.device)
             result = capture(
                 model,
                 layer,
-                inputs,
+                chunk.inputs,
                 target,
-                index,
+                plan.image_index,
                 role == ROLE_INPUT,
                 output_selector=output_selector,
             )
-            weight = plan.weight[rows].to(result.gradients.device, result.gradients.dtype)
-            acc.add(index, role, weight, result.activations, result.gradients, result.scores)
-            if self.per_sample_maps:
-                if map_fn is None:
-                    raise FaithcamValueError("this estimator needs a map function")
-                acc.add_maps(index, weight, map_fn(result.activations, result.gradients))
+            weight = plan.weight.to(result.gradients.device, result.gradients.dtype)
+            acc.add_rows(plan.image_index, role, result.activations, result.scores)
+            if self.combine == AVERAGE_GRADIENTS:
+                acc.add_gradients(plan.image_index, weight, result.gradients)
+            else:
+                self._add_maps(acc, model, layer, chunk, result, weight, map_fn)
             if progress is not None:
-                progress(len(index))
+                progress(len(plan))
         return acc.finish(self.relative_activations)
+
+    def _add_maps(self, acc, model, layer, chunk, result, weight, map_fn) -> None:
+        """Σ_r w_r ReLU(map(A(x_r) − A(x'_r), G(x_r))) over the chunk's weighted rows."""
+        used = weight != 0
+        if not used.any():
+            return
+        activations = result.activations[used]
+        index = chunk.plan.image_index[used]
+        if self.reference == BASELINE_ROW:
+            activations = activations - acc.baseline_activations[index]
+        elif self.reference == OWN_REFERENCE:
+            activations = activations - activations_at(model, layer, chunk.references[used])
+        maps = map_fn(activations, result.gradients[used])
+        acc.add_maps(index, weight[used], maps)
 
 
 class _Accumulator:
@@ -170,12 +232,11 @@ class _Accumulator:
     def _buffer(self, like: torch.Tensor) -> torch.Tensor:
         return like.new_zeros((self.n_images, *like.shape[1:]))
 
-    def add(self, index, role, weight, activations, gradients, scores) -> None:
-        if self.gradients is None:
-            self.gradients = self._buffer(gradients)
+    def add_rows(self, index, role, activations, scores) -> None:
+        """Keep A(x) and the score of input rows, and A(x') of baseline rows."""
+        if self.input_activations is None:
             self.input_activations = self._buffer(activations)
             self.scores = scores.new_zeros(self.n_images)
-        self.gradients.index_add_(0, index, gradients * weight.view(-1, 1, 1, 1))
         is_input = role == ROLE_INPUT
         self.input_activations[index[is_input]] = activations[is_input]
         self.scores[index[is_input]] = scores[is_input]
@@ -184,6 +245,11 @@ class _Accumulator:
             if self.baseline_activations is None:
                 self.baseline_activations = self._buffer(activations)
             self.baseline_activations[index[is_baseline]] = activations[is_baseline]
+
+    def add_gradients(self, index, weight, gradients) -> None:
+        if self.gradients is None:
+            self.gradients = self._buffer(gradients)
+        self.gradients.index_add_(0, index, gradients * weight.view(-1, 1, 1, 1))
 
     def add_maps(self, index, weight, maps) -> None:
         if self.maps is None:
@@ -197,16 +263,8 @@ class _Accumulator:
         return Estimate(activations, self.gradients, self.scores, self.maps)
 
 
-def _image_major(n_images: int, alphas: torch.Tensor, weights: torch.Tensor, roles: torch.Tensor):
-    """Repeat per-image row patterns (or take per-row (B, R) tensors) into a flat RowPlan."""
-    per_image = alphas.shape[-1]
-    index = torch.arange(n_images).repeat_interleave(per_image)
-    return RowPlan(
-        index,
-        alphas.expand(n_images, per_image).reshape(-1).float(),
-        weights.expand(n_images, per_image).reshape(-1).float(),
-        roles.expand(n_images, per_image).reshape(-1),
-    )
+def _roles(position: torch.Tensor, input_position: int = 0) -> torch.Tensor:
+    return torch.where(position == input_position, ROLE_INPUT, ROLE_SAMPLE)
 
 
 class Vanilla(Estimator):
@@ -215,9 +273,13 @@ class Vanilla(Estimator):
     def __init__(self) -> None:
         self.name = "vanilla"
 
-    def plan(self, n_images, generator):
-        one = torch.ones(1)
-        return _image_major(n_images, one, one, torch.tensor([ROLE_INPUT]))
+    @property
+    def rows_per_image(self) -> int:
+        return 1
+
+    def pattern(self, position, generator):
+        one = torch.ones(len(position))
+        return one, one, _roles(position)
 
 
 def _check_count(name: str, value: int) -> int:
@@ -230,24 +292,45 @@ def _check_count(name: str, value: int) -> int:
 
 def _check_sigma(name: str, value: float) -> float:
     if not isinstance(value, int | float) or isinstance(value, bool):
-        raise FaithcamTypeError(f"{name}: expected a number >= 0, got {value!r}")
-    if not value >= 0:
-        raise FaithcamValueError(f"{name}: must be >= 0, got {value}")
+        raise FaithcamTypeError(f"{name}: expected a finite number >= 0, got {value!r}")
+    if not 0 <= value < float("inf"):
+        raise FaithcamValueError(f"{name}: must be a finite number >= 0, got {value}")
     return float(value)
 
 
-class Integrated(Estimator):
-    """Integrated Grad-CAM's path integral of the gradient (Sattarzadeh et al., ICASSP 2021).
+def _check_variant(variant: str, valid: tuple[str, ...]) -> str:
+    if variant not in valid:
+        raise FaithcamValueError(
+            f"variant: unknown {variant!r}; valid: {', '.join(repr(v) for v in valid)}"
+        )
+    return variant
 
-    G = (1/m) Σ_{j=1}^{m} ∂y^c/∂A (x' + (j/m)(x − x')), A = A(x) (or A(x) − A(x') with
-    ``relative_activations=True``). With m = 1 this is the vanilla gradient.
-    ``variant="released"``: the authors' public code, Σ_{i=0}^{m−1} ReLU(map(A(x_i), G(x_i)))
-    with x_i = x' + (i/m)(x − x').
+
+class Integrated(Estimator):
+    """Integrated Grad-CAM (Sattarzadeh et al., "Integrated Grad-CAM: Sensitivity-Aware Visual
+    Explanation of Deep Convolutional Networks via Integrated Gradient-Based Scoring",
+    ICASSP 2021), on the left Riemann grid x_i = x' + (i/m)(x − x'), i = 0 … m−1, of the
+    authors' code; x' = black by default (pixel black when the normalisation is known).
+
+    - ``variant="paper"`` (default; the paper's Figure 1, whose Δ is A(x_i) − A(x')):
+      M = (1/m) Σ_i ReLU( Σ_k (A^k(x_i) − A^k(x')) · GAP(∂y^c/∂A^k(x_i)) ), with Grad-CAM's
+      weighting; any weighting replaces the inner map.
+    - ``variant="released"`` (the authors' released ``utils.py``): the same without the
+      subtraction, summed: M = Σ_i ReLU( Σ_k A^k(x_i) · GAP(∂y^c/∂A^k(x_i)) ).
+    - ``variant="averaged-gradient"`` (faithcam's first reconstruction, kept for comparison):
+      G = (1/m) Σ_{j=1}^{m} ∂y^c/∂A(x' + (j/m)(x − x')), map = weighting(A(x), G) (or
+      A(x) − A(x') with ``relative_activations=True``). On a GAP + linear head the gradient of
+      a logit is constant, so this variant **equals Grad-CAM there**.
+
+    Cost: m + 1 forwards per image (the m path points and the input, which gives the score
+    and the predicted class); A(x') is the i = 0 row's activations.
     """
+
+    VARIANTS = ("paper", "released", "averaged-gradient")
 
     def __init__(
         self,
-        steps: int = 32,
+        steps: int = 50,
         baseline: Baseline | str | torch.Tensor | None = None,
         relative_activations: bool = False,
         variant: str = "paper",
@@ -260,83 +343,117 @@ class Integrated(Estimator):
                 f"baseline: integrated needs a deterministic baseline, got {self.baseline!r}; "
                 "use estimator='expected' for baseline distributions"
             )
-        if variant not in ("paper", "released"):
-            raise FaithcamValueError(f"variant: expected 'paper' or 'released', got {variant!r}")
-        self.variant = variant
+        self.variant = _check_variant(variant, self.VARIANTS)
         self.relative_activations = bool(relative_activations)
-        self.per_sample_maps = variant == "released"
+        if self.relative_activations and variant != "averaged-gradient":
+            raise FaithcamValueError(
+                "relative_activations: only for variant='averaged-gradient' (the "
+                f"{variant!r} variant subtracts A(x') at every step already)"
+            )
+        averaged = variant == "averaged-gradient"
+        self.combine = AVERAGE_GRADIENTS if averaged else AVERAGE_MAPS
+        self.reference = BASELINE_ROW if variant == "paper" else NO_REFERENCE
 
     def settings(self):
         return {
             "estimator": self.name,
+            "variant": self.variant,
             "steps": self.steps,
             "baseline": repr(self.baseline),
             "relative_activations": self.relative_activations,
-            "variant": self.variant,
         }
 
     def _fixed_baselines(self, images, generator):
         return self.baseline(images, torch.arange(len(images), device=images.device), generator)
 
-    def plan(self, n_images, generator):
+    @property
+    def rows_per_image(self) -> int:
+        if self.variant == "averaged-gradient":
+            return self.steps + int(self.relative_activations)
+        return self.steps + 1
+
+    def pattern(self, position, generator):
         m = self.steps
-        if self.variant == "released":
-            # The input row (weight 0) only provides scores and A(x); maps come from i = 0..m-1.
-            alphas = torch.cat([torch.ones(1), torch.arange(m) / m])
-            weights = torch.cat([torch.zeros(1), torch.ones(m)])
-        else:
-            # j = m (the input) first, then j = 1..m-1: right Riemann sum.
-            alphas = torch.cat([torch.ones(1), torch.arange(1, m) / m])
-            weights = torch.full((m,), 1.0 / m)
-        roles = torch.full((len(alphas),), ROLE_SAMPLE)
-        roles[0] = ROLE_INPUT
-        if self.relative_activations:
-            alphas = torch.cat([alphas, torch.zeros(1)])
-            weights = torch.cat([weights, torch.zeros(1)])
-            roles = torch.cat([roles, torch.tensor([ROLE_BASELINE])])
-        return _image_major(n_images, alphas, weights, roles)
+        role = _roles(position)
+        if self.variant == "averaged-gradient":
+            # position 0 is the input (j = m), 1..m-1 are j/m: the right Riemann sum; position
+            # m (relative_activations only) is the baseline, weight 0.
+            alpha = torch.where(position == 0, 1.0, position / m)
+            weight = torch.full((len(position),), 1.0 / m)
+            is_baseline = position == m
+            alpha = torch.where(is_baseline, 0.0, alpha)
+            weight = torch.where(is_baseline, 0.0, weight)
+            return alpha, weight, torch.where(is_baseline, ROLE_BASELINE, role)
+        # position 0 is the input (weight 0), position p >= 1 is step i = p - 1; i = 0 is x'.
+        step = (position - 1).clamp(min=0)
+        alpha = torch.where(position == 0, 1.0, step / m)
+        step_weight = 1.0 / m if self.variant == "paper" else 1.0
+        weight = torch.where(position == 0, 0.0, step_weight)
+        return alpha, weight, torch.where(position == 1, ROLE_BASELINE, role)
 
 
 class Expected(Estimator):
-    """Expected Grad-CAM's gradient (Buono et al., 2024): the smoothed expectation of
-    perturbed integrated gradients, by Monte Carlo with n samples:
+    """Expected Grad-CAM (Buono et al., "Expected Grad-CAM: Towards gradient faithfulness",
+    2024): the smoothed expectation of perturbed integrated gradients, by Monte Carlo with n
+    samples x̃_r = x'_r + α_r (x − x'_r) + ε_r, x'_r ~ D, α_r ~ U(0, 1),
+    ε_r ~ N(0, (σ · range(x))²), range(x) = max − min of the image itself.
 
-    G = (1/n) Σ_r ∂y^c/∂A (x'_r + α_r (x − x'_r) + ε_r),  x'_r ~ D, α_r ~ U(0,1),
-    ε_r ~ N(0, (σ · range(x))²);  A = A(x).
+    - ``variant="paper"`` (default): the same per-sample map as Integrated Grad-CAM, under the
+      perturbation distribution, M = (1/n) Σ_r ReLU( Σ_k (A^k(x̃_r) − A^k(x'_r)) ·
+      GAP(∂y^c/∂A^k(x̃_r)) ); a point mass D with σ = 0 is Integrated Grad-CAM as n → ∞
+      (the left Riemann grid replaced by α ~ U(0, 1)).
+    - ``variant="averaged-gradient"``: G = (1/n) Σ_r ∂y^c/∂A(x̃_r), map = weighting(A(x), G);
+      equals Grad-CAM on GAP + linear heads.
+
+    D: ``UniformNoise()`` by default (noise images between each image's minimum and maximum);
+    ``ReferenceSet(images)`` draws from the user's data (the CLI and studies pass the other
+    images they hold), ``"others"`` from the other images of the same call.
+    Cost per image: n + 1 forwards, plus n forwards up to the layer for A(x'_r).
     """
+
+    VARIANTS = ("paper", "averaged-gradient")
 
     def __init__(
         self,
         samples: int = 32,
         baseline: Baseline | str | torch.Tensor | None = None,
         sigma: float = 0.1,
+        variant: str = "paper",
     ) -> None:
         self.name = "expected"
         self.samples = _check_count("samples", samples)
         self.baseline = as_baseline(baseline, UniformNoise())
         self.noise = _check_sigma("sigma", sigma)
+        self.variant = _check_variant(variant, self.VARIANTS)
+        averaged = variant == "averaged-gradient"
+        self.combine = AVERAGE_GRADIENTS if averaged else AVERAGE_MAPS
+        self.reference = NO_REFERENCE if averaged else OWN_REFERENCE
 
     def settings(self):
         return {
             "estimator": self.name,
+            "variant": self.variant,
             "samples": self.samples,
             "baseline": repr(self.baseline),
             "sigma": self.noise,
         }
 
-    def plan(self, n_images, generator):
-        n = self.samples
+    @property
+    def rows_per_image(self) -> int:
+        return self.samples + 1
+
+    def pattern(self, position, generator):
         device = generator.device if generator is not None else None
-        random_alpha = torch.rand((n_images, n), generator=generator, device=device).cpu()
-        alphas = torch.cat([torch.ones(n_images, 1), random_alpha], dim=1)
-        weights = torch.cat([torch.zeros(1), torch.full((n,), 1.0 / n)])
-        roles = torch.cat([torch.tensor([ROLE_INPUT]), torch.full((n,), ROLE_SAMPLE)])
-        return _image_major(n_images, alphas, weights, roles)
+        random_alpha = torch.rand(len(position), generator=generator, device=device).cpu()
+        is_input = position == 0
+        alpha = torch.where(is_input, 1.0, random_alpha)
+        weight = torch.where(is_input, 0.0, 1.0 / self.samples)
+        return alpha, weight, _roles(position)
 
 
 class Smooth(Estimator):
-    """SmoothGrad-style gradient (Omeiza et al., 2019): G = (1/n) Σ_r ∂y^c/∂A (x + ε_r),
-    ε_r ~ N(0, (σ · range(x))²); A = A(x)."""
+    """SmoothGrad-style gradient (Omeiza et al., "Smooth Grad-CAM++", 2019):
+    G = (1/n) Σ_r ∂y^c/∂A (x + ε_r), ε_r ~ N(0, (σ · range(x))²); map = weighting(A(x), G)."""
 
     def __init__(self, samples: int = 16, sigma: float = 0.15) -> None:
         self.name = "smooth"
@@ -346,12 +463,14 @@ class Smooth(Estimator):
     def settings(self):
         return {"estimator": self.name, "samples": self.samples, "sigma": self.noise}
 
-    def plan(self, n_images, generator):
-        n = self.samples
-        alphas = torch.ones(n + 1)
-        weights = torch.cat([torch.zeros(1), torch.full((n,), 1.0 / n)])
-        roles = torch.cat([torch.tensor([ROLE_INPUT]), torch.full((n,), ROLE_SAMPLE)])
-        return _image_major(n_images, alphas, weights, roles)
+    @property
+    def rows_per_image(self) -> int:
+        return self.samples + 1
+
+    def pattern(self, position, generator):
+        is_input = position == 0
+        weight = torch.where(is_input, 0.0, 1.0 / self.samples)
+        return torch.ones(len(position)), weight, _roles(position)
 
 
 ESTIMATORS: dict[str, type[Estimator]] = {
@@ -363,7 +482,7 @@ ESTIMATORS: dict[str, type[Estimator]] = {
 
 
 def make_estimator(estimator: str | Estimator, **options: Any) -> Estimator:
-    """An estimator by name with its options (steps, samples, baseline, sigma, ...)."""
+    """An estimator by name with its options (steps, samples, baseline, sigma, variant, ...)."""
     if isinstance(estimator, Estimator):
         if options:
             raise FaithcamValueError(

@@ -22,6 +22,7 @@ from faithcam.cams.estimators import Estimator, make_estimator
 from faithcam.cams.weightings import get_weighting
 from faithcam.engine.capture import capture_inputs
 from faithcam.engine.layers import LayerSpec, ResolvedLayer, resolve_layer
+from faithcam.engine.normalization import NormalizationSpec, as_normalization
 from faithcam.engine.result import CamResult, postprocess
 from faithcam.engine.targets import OutputSelector, as_target
 from faithcam.engine.validation import (
@@ -96,6 +97,7 @@ def explain(
     seed: int | None = None,
     generator: torch.Generator | None = None,
     progress: bool | None = None,
+    normalization: NormalizationSpec = None,
     **options: Any,
 ) -> CamResult:
     """Explain ``images`` (B, C, H, W) for ``targets`` with a class activation map.
@@ -115,6 +117,9 @@ def explain(
         relu: False keeps the sign of the map (scaled to [-1, 1]).
         seed / generator: make the stochastic estimators reproducible.
         progress: show a progress bar (None: only on long runs in a terminal).
+        normalization: the model's input normalisation, ``(mean, std)`` or a
+            :class:`~faithcam.engine.normalization.Normalization`, so that ``Black()`` is pixel
+            black. Without it, black is the model input 0 (mean grey for normalised inputs).
         **options: estimator options (``steps``, ``samples``, ``baseline``, ``sigma``,
             ``relative_activations``, ``variant``), ``classifier`` for CAM, ``weights``
             (``"softmax"`` / ``"cic"``) and ``align_corners`` for Score-CAM.
@@ -126,6 +131,9 @@ def explain(
     generator = make_generator(seed, generator)
     images = images.to(model_device(model, images.device))
     target_spec = as_target(targets)
+    norm = as_normalization(normalization)
+    if norm is not None:
+        norm.check(images)
     if name in gradient_free.PERTURBATION_OPTIONS:
         if estimator is not None:
             raise FaithcamValueError(
@@ -150,10 +158,10 @@ def explain(
     estimator_obj = make_estimator(estimator or spec.estimator, **options)
     weighting = get_weighting(spec.weighting)
     estimator_obj.validate(images)
+    estimator_obj = estimator_obj.bind(images, norm)
     resolved = resolve_layer(model, layer, images)
     target = target_spec.bind(len(images), images.device)
-    samples = getattr(estimator_obj, "steps", getattr(estimator_obj, "samples", 0))
-    with _progress_bar(progress, len(images) * (1 + samples), name) as advance:
+    with _progress_bar(progress, len(images) * estimator_obj.rows_per_image, name) as advance:
         estimate = estimator_obj.estimate(
             model,
             resolved,

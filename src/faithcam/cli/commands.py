@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from faithcam.cams.baselines import ReferenceSet
 from faithcam.cams.methods import METHODS, explain, method_spec
 from faithcam.engine.layers import resolve_layer
 from faithcam.engine.result import CamResult
@@ -43,9 +44,22 @@ class Session:
     batch_size: int
     seed: int | None
     quiet: bool
+    references: ReferenceSet | None = None
+
+    def use_references(self, paths: Sequence[Path], count: int = 32) -> None:
+        """The data-aware D of Expected Grad-CAM: up to ``count`` of the user's images, evenly
+        spaced over ``paths`` (nothing to do for one image or without a sampling method)."""
+        if len(paths) < 2 or not any(METHODS[m].estimator == "expected" for m in self.methods):
+            return
+        picks = torch.linspace(0, len(paths) - 1, min(count, len(paths))).long().tolist()
+        images, _ = self.prep.load([paths[i] for i in picks])
+        self.references = ReferenceSet(images)
 
     def explain(self, images: torch.Tensor, method: str, targets: Any) -> CamResult:
         """One method on a batch of model inputs, with the session's settings."""
+        options = dict(self.options[method])
+        if self.references is not None and METHODS[method].estimator == "expected":
+            options["baseline"] = self.references
         return explain(
             self.loaded.model,
             images.to(self.device),
@@ -55,7 +69,8 @@ class Session:
             batch_size=self.batch_size,
             seed=self.seed,
             progress=False,
-            **self.options[method],
+            normalization=(self.prep.mean, self.prep.std),
+            **options,
         )
 
     def settings(self) -> dict[str, Any]:
@@ -288,6 +303,7 @@ def run_explain(args: argparse.Namespace) -> int:
     paths = find_images(args.images)
     out = prepare_out(args.out)
     session = open_session(args)
+    session.use_references(paths)
     records, layer = [], None
     for item in explain_images(session, paths, args.target, args.top_k):
         files = {}
@@ -311,6 +327,7 @@ def run_compare(args: argparse.Namespace) -> int:
     paths = find_images(args.images)
     out = prepare_out(args.out)
     session = open_session(args)
+    session.use_references(paths)
     records, layer = [], None
     for item in explain_images(session, paths, args.target, args.top_k):
         maps = {m: r.maps[0] for m, r in item.results.items()}
@@ -391,6 +408,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
         first = session.prep.normalise(session.prep.crop(load_image(paths[0]))[None])
         target = session.loaded.class_id(args.target, _predict(session, first).shape[1])
     dataset = FolderDataset(paths, session.prep, folder, annotations, target)
+    session.use_references(paths)
     kwargs = {m: {"steps": args.metric_steps} for m in metrics if m in STEP_METRICS}
     store = Path(args.store) if args.store else out / "results.sqlite"
     rows = run_study(
@@ -406,6 +424,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
         explain_kwargs={**session.settings(), "layer": session.layer, "options": session.options},
         explain_fn=lambda model, images, method, t: session.explain(images, method, t).maps,
         progress=not session.quiet,
+        normalization=(session.prep.mean, session.prep.std),
     )
     if rows is None:  # a torchrun rank other than 0: rank 0 writes the results
         return 0

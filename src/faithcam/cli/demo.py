@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from faithcam.cams.methods import explain
-from faithcam.cli.demo_settings import METHOD_OPTIONS, SEED_METHODS, demo_methods
+from faithcam.cli.demo_settings import METHOD_OPTIONS, SEED_METHODS, demo_methods, demo_options
 from faithcam.io.pretrained import PRETRAINED, PretrainedModel, load_pretrained
 from faithcam.io.report import Report
 from faithcam.io.viz import curves_plot, method_grid
@@ -77,6 +77,7 @@ def explain_model(
             report.paragraph(f"{method} skipped for {pretrained.name}: {why}.", note=True)
             progress(f"{pretrained.name}: {method} (skipped)")
     methods = [m for m in methods if m not in skipped]
+    normalization = (pretrained.mean, pretrained.std)
     for method in methods:
         start = time.perf_counter()
         result = explain(
@@ -86,12 +87,15 @@ def explain_model(
             targets=targets,
             layer=pretrained.layer,
             seed=0,
-            **METHOD_OPTIONS.get(method, {}),
+            normalization=normalization,
+            **demo_options(method, images),
         )
         seconds = time.perf_counter() - start
         maps[method] = result.maps
-        # Substrate 0 = the dataset mean colour in the normalised space.
-        removed = deletion(pretrained.model, images, result.maps, targets, steps=steps)
+        removed = deletion(
+            pretrained.model, images, result.maps, targets, steps=steps,
+            normalization=normalization,
+        )  # fmt: skip
         added = insertion(
             pretrained.model, images, result.maps, targets, steps=steps, substrate="blur"
         )
@@ -112,8 +116,8 @@ def explain_model(
     report.table(
         ["method", "deletion AUC ↓", "insertion AUC ↑", "s / image"],
         [[s.method, s.deletion, s.insertion, s.seconds] for s in scores],
-        caption=f"Faithfulness on {len(photos)} photos ({steps} steps; deletion to the mean "
-        "colour, insertion from a blurred copy), target = top-1 class",
+        caption=f"Faithfulness on {len(photos)} photos ({steps} steps; deletion to black, "
+        "insertion from a blurred copy), target = top-1 class",
     )
     for kind, by_method in curves.items():
         report.image(
@@ -135,9 +139,15 @@ def seed_figure(path: Path, photo: str = "chelsea", model: str = "mobilenet_v2-i
     label = pretrained.top_k(images, 1)[0][0][0]
     maps = {
         m: explain(
-            pretrained.model, images, m, layer=pretrained.layer, seed=0, **METHOD_OPTIONS.get(m, {})
+            pretrained.model,
+            images,
+            m,
+            layer=pretrained.layer,
+            seed=0,
+            normalization=(pretrained.mean, pretrained.std),
+            **METHOD_OPTIONS.get(m, {}),
         ).maps[0]
-        for m in SEED_METHODS
+        for m in [*SEED_METHODS, "gradcam"]
     }
     return method_grid(
         pretrained.unnormalise(images)[0],

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import torch
+
+from faithcam.cams.baselines import ReferenceSet
 from faithcam.cams.methods import METHODS
 
 SEED_METHODS = ["expected-gradcam", "integrated-gradcam", "hirescam", "xgradcam"]
@@ -12,3 +17,12 @@ METHOD_OPTIONS = {"expected-gradcam": {"samples": 16}, "integrated-gradcam": {"s
 def demo_methods() -> list[str]:
     """The seed methods first, then the comparators."""
     return [m for m in SEED_METHODS + COMPARATORS if m in METHODS]
+
+
+def demo_options(method: str, images: torch.Tensor) -> dict[str, Any]:
+    """The method's demo options; Expected Grad-CAM draws its baselines from the other images
+    of the batch (the data-aware D) when there are several."""
+    options: dict[str, Any] = dict(METHOD_OPTIONS.get(method, {}))
+    if METHODS[method].estimator == "expected" and len(images) > 1:
+        options["baseline"] = ReferenceSet(images)
+    return options

@@ -24,7 +24,7 @@ from torch import Tensor
 
 from faithcam import metrics
 from faithcam.cams.methods import explain
-from faithcam.cli.demo_settings import METHOD_OPTIONS, demo_methods
+from faithcam.cli.demo_settings import demo_methods, demo_options
 from faithcam.data.models import ShapesModel, bundled_models, load_shapes_model
 from faithcam.data.shapes import CLASSES, ShapesBench, mask_boxes
 from faithcam.io.report import Report
@@ -140,7 +140,7 @@ def _explain_model(
         start = time.perf_counter()
         result = explain(
             model, images, method, targets=labels, layer=shapes_model.layer, seed=0,
-            **METHOD_OPTIONS.get(method, {}),
+            **demo_options(method, images),
         )  # fmt: skip
         seconds = (time.perf_counter() - start) / n_images
         maps[method] = result.maps

@@ -3,8 +3,8 @@
 Two architectures, chosen so that the HiResCAM vs Grad-CAM difference shows:
 
 - ``resnet``: a ResNet-style net (stem, two residual stages, 8 x 8 features) with a global
-  average pooling + linear head: at its last block, HiResCAM = Grad-CAM = CAM (up to 1/Z), so it
-  is explained one block earlier (see :data:`TARGET_LAYERS`).
+  average pooling + linear head: at its last block, HiResCAM = Grad-CAM = CAM (up to 1/Z), while
+  Integrated and Expected Grad-CAM differ (see :data:`TARGET_LAYERS`).
 - ``vgg``: a VGG-style net (conv-pool stages, then a conv at 8 x 8) with a fully connected
   head (flatten + one linear layer): HiResCAM is then exactly each location's contribution to the
   score, while Grad-CAM averages the gradient over space and can highlight unused locations.
@@ -32,12 +32,10 @@ WEIGHTS_SHA256: dict[tuple[str, str], str] = {
     ("vgg", "clean"): "2e5ed3304600f0a0f6f2dd0dcd8b0ba383978bad85e7cf2a860b854cd7bda272",
     ("vgg", "spurious"): "5dbea15949c6ba3194c6366eaefe7c6e939ec1fa1c3cfec51b091f9da6d62313",
 }
-# The layer each model is explained at. vgg: the last feature map, before the flatten + linear
-# head, where HiResCAM is exactly each location's contribution to the logit (and, the head being
-# linear, every gradient estimator gives Grad-CAM's gradient). resnet: the block before the last
-# one (16 x 16), where the rest of the network is non-linear and the estimators differ; at the
-# last block (GAP + linear) every gradient method would reduce to CAM.
-TARGET_LAYERS = {"resnet": "layer1", "vgg": "features"}
+# The layer each model is explained at: the standard one, the last feature map before the head.
+# vgg: before the flatten + linear head, where HiResCAM is exactly each location's contribution
+# to the logit. resnet: the last block, before global average pooling + linear.
+TARGET_LAYERS = {"resnet": "layer2", "vgg": "features"}
 
 
 def _conv_bn(c_in: int, c_out: int, stride: int = 1) -> list[nn.Module]:

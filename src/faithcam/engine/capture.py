@@ -155,3 +155,34 @@ def capture_inputs(
         torch.cat([c.scores for c in chunks]),
         torch.cat([c.outputs for c in chunks]),
     )
+
+
+class _ForwardStopped(Exception):
+    """Raised by the hook of :func:`activations_at` once the layer has run."""
+
+
+def activations_at(model: nn.Module, layer: ResolvedLayer, inputs: torch.Tensor) -> torch.Tensor:
+    """The layer's activations for ``inputs``: a forward *up to the layer only*, without
+    autograd (a hook stops the pass once the layer has run, so the head never runs)."""
+    stored: list[torch.Tensor] = []
+
+    def stop(_module: nn.Module, _inputs: object, output: object) -> None:
+        if not isinstance(output, torch.Tensor) or output.dim() != 4:
+            return  # let the full forward report it through capture()
+        stored.append(output.detach().clone())
+        raise _ForwardStopped
+
+    handle = layer.module.register_forward_hook(stop)
+    try:
+        with torch.no_grad():
+            model(inputs)
+    except _ForwardStopped:
+        pass
+    finally:
+        handle.remove()
+    if not stored:
+        raise LayerError(
+            f"layer: {layer.name!r} gave no 4-D activations during the forward pass; pick a "
+            "module on the path from the input to the output"
+        )
+    return stored[0]

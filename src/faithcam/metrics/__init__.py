@@ -9,6 +9,7 @@ and never change the model's mode or parameters (put the model in ``eval()`` mod
 
 from faithcam.metrics._common import MetricResult
 from faithcam.metrics.axioms import conservation_violation, sensitivity_violation
+from faithcam.metrics.completeness import completeness
 from faithcam.metrics.evaluate import METRICS, EvaluationTable, evaluate
 from faithcam.metrics.faithfulness import (
     average_drop,
@@ -33,6 +34,7 @@ __all__ = [
     "average_drop",
     "bbox_accuracy",
     "boxes_to_masks",
+    "completeness",
     "conservation_violation",
     "deletion",
     "energy_pointing_game",

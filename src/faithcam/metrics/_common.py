@@ -16,6 +16,7 @@ import torch
 from torch import Tensor, nn
 
 from faithcam.cams.baselines import gaussian_blur
+from faithcam.engine.normalization import NormalizationSpec, as_normalization
 from faithcam.errors import FaithcamTypeError, FaithcamValueError
 
 ArrayLike = Tensor | np.ndarray
@@ -246,10 +247,13 @@ def descending_ranks(maps: Tensor) -> Tensor:
 SUBSTRATES = ("black", "blur", "mean")
 
 
-def substrate(images: Tensor, kind: str | Tensor) -> Tensor:
+def substrate(
+    images: Tensor, kind: str | Tensor, normalization: NormalizationSpec = None
+) -> Tensor:
     """The image that removed pixels are replaced with.
 
-    ``"black"``: zeros; ``"blur"``: Gaussian blur (kernel 11, σ = 5, as RISE); ``"mean"``: each
+    ``"black"``: pixel black (−mean/std when the input ``normalization`` is given, else
+    zeros); ``"blur"``: Gaussian blur (kernel 11, σ = 5, as RISE); ``"mean"``: each
     image's per-channel mean; or a tensor broadcastable to ``images``.
     """
     if isinstance(kind, Tensor):
@@ -262,10 +266,20 @@ def substrate(images: Tensor, kind: str | Tensor) -> Tensor:
             ) from err
     check_choice(kind, "substrate", SUBSTRATES)
     if kind == "black":
-        return torch.zeros_like(images)
+        return black_like(images, normalization)
     if kind == "mean":
         return images.mean(dim=(2, 3), keepdim=True).expand_as(images)
     return gaussian_blur(images, sigma=5.0, radius=5)  # RISE's insertion substrate: 11 x 11
+
+
+def black_like(images: Tensor, normalization: NormalizationSpec = None) -> Tensor:
+    """Pixel-black images like ``images``: −mean/std per channel, or zeros without a
+    normalisation."""
+    norm = as_normalization(normalization)
+    if norm is None:
+        return torch.zeros_like(images)
+    norm.check(images)
+    return norm.black(images).expand_as(images).clone()
 
 
 def minmax_normalise(maps: Tensor) -> Tensor:

@@ -8,6 +8,9 @@ from typing import Any
 
 from torch import Tensor, nn
 
+from faithcam.cams.baselines import ReferenceSet
+from faithcam.cams.methods import explain, method_spec
+from faithcam.engine.normalization import NormalizationSpec, as_normalization
 from faithcam.errors import FaithcamTypeError, FaithcamValueError
 from faithcam.metrics._common import MetricResult, Targets, check_images, resolve_targets
 from faithcam.metrics.faithfulness import average_drop, deletion, increase_in_confidence, insertion
@@ -111,10 +114,27 @@ class EvaluationTable(list):
         return "\n".join(lines)
 
 
-def _default_explain(model: nn.Module, images: Tensor, method: str, targets: Tensor) -> Any:
-    import faithcam  # lazy: the metrics do not depend on the core at import time
+# Metrics that replace pixels by black, and so need the input normalisation to know black.
+_BLACK_METRICS = ("deletion", "insertion", "average_drop", "increase_in_confidence")
 
-    return faithcam.explain(model, images, method=method, targets=targets).maps
+
+def default_explain(
+    images: Tensor, normalization: NormalizationSpec = None
+) -> ExplainCallable:
+    """``faithcam.explain`` with the evaluation's normalisation, and for the methods that
+    sample baselines (Expected Grad-CAM) the data-aware D: the other evaluated images."""
+    references = ReferenceSet(images) if len(images) > 1 else None
+
+    def run(model: nn.Module, batch: Tensor, method: str, targets: Tensor) -> Any:
+        options: dict[str, Any] = {}
+        estimator = method_spec(method)[1].estimator
+        if estimator == "expected" and references is not None:
+            options["baseline"] = references
+        return explain(
+            model, batch, method=method, targets=targets, normalization=normalization, **options
+        ).maps
+
+    return run
 
 
 def _check_names(values: Any, name: str, valid: Sequence[str] | None = None) -> list[str]:
@@ -144,6 +164,7 @@ def evaluate(
     *,
     metric_kwargs: dict[str, dict[str, Any]] | None = None,
     batch_size: int = 64,
+    normalization: NormalizationSpec = None,
 ) -> EvaluationTable:
     """Explain ``images`` with every method and score every map with every metric.
 
@@ -152,7 +173,10 @@ def evaluate(
     Targets are resolved once (``None`` = the predicted class) so that every method explains
     the same class. ``metric_kwargs`` maps a metric name to extra keyword arguments, e.g.
     ``{"deletion": {"steps": 50}}``. Metric names: see :data:`METRICS` (the localisation ones
-    need ``boxes``). Returns an :class:`EvaluationTable`, one row per (method, metric).
+    need ``boxes``). ``normalization=(mean, std)`` makes black pixel black in the metrics and
+    the default explain; with it and more than one image, the default explain draws Expected
+    Grad-CAM's baselines from the other images (the data-aware D).
+    Returns an :class:`EvaluationTable`, one row per (method, metric).
     """
     images = check_images(images)
     methods = _check_names(methods, "methods")
@@ -164,8 +188,9 @@ def evaluate(
         raise FaithcamValueError(f"metrics {needs_boxes} need ground-truth boxes: pass boxes=")
     if boxes is not None:
         boxes_to_masks(boxes, images)  # validate before any heavy work
+    norm = as_normalization(normalization)
     if explain is None:
-        explain = _default_explain
+        explain = default_explain(images, norm)
     elif not callable(explain):
         raise FaithcamTypeError("explain must be a callable (model, images, method, targets)")
     targets_t = resolve_targets(model, images, targets, batch_size)
@@ -176,7 +201,8 @@ def evaluate(
         run = _Run(model, images, maps, targets_t, boxes, method, explain)
         for metric in metrics:
             fn, _ = METRICS[metric]
-            result = fn(run, **metric_kwargs.get(metric, {}))
+            kwargs = {"normalization": norm} if norm and metric in _BLACK_METRICS else {}
+            result = fn(run, **{**kwargs, **metric_kwargs.get(metric, {})})
             results[(method, metric)] = result
             summary = result.summary()
             rows.append({"method": method, **summary, "metric": metric})

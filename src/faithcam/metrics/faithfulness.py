@@ -17,8 +17,10 @@ from faithcam.errors import FaithcamValueError
 from faithcam.metrics._common import (
     ArrayLike,
     MetricResult,
+    NormalizationSpec,
     Score,
     Targets,
+    black_like,
     check_images,
     check_maps,
     check_model,
@@ -89,6 +91,7 @@ def _curve_metric(
     substrate_kind: str | Tensor,
     score: Score,
     batch_size: int,
+    normalization: NormalizationSpec,
 ) -> MetricResult:
     check_model(model)
     images = check_images(images)
@@ -96,7 +99,7 @@ def _curve_metric(
     batch_size = check_positive_int(batch_size, "batch_size")
     h, w = images.shape[-2:]
     counts = _pixel_counts(h * w, steps, pixels_per_step)
-    base = substrate(images, substrate_kind)
+    base = substrate(images, substrate_kind, normalization)
     targets_t = resolve_targets(model, images, targets, batch_size)
     ranks = descending_ranks(maps)
     start, end = (images, base) if name == "deletion" else (base, images)
@@ -120,6 +123,7 @@ def deletion(
     substrate: str | Tensor = "black",
     score: Score = "probability",
     batch_size: int = 64,
+    normalization: NormalizationSpec = None,
 ) -> MetricResult:
     """Deletion AUC (Petsiuk et al., RISE, BMVC 2018). Lower is better.
 
@@ -129,13 +133,14 @@ def deletion(
     ``k_t = 0, p, 2p, ..., H·W``, and the value is its trapezoidal area over the fraction of
     pixels removed, ``AUC = Σ_t (s_t + s_{t+1})/2 · (k_{t+1} − k_t)/(H·W)``. The score is the
     softmax probability of the target class (``score="logit"`` for the logit). Substrates:
-    ``"black"`` (RISE's deletion default), ``"blur"``, ``"mean"`` or a tensor.
+    ``"black"`` (RISE's deletion default; pixel black when ``normalization=(mean, std)`` is
+    given, else the input value 0), ``"blur"``, ``"mean"`` or a tensor.
 
     ``details``: ``curves`` (B, T), ``fraction`` (T,), ``targets``.
     """
     return _curve_metric(
         "deletion", model, images, maps, targets, steps, pixels_per_step, substrate, score,
-        batch_size,
+        batch_size, normalization,
     )  # fmt: skip
 
 
@@ -150,6 +155,7 @@ def insertion(
     substrate: str | Tensor = "blur",
     score: Score = "probability",
     batch_size: int = 64,
+    normalization: NormalizationSpec = None,
 ) -> MetricResult:
     """Insertion AUC (Petsiuk et al., RISE, BMVC 2018). Higher is better.
 
@@ -159,7 +165,7 @@ def insertion(
     """
     return _curve_metric(
         "insertion", model, images, maps, targets, steps, pixels_per_step, substrate, score,
-        batch_size,
+        batch_size, normalization,
     )  # fmt: skip
 
 
@@ -170,15 +176,19 @@ def _masked_confidence(
     targets: Targets,
     score: Score,
     batch_size: int,
+    normalization: NormalizationSpec,
 ) -> tuple[Tensor, Tensor, Tensor]:
-    """Scores Y on the images and O on the explanation-masked images ``x ⊙ minmax(map)``."""
+    """Scores Y on the images and O on the explanation-masked images
+    ``b + minmax(map) ⊙ (x − b)``, b pixel black (0 without a normalisation: ``x ⊙ M``)."""
     check_model(model)
     images = check_images(images)
     maps = minmax_normalise(check_maps(maps, images))
     batch_size = check_positive_int(batch_size, "batch_size")
     targets_t = resolve_targets(model, images, targets, batch_size)
     full = scores_of(model, images, targets_t, score, batch_size).double().cpu()
-    masked = scores_of(model, images * maps[:, None], targets_t, score, batch_size)
+    black = black_like(images, normalization)
+    masked_images = black + maps[:, None] * (images - black)
+    masked = scores_of(model, masked_images, targets_t, score, batch_size)
     return full, masked.double().cpu(), targets_t.cpu()
 
 
@@ -190,6 +200,7 @@ def average_drop(
     *,
     score: Score = "probability",
     batch_size: int = 64,
+    normalization: NormalizationSpec = None,
 ) -> MetricResult:
     """Average Drop % (Chattopadhyay et al., Grad-CAM++, WACV 2018). Lower is better.
 
@@ -199,7 +210,9 @@ def average_drop(
     Integrated Grad-CAM (Sattarzadeh et al., ICASSP 2021), which use this same definition.
     Use the default probability score: with logits Y may be negative and the ratio meaningless.
     """
-    full, masked, _ = _masked_confidence(model, images, maps, targets, score, batch_size)
+    full, masked, _ = _masked_confidence(
+        model, images, maps, targets, score, batch_size, normalization
+    )
     values = 100 * (full - masked).clamp_min(0) / full
     return MetricResult("average_drop", values, {"full": full, "masked": masked})
 
@@ -212,6 +225,7 @@ def increase_in_confidence(
     *,
     score: Score = "probability",
     batch_size: int = 64,
+    normalization: NormalizationSpec = None,
 ) -> MetricResult:
     """Increase in Confidence % (Chattopadhyay et al., Grad-CAM++, WACV 2018). Higher is better.
 
@@ -219,6 +233,8 @@ def increase_in_confidence(
     of images whose score rises when only the explained region is kept ("Increase %" / increase
     rate in Score-CAM and Integrated Grad-CAM).
     """
-    full, masked, _ = _masked_confidence(model, images, maps, targets, score, batch_size)
+    full, masked, _ = _masked_confidence(
+        model, images, maps, targets, score, batch_size, normalization
+    )
     values = 100 * (masked > full).double()
     return MetricResult("increase_in_confidence", values, {"full": full, "masked": masked})

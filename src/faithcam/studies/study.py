@@ -30,6 +30,7 @@ import torch.distributed as dist
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, Subset
 
+from faithcam.engine.normalization import NormalizationSpec, as_normalization
 from faithcam.engine.validation import model_device
 from faithcam.errors import FaithcamValueError
 
@@ -135,6 +136,8 @@ def run_study(
     explain_kwargs: dict[str, Any] | None = None,
     explain_fn: Callable[[nn.Module, torch.Tensor, str, torch.Tensor], torch.Tensor] | None = None,
     progress: bool = True,
+    normalization: NormalizationSpec = None,
+    references: int = 32,
 ) -> list[dict[str, Any]] | None:
     """Evaluate ``methods`` x ``metrics`` over ``dataset``; returns the summary rows on rank 0
     (None on other ranks).
@@ -144,8 +147,12 @@ def run_study(
     metrics). Maps come from ``faithcam.explain(model, images, method, targets,
     **explain_kwargs)``, or from ``explain_fn(model, images, method, targets)``; either way
     ``explain_kwargs`` is part of the settings hash that keys the stored rows.
+    ``normalization=(mean, std)`` makes black pixel black (explain and metrics). Methods that
+    sample baselines (Expected Grad-CAM) draw them from ``references`` images of the data set,
+    evenly spaced over it (the data-aware D), unless ``explain_kwargs`` sets ``baseline``.
     """
-    from faithcam.cams.methods import explain
+    from faithcam.cams.baselines import ReferenceSet
+    from faithcam.cams.methods import explain, method_spec
     from faithcam.metrics.evaluate import METRICS, evaluate
 
     unknown = [m for m in metrics if m not in METRICS]
@@ -156,7 +163,16 @@ def run_study(
             f"store: {store} exists; pass resume=True to continue it or choose a new file"
         )
     metric_kwargs = metric_kwargs or {}
-    explain_kwargs = explain_kwargs or {}
+    norm = as_normalization(normalization)
+    explain_kwargs = dict(explain_kwargs or {})
+    if norm is not None:
+        explain_kwargs["normalization"] = norm.as_dict()
+    sampled = [m for m in methods if method_spec(m)[1].estimator == "expected"]
+    reference_set = None
+    if explain_fn is None and sampled and "baseline" not in explain_kwargs and len(dataset) > 1:
+        picks = torch.linspace(0, len(dataset) - 1, min(references, len(dataset))).long()
+        reference_set = ReferenceSet(torch.stack([dataset[int(i)]["image"] for i in picks]))
+        explain_kwargs["reference_images"] = picks.tolist()
     config = StudyConfig(
         tuple(methods),
         tuple(metrics),
@@ -183,7 +199,10 @@ def run_study(
     def explain_maps(model_, images, method, targets):
         if explain_fn is not None:
             return explain_fn(model_, images, method, targets)
-        return explain(model_, images, method, targets, **explain_kwargs).maps
+        options = {k: v for k, v in explain_kwargs.items() if k != "reference_images"}
+        if reference_set is not None and method in sampled:
+            options["baseline"] = reference_set
+        return explain(model_, images, method, targets, **options).maps
 
     device = model_device(model, torch.device("cpu"))
 
@@ -206,6 +225,7 @@ def run_study(
             targets=targets,
             explain=explain_maps,
             metric_kwargs=metric_kwargs,
+            normalization=norm,
         )
         rows = [
             (image_id, method, metric, settings, float(value))

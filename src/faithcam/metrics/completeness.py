@@ -1,0 +1,83 @@
+"""Completeness: does the map account for the score it explains?
+
+A map M (at the layer's resolution, signed, as the method computes it) is *complete* when
+Σ_ij M_ij = y^c(x) − E_{x'~D}[y^c(x')] (Sundararajan et al., 2017, for attributions; Buono
+et al., "Not All CAMs Are Complete", TMLR 2026, for CAMs, where completeness is the axiom that
+governs faithfulness). For a Grad-CAM map on a GAP + linear head, Σ M = y^c(x) − bias_c, the
+score against a zero feature map. This metric reports, per image, the relative gap
+
+    |Σ_ij M_ij − (y^c(x) − E[y^c(x')])| / |y^c(x) − E[y^c(x')]|
+
+(0 = complete) and keeps the two sides in ``details``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from torch import Tensor
+
+from faithcam.engine.normalization import NormalizationSpec
+from faithcam.errors import FaithcamValueError
+from faithcam.metrics._common import (
+    MetricResult,
+    Targets,
+    black_like,
+    check_images,
+    check_model,
+    check_positive_int,
+    forward,
+    resolve_targets,
+    scores_of,
+)
+
+__all__ = ["completeness"]
+
+
+def completeness(
+    model: Callable[[Tensor], Tensor],
+    images: Tensor,
+    raw_maps: Tensor,
+    targets: Targets = None,
+    *,
+    references: Tensor | None = None,
+    normalization: NormalizationSpec = None,
+    batch_size: int = 64,
+) -> MetricResult:
+    """Relative completeness gap of raw maps (B, h, w) (``CamResult.raw_maps``).
+
+    The baseline expectation E[y^c(x')] is the mean logit over ``references`` (R, C, H, W) — the
+    data distribution D — or, by default, the logit of pixel black (``normalization`` gives
+    black's model-space value; without it the input 0). Scores are logits: the score the
+    gradient methods differentiate.
+    """
+    check_model(model)
+    images = check_images(images)
+    batch_size = check_positive_int(batch_size, "batch_size")
+    if not isinstance(raw_maps, Tensor) or raw_maps.dim() != 3 or len(raw_maps) != len(images):
+        shape = tuple(raw_maps.shape) if isinstance(raw_maps, Tensor) else type(raw_maps)
+        raise FaithcamValueError(
+            f"raw_maps: expected ({len(images)}, h, w) maps (CamResult.raw_maps), got {shape}"
+        )
+    targets_t = resolve_targets(model, images, targets, batch_size)
+    full = scores_of(model, images, targets_t, "logit", batch_size).double().cpu()
+    if references is None:
+        base = scores_of(model, black_like(images, normalization), targets_t, "logit", batch_size)
+        expected = base.double().cpu()
+    else:
+        references = check_images(references)
+        if references.shape[1:] != images.shape[1:]:
+            raise FaithcamValueError(
+                f"references: images of shape {tuple(references.shape[1:])} expected "
+                f"{tuple(images.shape[1:])}"
+            )
+        logits = forward(model, references.to(images.device), batch_size)
+        expected = logits[:, targets_t].double().mean(dim=0).cpu()
+    sums = raw_maps.detach().double().sum(dim=(1, 2)).cpu()
+    difference = full - expected
+    gap = (sums - difference).abs() / difference.abs()
+    return MetricResult(
+        "completeness",
+        gap,
+        {"map_sum": sums, "score": full, "baseline_score": expected, "difference": difference},
+    )
