@@ -282,3 +282,17 @@ def test_bad_seed_method_input_names_the_value(options, match) -> None:
     model = TanhHeadNet().eval()
     with pytest.raises((ValueError, TypeError), match=match):
         faithcam.explain(model, torch.rand(1, 3, 8, 8), **options)
+
+
+def test_any_weighting_replaces_the_inner_map() -> None:
+    """expected × hirescam and integrated × hirescam: ReLU(Σ_k ΔA^k ⊙ G^k) per sample."""
+    model = TanhHeadNet().eval()
+    image = torch.rand(1, 3, 8, 8) * 2
+    m = 5
+    result = faithcam.explain(model, image, "hirescam", estimator="integrated", steps=m, targets=2)
+    a_base, _ = naive_activations_and_gradient(model, torch.zeros_like(image), 2)
+    reference = 0
+    for i in range(m):
+        a_i, g_i = naive_activations_and_gradient(model, image * (i / m), 2)
+        reference = reference + torch.relu(((a_i - a_base) * g_i).sum(0)) / m
+    torch.testing.assert_close(result.raw_maps[0], reference, rtol=1e-5, atol=1e-6)

@@ -182,40 +182,64 @@ class Estimator:
             raise FaithcamValueError(f"estimator {self.name!r} needs a weighting (map_fn)")
         acc = _Accumulator(len(images))
         for chunk in self.chunks(images, batch_size, generator):
-            plan = chunk.plan
-            role = plan.role.to(images.device)
+            plan, device = chunk.plan, images.device
+            # Row selections are computed from the CPU-side plan: no device synchronisation.
+            rows = _RowSelection.of(plan, device)
             result = capture(
                 model,
                 layer,
                 chunk.inputs,
                 target,
                 plan.image_index,
-                role == ROLE_INPUT,
+                (plan.role == ROLE_INPUT).to(device),
                 output_selector=output_selector,
             )
-            weight = plan.weight.to(result.gradients.device, result.gradients.dtype)
-            acc.add_rows(plan.image_index, role, result.activations, result.scores)
+            weight = plan.weight.to(device, result.gradients.dtype)
+            acc.add_rows(plan.image_index, rows, result.activations, result.scores)
             if self.combine == AVERAGE_GRADIENTS:
                 acc.add_gradients(plan.image_index, weight, result.gradients)
-            else:
-                self._add_maps(acc, model, layer, chunk, result, weight, map_fn)
+            elif rows.n_weighted:
+                self._add_maps(acc, model, layer, chunk, result, weight, rows.weighted, map_fn)
             if progress is not None:
                 progress(len(plan))
         return acc.finish(self.relative_activations)
 
-    def _add_maps(self, acc, model, layer, chunk, result, weight, map_fn) -> None:
-        """Σ_r w_r ReLU(map(A(x_r) − A(x'_r), G(x_r))) over the chunk's weighted rows."""
-        used = weight != 0
-        if not used.any():
-            return
-        activations = result.activations[used]
-        index = chunk.plan.image_index[used]
+    def _add_maps(self, acc, model, layer, chunk, result, weight, used, map_fn) -> None:
+        """Σ_r w_r ReLU(map(A(x_r) − A(x'_r), G(x_r))) over the chunk's weighted rows ``used``."""
+        activations = result.activations.index_select(0, used)
+        index = chunk.plan.image_index.index_select(0, used)
         if self.reference == BASELINE_ROW:
-            activations = activations - acc.baseline_activations[index]
+            activations = activations - acc.baseline_activations.index_select(0, index)
         elif self.reference == OWN_REFERENCE:
-            activations = activations - activations_at(model, layer, chunk.references[used])
-        maps = map_fn(activations, result.gradients[used])
-        acc.add_maps(index, weight[used], maps)
+            references = chunk.references.index_select(0, used)
+            activations = activations - activations_at(model, layer, references)
+        maps = map_fn(activations, result.gradients.index_select(0, used))
+        acc.add_maps(index, weight.index_select(0, used), maps)
+
+
+@dataclass
+class _RowSelection:
+    """Positions (on the device) of a chunk's input, baseline and weighted rows."""
+
+    inputs: torch.Tensor
+    baselines: torch.Tensor
+    weighted: torch.Tensor
+    n_baselines: int
+    n_weighted: int
+
+    @classmethod
+    def of(cls, plan: RowPlan, device: torch.device) -> _RowSelection:
+        def where(mask: torch.Tensor) -> torch.Tensor:
+            return mask.nonzero().flatten()
+
+        baselines, weighted = where(plan.role == ROLE_BASELINE), where(plan.weight != 0)
+        return cls(
+            where(plan.role == ROLE_INPUT).to(device),
+            baselines.to(device),
+            weighted.to(device),
+            len(baselines),
+            len(weighted),
+        )
 
 
 class _Accumulator:
@@ -232,19 +256,21 @@ class _Accumulator:
     def _buffer(self, like: torch.Tensor) -> torch.Tensor:
         return like.new_zeros((self.n_images, *like.shape[1:]))
 
-    def add_rows(self, index, role, activations, scores) -> None:
+    def add_rows(self, index, rows: _RowSelection, activations, scores) -> None:
         """Keep A(x) and the score of input rows, and A(x') of baseline rows."""
         if self.input_activations is None:
             self.input_activations = self._buffer(activations)
             self.scores = scores.new_zeros(self.n_images)
-        is_input = role == ROLE_INPUT
-        self.input_activations[index[is_input]] = activations[is_input]
-        self.scores[index[is_input]] = scores[is_input]
-        is_baseline = role == ROLE_BASELINE
-        if is_baseline.any():
+        images = index.index_select(0, rows.inputs)
+        self.input_activations.index_copy_(0, images, activations.index_select(0, rows.inputs))
+        self.scores.index_copy_(0, images, scores.index_select(0, rows.inputs))
+        if rows.n_baselines:
             if self.baseline_activations is None:
                 self.baseline_activations = self._buffer(activations)
-            self.baseline_activations[index[is_baseline]] = activations[is_baseline]
+            images = index.index_select(0, rows.baselines)
+            self.baseline_activations.index_copy_(
+                0, images, activations.index_select(0, rows.baselines)
+            )
 
     def add_gradients(self, index, weight, gradients) -> None:
         if self.gradients is None:

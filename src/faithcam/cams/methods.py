@@ -128,8 +128,8 @@ def explain(
     model = check_model(model)
     images = check_images(images)
     batch_size = check_batch_size(batch_size)
-    generator = make_generator(seed, generator)
     images = images.to(model_device(model, images.device))
+    generator = make_generator(seed, generator, images.device)
     target_spec = as_target(targets)
     norm = as_normalization(normalization)
     if norm is not None:

@@ -20,6 +20,7 @@ import torch
 
 from faithcam.cams.baselines import ReferenceSet
 from faithcam.cams.methods import METHODS, explain, method_spec
+from faithcam.cli.presets import apply_preset
 from faithcam.engine.layers import resolve_layer
 from faithcam.engine.result import CamResult
 from faithcam.errors import FaithcamValueError
@@ -392,6 +393,9 @@ def run_evaluate(args: argparse.Namespace) -> int:
     from faithcam.metrics.evaluate import METRICS
     from faithcam.studies.study import run_study
 
+    apply_preset(args)
+    if args.method is None:
+        args.method = "gradcam,hirescam,expected-gradcam"
     session = open_session(args)
     folder = Path(args.folder)
     if not folder.is_dir():

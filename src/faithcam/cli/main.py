@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
+from faithcam.cli.presets import PRESETS
 from faithcam.errors import FaithcamError
 
 
@@ -131,7 +132,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--annotations", help="boxes: Pascal VOC .xml file or folder, COCO .json, or .csv"
     )
     evaluate.add_argument(
-        "--method", default="gradcam,hirescam,expected-gradcam", help="methods (%(default)s)"
+        "--method", help="methods (default: gradcam,hirescam,expected-gradcam, or the preset's)"
+    )
+    evaluate.add_argument(
+        "--preset",
+        choices=sorted(PRESETS),
+        help="a paper's protocol: its methods, metrics and settings (explicit options win)",
     )
     evaluate.add_argument(
         "--metrics", help="comma-separated (default: deletion,insertion + pointing games)"

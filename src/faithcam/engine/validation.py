@@ -59,14 +59,18 @@ def model_device(model: nn.Module, fallback: torch.device) -> torch.device:
     return fallback
 
 
-def make_generator(seed: int | None, generator: torch.Generator | None) -> torch.Generator | None:
-    """A generator from ``seed`` (CPU), the given one, or None (torch's global RNG)."""
+def make_generator(
+    seed: int | None, generator: torch.Generator | None, device: torch.device | None = None
+) -> torch.Generator | None:
+    """A generator from ``seed`` on ``device`` (CPU by default: draws on the device the images
+    live on, so a GPU run does not wait on CPU random numbers; the same seed gives the same
+    maps on one device), the given one, or None (torch's global RNG)."""
     if seed is not None and generator is not None:
         raise FaithcamValueError("seed, generator: pass one of them, not both")
     if seed is not None:
         if isinstance(seed, bool) or not isinstance(seed, int):
             raise FaithcamTypeError(f"seed: expected an int, got {seed!r}")
-        return torch.Generator().manual_seed(seed)
+        return torch.Generator(device=device or "cpu").manual_seed(seed)
     if generator is not None and not isinstance(generator, torch.Generator):
         raise FaithcamTypeError(f"generator: expected a torch.Generator, got {generator!r}")
     return generator
