@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 
 import faithcam
-from faithcam.data import ShapesBench, bundled_models
+from faithcam.data import ShapesBench, bundled_models, load_shapes_model
 from faithcam.io.pretrained import PRETRAINED, load_pretrained
 from faithcam.metrics import completeness
 
@@ -34,9 +34,10 @@ def cases():
         images = torch.cat([model.preprocess(getattr(data, p)()) for p in ("chelsea", "coffee",
                                                                            "astronaut")])
         yield name, model.model, images, model.layer, (model.mean, model.std)
-    for shapes in bundled_models():
-        bench = ShapesBench(shapes.split, 16, seed=0)
-        yield f"shapes {shapes.arch}-{shapes.split}", shapes.model, bench.images, shapes.layer, None
+    for arch, split in bundled_models():
+        shapes = load_shapes_model(arch, split)
+        bench = ShapesBench(split, 16, seed=0)
+        yield f"shapes {arch}-{split}", shapes.model, bench.images, shapes.layer, None
 
 
 def main() -> None:

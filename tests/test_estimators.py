@@ -54,7 +54,7 @@ def test_sensitivity_on_a_saturated_head() -> None:
     for method, options, ratio in [
         ("integrated-gradcam", {"steps": 16}, 5),
         ("expected-gradcam", {"samples": 64, "baseline": "black", "sigma": 0.0}, 5),
-        # kernel noise (σ = 0.1 × range) switches the weak channel on everywhere: 3.5x measured
+        # kernel noise (σ = 0.05 × range) switches the weak channel on here and there
         ("expected-gradcam", {"samples": 64, "baseline": "black"}, 2),
     ]:
         result = faithcam.explain(model, image, method, targets=0, seed=0, **options)

@@ -435,6 +435,10 @@ class Expected(Estimator):
     ``ReferenceSet(images)`` draws from the user's data (the CLI and studies pass the other
     images they hold), ``"others"`` from the other images of the same call.
     Cost per image: n + 1 forwards, plus n forwards up to the layer for A(x'_r).
+    σ = 0.05 by default (faithcam's choice; the paper's value is not available): on the bundled
+    VGG ShapesBench model the target object outshines every distractor in 100 / 94 / 65 % of
+    images at σ = 0.02 / 0.05 / 0.1 (n = 16, D = the other images), so larger kernels blur
+    the evidence away there.
     """
 
     VARIANTS = ("paper", "averaged-gradient")
@@ -443,7 +447,7 @@ class Expected(Estimator):
         self,
         samples: int = 32,
         baseline: Baseline | str | torch.Tensor | None = None,
-        sigma: float = 0.1,
+        sigma: float = 0.05,
         variant: str = "paper",
     ) -> None:
         self.name = "expected"
