@@ -29,6 +29,7 @@ from faithcam.io.images import Preprocessing, find_images, load_image
 from faithcam.io.model_sources import LoadedModel, load_model
 from faithcam.io.outputs import check_writable, write_fresh
 from faithcam.io.viz import method_grid, save_overlay
+from faithcam.studies.settings import file_sha256
 
 STEP_ESTIMATORS = {"integrated": "steps", "expected": "samples", "smooth": "samples"}
 
@@ -47,8 +48,11 @@ class Session:
     seed: int | None
     quiet: bool
 
-    def explain(self, images: torch.Tensor, method: str, targets: Any) -> CamResult:
-        """One method on a batch of model inputs, with the session's settings."""
+    def explain(
+        self, images: torch.Tensor, method: str, targets: Any, seed: int | None = None
+    ) -> CamResult:
+        """One method on a batch of model inputs, with the session's settings (and seed, unless
+        one is given)."""
         return explain(
             self.loaded.model,
             images.to(self.device),
@@ -56,7 +60,7 @@ class Session:
             targets,
             self.layer,
             batch_size=self.batch_size,
-            seed=self.seed,
+            seed=self.seed if seed is None else seed,
             progress=False,
             **self.options[method],
         )
@@ -419,7 +423,15 @@ def run_evaluate(args: argparse.Namespace) -> int:
         resume=args.resume,
         metric_kwargs=kwargs,
         explain_kwargs={**session.settings(), "layer": session.layer, "options": session.options},
-        explain_fn=lambda model, images, method, t: session.explain(images, method, t).maps,
+        explain_fn=lambda model, images, method, t, seed=None: (
+            session.explain(images, method, t, seed).maps
+        ),
+        fingerprint={
+            "target": target,
+            "annotations": file_sha256(args.annotations) if args.annotations else None,
+            "weights": file_sha256(args.weights) if args.weights else None,
+            "class_names": session.loaded.class_names,
+        },
         progress=not session.quiet,
     )
     if rows is None:  # a torchrun rank other than 0: rank 0 writes the results
