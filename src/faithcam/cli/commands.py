@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import warnings
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -167,10 +168,34 @@ def _read_class_names(path: str) -> list[str]:
             names = json.loads(text)
         except json.JSONDecodeError as error:
             raise FaithcamValueError(f"--classes {file}: not valid JSON ({error})") from None
-        if isinstance(names, dict):
-            names = [names[k] for k in sorted(names, key=int)]
+        if isinstance(names, dict):  # {"0": "cat", "7": "dog"}: ids are kept, never compacted
+            try:
+                by_id = {int(k): str(v) for k, v in names.items()}
+            except ValueError:
+                raise FaithcamValueError(
+                    f"--classes {file}: a JSON object's keys must be class ids, got "
+                    f"{sorted(names)[:3]}"
+                ) from None
+            if by_id and min(by_id) < 0:
+                raise FaithcamValueError(f"--classes {file}: negative class id {min(by_id)}")
+            return [by_id.get(i, f"class {i}") for i in range(max(by_id, default=-1) + 1)]
+        if not isinstance(names, list):
+            raise FaithcamValueError(
+                f"--classes {file}: expected a JSON list or object, got {type(names).__name__}"
+            )
         return [str(n) for n in names]
     return [line.strip() for line in text.splitlines() if line.strip()]
+
+
+def check_class_count(loaded: LoadedModel, n_classes: int) -> None:
+    """Warn when the class names do not match the model's number of outputs."""
+    names = loaded.class_names
+    if names and len(names) != n_classes:
+        effect = "unnamed classes show as class N" if len(names) < n_classes else "extras unused"
+        warnings.warn(
+            f"--classes: {len(names)} class names for a model with {n_classes} outputs; {effect}",
+            stacklevel=2,
+        )
 
 
 @dataclass
@@ -240,6 +265,8 @@ def explain_images(
             inputs, crops = session.prep.load(chunk)
             probs = _predict(session, inputs)
             n_classes = probs.shape[1]
+            if start == 0:
+                check_class_count(session.loaded, n_classes)
             if target is None:
                 targets = probs.argmax(1)
             else:
@@ -405,7 +432,9 @@ def run_evaluate(args: argparse.Namespace) -> int:
     target = None
     if args.target is not None:
         first = session.prep.normalise(session.prep.crop(load_image(paths[0]))[None])
-        target = session.loaded.class_id(args.target, _predict(session, first).shape[1])
+        n_classes = _predict(session, first).shape[1]
+        check_class_count(session.loaded, n_classes)
+        target = session.loaded.class_id(args.target, n_classes)
     dataset = FolderDataset(paths, session.prep, folder, annotations, target)
     stems = unique_stems(paths)
     kwargs = {m: {"steps": args.metric_steps} for m in metrics if m in STEP_METRICS}
