@@ -143,3 +143,21 @@ def test_links_planted_in_out_are_not_followed(tmp_path: Path) -> None:
         assert victim.read_text() == "precious", f"{name} was written through its link"
     assert not (out / "summary.json").is_symlink()
     assert json.loads((out / "summary.json").read_text())["images"][0]["image"] == str(image)
+
+
+def test_a_store_link_planted_in_out_is_refused(tmp_path: Path, capsys) -> None:
+    torch.manual_seed(0)
+    weights = tmp_path / "w.pt"
+    torch.save(GapLinearNet().state_dict(), weights)
+    folder = tmp_path / "images"
+    folder.mkdir()
+    Image.fromarray(np.full((16, 16, 3), 100, np.uint8)).save(folder / "x.png")
+    out = tmp_path / "out"
+    out.mkdir()
+    victim = tmp_path / "victim.db"
+    victim.write_text("precious")
+    os.symlink(victim, out / "results.sqlite")
+    args = ["--model", "tests.test_model_sources:tiny_net", "--weights", str(weights)]
+    code = main(["evaluate", *args, "--size", "16", "--quiet", "--out", str(out), str(folder)])
+    assert code == 2 and "a symbolic link" in capsys.readouterr().err
+    assert victim.read_text() == "precious"
