@@ -5,7 +5,8 @@ several metrics (:func:`faithcam.metrics.evaluate` on each batch). Per-image row
 ``(image_id, method, metric, settings, value)`` are appended to a SQLite store, one transaction
 per batch, so a run killed at any moment loses at most the batch in flight; the primary key
 makes a row impossible to write twice, and ``resume=True`` skips every image whose rows are all
-there.
+there. A store holds one study: its settings key (:mod:`faithcam.studies.settings`) covers the
+weights and the data, and :mod:`faithcam.studies.store` refuses a mismatch or a damaged file.
 
 Under ``torchrun --nproc-per-node N`` (gloo on CPU, NCCL on GPU) the data set is split across
 ranks with a ``DistributedSampler``; each rank writes its own store file
