@@ -42,7 +42,7 @@ def model_guard(model: Any, train_mode: bool = False) -> Iterator[None]:
         for name, tensor in module._buffers.items()
         if tensor is not None
     ]
-    if not train_mode:
+    if not train_mode and any(training for _, training in modes):
         model.eval()
     try:
         yield
@@ -53,6 +53,8 @@ def model_guard(model: Any, train_mode: bool = False) -> Iterator[None]:
             for module, name, tensor, saved in buffers:
                 if module._buffers.get(name) is not tensor:
                     module._buffers[name] = tensor
+                # copied back always: kernels such as batch_norm update running statistics
+                # in place without bumping the version counter
                 if torch.is_inference(tensor):  # made under inference_mode by the user
                     with torch.inference_mode():
                         tensor.copy_(saved)
