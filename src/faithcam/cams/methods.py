@@ -22,6 +22,7 @@ from faithcam.cams.estimators import Estimator, make_estimator
 from faithcam.cams.weightings import get_weighting
 from faithcam.engine.capture import capture_inputs
 from faithcam.engine.layers import LayerSpec, ResolvedLayer, resolve_layer
+from faithcam.engine.model_state import guards_model
 from faithcam.engine.normalization import NormalizationSpec, as_normalization
 from faithcam.engine.result import CamResult, postprocess
 from faithcam.engine.targets import OutputSelector, as_target
@@ -31,6 +32,7 @@ from faithcam.engine.validation import (
     check_model,
     make_generator,
     model_device,
+    model_dtype,
 )
 from faithcam.errors import FaithcamValueError
 
@@ -83,6 +85,7 @@ def method_spec(method: str) -> tuple[str, MethodSpec]:
     return name, METHODS[name]
 
 
+@guards_model
 def explain(
     model: nn.Module,
     images: torch.Tensor,
@@ -98,13 +101,14 @@ def explain(
     generator: torch.Generator | None = None,
     progress: bool | None = None,
     normalization: NormalizationSpec = None,
+    train_mode: bool = False,
     **options: Any,
 ) -> CamResult:
     """Explain ``images`` (B, C, H, W) for ``targets`` with a class activation map.
 
     Args:
-        model: the network; its mode, parameters and ``requires_grad`` flags are left as they
-            are (call ``model.eval()`` yourself for inference behaviour).
+        model: the network, run in eval mode; its modes, parameters, buffers and
+            ``requires_grad`` flags are left exactly as they were.
         method: a name from :data:`METHODS` (``"gradcam"``, ``"hirescam"``,
             ``"expected-gradcam"``, ...).
         targets: None (predicted class), a class id, one class id per image, a
@@ -120,6 +124,8 @@ def explain(
         normalization: the model's input normalisation, ``(mean, std)`` or a
             :class:`~faithcam.engine.normalization.Normalization`, so that ``Black()`` is pixel
             black. Without it, black is the model input 0 (mean grey for normalised inputs).
+        train_mode: run the model in its own mode (dropout, batch statistics) instead of eval
+            mode; its buffers are still restored bit for bit afterwards.
         **options: estimator options (``steps``, ``samples``, ``baseline``, ``sigma``,
             ``relative_activations``, ``variant``), ``classifier`` for CAM, ``weights``
             (``"softmax"`` / ``"cic"``) and ``align_corners`` for Score-CAM.
@@ -128,7 +134,7 @@ def explain(
     model = check_model(model)
     images = check_images(images)
     batch_size = check_batch_size(batch_size)
-    images = images.to(model_device(model, images.device))
+    images = images.to(model_device(model, images.device), model_dtype(model, images.dtype))
     generator = make_generator(seed, generator, images.device)
     target_spec = as_target(targets)
     norm = as_normalization(normalization)

@@ -10,8 +10,11 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import warnings
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +30,9 @@ from faithcam.errors import FaithcamValueError
 from faithcam.io.annotations import box_mask, read_annotations
 from faithcam.io.images import Preprocessing, find_images, load_image
 from faithcam.io.model_sources import LoadedModel, load_model
+from faithcam.io.outputs import check_writable, write_fresh
 from faithcam.io.viz import method_grid, save_overlay
+from faithcam.studies.settings import file_sha256
 
 STEP_ESTIMATORS = {"integrated": "steps", "expected": "samples", "smooth": "samples"}
 
@@ -56,8 +61,11 @@ class Session:
         images, _ = self.prep.load([paths[i] for i in picks])
         self.references = ReferenceSet(images)
 
-    def explain(self, images: torch.Tensor, method: str, targets: Any) -> CamResult:
-        """One method on a batch of model inputs, with the session's settings."""
+    def explain(
+        self, images: torch.Tensor, method: str, targets: Any, seed: int | None = None
+    ) -> CamResult:
+        """One method on a batch of model inputs, with the session's settings (and seed, unless
+        one is given)."""
         options = dict(self.options[method])
         if self.references is not None and METHODS[method].estimator == "expected":
             options["baseline"] = self.references
@@ -68,7 +76,7 @@ class Session:
             targets,
             self.layer,
             batch_size=self.batch_size,
-            seed=self.seed,
+            seed=self.seed if seed is None else seed,
             progress=False,
             normalization=(self.prep.mean, self.prep.std),
             **options,
@@ -113,13 +121,12 @@ def resolve_device(name: str) -> torch.device:
 
 
 def prepare_out(path: str | Path) -> Path:
-    """Create the output folder and check that it is writable (OSError otherwise)."""
+    """Create the output folder and check that it is writable (OSError otherwise). Files are
+    then written through fresh names (:mod:`faithcam.io.outputs`): links in it are not followed."""
     out = Path(path)
     try:
         out.mkdir(parents=True, exist_ok=True)
-        probe = out / ".faithcam-write-test"
-        probe.write_bytes(b"")
-        probe.unlink()
+        check_writable(out)
     except OSError as error:
         raise OSError(f"--out {out}: cannot write there ({error.strerror or error})") from None
     return out
@@ -177,10 +184,34 @@ def _read_class_names(path: str) -> list[str]:
             names = json.loads(text)
         except json.JSONDecodeError as error:
             raise FaithcamValueError(f"--classes {file}: not valid JSON ({error})") from None
-        if isinstance(names, dict):
-            names = [names[k] for k in sorted(names, key=int)]
+        if isinstance(names, dict):  # {"0": "cat", "7": "dog"}: ids are kept, never compacted
+            try:
+                by_id = {int(k): str(v) for k, v in names.items()}
+            except ValueError:
+                raise FaithcamValueError(
+                    f"--classes {file}: a JSON object's keys must be class ids, got "
+                    f"{sorted(names)[:3]}"
+                ) from None
+            if by_id and min(by_id) < 0:
+                raise FaithcamValueError(f"--classes {file}: negative class id {min(by_id)}")
+            return [by_id.get(i, f"class {i}") for i in range(max(by_id, default=-1) + 1)]
+        if not isinstance(names, list):
+            raise FaithcamValueError(
+                f"--classes {file}: expected a JSON list or object, got {type(names).__name__}"
+            )
         return [str(n) for n in names]
     return [line.strip() for line in text.splitlines() if line.strip()]
+
+
+def check_class_count(loaded: LoadedModel, n_classes: int) -> None:
+    """Warn when the class names do not match the model's number of outputs."""
+    names = loaded.class_names
+    if names and len(names) != n_classes:
+        effect = "unnamed classes show as class N" if len(names) < n_classes else "extras unused"
+        warnings.warn(
+            f"--classes: {len(names)} class names for a model with {n_classes} outputs; {effect}",
+            stacklevel=2,
+        )
 
 
 @dataclass
@@ -196,12 +227,20 @@ class Explained:
 
 
 def unique_stems(paths: Sequence[Path]) -> list[str]:
-    """File stems, with ``-2``, ``-3``... appended where two inputs share a stem."""
-    seen: dict[str, int] = {}
+    """One output name per input path: its stem, or ``stem-2``, ``stem-3``... where inputs share
+    a stem, skipping names taken by other inputs (``a/x.png``, ``b/x.png``, ``x-2.png`` give
+    ``x``, ``x-3``, ``x-2``). Names compare case-insensitively (macOS and Windows disks)."""
+    counts = Counter(path.stem.casefold() for path in paths)
+    used = {stem for stem, n in counts.items() if n == 1}
     stems = []
     for path in paths:
-        seen[path.stem] = seen.get(path.stem, 0) + 1
-        stems.append(path.stem if seen[path.stem] == 1 else f"{path.stem}-{seen[path.stem]}")
+        name, k = path.stem, 1
+        if counts[name.casefold()] > 1:
+            while name.casefold() in used:
+                k += 1
+                name = f"{path.stem}-{k}"
+            used.add(name.casefold())
+        stems.append(name)
     return stems
 
 
@@ -242,6 +281,8 @@ def explain_images(
             inputs, crops = session.prep.load(chunk)
             probs = _predict(session, inputs)
             n_classes = probs.shape[1]
+            if start == 0:
+                check_class_count(session.loaded, n_classes)
             if target is None:
                 targets = probs.argmax(1)
             else:
@@ -282,7 +323,8 @@ def _write_summary(session: Session, out: Path, records: list[dict], layer: str 
     methods = {m: {"citation": METHODS[m].citation, **session.options[m]} for m in session.methods}
     summary = {**session.settings(), "layer": layer, "methods": methods, "images": records}
     path = out / "summary.json"
-    path.write_text(json.dumps(summary, indent=2, default=str) + "\n", encoding="utf-8")
+    text = json.dumps(summary, indent=2, default=str) + "\n"
+    write_fresh(path, lambda p: p.write_text(text, encoding="utf-8"))
     return path
 
 
@@ -310,9 +352,10 @@ def run_explain(args: argparse.Namespace) -> int:
         files = {}
         for method, result in item.results.items():
             png = out / f"{item.stem}.{method}.png"
-            save_overlay(item.crop, result.maps[0], png, args.alpha)
+            write_fresh(png, partial(save_overlay, item.crop, result.maps[0], alpha=args.alpha))
             npy = out / f"{item.stem}.{method}.npy"
-            np.save(npy, result.raw_maps[0].float().cpu().numpy())
+            raw = result.raw_maps[0].float().cpu().numpy()
+            write_fresh(npy, partial(np.save, arr=raw))
             files[method] = {"overlay": png.name, "raw_map": npy.name, "settings": result.settings}
             layer = result.layer
         records.append(_image_record(session, item, files))
@@ -332,9 +375,9 @@ def run_compare(args: argparse.Namespace) -> int:
     records, layer = [], None
     for item in explain_images(session, paths, args.target, args.top_k):
         maps = {m: r.maps[0] for m, r in item.results.items()}
-        grid = method_grid(
-            item.crop, maps, out / f"{item.stem}.compare.png", _title(session, item), args.alpha
-        )
+        grid = out / f"{item.stem}.compare.png"
+        title = _title(session, item)
+        write_fresh(grid, partial(method_grid, item.crop, maps, title=title, alpha=args.alpha))
         layer = next(iter(item.results.values())).layer
         files = {m: {"grid": grid.name, "settings": r.settings} for m, r in item.results.items()}
         records.append(_image_record(session, item, files))
@@ -410,11 +453,16 @@ def run_evaluate(args: argparse.Namespace) -> int:
     target = None
     if args.target is not None:
         first = session.prep.normalise(session.prep.crop(load_image(paths[0]))[None])
-        target = session.loaded.class_id(args.target, _predict(session, first).shape[1])
+        n_classes = _predict(session, first).shape[1]
+        check_class_count(session.loaded, n_classes)
+        target = session.loaded.class_id(args.target, n_classes)
     dataset = FolderDataset(paths, session.prep, folder, annotations, target)
     session.use_references(paths)
+    stems = unique_stems(paths)
     kwargs = {m: {"steps": args.metric_steps} for m in metrics if m in STEP_METRICS}
     store = Path(args.store) if args.store else out / "results.sqlite"
+    if store.is_symlink():
+        raise FaithcamValueError(f"--store {store}: a symbolic link; refusing to write through it")
     rows = run_study(
         session.loaded.model,
         dataset,
@@ -426,7 +474,15 @@ def run_evaluate(args: argparse.Namespace) -> int:
         resume=args.resume,
         metric_kwargs=kwargs,
         explain_kwargs={**session.settings(), "layer": session.layer, "options": session.options},
-        explain_fn=lambda model, images, method, t: session.explain(images, method, t).maps,
+        explain_fn=lambda model, images, method, t, seed=None: (
+            session.explain(images, method, t, seed).maps
+        ),
+        fingerprint={
+            "target": target,
+            "annotations": file_sha256(args.annotations) if args.annotations else None,
+            "weights": file_sha256(args.weights) if args.weights else None,
+            "class_names": session.loaded.class_names,
+        },
         progress=not session.quiet,
         normalization=(session.prep.mean, session.prep.std),
     )
@@ -434,10 +490,14 @@ def run_evaluate(args: argparse.Namespace) -> int:
         return 0
     columns = ["method", "metric", "mean", "ci_low", "ci_high", "n"]
     csv_path = out / "results.csv"
-    with csv_path.open("w", newline="", encoding="utf-8") as file:
-        writer = csv.DictWriter(file, fieldnames=columns)
-        writer.writeheader()
-        writer.writerows({c: row[c] for c in columns} for row in rows)
+
+    def write_csv(path: Path) -> None:
+        with path.open("w", newline="", encoding="utf-8") as file:
+            writer = csv.DictWriter(file, fieldnames=columns)
+            writer.writeheader()
+            writer.writerows({c: row[c] for c in columns} for row in rows)
+
+    write_fresh(csv_path, write_csv)
     report = Report(f"faithcam evaluate: {session.loaded.name}")
     report.paragraph(
         f"{len(paths)} images from {folder}; methods {', '.join(session.methods)}; per-image "
@@ -449,9 +509,11 @@ def run_evaluate(args: argparse.Namespace) -> int:
     for i in range(min(args.grids, len(paths))):
         item = dataset[i]
         maps = {m: session.explain(item["image"][None], m, target).maps[0] for m in session.methods}
-        grid = method_grid(item["crop"], maps, out / f"{paths[i].stem}.compare.png", paths[i].name)
+        grid = out / f"{stems[i]}.compare.png"
+        write_fresh(grid, partial(method_grid, item["crop"], maps, title=paths[i].name))
         report.image(grid, paths[i].name)
-    html = report.write(out / "report.html")
+    html = out / "report.html"
+    write_fresh(html, report.write)
     if not session.quiet:
         for row in rows:
             print(

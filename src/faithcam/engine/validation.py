@@ -11,8 +11,15 @@ from faithcam.errors import FaithcamTypeError, FaithcamValueError
 
 
 def check_model(model: Any) -> nn.Module:
+    """An ``nn.Module`` whose parameters and buffers hold data (not on the meta device)."""
     if not isinstance(model, nn.Module):
         raise FaithcamTypeError(f"model: expected a torch.nn.Module, got {type(model).__name__}")
+    for name, tensor in (*model.named_parameters(), *model.named_buffers()):
+        if tensor.is_meta:
+            raise FaithcamValueError(
+                f"model: {name} is on the meta device (no data); load real weights first "
+                "(model.to_empty(device=...) then load_state_dict)"
+            )
     return model
 
 
@@ -32,6 +39,8 @@ def check_images(images: Any) -> torch.Tensor:
             f"images: expected a floating-point tensor, got dtype {images.dtype} "
             "(convert with images.float() / 255 and normalise as the model expects)"
         )
+    if images.is_meta:
+        raise FaithcamValueError("images: the tensor is on the meta device (it holds no data)")
     if images.shape[0] == 0:
         raise FaithcamValueError("images: the batch is empty (B = 0)")
     if min(images.shape[2:]) < 1:
@@ -56,6 +65,15 @@ def model_device(model: nn.Module, fallback: torch.device) -> torch.device:
         return tensor.device
     for tensor in model.buffers():
         return tensor.device
+    return fallback
+
+
+def model_dtype(model: nn.Module, fallback: torch.dtype) -> torch.dtype:
+    """The floating dtype of the model's first floating parameter or buffer (``fallback`` if
+    none): images are cast to it, so float64 / float16 / bfloat16 inputs meet the model's own."""
+    for tensor in (*model.parameters(), *model.buffers()):
+        if tensor.is_floating_point():
+            return tensor.dtype
     return fallback
 
 

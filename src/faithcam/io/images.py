@@ -7,6 +7,7 @@ truncated file raises :class:`ImageError` naming the file.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +18,7 @@ import torch
 from faithcam.errors import FaithcamValueError
 from faithcam.io.pretrained import IMAGENET_MEAN, IMAGENET_STD, resize_center_crop, to_chw_float
 
+MAX_SIZE = 4096  # pixels: 3 x 4096 x 4096 float32 is 0.2 GB per image before any activation
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm")
 
 
@@ -97,9 +99,18 @@ class Preprocessing:
     def __post_init__(self) -> None:
         if self.size < 8:
             raise FaithcamValueError(f"--size: expected at least 8 pixels, got {self.size}")
+        if self.size > MAX_SIZE:
+            gigabytes = 3 * self.size**2 * 4 / 1e9
+            raise FaithcamValueError(
+                f"--size {self.size}: too large: one image alone takes {gigabytes:.1f} GB as a "
+                "float tensor, and the network's activations need tens of times more; use at "
+                f"most {MAX_SIZE}"
+            )
         for name, values in (("--mean", self.mean), ("--std", self.std)):
             if len(values) != 3:
                 raise FaithcamValueError(f"{name}: expected 3 values (R, G, B), got {values}")
+            if not all(math.isfinite(v) for v in values):
+                raise FaithcamValueError(f"{name}: values must be finite numbers, got {values}")
         if min(self.std) <= 0:
             raise FaithcamValueError(f"--std: values must be > 0, got {self.std}")
 

@@ -4,8 +4,9 @@
 
 - one of the offline pretrained names of :mod:`faithcam.io.pretrained`
   (``mobilenet_v2-imagenet``...);
-- a file: a ``torch.export`` program (``.pt2``, hookable after ``torch.export.unflatten``), or
-  a pickled ``nn.Module`` (only with ``trust_pickle``). TorchScript archives are recognised
+- a file: a ``torch.export`` program (``.pt2``, hookable after ``torch.export.unflatten``; an
+  archive with pickled weights or other code only with ``trust_pickle``), or a pickled
+  ``nn.Module`` (only with ``trust_pickle``). TorchScript archives are recognised
   and refused with advice: their sub-modules cannot take the forward hooks a CAM needs;
 - ``package.module:factory``: a callable returning an ``nn.Module`` (custom models);
 - a torchvision classification model name (``resnet18``);
@@ -20,6 +21,7 @@ from __future__ import annotations
 import difflib
 import importlib
 import importlib.util
+import logging
 import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -30,6 +32,7 @@ import torch
 from torch import nn
 
 from faithcam.errors import FaithcamValueError
+from faithcam.io.export_archive import describe, untrusted_content
 from faithcam.io.pretrained import IMAGENET_MEAN, IMAGENET_STD, PRETRAINED, load_pretrained
 
 SHOWN = 5  # names listed in a mismatch message
@@ -232,11 +235,7 @@ def _load_factory(spec: str, num_classes: int | None) -> LoadedModel:
 
 def _load_model_file(path: Path, trust_pickle: bool) -> LoadedModel:
     if path.suffix == ".pt2":
-        try:
-            program = torch.export.load(path)
-        except Exception as error:
-            raise ModelError(f"--model {path}: not a torch.export program ({error})") from None
-        return LoadedModel(path.stem, torch.export.unflatten(program))
+        return LoadedModel(path.stem, torch.export.unflatten(_load_export(path, trust_pickle)))
     if _is_torchscript(path):
         raise ModelError(
             f"--model {path}: a TorchScript archive; its layers cannot take the forward hooks a "
@@ -262,6 +261,32 @@ def _load_model_file(path: Path, trust_pickle: bool) -> LoadedModel:
             "goes to --weights with the architecture as --model"
         )
     return LoadedModel(path.stem, model, getattr(model, "class_names", None))
+
+
+def _load_export(path: Path, trust_pickle: bool) -> torch.export.ExportedProgram:
+    """A ``.pt2`` program; an archive that would run code when loaded (pickled weights, custom
+    objects, shared libraries, evaluated expressions) needs ``trust_pickle``."""
+    try:
+        found = untrusted_content(path)
+    except ValueError as error:
+        if not trust_pickle:
+            raise ModelError(f"--model {path}: {error}") from None
+        found = []
+    if found and not trust_pickle:
+        raise ModelError(
+            f"--model {path}: this archive runs code when loaded ({describe(found)}); pass "
+            "--trust-pickle if you trust this file"
+        )
+    logger = logging.getLogger("torch.export")  # it logs a traceback before re-raising
+    disabled, logger.disabled = logger.disabled, True
+    try:
+        return torch.export.load(path)
+    except Exception as error:
+        text = str(error).strip()
+        reason = text.splitlines()[0] if text else type(error).__name__
+        raise ModelError(f"--model {path}: not a torch.export program ({reason})") from None
+    finally:
+        logger.disabled = disabled
 
 
 def _is_torchscript(path: Path) -> bool:

@@ -63,6 +63,12 @@ def overlay(
     return (np.clip(blended, 0, 1) * 255).round().astype(np.uint8)
 
 
+def plain_text(text: str) -> str:
+    """``text`` shown literally by matplotlib: ``$`` escaped, so a class name such as
+    ``$\\foo$`` is not parsed as mathtext (which would fail on unknown commands)."""
+    return str(text).replace("$", r"\$")
+
+
 def _pyplot():
     """matplotlib.pyplot on the non-interactive Agg backend (no display needed)."""
     import matplotlib
@@ -104,9 +110,9 @@ def method_grid(
         axis.axis("off")
     for axis, (name, panel) in zip(axes.flat, panels, strict=False):
         axis.imshow(panel)
-        axis.set_title(name, fontsize=10)
+        axis.set_title(plain_text(name), fontsize=10)
     if title:
-        figure.suptitle(title, fontsize=11)
+        figure.suptitle(plain_text(title), fontsize=11)
     return _save_figure(figure, path)
 
 
@@ -120,7 +126,9 @@ def curves_plot(
         axis.plot(fraction, curve, label=name, linewidth=1.4)
     axis.set_xlabel("fraction of pixels")
     axis.set_ylabel("target probability")
-    axis.set_title(title, fontsize=10)
+    axis.set_title(plain_text(title), fontsize=10)
+    for line in axis.get_lines():
+        line.set_label(plain_text(line.get_label()))
     axis.legend(fontsize=7)
     return _save_figure(figure, path)
 

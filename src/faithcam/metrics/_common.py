@@ -16,6 +16,7 @@ import torch
 from torch import Tensor, nn
 
 from faithcam.cams.baselines import gaussian_blur
+from faithcam.engine.model_state import model_guard
 from faithcam.engine.normalization import NormalizationSpec, as_normalization
 from faithcam.errors import FaithcamTypeError, FaithcamValueError
 
@@ -171,8 +172,9 @@ def chunks(n: int, batch_size: int) -> Iterator[slice]:
 
 
 def forward(model: Callable[[Tensor], Tensor], inputs: Tensor, batch_size: int) -> Tensor:
-    """Model outputs (N, classes) for ``inputs``, in chunks, under ``torch.inference_mode``."""
-    with torch.inference_mode():
+    """Model outputs (N, classes) for ``inputs``, in chunks, under ``torch.inference_mode``
+    (eval mode, the model's modes and buffers restored afterwards)."""
+    with torch.inference_mode(), model_guard(model):
         outs = [_as_logits(model(inputs[s])) for s in chunks(inputs.shape[0], batch_size)]
     return torch.cat(outs)
 
@@ -226,7 +228,7 @@ def scores_of(
 ) -> Tensor:
     """Target-class scores (N,) of ``inputs`` under ``inference_mode``, in chunks."""
     check_choice(score, "score", ("probability", "logit"))
-    with torch.inference_mode():
+    with torch.inference_mode(), model_guard(model):
         out = [
             target_scores(_as_logits(model(inputs[s])), targets[s], score)
             for s in chunks(inputs.shape[0], batch_size)

@@ -13,6 +13,7 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
+from faithcam.engine.model_state import model_guard
 from faithcam.errors import FaithcamValueError
 from faithcam.metrics._common import (
     ArrayLike,
@@ -70,7 +71,7 @@ def _perturbation_curves(
     t = counts.numel()
     counts = counts.to(ranks.device)
     flat_scores = torch.empty(b * t, dtype=torch.float64)
-    with torch.inference_mode():
+    with torch.inference_mode(), model_guard(model):
         for sl in chunks(b * t, batch_size):
             idx = torch.arange(sl.start, sl.stop, device=ranks.device)
             img, step = idx // t, idx % t

@@ -8,6 +8,7 @@ metrics need no model: they compare a map with annotations.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -97,6 +98,19 @@ def _prepare(images: Tensor, maps: ArrayLike, boxes: GroundTruth) -> tuple[Tenso
     return maps, boxes_to_masks(boxes, images)
 
 
+def count_empty_masks(masks: Tensor, metric: str) -> int:
+    """The number of images whose ground truth covers no pixel (boxes outside the image or
+    cropped away); warns once with that count, as their values are NaN (left out of the mean)."""
+    empty = int((masks.reshape(masks.shape[0], -1).sum(dim=1) == 0).sum())
+    if empty:
+        warnings.warn(
+            f"{metric}: {empty} of {len(masks)} images have an empty ground truth (boxes entirely "
+            "outside the image or cropped away); their values are NaN and left out of the mean",
+            stacklevel=3,
+        )
+    return empty
+
+
 def pointing_game(
     images: Tensor, maps: ArrayLike, boxes: GroundTruth, *, tolerance: int = 0
 ) -> MetricResult:
@@ -115,7 +129,8 @@ def pointing_game(
     region = _disk_dilate(masks, tolerance).reshape(flat.shape)
     hits = (is_max & region).any(dim=1).double().cpu()
     hits[masks.reshape(flat.shape).sum(dim=1).cpu() == 0] = math.nan
-    return MetricResult("pointing_game", hits)
+    empty = count_empty_masks(masks, "pointing_game")
+    return MetricResult("pointing_game", hits, {"empty_masks": empty})
 
 
 def energy_pointing_game(images: Tensor, maps: ArrayLike, boxes: GroundTruth) -> MetricResult:
@@ -132,7 +147,8 @@ def energy_pointing_game(images: Tensor, maps: ArrayLike, boxes: GroundTruth) ->
     total = flat.sum(dim=1)
     values = torch.where(total != 0, inside / total, torch.full_like(total, math.nan)).cpu()
     values[masks.reshape(flat.shape).sum(dim=1).cpu() == 0] = math.nan
-    return MetricResult("energy_pointing_game", values)
+    empty = count_empty_masks(masks, "energy_pointing_game")
+    return MetricResult("energy_pointing_game", values, {"empty_masks": empty})
 
 
 def _largest_component_box(region: np.ndarray) -> tuple[int, int, int, int] | None:
@@ -199,6 +215,9 @@ def bbox_accuracy(
             continue
         best = max(_iou(pred, g) for g in truth) if pred is not None else 0.0
         values.append(float(best >= iou_threshold))
+    empty = count_empty_masks(masks, "bbox_accuracy")
     return MetricResult(
-        "bbox_accuracy", torch.tensor(values, dtype=torch.float64), {"boxes": predicted}
+        "bbox_accuracy",
+        torch.tensor(values, dtype=torch.float64),
+        {"boxes": predicted, "empty_masks": empty},
     )

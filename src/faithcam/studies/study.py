@@ -5,7 +5,8 @@ several metrics (:func:`faithcam.metrics.evaluate` on each batch). Per-image row
 ``(image_id, method, metric, settings, value)`` are appended to a SQLite store, one transaction
 per batch, so a run killed at any moment loses at most the batch in flight; the primary key
 makes a row impossible to write twice, and ``resume=True`` skips every image whose rows are all
-there.
+there. A store holds one study: its settings key (:mod:`faithcam.studies.settings`) covers the
+weights and the data, and :mod:`faithcam.studies.store` refuses a mismatch or a damaged file.
 
 Under ``torchrun --nproc-per-node N`` (gloo on CPU, NCCL on GPU) the data set is split across
 ranks with a ``DistributedSampler``; each rank writes its own store file
@@ -15,13 +16,16 @@ The same call without torchrun runs in one process.
 
 from __future__ import annotations
 
-import hashlib
-import json
+import ctypes
+import functools
+import inspect
 import os
-import sqlite3
+import signal
+import sys
+import threading
+import time
+from collections import Counter
 from collections.abc import Callable, Sequence
-from contextlib import closing
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,72 +34,15 @@ import torch.distributed as dist
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, Subset
 
+from faithcam.engine.model_state import model_guard
 from faithcam.engine.normalization import NormalizationSpec, as_normalization
 from faithcam.engine.validation import model_device
 from faithcam.errors import FaithcamValueError
+from faithcam.studies.settings import image_seed, study_settings
+from faithcam.studies.store import ResultStore
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS results (
-    image_id TEXT NOT NULL, method TEXT NOT NULL, metric TEXT NOT NULL,
-    settings TEXT NOT NULL, value REAL,
-    PRIMARY KEY (image_id, method, metric, settings)
-)
-"""
-
-
-class ResultStore:
-    """Per-image metric values in a SQLite file; rows are never duplicated."""
-
-    def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with closing(self._connect()) as db, db:
-            db.execute(SCHEMA)
-
-    def _connect(self) -> sqlite3.Connection:
-        return sqlite3.connect(self.path, timeout=60)
-
-    def add(self, rows: Sequence[tuple[str, str, str, str, float]]) -> None:
-        """Insert rows in one transaction (all or nothing); existing keys are left alone."""
-        with closing(self._connect()) as db, db:
-            db.executemany("INSERT OR IGNORE INTO results VALUES (?, ?, ?, ?, ?)", rows)
-
-    def rows(self, settings: str | None = None) -> list[tuple[str, str, str, str, float]]:
-        query = "SELECT image_id, method, metric, settings, value FROM results"
-        args: tuple = ()
-        if settings is not None:
-            query += " WHERE settings = ?"
-            args = (settings,)
-        with closing(self._connect()) as db:
-            return db.execute(query + " ORDER BY image_id, method, metric", args).fetchall()
-
-    def done_images(self, settings: str, expected_rows: int) -> set[str]:
-        """Images that already have all ``expected_rows`` rows for these settings."""
-        with closing(self._connect()) as db:
-            found = db.execute(
-                "SELECT image_id FROM results WHERE settings = ? GROUP BY image_id "
-                "HAVING COUNT(*) >= ?",
-                (settings, expected_rows),
-            ).fetchall()
-        return {image_id for (image_id,) in found}
-
-    def merge_from(self, other: str | Path) -> None:
-        """Copy every row of another store into this one (no duplicates)."""
-        self.add(ResultStore(other).rows())
-
-
-@dataclass(frozen=True)
-class StudyConfig:
-    """What defines a study's rows: its hash is the ``settings`` column."""
-
-    methods: tuple[str, ...]
-    metrics: tuple[str, ...]
-    metric_kwargs: tuple[tuple[str, str], ...] = ()
-    explain_kwargs: str = "{}"
-
-    def key(self) -> str:
-        text = json.dumps([self.methods, self.metrics, self.metric_kwargs, self.explain_kwargs])
-        return hashlib.sha256(text.encode()).hexdigest()[:16]
+STOCHASTIC_ESTIMATORS = ("expected", "smooth")
+PR_SET_PDEATHSIG = 1
 
 
 def _collate(items: list[dict[str, Any]]) -> dict[str, Any]:
@@ -108,9 +55,52 @@ def _collate(items: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def image_ids(dataset: Dataset) -> list[str]:
-    """Stable ids: ``dataset.ids`` when the data set has them, else the indices."""
+    """Stable, unique ids: ``dataset.ids`` when the data set has them, else the indices."""
     ids = getattr(dataset, "ids", None)
-    return [str(i) for i in (ids if ids is not None else range(len(dataset)))]
+    ids = [str(i) for i in (ids if ids is not None else range(len(dataset)))]
+    repeated = [(i, n) for i, n in Counter(ids).items() if n > 1]
+    if repeated:
+        first, count = repeated[0]
+        raise FaithcamValueError(
+            f"dataset: image id {first!r} appears {count} times ({len(repeated)} ids repeat); "
+            "ids key the stored rows and must be unique (two annotation files for one image?)"
+        )
+    return ids
+
+
+def _die_with_parent(parent: int, worker_id: int) -> None:
+    """DataLoader worker init: end this worker when the study's process dies (even by
+    SIGKILL): ``prctl(PR_SET_PDEATHSIG, SIGKILL)`` on Linux, a watchdog thread elsewhere."""
+    armed = False
+    if sys.platform.startswith("linux"):
+        try:
+            armed = ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL) == 0
+        except (OSError, AttributeError):  # pragma: no cover - no libc prctl
+            armed = False
+    if not armed:  # pragma: no cover - macOS / Windows
+
+        def watch() -> None:
+            while os.getppid() == parent:
+                time.sleep(0.5)
+            os._exit(1)
+
+        threading.Thread(target=watch, daemon=True).start()
+    if os.getppid() != parent:  # the parent died before the signal was armed
+        os._exit(1)
+
+
+def _stochastic(method: str, explain_kwargs: dict[str, Any]) -> bool:
+    from faithcam.cams.methods import method_spec
+
+    estimator = explain_kwargs.get("estimator") or method_spec(method)[1].estimator
+    return getattr(estimator, "name", estimator) in STOCHASTIC_ESTIMATORS
+
+
+def _takes_seed(function: Callable[..., Any]) -> bool:
+    try:
+        return "seed" in inspect.signature(function).parameters
+    except (TypeError, ValueError):
+        return False
 
 
 def _distributed() -> tuple[int, int]:
@@ -134,7 +124,8 @@ def run_study(
     resume: bool = True,
     metric_kwargs: dict[str, dict[str, Any]] | None = None,
     explain_kwargs: dict[str, Any] | None = None,
-    explain_fn: Callable[[nn.Module, torch.Tensor, str, torch.Tensor], torch.Tensor] | None = None,
+    explain_fn: Callable[..., torch.Tensor] | None = None,
+    fingerprint: dict[str, Any] | None = None,
     progress: bool = True,
     normalization: NormalizationSpec = None,
     references: int = 32,
@@ -147,9 +138,19 @@ def run_study(
     metrics). Maps come from ``faithcam.explain(model, images, method, targets,
     **explain_kwargs)``, or from ``explain_fn(model, images, method, targets)``; either way
     ``explain_kwargs`` is part of the settings hash that keys the stored rows.
+
+    The key also covers a SHA-256 of the model's weights and ``fingerprint`` (anything else that
+    changes a row: targets, annotations, class names, preprocessing). A store holds one study:
+    resuming it with other settings is refused, naming what differs; a damaged store is
+    refused; image ids must be unique. Stochastic methods (expected, smooth estimators) explain
+    each image alone with the seed ``image_seed(seed, image_id)`` (``seed`` from
+    ``explain_kwargs``, default 0), so rows depend on neither batching nor world size;
+    ``explain_fn`` then receives ``seed=`` when it takes one (the global RNG is seeded too).
+    DataLoader workers die with the process that started them.
     ``normalization=(mean, std)`` makes black pixel black (explain and metrics). Methods that
     sample baselines (Expected Grad-CAM) draw them from ``references`` images of the data set,
-    evenly spaced over it (the data-aware D), unless ``explain_kwargs`` sets ``baseline``.
+    evenly spaced over it (the data-aware D, part of the key), unless ``explain_kwargs`` sets
+    ``baseline``.
     """
     from faithcam.cams.baselines import ReferenceSet
     from faithcam.cams.methods import explain, method_spec
@@ -165,6 +166,10 @@ def run_study(
     metric_kwargs = metric_kwargs or {}
     norm = as_normalization(normalization)
     explain_kwargs = dict(explain_kwargs or {})
+    if explain_kwargs.get("generator") is not None:
+        raise FaithcamValueError(
+            "explain_kwargs: a generator cannot be split per image; pass seed= instead"
+        )
     if norm is not None:
         explain_kwargs["normalization"] = norm.as_dict()
     sampled = [m for m in methods if method_spec(m)[1].estimator == "expected"]
@@ -173,19 +178,19 @@ def run_study(
         picks = torch.linspace(0, len(dataset) - 1, min(references, len(dataset))).long()
         reference_set = ReferenceSet(torch.stack([dataset[int(i)]["image"] for i in picks]))
         explain_kwargs["reference_images"] = picks.tolist()
-    config = StudyConfig(
-        tuple(methods),
-        tuple(metrics),
-        tuple(sorted((k, json.dumps(v, sort_keys=True)) for k, v in metric_kwargs.items())),
-        json.dumps(explain_kwargs, sort_keys=True, default=str),
+    ids = image_ids(dataset)
+    settings, described = study_settings(
+        list(methods), list(metrics), metric_kwargs, explain_kwargs, model, fingerprint or {}
     )
-    settings = config.key()
     rank, world = _distributed()
     main_store = ResultStore(store)
+    main_store.claim(settings, described)
     rank_store = ResultStore(f"{store}.rank{rank}") if world > 1 else main_store
+    if rank_store is not main_store:
+        rank_store.claim(settings, described)
     expected = len(methods) * len(metrics)
     done = main_store.done_images(settings, expected) | rank_store.done_images(settings, expected)
-    todo = [i for i, image_id in enumerate(image_ids(dataset)) if image_id not in done]
+    todo = [i for i, image_id in enumerate(ids) if image_id not in done]
     subset = Subset(dataset, todo)
     sampler = None
     if world > 1:
@@ -193,16 +198,43 @@ def run_study(
 
         sampler = DistributedSampler(subset, num_replicas=world, rank=rank, shuffle=False)
     loader = DataLoader(
-        subset, batch_size=batch_size, sampler=sampler, num_workers=num_workers, collate_fn=_collate
+        subset,
+        batch_size=batch_size,
+        sampler=sampler,
+        num_workers=num_workers,
+        collate_fn=_collate,
+        worker_init_fn=functools.partial(_die_with_parent, os.getpid()) if num_workers else None,
     )
+    base_seed = explain_kwargs.get("seed")
+    base_seed = 0 if base_seed is None else base_seed
+    batch_ids: list[str] = []
+
+    def explain_once(model_, images, method, targets, seed):
+        if explain_fn is None:
+            kwargs = {k: v for k, v in explain_kwargs.items() if k != "reference_images"}
+            if seed is not None:
+                kwargs["seed"] = seed
+            if reference_set is not None and method in sampled:
+                kwargs["baseline"] = reference_set
+            return explain(model_, images, method, targets, **kwargs).maps
+        if seed is None:
+            return explain_fn(model_, images, method, targets)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            if _takes_seed(explain_fn):
+                return explain_fn(model_, images, method, targets, seed=seed)
+            return explain_fn(model_, images, method, targets)
 
     def explain_maps(model_, images, method, targets):
-        if explain_fn is not None:
-            return explain_fn(model_, images, method, targets)
-        options = {k: v for k, v in explain_kwargs.items() if k != "reference_images"}
-        if reference_set is not None and method in sampled:
-            options["baseline"] = reference_set
-        return explain(model_, images, method, targets, **options).maps
+        if not _stochastic(method, explain_kwargs) or len(images) != len(batch_ids):
+            return explain_once(model_, images, method, targets, None)
+        maps = [  # one image at a time, its own random stream
+            explain_once(
+                model_, images[i : i + 1], method, targets[i : i + 1], image_seed(base_seed, id_)
+            )
+            for i, id_ in enumerate(batch_ids)
+        ]
+        return torch.cat([m.maps if hasattr(m, "maps") else m for m in maps])
 
     device = model_device(model, torch.device("cpu"))
 
@@ -210,9 +242,10 @@ def run_study(
 
     for batch in tqdm(loader, disable=not progress or rank != 0, desc="evaluate", unit="batch"):
         images = batch["image"].to(device)
+        batch_ids[:] = batch["id"]
         targets = batch["target"].to(device)
         if (targets < 0).any():
-            with torch.inference_mode():
+            with torch.inference_mode(), model_guard(model):
                 predicted = model(images).argmax(-1)
             targets = torch.where(targets < 0, predicted, targets)
         boxes = batch["boxes"] if any(b is not None for b in batch["boxes"]) else None

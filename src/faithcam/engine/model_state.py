@@ -1,0 +1,75 @@
+"""Leave the user's model exactly as it was: mode, buffers and dropout.
+
+A model left in train mode (a common mistake) would update its BatchNorm running statistics on
+every forward and draw new dropout masks, so maps would depend on the batch and on chance, and
+the model would change under the user's feet. :func:`model_guard` runs the model in eval mode
+(as pytorch-grad-cam does), snapshots every buffer, and restores both the modes and the buffers
+afterwards, even when the call fails. ``train_mode=True`` keeps the user's mode (dropout and
+batch statistics active) and still restores every buffer bit for bit.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+import torch
+from torch import nn
+
+from faithcam.errors import FaithcamTypeError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@contextmanager
+def model_guard(model: Any, train_mode: bool = False) -> Iterator[None]:
+    """Run the body with ``model`` in eval mode (unless ``train_mode``), then restore every
+    module's ``training`` flag and every buffer (same tensor object, same bits).
+
+    Anything that is not an ``nn.Module`` (a plain callable) passes through untouched.
+    """
+    if not isinstance(train_mode, bool):
+        raise FaithcamTypeError(f"train_mode: expected True or False, got {train_mode!r}")
+    if not isinstance(model, nn.Module):
+        yield
+        return
+    modes = [(module, module.training) for module in model.modules()]
+    buffers = [
+        (module, name, tensor, tensor.detach().clone())
+        for module in model.modules()
+        for name, tensor in module._buffers.items()
+        if tensor is not None
+    ]
+    if not train_mode and any(training for _, training in modes):
+        model.eval()
+    try:
+        yield
+    finally:
+        for module, training in modes:
+            module.training = training
+        with torch.no_grad():
+            for module, name, tensor, saved in buffers:
+                if module._buffers.get(name) is not tensor:
+                    module._buffers[name] = tensor
+                # copied back always: kernels such as batch_norm update running statistics
+                # in place without bumping the version counter
+                if torch.is_inference(tensor):  # made under inference_mode by the user
+                    with torch.inference_mode():
+                        tensor.copy_(saved)
+                else:
+                    tensor.copy_(saved)
+
+
+def guards_model(function: F) -> F:
+    """Decorate ``function(model, ..., train_mode=False, ...)`` to run under :func:`model_guard`
+    (``model`` is the first positional argument or the ``model`` keyword)."""
+
+    @functools.wraps(function)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        model = args[0] if args else kwargs.get("model")
+        with model_guard(model, kwargs.get("train_mode", False)):
+            return function(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]

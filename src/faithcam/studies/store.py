@@ -1,0 +1,149 @@
+"""The SQLite store of a study: per-image rows, the settings they were made with, and the checks
+that keep a store from mixing runs (one settings set per store, no duplicate rows, no resuming
+a damaged file)."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Sequence
+from contextlib import closing
+from pathlib import Path
+from typing import Any
+
+from faithcam.errors import FaithcamValueError
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS results (
+    image_id TEXT NOT NULL, method TEXT NOT NULL, metric TEXT NOT NULL,
+    settings TEXT NOT NULL, value REAL,
+    PRIMARY KEY (image_id, method, metric, settings)
+);
+CREATE TABLE IF NOT EXISTS study (key TEXT PRIMARY KEY, settings TEXT NOT NULL);
+"""
+SHOWN = 3  # differences named in a mismatch message
+
+
+class StoreError(FaithcamValueError):
+    """The store is damaged, holds another study's rows, or would get a duplicate row."""
+
+
+class ResultStore:
+    """Per-image metric values in a SQLite file; rows are never duplicated.
+
+    An existing file is checked with ``PRAGMA quick_check`` before anything is written to it.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if self.path.exists() and self.path.stat().st_size > 0:
+            self._check_integrity()
+        try:
+            with closing(self._connect()) as db, db:
+                db.executescript(SCHEMA)
+        except sqlite3.DatabaseError as error:
+            raise self._damaged(str(error)) from None
+
+    def _connect(self) -> sqlite3.Connection:
+        return sqlite3.connect(self.path, timeout=60)
+
+    def _damaged(self, reason: str) -> StoreError:
+        return StoreError(
+            f"store: {self.path} is damaged ({reason}); it was not resumed. Restore it from a "
+            "backup, or move it away and start a new store"
+        )
+
+    def _check_integrity(self) -> None:
+        try:
+            with closing(self._connect()) as db:
+                found = [row[0] for row in db.execute("PRAGMA quick_check").fetchall()]
+        except sqlite3.DatabaseError as error:
+            raise self._damaged(str(error)) from None
+        if found != ["ok"]:
+            raise self._damaged("; ".join(map(str, found[:SHOWN])))
+
+    def add(self, rows: Sequence[tuple[str, str, str, str, float]]) -> None:
+        """Insert rows in one transaction (all or nothing); a row already there is an error."""
+        try:
+            with closing(self._connect()) as db, db:
+                db.executemany("INSERT INTO results VALUES (?, ?, ?, ?, ?)", rows)
+        except sqlite3.IntegrityError:
+            raise StoreError(
+                f"store: {self.path} already holds a row of one of these images "
+                f"({', '.join(sorted({r[0] for r in rows})[:SHOWN])}...); no row was written"
+            ) from None
+
+    def rows(self, settings: str | None = None) -> list[tuple[str, str, str, str, float]]:
+        query = "SELECT image_id, method, metric, settings, value FROM results"
+        args: tuple = ()
+        if settings is not None:
+            query += " WHERE settings = ?"
+            args = (settings,)
+        with closing(self._connect()) as db:
+            return db.execute(query + " ORDER BY image_id, method, metric", args).fetchall()
+
+    def done_images(self, settings: str, expected_rows: int) -> set[str]:
+        """Images that already have all ``expected_rows`` rows for these settings."""
+        with closing(self._connect()) as db:
+            found = db.execute(
+                "SELECT image_id FROM results WHERE settings = ? GROUP BY image_id "
+                "HAVING COUNT(*) >= ?",
+                (settings, expected_rows),
+            ).fetchall()
+        return {image_id for (image_id,) in found}
+
+    def claim(self, key: str, settings: dict[str, Any]) -> None:
+        """Record that this store holds the study ``key`` (described by ``settings``); refuse a
+        store that holds rows of other settings, naming what differs."""
+        with closing(self._connect()) as db, db:
+            known = dict(db.execute("SELECT key, settings FROM study").fetchall())
+            other_rows = db.execute(
+                "SELECT COUNT(*) FROM results WHERE settings != ?", (key,)
+            ).fetchone()[0]
+            others = {k: v for k, v in known.items() if k != key}
+            if others:
+                old = json.loads(next(iter(others.values())))
+                raise StoreError(
+                    f"store: {self.path} holds a study made with other settings "
+                    f"({differences(old, settings)}); resume with the same settings or use a "
+                    "new store"
+                )
+            if other_rows:
+                raise StoreError(
+                    f"store: {self.path} holds {other_rows} rows of unknown settings (an older "
+                    "faithcam?); use a new store"
+                )
+            db.execute(
+                "INSERT OR IGNORE INTO study VALUES (?, ?)",
+                (key, json.dumps(settings, sort_keys=True)),
+            )
+
+    def merge_from(self, other: str | Path) -> None:
+        """Copy every row of another store of the same study into this one (a row already here,
+        as a rank's padded duplicate, is kept once)."""
+        rows = ResultStore(other).rows()
+        with closing(self._connect()) as db, db:
+            db.executemany("INSERT OR IGNORE INTO results VALUES (?, ?, ?, ?, ?)", rows)
+
+
+def differences(old: Any, new: Any, prefix: str = "") -> str:
+    """What differs between two settings dicts, as ``name old -> new`` (first few)."""
+    found: list[str] = []
+    _diff(old, new, prefix, found)
+    more = f" (+{len(found) - SHOWN} more)" if len(found) > SHOWN else ""
+    return "; ".join(found[:SHOWN]) + more if found else "settings differ"
+
+
+def _diff(old: Any, new: Any, prefix: str, found: list[str]) -> None:
+    if isinstance(old, dict) and isinstance(new, dict):
+        for key in sorted(set(old) | set(new), key=str):
+            name = f"{prefix}.{key}" if prefix else str(key)
+            _diff(old.get(key, "(none)"), new.get(key, "(none)"), name, found)
+    elif old != new:
+        found.append(f"{prefix or 'settings'}: {_short(old)} in the store, {_short(new)} now")
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value, sort_keys=True) if not isinstance(value, str) else value
+    return text if len(text) <= 40 else text[:37] + "..."

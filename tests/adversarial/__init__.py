@@ -1,0 +1,1 @@
+"""Adversarial tests (issue 13): each reproduces an attack or misuse that once succeeded."""
