@@ -34,7 +34,8 @@ def test_nan_baseline_and_infinite_sigma_raise() -> None:
             steps=2,
             baseline=torch.full_like(images, float("nan")),
         )
-    with pytest.raises(faithcam.FaithcamValueError, match="NaN or infinite"):
+    # refused before any forward pass, naming the argument
+    with pytest.raises(faithcam.FaithcamValueError, match="sigma: must be a finite number"):
         faithcam.explain(_model(), images, "expected-gradcam", samples=2, sigma=float("inf"))
 
 

@@ -194,8 +194,14 @@ class FixedBaseline(Baseline):
             raise FaithcamValueError(
                 f"baseline: expected a (C, H, W) or (B, C, H, W) tensor, got {tuple(image.shape)}"
             )
-        if not image.is_floating_point() or not torch.isfinite(image).all():
-            raise FaithcamValueError("baseline: the baseline tensor must be finite floating-point")
+        if not image.is_floating_point():
+            raise FaithcamValueError(
+                f"baseline: expected a floating-point tensor, got {image.dtype}"
+            )
+        if not torch.isfinite(image).all():
+            raise FaithcamValueError(
+                "baseline: the baseline tensor contains NaN or infinite values"
+            )
         self._image = image
 
     def validate(self, images: torch.Tensor) -> None:
