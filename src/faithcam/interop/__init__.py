@@ -1,0 +1,3 @@
+"""Interop with the libraries users already have: a pytorch-grad-cam drop-in
+(:mod:`faithcam.compat.pytorch_grad_cam`), a Quantus ``explain_func`` and a Captum-style
+attribution class."""
