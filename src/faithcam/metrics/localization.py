@@ -115,7 +115,7 @@ def pointing_game(
     region = _disk_dilate(masks, tolerance).reshape(flat.shape)
     hits = (is_max & region).any(dim=1).double().cpu()
     hits[masks.reshape(flat.shape).sum(dim=1).cpu() == 0] = math.nan
-    return MetricResult("pointing_game", hits)
+    return MetricResult("pointing_game", hits, bounds=(0.0, 1.0))
 
 
 def energy_pointing_game(images: Tensor, maps: ArrayLike, boxes: GroundTruth) -> MetricResult:
@@ -132,7 +132,7 @@ def energy_pointing_game(images: Tensor, maps: ArrayLike, boxes: GroundTruth) ->
     total = flat.sum(dim=1)
     values = torch.where(total != 0, inside / total, torch.full_like(total, math.nan)).cpu()
     values[masks.reshape(flat.shape).sum(dim=1).cpu() == 0] = math.nan
-    return MetricResult("energy_pointing_game", values)
+    return MetricResult("energy_pointing_game", values, bounds=(0.0, 1.0))
 
 
 def _largest_component_box(region: np.ndarray) -> tuple[int, int, int, int] | None:
@@ -200,5 +200,8 @@ def bbox_accuracy(
         best = max(_iou(pred, g) for g in truth) if pred is not None else 0.0
         values.append(float(best >= iou_threshold))
     return MetricResult(
-        "bbox_accuracy", torch.tensor(values, dtype=torch.float64), {"boxes": predicted}
+        "bbox_accuracy",
+        torch.tensor(values, dtype=torch.float64),
+        {"boxes": predicted},
+        bounds=(0.0, 1.0),
     )
