@@ -25,7 +25,7 @@ from faithcam.errors import FaithcamValueError
 from faithcam.io.annotations import box_mask, read_annotations
 from faithcam.io.images import Preprocessing, find_images, load_image
 from faithcam.io.model_sources import LoadedModel, load_model
-from faithcam.io.viz import method_grid, save_overlay
+from faithcam.io.viz import method_grid, overlay_alpha, save_overlay
 
 STEP_ESTIMATORS = {"integrated": "steps", "expected": "samples", "smooth": "samples"}
 
@@ -285,6 +285,7 @@ def _report_line(session: Session, item: Explained) -> None:
 
 def run_explain(args: argparse.Namespace) -> int:
     """`faithcam explain`: overlays, raw maps and summary.json."""
+    overlay_alpha(args.style, args.alpha)
     paths = find_images(args.images)
     out = prepare_out(args.out)
     session = open_session(args)
@@ -293,7 +294,7 @@ def run_explain(args: argparse.Namespace) -> int:
         files = {}
         for method, result in item.results.items():
             png = out / f"{item.stem}.{method}.png"
-            save_overlay(item.crop, result.maps[0], png, args.alpha)
+            save_overlay(item.crop, result.maps[0], png, args.alpha, style=args.style)
             npy = out / f"{item.stem}.{method}.npy"
             np.save(npy, result.raw_maps[0].float().cpu().numpy())
             files[method] = {"overlay": png.name, "raw_map": npy.name, "settings": result.settings}
@@ -308,6 +309,7 @@ def run_explain(args: argparse.Namespace) -> int:
 
 def run_compare(args: argparse.Namespace) -> int:
     """`faithcam compare`: one grid per image with every method side by side."""
+    overlay_alpha(args.style, args.alpha)
     paths = find_images(args.images)
     out = prepare_out(args.out)
     session = open_session(args)
@@ -315,7 +317,12 @@ def run_compare(args: argparse.Namespace) -> int:
     for item in explain_images(session, paths, args.target, args.top_k):
         maps = {m: r.maps[0] for m, r in item.results.items()}
         grid = method_grid(
-            item.crop, maps, out / f"{item.stem}.compare.png", _title(session, item), args.alpha
+            item.crop,
+            maps,
+            out / f"{item.stem}.compare.png",
+            _title(session, item),
+            args.alpha,
+            style=args.style,
         )
         layer = next(iter(item.results.values())).layer
         files = {m: {"grid": grid.name, "settings": r.settings} for m, r in item.results.items()}

@@ -1,6 +1,10 @@
-"""Visualisation: heat-map overlays with a perceptually uniform colormap, and method grids.
+"""Visualisation: heat-map overlays people can read, method grids with a colorbar.
 
-NumPy and matplotlib live here, at the edge; the rest of faithcam is tensors in, tensors out.
+Two styles. ``"faithcam"`` (default): the map's colour (turbo) is laid over the photo with an
+opacity that follows the map value, α · smoothstep(m), so a zero map leaves the photo as it is
+and the peak is the most opaque, most saturated colour. ``"jet"``: pytorch-grad-cam's look,
+(1 − w) · jet(m) + w · image, w = 1 − α, over the whole picture. NumPy and matplotlib live
+here, at the edge; the rest of faithcam is tensors in, tensors out.
 """
 
 from __future__ import annotations
@@ -12,7 +16,9 @@ import torch
 
 from faithcam.errors import FaithcamValueError
 
-DEFAULT_COLORMAP = "inferno"  # perceptually uniform, readable in grey-scale print
+DEFAULT_COLORMAP = "turbo"  # bright, hue-ordered: the peak (dark red) stands out on photos
+STYLES = ("faithcam", "jet")
+DEFAULT_ALPHA = {"faithcam": 0.85, "jet": 0.5}  # peak opacity; jet: the peer's image_weight 0.5
 
 
 def _as_hwc(image: np.ndarray | torch.Tensor) -> np.ndarray:
@@ -38,19 +44,36 @@ def colorize(heatmap: np.ndarray | torch.Tensor, colormap: str = DEFAULT_COLORMA
     return colormaps[colormap](values)[..., :3].astype(np.float32)
 
 
+def opacity(values: np.ndarray, alpha: float) -> np.ndarray:
+    """Overlay opacity α · smoothstep(m) = α · m² (3 − 2m): 0 where the map is 0 (the photo
+    shows through), α at the peak, flat at both ends so faint evidence stays faint."""
+    return alpha * values * values * (3 - 2 * values)
+
+
+def overlay_alpha(style: str, alpha: float | None) -> float:
+    """The checked peak opacity of ``style`` (its default when ``alpha`` is None)."""
+    if style not in STYLES:
+        raise FaithcamValueError(f"style: expected one of {', '.join(STYLES)}, got {style!r}")
+    alpha = DEFAULT_ALPHA[style] if alpha is None else alpha
+    if not 0.0 <= alpha <= 1.0:
+        raise FaithcamValueError(f"alpha: expected a value in [0, 1], got {alpha}")
+    return alpha
+
+
 def overlay(
     image: np.ndarray | torch.Tensor,
     heatmap: np.ndarray | torch.Tensor,
-    alpha: float = 0.5,
+    alpha: float | None = None,
     colormap: str = DEFAULT_COLORMAP,
+    style: str = "faithcam",
 ) -> np.ndarray:
-    """Blend a [0, 1] heat map over an image: (1 − α·m) · image + α·m · colormap(m).
+    """Blend a [0, 1] heat map over an image; returns an (H, W, 3) uint8 array.
 
-    The blend weight follows the map, so regions with no evidence show the image unchanged.
-    Returns an (H, W, 3) uint8 array.
+    ``style="faithcam"``: (1 − o) · image + o · colormap(m), o = :func:`opacity` (m, α),
+    α = 0.85 by default. ``style="jet"``: pytorch-grad-cam's ``show_cam_on_image`` with
+    ``image_weight = 1 − α`` (α = 0.5 by default, the peer's look).
     """
-    if not 0.0 <= alpha <= 1.0:
-        raise FaithcamValueError(f"alpha: expected a value in [0, 1], got {alpha}")
+    alpha = overlay_alpha(style, alpha)
     rgb = _as_hwc(image)
     values = heatmap.detach().cpu().numpy() if isinstance(heatmap, torch.Tensor) else heatmap
     values = np.clip(np.asarray(values, dtype=np.float32), 0.0, 1.0)
@@ -58,7 +81,11 @@ def overlay(
         raise FaithcamValueError(
             f"heatmap: shape {values.shape} does not match the image size {rgb.shape[:2]}"
         )
-    weight = alpha * values[..., None]
+    if style == "jet":
+        from faithcam.interop.compat.pytorch_grad_cam.utils.image import show_cam_on_image
+
+        return show_cam_on_image(rgb, values, use_rgb=True, image_weight=1 - alpha)
+    weight = opacity(values, alpha)[..., None]
     blended = (1 - weight) * rgb + weight * colorize(values, colormap)
     return (np.clip(blended, 0, 1) * 255).round().astype(np.uint8)
 
@@ -74,7 +101,8 @@ def _pyplot():
 
 
 def _save_figure(figure, path: str | Path) -> Path:
-    figure.tight_layout()
+    if figure.get_layout_engine() is None:
+        figure.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, dpi=80)
@@ -87,27 +115,47 @@ def method_grid(
     maps: dict[str, np.ndarray | torch.Tensor],
     path: str | Path,
     title: str = "",
-    alpha: float = 0.5,
+    alpha: float | None = None,
     colormap: str = DEFAULT_COLORMAP,
     columns: int | None = None,
+    style: str = "faithcam",
 ) -> Path:
-    """Save a grid: the image, then one overlay per method, titled by method name."""
+    """Save a grid: the image, then one overlay per method, titled by method name, and a
+    colorbar of the map values."""
+    alpha = overlay_alpha(style, alpha)
     plt = _pyplot()
     panels: list[tuple[str, np.ndarray]] = [("input", (_as_hwc(image) * 255).astype(np.uint8))]
-    panels += [(name, overlay(image, m, alpha, colormap)) for name, m in maps.items()]
+    panels += [(name, overlay(image, m, alpha, colormap, style)) for name, m in maps.items()]
     columns = columns or min(len(panels), 5)
     rows = -(-len(panels) // columns)
     figure, axes = plt.subplots(
-        rows, columns, figsize=(2.6 * columns, 2.8 * rows + 0.4), squeeze=False
+        rows,
+        columns,
+        figsize=(2.6 * columns + 0.6, 2.8 * rows + 0.4),
+        squeeze=False,
+        layout="constrained",
     )
     for axis in axes.flat:
         axis.axis("off")
     for axis, (name, panel) in zip(axes.flat, panels, strict=False):
         axis.imshow(panel)
         axis.set_title(name, fontsize=10)
+    _colorbar(figure, axes, colormap if style == "faithcam" else "jet", style)
     if title:
         figure.suptitle(title, fontsize=11)
     return _save_figure(figure, path)
+
+
+def _colorbar(figure, axes, colormap: str, style: str) -> None:
+    """A vertical colorbar of map values 0..1 beside the grid."""
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import Normalize
+
+    mappable = ScalarMappable(Normalize(0, 1), colormap)
+    bar = figure.colorbar(mappable, ax=axes, shrink=0.8, aspect=25, pad=0.01)
+    label = "map value (0: photo shows through)" if style == "faithcam" else "map value"
+    bar.set_label(label, fontsize=8)
+    bar.ax.tick_params(labelsize=7)
 
 
 def curves_plot(
@@ -129,13 +177,14 @@ def save_overlay(
     image: np.ndarray | torch.Tensor,
     heatmap: np.ndarray | torch.Tensor,
     path: str | Path,
-    alpha: float = 0.5,
+    alpha: float | None = None,
     colormap: str = DEFAULT_COLORMAP,
+    style: str = "faithcam",
 ) -> Path:
     """Save one overlay as a PNG."""
     from PIL import Image
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(overlay(image, heatmap, alpha, colormap)).save(path)
+    Image.fromarray(overlay(image, heatmap, alpha, colormap, style)).save(path)
     return path
