@@ -151,7 +151,8 @@ def _colorbar(figure, axes, colormap: str, style: str) -> None:
     from matplotlib.cm import ScalarMappable
     from matplotlib.colors import Normalize
 
-    mappable = ScalarMappable(Normalize(0, 1), colormap)
+    low = -1 if colormap == "RdBu_r" else 0  # signed maps (relu=False) span [-1, 1]
+    mappable = ScalarMappable(Normalize(low, 1), colormap)
     bar = figure.colorbar(mappable, ax=axes, shrink=0.8, aspect=25, pad=0.01)
     label = "map value (0: photo shows through)" if style == "faithcam" else "map value"
     bar.set_label(label, fontsize=8)
@@ -188,3 +189,80 @@ def save_overlay(
     path.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(overlay(image, heatmap, alpha, colormap, style)).save(path)
     return path
+
+
+def _display_image(image: np.ndarray | torch.Tensor) -> np.ndarray:
+    """An image for display: float images outside [0, 1] (normalised model inputs) are
+    min-max scaled to [0, 1] instead of clipped."""
+    array = image.detach().cpu().float().numpy() if isinstance(image, torch.Tensor) else image
+    array = np.asarray(array)
+    if array.dtype != np.uint8 and (array.min() < 0 or array.max() > 1):
+        array = (array - array.min()) / max(float(array.max() - array.min()), 1e-12)
+    return _as_hwc(array)
+
+
+def result_figure(
+    result,
+    images: np.ndarray | torch.Tensor | None = None,
+    *,
+    figure=None,
+    columns: int | None = None,
+    style: str = "faithcam",
+    alpha: float | None = None,
+    colormap: str = DEFAULT_COLORMAP,
+    max_images: int = 16,
+):
+    """Draw a :class:`~faithcam.CamResult` as a grid, one panel per image (the first
+    ``max_images``), titled with the method, layer, target class and score, with a colorbar.
+
+    ``images`` (B, 3, H, W) or (B, H, W, 3): the photos to overlay (normalised inputs are
+    rescaled for display); without them the maps are shown alone. Draws into ``figure`` (a
+    matplotlib Figure; a new one, outside pyplot, when None) and returns it.
+    """
+    from matplotlib.figure import Figure
+
+    alpha = overlay_alpha(style, alpha)
+    maps = result.maps[:max_images].detach().float().cpu().numpy()
+    if images is not None and len(images) < len(maps):
+        raise FaithcamValueError(
+            f"images: got {len(images)} images for a result of {len(result.maps)} maps"
+        )
+    columns = columns or min(len(maps), 4)
+    rows = -(-len(maps) // columns)
+    size = (2.6 * columns + 0.7, 2.8 * rows + 0.5)
+    if figure is None:
+        figure = Figure(figsize=size, layout="constrained")
+    else:
+        figure.set_size_inches(*size)
+    axes = figure.subplots(rows, columns, squeeze=False)
+    signed = images is None and bool((maps < 0).any())
+    cmap = colormap if style == "faithcam" else "jet"
+    for i, axis in enumerate(axes.flat):
+        axis.axis("off")
+        if i >= len(maps):
+            continue
+        if images is None:
+            axis.imshow(
+                maps[i], cmap="RdBu_r" if signed else cmap, vmin=-1 if signed else 0, vmax=1
+            )
+        else:
+            axis.imshow(overlay(_display_image(images[i]), maps[i], alpha, colormap, style))
+        target = "callable" if result.targets is None else int(result.targets[i])
+        axis.set_title(f"target {target}, score {float(result.scores[i]):.3g}", fontsize=9)
+    _colorbar(figure, axes, "RdBu_r" if signed else cmap, style if images is not None else "")
+    more = f" (first {len(maps)} of {len(result.maps)})" if len(result.maps) > len(maps) else ""
+    figure.suptitle(f"{result.method} at layer {result.layer}{more}", fontsize=10)
+    return figure
+
+
+def result_png(result, images: np.ndarray | torch.Tensor | None = None, **options) -> bytes:
+    """:func:`result_figure` rendered to PNG bytes (no pyplot, no backend change)."""
+    import io
+
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    figure = result_figure(result, images, **options)
+    FigureCanvasAgg(figure)
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=80)
+    return buffer.getvalue()
