@@ -90,14 +90,15 @@ def overlay(
     return (np.clip(blended, 0, 1) * 255).round().astype(np.uint8)
 
 
-def _pyplot():
-    """matplotlib.pyplot on the non-interactive Agg backend (no display needed)."""
-    import matplotlib
+def _figure(**options):
+    """A matplotlib Figure outside pyplot, drawn by Agg: no display needed, and the user's
+    pyplot backend (a notebook's inline one) is left as it is."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+    figure = Figure(**options)
+    FigureCanvasAgg(figure)
+    return figure
 
 
 def _save_figure(figure, path: str | Path) -> Path:
@@ -106,7 +107,6 @@ def _save_figure(figure, path: str | Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, dpi=80)
-    _pyplot().close(figure)
     return path
 
 
@@ -123,18 +123,12 @@ def method_grid(
     """Save a grid: the image, then one overlay per method, titled by method name, and a
     colorbar of the map values."""
     alpha = overlay_alpha(style, alpha)
-    plt = _pyplot()
     panels: list[tuple[str, np.ndarray]] = [("input", (_as_hwc(image) * 255).astype(np.uint8))]
     panels += [(name, overlay(image, m, alpha, colormap, style)) for name, m in maps.items()]
     columns = columns or min(len(panels), 5)
     rows = -(-len(panels) // columns)
-    figure, axes = plt.subplots(
-        rows,
-        columns,
-        figsize=(2.6 * columns + 0.6, 2.8 * rows + 0.4),
-        squeeze=False,
-        layout="constrained",
-    )
+    figure = _figure(figsize=(2.6 * columns + 0.6, 2.8 * rows + 0.4), layout="constrained")
+    axes = figure.subplots(rows, columns, squeeze=False)
     for axis in axes.flat:
         axis.axis("off")
     for axis, (name, panel) in zip(axes.flat, panels, strict=False):
@@ -163,8 +157,8 @@ def curves_plot(
     curves: dict[str, np.ndarray], fraction: np.ndarray, path: str | Path, title: str
 ) -> Path:
     """Save deletion/insertion style curves, one line per method."""
-    plt = _pyplot()
-    figure, axis = plt.subplots(figsize=(4.2, 3.2))
+    figure = _figure(figsize=(4.2, 3.2))
+    axis = figure.subplots()
     for name, curve in curves.items():
         axis.plot(fraction, curve, label=name, linewidth=1.4)
     axis.set_xlabel("fraction of pixels")
@@ -219,8 +213,6 @@ def result_figure(
     rescaled for display); without them the maps are shown alone. Draws into ``figure`` (a
     matplotlib Figure; a new one, outside pyplot, when None) and returns it.
     """
-    from matplotlib.figure import Figure
-
     alpha = overlay_alpha(style, alpha)
     maps = result.maps[:max_images].detach().float().cpu().numpy()
     if images is not None and len(images) < len(maps):
@@ -231,7 +223,7 @@ def result_figure(
     rows = -(-len(maps) // columns)
     size = (2.6 * columns + 0.7, 2.8 * rows + 0.5)
     if figure is None:
-        figure = Figure(figsize=size, layout="constrained")
+        figure = _figure(figsize=size, layout="constrained")
     else:
         figure.set_size_inches(*size)
     axes = figure.subplots(rows, columns, squeeze=False)
@@ -259,10 +251,7 @@ def result_png(result, images: np.ndarray | torch.Tensor | None = None, **option
     """:func:`result_figure` rendered to PNG bytes (no pyplot, no backend change)."""
     import io
 
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-
     figure = result_figure(result, images, **options)
-    FigureCanvasAgg(figure)
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=80)
     return buffer.getvalue()
