@@ -63,3 +63,24 @@ def test_metrics_declare_their_bounds() -> None:
     assert metric_bounds("deletion") == (0.0, 1.0)
     assert metric_bounds("deletion", {"score": "logit"}) is None
     assert metric_bounds("infidelity") is None
+
+
+def test_study_summary_intervals_and_progress_per_image_and_method(tmp_path, capsys) -> None:
+    from faithcam.studies.study import run_study
+    from tests.study_setup import METHODS, METRIC_KWARGS, METRICS, ToyShapes, toy_model
+
+    rows = run_study(
+        toy_model(),
+        ToyShapes(n=6),
+        METHODS,
+        METRICS,
+        tmp_path / "s.sqlite",
+        batch_size=4,
+        metric_kwargs=METRIC_KWARGS,
+        progress=True,
+    )
+    for row in rows:  # deletion (probabilities) and pointing game are both bounded
+        assert 0 <= row["ci_low"] <= row["mean"] <= row["ci_high"] <= 1, row
+    err = capsys.readouterr().err
+    assert f"/{6 * len(METHODS)}" in err  # one step per image and method
+    assert all(f"evaluate {m}" in err for m in METHODS)
