@@ -180,6 +180,45 @@ def test_bad_input_names_the_argument() -> None:
     with pytest.raises(FaithcamTypeError, match="target_layers"):
         dropin.GradCAM(model=model, target_layers=model.layer4)
     with pytest.raises(FaithcamNotImplementedError, match="reshape_transform"):
-        dropin.GradCAM(model=model, target_layers=[model.layer4], reshape_transform=lambda t: t)
+        dropin.ScoreCAM(model=model, target_layers=[model.layer4], reshape_transform=lambda t: t)
+    with pytest.raises(FaithcamValueError, match="reshape_transform: expected it to return"):
+        dropin.GradCAM(model=model, target_layers=[model.layer4], reshape_transform=torch.flatten)(
+            images
+        )
     with pytest.raises(FaithcamValueError, match="image_weight"):
         show_cam_on_image(np.zeros((4, 4, 3)), np.zeros((4, 4)), image_weight=2)
+
+
+# The peer's ViT example (its README's "reshape_transform" section and ViT tutorial): drop the
+# class token and fold the patch tokens back into a (B, C, h, w) grid.
+README_VIT = """
+from {pkg} import {method}
+from {pkg}.utils.model_targets import ClassifierOutputTarget
+
+def reshape_transform(tensor, height=4, width=4):
+    result = tensor[:, 1:, :].reshape(tensor.size(0), height, width, tensor.size(2))
+    result = result.transpose(2, 3).transpose(1, 2)
+    return result
+
+target_layers = [model.encoder.layers[-1].ln_1]
+targets = [ClassifierOutputTarget(c) for c in (1, 7)]
+with {method}(model=model, target_layers=target_layers, reshape_transform=reshape_transform) as cam:
+    grayscale_cam = cam(input_tensor=input_tensor, targets=targets)
+"""
+
+
+@pytest.mark.parametrize("method", ["GradCAM", "HiResCAM", "LayerCAM"])
+def test_readme_vit_with_reshape_transform(method: str) -> None:
+    import torchvision
+
+    torch.manual_seed(0)
+    model = torchvision.models.VisionTransformer(
+        image_size=32, patch_size=8, num_layers=2, num_heads=2, hidden_dim=16, mlp_dim=32,
+        num_classes=10,
+    ).eval()  # fmt: skip
+    torch.nn.init.normal_(model.heads.head.weight)  # torchvision zero-initialises the head
+    images = seeded_images(2, 32)
+    out = run_example(README_VIT, model=model, input_tensor=images, method=method)
+    peer, ours = out["peer"]["grayscale_cam"], out["faithcam"]["grayscale_cam"]
+    assert ours.shape == peer.shape == (2, 32, 32) and peer.max() > 0.99
+    np.testing.assert_allclose(ours, peer, atol=1e-4)

@@ -15,7 +15,8 @@ Differences from the peer, on purpose:
 - Fewer targets than images raise an error (the peer silently returns all-zero maps for the
   images without a target).
 - ``aug_smooth`` and ``eigen_smooth`` are not implemented: ``True`` raises an error naming the
-  flag. ``reshape_transform`` must be None (token layouts are not supported here yet).
+  flag. ``reshape_transform`` (ViT tokens -> feature maps) works with the gradient methods,
+  applied to activations and gradients as the peer does; Score-/Ablation-CAM refuse it.
 - Ablation-CAM zeroes the ablated channel (the paper); the peer does so only when the layer's
   minimum is exactly 0, as after a ReLU (see :mod:`faithcam.cams.gradient_free`).
 """
@@ -101,10 +102,14 @@ class BaseCAM:
             raise FaithcamValueError(
                 "target_layers: expected a non-empty list of modules of the model"
             )
-        if reshape_transform is not None:
+        if reshape_transform is not None and not callable(reshape_transform):
+            raise FaithcamTypeError(
+                "reshape_transform: expected a callable (layer output -> (B, C, h, w)) or None"
+            )
+        if reshape_transform is not None and not self.uses_gradients:
             raise FaithcamNotImplementedError(
-                "reshape_transform: faithcam's drop-in supports CNN feature maps only; pass "
-                "reshape_transform=None"
+                f"reshape_transform: not supported by the drop-in's {type(self).__name__}; "
+                "use a gradient method (GradCAM, HiResCAM...) or reshape_transform=None"
             )
         self.target_layers = list(target_layers)
         self.reshape_transform = reshape_transform
@@ -166,10 +171,21 @@ class BaseCAM:
         bound = target.bind(len(images), images.device)
         index = torch.arange(len(images), device=images.device)
         is_input = torch.ones(len(images), dtype=torch.bool, device=images.device)
-        captured = capture(self.model, layer, images, bound, index, is_input)
+        reshape = self.reshape_transform
+        captured = capture(
+            self.model, layer, images, bound, index, is_input, any_shape=reshape is not None
+        )
         if self.outputs is None or layer.module is self.target_layers[0]:
             self.outputs = captured.outputs
-        raw = self.weighting(captured.activations, captured.gradients)
+        activations, gradients = captured.activations, captured.gradients
+        if reshape is not None:  # as the peer: the same transform on activations and gradients
+            activations, gradients = reshape(activations), reshape(gradients)
+            if activations.dim() != 4:
+                raise FaithcamValueError(
+                    "reshape_transform: expected it to return a 4-D (B, C, h, w) tensor, got "
+                    f"shape {tuple(activations.shape)}"
+                )
+        raw = self.weighting(activations, gradients)
         return raw.detach().float().cpu().numpy()
 
     def weighting(self, activations: torch.Tensor, gradients: torch.Tensor) -> torch.Tensor:
