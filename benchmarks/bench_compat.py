@@ -3,6 +3,10 @@ and ``faithcam.compat.pytorch_grad_cam`` (the drop-in). Speed alternates the sid
 peak memory is the RSS growth of one call in a fresh process.
 
     .venv/bin/python -m benchmarks.bench_compat [--model resnet50] [--batch 8] [--memory]
+        [--device cuda]
+
+On CPU, peak memory is the RSS growth of a fresh process; on CUDA it is the growth of
+``torch.cuda.max_memory_allocated`` during one call, in this process.
 """
 
 from __future__ import annotations
@@ -47,11 +51,13 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=224)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--methods", nargs="+", default=["GradCAM", "HiResCAM"])
-    parser.add_argument("--memory", action="store_true", help="also measure peak RSS per side")
+    parser.add_argument("--memory", action="store_true", help="also measure peak memory per side")
+    parser.add_argument("--device", default="cpu")
     args = parser.parse_args()
+    device = torch.device(args.device)
     torch.manual_seed(0)
-    model = getattr(torchvision.models, args.model)(weights=None).eval()
-    input_tensor = torch.rand(args.batch, 3, args.size, args.size)
+    model = getattr(torchvision.models, args.model)(weights=None).eval().to(device)
+    input_tensor = torch.rand(args.batch, 3, args.size, args.size).to(device)
     results = []
     for method in args.methods:
         runs = {}
@@ -62,11 +68,15 @@ def main() -> None:
         rows = summarise(alternate(runs, args.repeats), "pytorch-grad-cam", per=args.batch)
         for row in rows:
             row.update(model=args.model, batch=args.batch, method=method)
-            if args.memory:
+            row["device"] = str(device)
+            if args.memory and device.type == "cuda":
+                row["peak_mib"] = _cuda_peak_mib(runs[row["side"]], device)
+            elif args.memory:
                 setup = SETUP.format(model=args.model, batch=args.batch, size=args.size)
                 code = setup + USER_CODE.format(pkg=PACKAGES[row["side"]], method=method)
                 row["peak_mib"] = peak_rss_mib(code)
-        print_rows(f"{method}, {args.model}, batch {args.batch}, x pytorch-grad-cam", rows)
+        title = f"{method}, {args.model}, batch {args.batch}, {device}, x pytorch-grad-cam"
+        print_rows(title, rows)
         if args.memory:
             peer = rows[0]["peak_mib"]
             for row in rows:
@@ -76,6 +86,16 @@ def main() -> None:
                 )
         results += rows
     print(f"saved {save('compat', {'rows': results})}")
+
+
+def _cuda_peak_mib(run, device: torch.device) -> float:
+    """Growth of the CUDA allocator's peak during one call (MiB)."""
+    torch.cuda.synchronize(device)
+    torch.cuda.reset_peak_memory_stats(device)
+    start = torch.cuda.memory_allocated(device)
+    run()
+    torch.cuda.synchronize(device)
+    return (torch.cuda.max_memory_allocated(device) - start) / 2**20
 
 
 if __name__ == "__main__":

@@ -222,3 +222,15 @@ def test_readme_vit_with_reshape_transform(method: str) -> None:
     peer, ours = out["peer"]["grayscale_cam"], out["faithcam"]["grayscale_cam"]
     assert ours.shape == peer.shape == (2, 32, 32) and peer.max() > 0.99
     np.testing.assert_allclose(ours, peer, atol=1e-4)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("method", ["GradCAM", "HiResCAM", "GradCAMPlusPlus", "ScoreCAM"])
+def test_readme_usage_on_cuda(method: str) -> None:
+    model = seeded_torchvision.__wrapped__("resnet50").cuda()
+    images = seeded_images(2, 96).cuda()
+    code = README_LAYERS.replace("model.layer3[-1], ", "")  # one layer: Score-CAM is 2048 passes
+    out = run_example(code, model=model, input_tensor=images, method=method)
+    np.testing.assert_allclose(
+        out["faithcam"]["grayscale_cam"], out["peer"]["grayscale_cam"], atol=1e-4
+    )
