@@ -33,8 +33,8 @@ from torch import nn
 from faithcam.cams.methods import explain
 from faithcam.cams.weightings import get_weighting
 from faithcam.engine.capture import capture
-from faithcam.engine.layers import resolve_layer
-from faithcam.engine.targets import CallableTarget, ClassLogit
+from faithcam.engine.layers import ResolvedLayer, resolve_layer
+from faithcam.engine.targets import CallableTarget, ClassLogit, Target
 from faithcam.engine.validation import check_images, check_model, model_device
 from faithcam.errors import FaithcamNotImplementedError, FaithcamTypeError, FaithcamValueError
 from faithcam.interop.compat.pytorch_grad_cam.utils.image import scale_cam_image
@@ -153,7 +153,7 @@ class BaseCAM:
         return self(input_tensor, targets, eigen_smooth=eigen_smooth)
 
     @staticmethod
-    def _target(targets: Sequence[PeerTarget] | None, n_images: int) -> Any:
+    def _target(targets: Sequence[PeerTarget] | None, n_images: int) -> Target:
         if targets is None:
             return ClassLogit(None)
         targets = list(targets)
@@ -166,7 +166,7 @@ class BaseCAM:
             raise FaithcamTypeError("targets: expected callables such as ClassifierOutputTarget")
         return CallableTarget([_row_scores(t) for t in targets])
 
-    def _raw_map(self, images: torch.Tensor, layer: Any, target: Any) -> np.ndarray:
+    def _raw_map(self, images: torch.Tensor, layer: ResolvedLayer, target: Target) -> np.ndarray:
         """The signed (B, h, w) map at the layer's resolution."""
         bound = target.bind(len(images), images.device)
         index = torch.arange(len(images), device=images.device)
@@ -207,7 +207,7 @@ class _GradientFreeCAM(BaseCAM):
     uses_gradients = False
     options: dict[str, Any] = {}  # noqa: RUF012 - read-only class default
 
-    def _raw_map(self, images: torch.Tensor, layer: Any, target: Any) -> np.ndarray:
+    def _raw_map(self, images: torch.Tensor, layer: ResolvedLayer, target: Target) -> np.ndarray:
         result = explain(
             self.model,
             images,
