@@ -26,3 +26,7 @@ class LayerError(FaithcamValueError):
 
 class TargetError(FaithcamValueError):
     """The target (class id, callable...) is invalid for this model's outputs."""
+
+
+class FaithcamNotImplementedError(FaithcamError, NotImplementedError):
+    """A feature of a peer library's interface that faithcam does not provide."""

@@ -31,7 +31,7 @@ from faithcam.io.annotations import box_mask, read_annotations
 from faithcam.io.images import Preprocessing, find_images, load_image
 from faithcam.io.model_sources import LoadedModel, load_model
 from faithcam.io.outputs import check_writable, write_fresh
-from faithcam.io.viz import method_grid, save_overlay
+from faithcam.io.viz import method_grid, overlay_alpha, save_overlay
 from faithcam.studies.settings import file_sha256
 
 STEP_ESTIMATORS = {"integrated": "steps", "expected": "samples", "smooth": "samples"}
@@ -343,6 +343,7 @@ def _report_line(session: Session, item: Explained) -> None:
 
 def run_explain(args: argparse.Namespace) -> int:
     """`faithcam explain`: overlays, raw maps and summary.json."""
+    overlay_alpha(args.style, args.alpha)
     paths = find_images(args.images)
     out = prepare_out(args.out)
     session = open_session(args)
@@ -352,7 +353,10 @@ def run_explain(args: argparse.Namespace) -> int:
         files = {}
         for method, result in item.results.items():
             png = out / f"{item.stem}.{method}.png"
-            write_fresh(png, partial(save_overlay, item.crop, result.maps[0], alpha=args.alpha))
+            draw = partial(
+                save_overlay, item.crop, result.maps[0], alpha=args.alpha, style=args.style
+            )
+            write_fresh(png, draw)
             npy = out / f"{item.stem}.{method}.npy"
             raw = result.raw_maps[0].float().cpu().numpy()
             write_fresh(npy, partial(np.save, arr=raw))
@@ -368,6 +372,7 @@ def run_explain(args: argparse.Namespace) -> int:
 
 def run_compare(args: argparse.Namespace) -> int:
     """`faithcam compare`: one grid per image with every method side by side."""
+    overlay_alpha(args.style, args.alpha)
     paths = find_images(args.images)
     out = prepare_out(args.out)
     session = open_session(args)
@@ -377,7 +382,12 @@ def run_compare(args: argparse.Namespace) -> int:
         maps = {m: r.maps[0] for m, r in item.results.items()}
         grid = out / f"{item.stem}.compare.png"
         title = _title(session, item)
-        write_fresh(grid, partial(method_grid, item.crop, maps, title=title, alpha=args.alpha))
+        write_fresh(
+            grid,
+            partial(
+                method_grid, item.crop, maps, title=title, alpha=args.alpha, style=args.style
+            ),
+        )
         layer = next(iter(item.results.values())).layer
         files = {m: {"grid": grid.name, "settings": r.settings} for m, r in item.results.items()}
         records.append(_image_record(session, item, files))

@@ -100,7 +100,18 @@ def _add_explainer(commands, name: str, help_: str, default_methods: str, shared
         "--method", default=default_methods, help="comma-separated methods, or all (%(default)s)"
     )
     command.add_argument("--top-k", type=int, default=5, help="predictions in summary.json")
-    command.add_argument("--alpha", type=float, default=0.5, help="overlay opacity in [0, 1]")
+    command.add_argument(
+        "--alpha",
+        type=float,
+        default=None,
+        help="peak overlay opacity in [0, 1] (default 0.85; 0.5 with --style jet)",
+    )
+    command.add_argument(
+        "--style",
+        choices=("faithcam", "jet"),
+        default="faithcam",
+        help="overlay look: faithcam (opacity follows the map) or jet (pytorch-grad-cam's)",
+    )
     command.set_defaults(run=_run(name))
 
 

@@ -34,9 +34,10 @@ class Capture:
 class _LayerHook:
     """Forward hook that records the layer's output and, if asked, makes it an autograd leaf."""
 
-    def __init__(self, layer: ResolvedLayer, with_gradients: bool) -> None:
+    def __init__(self, layer: ResolvedLayer, with_gradients: bool, any_shape: bool = False) -> None:
         self.layer = layer
         self.with_gradients = with_gradients
+        self.any_shape = any_shape
         self.calls = 0
         self.activations: torch.Tensor | None = None
         self.leaf: torch.Tensor | None = None
@@ -52,7 +53,7 @@ class _LayerHook:
             raise LayerError(
                 f"layer: {self.layer.name!r} returns {type(output).__name__}, expected a tensor"
             )
-        if output.dim() != 4:
+        if output.dim() != 4 and not self.any_shape:
             raise LayerError(
                 f"layer: {self.layer.name!r} returns a {output.dim()}-D tensor of shape "
                 f"{tuple(output.shape)}; expected a 4-D (N, C, h, w) feature map"
@@ -78,13 +79,16 @@ def capture(
     *,
     with_gradients: bool = True,
     output_selector: OutputSelector = None,
+    any_shape: bool = False,
 ) -> Capture:
     """Run one forward (and, if asked, the head's backward) of ``inputs`` at ``layer``.
 
     ``image_index[i]`` is the image that sample row i belongs to and ``is_input[i]`` whether the
-    row is that image unmodified (used to resolve *predicted class* targets).
+    row is that image unmodified (used to resolve *predicted class* targets). The layer's
+    output must be a 4-D feature map unless ``any_shape`` (the caller reshapes it, e.g. the
+    pytorch-grad-cam drop-in's ``reshape_transform`` of ViT tokens).
     """
-    hook = _LayerHook(layer, with_gradients)
+    hook = _LayerHook(layer, with_gradients, any_shape)
     grad_mode = torch.is_grad_enabled()
     handle = layer.module.register_forward_hook(hook)
     try:

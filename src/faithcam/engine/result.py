@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -67,6 +68,34 @@ class CamResult:
     def numpy(self) -> np.ndarray:
         """The (B, H, W) maps as a float32 NumPy array."""
         return self.maps.detach().float().cpu().numpy()
+
+    def _repr_png_(self) -> bytes:
+        """Jupyter's picture of the result: the maps (first 16) titled with method, layer,
+        target and score, with a colorbar. Drawing lives in :mod:`faithcam.io.viz` (needs
+        matplotlib), imported only when a picture is asked for."""
+        from faithcam.io.viz import result_png
+
+        return result_png(self)
+
+    def save(self, path: str | Path, images: torch.Tensor | np.ndarray | None = None, **options):
+        """Save the grid of maps (overlaid on ``images``, the photos, when given) as a PNG;
+        ``options``: ``style`` ("faithcam" / "jet"), ``alpha``, ``columns``, ``max_images``."""
+        from faithcam.io.viz import result_png
+
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(result_png(self, images, **options))
+        return path
+
+    def show(self, images: torch.Tensor | np.ndarray | None = None, **options) -> None:
+        """Show the grid in a window (matplotlib's pyplot, from a script) or inline in
+        Jupyter; same ``images`` and ``options`` as :meth:`save`."""
+        import matplotlib.pyplot as plt
+
+        from faithcam.io.viz import result_figure
+
+        result_figure(self, images, figure=plt.figure(layout="constrained"), **options)
+        plt.show()
 
     def __repr__(self) -> str:
         return (

@@ -24,6 +24,8 @@ ArrayLike = Tensor | np.ndarray
 Targets = None | int | Sequence[int] | Tensor | np.ndarray
 Score = Literal["probability", "logit"]
 
+Z975 = 1.959963984540054  # 97.5 % quantile of the standard normal
+
 # 97.5 % quantiles of Student's t for 1..30 degrees of freedom (two-sided 95 % interval).
 _T975 = (
     12.7062, 4.3027, 3.1824, 2.7764, 2.5706, 2.4469, 2.3646, 2.3060, 2.2622, 2.2281,
@@ -38,8 +40,33 @@ def t_quantile_975(df: int) -> float:
         return math.nan
     if df <= len(_T975):
         return _T975[df - 1]
-    z = 1.959963984540054  # Cornish-Fisher expansion around the normal quantile
+    z = Z975  # Cornish-Fisher expansion around the normal quantile
     return z + (z**3 + z) / (4 * df) + (5 * z**5 + 16 * z**3 + 3 * z) / (96 * df**2)
+
+
+BOOTSTRAP_RESAMPLES = 2000
+
+
+def wilson_interval(successes: int, n: int, z: float = Z975) -> tuple[float, float]:
+    """Wilson score interval of a rate (Wilson, JASA 1927), always inside [0, 1]:
+    (p + z²/2n ± z · sqrt(p(1 − p)/n + z²/4n²)) / (1 + z²/n), p = successes / n."""
+    p = successes / n
+    centre = p + z * z / (2 * n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    denominator = 1 + z * z / n
+    return (max(0.0, (centre - half) / denominator), min(1.0, (centre + half) / denominator))
+
+
+def bootstrap_interval(
+    values: Tensor, resamples: int = BOOTSTRAP_RESAMPLES, seed: int = 0
+) -> tuple[float, float]:
+    """95 % percentile-bootstrap interval of the mean (seeded, so summaries are reproducible);
+    it lies within [min(values), max(values)]."""
+    generator = torch.Generator().manual_seed(seed)
+    picks = torch.randint(len(values), (resamples, len(values)), generator=generator)
+    means = values.cpu().double()[picks].mean(dim=1)
+    low, high = torch.quantile(means, torch.tensor([0.025, 0.975], dtype=torch.float64))
+    return (float(low), float(high))
 
 
 @dataclass(frozen=True, eq=False)
@@ -48,15 +75,20 @@ class MetricResult:
 
     ``values`` is a float64 CPU tensor of shape (B,); NaN marks an image the metric is undefined
     for (for example an empty ground-truth mask) and is left out of the summary. The summary is
-    the mean with a two-sided 95 % Student-t confidence interval,
-    ``mean ± t_{0.975, n-1} · s / sqrt(n)`` (s = sample standard deviation); the interval is NaN
-    when fewer than two values are defined. ``details`` holds metric-specific extras (curves,
-    per-layer correlations...).
+    the mean with a two-sided 95 % confidence interval, NaN when fewer than two values are
+    defined. Unbounded metrics use Student's t, ``mean ± t_{0.975, n-1} · s / sqrt(n)``
+    (s = sample standard deviation). A metric bounded to ``bounds`` = (lo, hi) (deletion and
+    insertion of probabilities, pointing games: [0, 1]) gets an interval that cannot leave them:
+    the Wilson score interval when every value is lo or hi (a hit rate; Wilson, JASA 1927),
+    otherwise the seeded percentile bootstrap (2.5 % and 97.5 % quantiles of the means of
+    2000 resamples; Efron, 1979), which lies within the values' range. ``details`` holds
+    metric-specific extras (curves, per-layer correlations...).
     """
 
     name: str
     values: Tensor
     details: dict[str, Any] = field(default_factory=dict)
+    bounds: tuple[float, float] | None = None
 
     @property
     def n(self) -> int:
@@ -74,8 +106,15 @@ class MetricResult:
 
     @property
     def ci(self) -> tuple[float, float]:
-        half = t_quantile_975(self.n - 1) * self.std / math.sqrt(max(self.n, 1))
-        return (self.mean - half, self.mean + half)
+        if self.bounds is None or self.n < 2:
+            half = t_quantile_975(self.n - 1) * self.std / math.sqrt(max(self.n, 1))
+            return (self.mean - half, self.mean + half)
+        valid = self.values[~torch.isnan(self.values)].double()
+        low, high = self.bounds
+        if bool(((valid == low) | (valid == high)).all()):
+            rate_low, rate_high = wilson_interval(int((valid == high).sum()), len(valid))
+            return (low + (high - low) * rate_low, low + (high - low) * rate_high)
+        return bootstrap_interval(valid)
 
     @property
     def ci_low(self) -> float:

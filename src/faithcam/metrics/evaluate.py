@@ -25,7 +25,7 @@ from faithcam.metrics.road import road
 from faithcam.metrics.robustness import infidelity, max_sensitivity
 from faithcam.metrics.sanity import model_randomisation
 
-__all__ = ["METRICS", "EvaluationTable", "evaluate"]
+__all__ = ["METRICS", "EvaluationTable", "evaluate", "metric_bounds"]
 
 ExplainCallable = Callable[[nn.Module, Tensor, str, Tensor], Any]
 
@@ -83,6 +83,22 @@ METRICS: dict[str, tuple[MetricFn, bool]] = {
     "energy_pointing_game": (lambda r, **kw: energy_pointing_game(*_box_args(r), **kw), True),
     "bbox_accuracy": (lambda r, **kw: bbox_accuracy(*_box_args(r), **kw), True),
 }
+
+
+# Metrics whose per-image values lie in [0, 1] (deletion and insertion when they score
+# probabilities, their default): their confidence intervals must stay there too.
+UNIT_INTERVAL_METRICS = ("pointing_game", "energy_pointing_game", "bbox_accuracy")
+PROBABILITY_METRICS = ("deletion", "insertion")
+
+
+def metric_bounds(metric: str, kwargs: dict[str, Any] | None = None) -> tuple[float, float] | None:
+    """The range of ``metric``'s per-image values under ``kwargs``, or None if unbounded."""
+    score = (kwargs or {}).get("score", "probability")
+    if metric in UNIT_INTERVAL_METRICS or (
+        metric in PROBABILITY_METRICS and score == "probability"
+    ):
+        return (0.0, 1.0)
+    return None
 
 
 class EvaluationTable(list):
@@ -165,6 +181,7 @@ def evaluate(
     metric_kwargs: dict[str, dict[str, Any]] | None = None,
     batch_size: int = 64,
     normalization: NormalizationSpec = None,
+    progress: Callable[[str, int], None] | None = None,
 ) -> EvaluationTable:
     """Explain ``images`` with every method and score every map with every metric.
 
@@ -173,10 +190,12 @@ def evaluate(
     Targets are resolved once (``None`` = the predicted class) so that every method explains
     the same class. ``metric_kwargs`` maps a metric name to extra keyword arguments, e.g.
     ``{"deletion": {"steps": 50}}``. Metric names: see :data:`METRICS` (the localisation ones
-    need ``boxes``). ``normalization=(mean, std)`` makes black pixel black in the metrics and
-    the default explain; with it and more than one image, the default explain draws Expected
-    Grad-CAM's baselines from the other images (the data-aware D).
-    Returns an :class:`EvaluationTable`, one row per (method, metric).
+    need ``boxes``). ``progress(method, n)`` is called with n = 0 before each method and with
+    n = the number of images once its metrics are done.
+    ``normalization=(mean, std)`` makes black pixel black in the metrics and the default
+    explain; with more than one image, the default explain draws Expected Grad-CAM's baselines
+    from the other images (the data-aware D). Returns an :class:`EvaluationTable`, one row per
+    (method, metric).
     """
     images = check_images(images)
     methods = _check_names(methods, "methods")
@@ -196,6 +215,8 @@ def evaluate(
     targets_t = resolve_targets(model, images, targets, batch_size)
     rows, results = [], {}
     for method in methods:
+        if progress is not None:
+            progress(method, 0)
         maps = explain(model, images, method, targets_t)
         maps = getattr(maps, "maps", maps)
         run = _Run(model, images, maps, targets_t, boxes, method, explain)
@@ -206,4 +227,6 @@ def evaluate(
             results[(method, metric)] = result
             summary = result.summary()
             rows.append({"method": method, **summary, "metric": metric})
+        if progress is not None:
+            progress(method, len(images))
     return EvaluationTable(rows, results)

@@ -110,6 +110,7 @@ def _curve_metric(
         name,
         trapezoid_auc(curves, fraction),
         {"curves": curves, "fraction": fraction, "targets": targets_t.cpu()},
+        bounds=(0.0, 1.0) if score == "probability" else None,
     )
 
 

@@ -130,7 +130,7 @@ def pointing_game(
     hits = (is_max & region).any(dim=1).double().cpu()
     hits[masks.reshape(flat.shape).sum(dim=1).cpu() == 0] = math.nan
     empty = count_empty_masks(masks, "pointing_game")
-    return MetricResult("pointing_game", hits, {"empty_masks": empty})
+    return MetricResult("pointing_game", hits, {"empty_masks": empty}, bounds=(0.0, 1.0))
 
 
 def energy_pointing_game(images: Tensor, maps: ArrayLike, boxes: GroundTruth) -> MetricResult:
@@ -148,7 +148,9 @@ def energy_pointing_game(images: Tensor, maps: ArrayLike, boxes: GroundTruth) ->
     values = torch.where(total != 0, inside / total, torch.full_like(total, math.nan)).cpu()
     values[masks.reshape(flat.shape).sum(dim=1).cpu() == 0] = math.nan
     empty = count_empty_masks(masks, "energy_pointing_game")
-    return MetricResult("energy_pointing_game", values, {"empty_masks": empty})
+    return MetricResult(
+        "energy_pointing_game", values, {"empty_masks": empty}, bounds=(0.0, 1.0)
+    )
 
 
 def _largest_component_box(region: np.ndarray) -> tuple[int, int, int, int] | None:
@@ -220,4 +222,5 @@ def bbox_accuracy(
         "bbox_accuracy",
         torch.tensor(values, dtype=torch.float64),
         {"boxes": predicted, "empty_masks": empty},
+        bounds=(0.0, 1.0),
     )

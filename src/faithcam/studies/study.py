@@ -154,7 +154,7 @@ def run_study(
     """
     from faithcam.cams.baselines import ReferenceSet
     from faithcam.cams.methods import explain, method_spec
-    from faithcam.metrics.evaluate import METRICS, evaluate
+    from faithcam.metrics.evaluate import METRICS, evaluate, metric_bounds
 
     unknown = [m for m in metrics if m not in METRICS]
     if unknown:
@@ -240,7 +240,19 @@ def run_study(
 
     from tqdm.auto import tqdm
 
-    for batch in tqdm(loader, disable=not progress or rank != 0, desc="evaluate", unit="batch"):
+    # one step per image and method, the method being explained in the bar's text
+    bar = tqdm(
+        total=(len(todo) if sampler is None else len(sampler)) * len(methods),
+        disable=not progress or rank != 0,
+        desc="evaluate",
+        unit="image·method",
+    )
+
+    def advance(method: str, n_images: int) -> None:
+        bar.set_description(f"evaluate {method}", refresh=False)
+        bar.update(n_images)
+
+    for batch in loader:
         images = batch["image"].to(device)
         batch_ids[:] = batch["id"]
         targets = batch["target"].to(device)
@@ -259,6 +271,7 @@ def run_study(
             explain=explain_maps,
             metric_kwargs=metric_kwargs,
             normalization=norm,
+            progress=advance,
         )
         rows = [
             (image_id, method, metric, settings, float(value))
@@ -266,20 +279,27 @@ def run_study(
             for image_id, value in zip(batch["id"], result.values.tolist(), strict=True)
         ]
         rank_store.add(rows)
+    bar.close()
     if world > 1:
         dist.barrier()
         if rank != 0:
             return None
         for other in range(world):
             main_store.merge_from(f"{store}.rank{other}")
-    return summarise(main_store, settings, methods, metrics)
+    bounds = {m: metric_bounds(m, metric_kwargs.get(m)) for m in metrics}
+    return summarise(main_store, settings, methods, metrics, bounds)
 
 
 def summarise(
-    store: ResultStore, settings: str, methods: Sequence[str], metrics: Sequence[str]
+    store: ResultStore,
+    settings: str,
+    methods: Sequence[str],
+    metrics: Sequence[str],
+    bounds: dict[str, tuple[float, float] | None] | None = None,
 ) -> list[dict[str, Any]]:
     """Mean and 95 % CI per (method, metric) over the stored per-image values, in the order
-    the methods and metrics were asked for."""
+    the methods and metrics were asked for; ``bounds[metric]`` keeps a bounded metric's
+    interval inside its range (see :class:`~faithcam.metrics.MetricResult`)."""
     from faithcam.metrics import MetricResult
 
     values: dict[tuple[str, str], list[float]] = {}
@@ -289,6 +309,10 @@ def summarise(
     for method in methods:
         for metric in metrics:
             vals = values.get((method, metric), [])
-            result = MetricResult(metric, torch.tensor(vals, dtype=torch.float64))
+            result = MetricResult(
+                metric,
+                torch.tensor(vals, dtype=torch.float64),
+                bounds=(bounds or {}).get(metric),
+            )
             rows.append({"method": method, **result.summary()})
     return rows

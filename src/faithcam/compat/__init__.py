@@ -1,0 +1,1 @@
+"""Short import paths for the drop-ins of :mod:`faithcam.interop.compat`."""
