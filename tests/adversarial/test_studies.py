@@ -130,7 +130,10 @@ def test_kill_9_with_workers_leaves_no_orphan_and_resumes(tmp_path) -> None:
         deadline = time.time() + 120
         while time.time() < deadline:
             workers = _children(process.pid)
-            stored = _count(store) if store.exists() else 0
+            try:  # the child may have created the file but not yet its table
+                stored = _count(store) if store.exists() else 0
+            except sqlite3.OperationalError:
+                stored = 0
             if len(workers) >= 2 and stored >= 2 * 4 * ROWS_PER_IMAGE:
                 break
             time.sleep(0.1)
