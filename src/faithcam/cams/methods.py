@@ -151,9 +151,14 @@ def explain(
     weighting = get_weighting(spec.weighting)
     estimator_obj.validate(images)
     resolved = resolve_layer(model, layer, images)
-    target = target_spec.bind(len(images), images.device)
     samples = getattr(estimator_obj, "steps", getattr(estimator_obj, "samples", 0))
-    with _progress_bar(progress, len(images) * (1 + samples), name) as advance:
+    # Gradients need autograd: a caller's inference_mode is left for the capture and the
+    # target it binds (an inference tensor cannot be updated or differentiated outside it).
+    with (
+        torch.inference_mode(False),
+        _progress_bar(progress, len(images) * (1 + samples), name) as advance,
+    ):
+        target = target_spec.bind(len(images), images.device)
         estimate = estimator_obj.estimate(
             model,
             resolved,
