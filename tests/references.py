@@ -31,11 +31,12 @@ def reference_gradients(
     return store["a"].detach().clone(), store["a"].grad.detach(), outputs.detach()
 
 
-def naive_map(rule: str, a: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
+def naive_map(rule: str, a: torch.Tensor, g: torch.Tensor, eps: float = 0.0) -> torch.Tensor:
     """One image's (h, w) map before ReLU for a weighting rule, from (K, h, w) A and G, by loops.
 
     gradcam:   w_k = (1/Z) Σ_ij G_kij
-    gradcam++: w_k = Σ_ij α_kij ReLU(G_kij), α = G² / (2G² + Σ_ab A_kab G³)  (0 where G = 0)
+    gradcam++: w_k = Σ_ij α_kij ReLU(G_kij), α = G² / (2G² + Σ_ab A_kab G³ + eps)  (0 where
+               G = 0; the paper has eps = 0, pytorch-grad-cam 1e-6)
     xgradcam:  w_k = Σ_ij A_kij G_kij / Σ_ab A_kab
     hirescam:  map_ij = Σ_k G_kij A_kij
     layercam:  map_ij = Σ_k ReLU(G_kij) A_kij
@@ -63,7 +64,7 @@ def naive_map(rule: str, a: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
                 elif rule == "xgradcam":
                     weight += float(a[k, i, j]) * grad / total if total != 0 else 0.0
                 elif rule == "gradcam++":
-                    denominator = 2 * grad**2 + total * grad**3
+                    denominator = 2 * grad**2 + total * grad**3 + eps
                     if grad != 0 and denominator != 0:
                         weight += grad**2 / denominator * max(grad, 0.0)
                 else:
