@@ -14,6 +14,7 @@ import torch
 
 from faithcam.io.report import Report
 from faithcam.io.viz import colorize, method_grid, overlay
+from tests.peers import PRETRAINED_PACKAGES, skip_unless_installed
 
 
 def test_overlay_keeps_the_image_where_the_map_is_zero() -> None:
@@ -55,19 +56,17 @@ def demo_report(tmp_path_factory):
     pytest.importorskip("skimage")
     from faithcam.cli.demo import run_demo
 
+    skip_unless_installed(*PRETRAINED_PACKAGES["mobilenet_v2-imagenet"])
     out = tmp_path_factory.mktemp("demo")
-    try:
-        return run_demo(
-            out,
-            models=["mobilenet_v2-imagenet"],
-            photos=["chelsea"],
-            steps=2,
-            quiet=True,
-            methods=["expected-gradcam", "gradcam"],
-            shapes=False,
-        )
-    except ValueError as error:
-        pytest.skip(str(error))
+    return run_demo(
+        out,
+        models=["mobilenet_v2-imagenet"],
+        photos=["chelsea"],
+        steps=2,
+        quiet=True,
+        methods=["expected-gradcam", "gradcam"],
+        shapes=False,
+    )
 
 
 def test_demo_end_to_end_small(demo_report) -> None:
