@@ -20,27 +20,28 @@ KILLED = {1, 3, 24, -24, 36, 152, 255, 37, -9, -11}  # test failure, timeout, ty
 SURVIVED = {0, 5, 33}  # tests passed, or no test reaches the mutant
 
 
-def collect(root: Path) -> dict[str, Counter]:
-    """Counter of killed / survived / unchecked per file, from mutmut's .meta files."""
+def _status(code: int | None) -> str:
+    if code is None:
+        return "unchecked"
+    if code in KILLED:
+        return "killed"
+    return "survived" if code in SURVIVED else "other"
+
+
+def collect(root: Path) -> tuple[dict[str, Counter], list[str]]:
+    """Killed / survived / unchecked counts per file, and the surviving mutants' names."""
     by_file: dict[str, Counter] = {}
+    survivors: list[str] = []
     for meta in sorted(root.glob("**/*.py.meta")):
         exit_codes = json.loads(meta.read_text())["exit_code_by_key"]
-        counts = Counter()
+        counts: Counter = Counter()
         for name, code in exit_codes.items():
-            status = (
-                "unchecked"
-                if code is None
-                else "killed"
-                if code in KILLED
-                else "survived"
-                if code in SURVIVED
-                else "other"
-            )
+            status = _status(code)
             counts[status] += 1
             if status == "survived":
-                counts.setdefault("names", []).append(name)  # type: ignore[arg-type]
+                survivors.append(name)
         by_file[str(meta.relative_to(root)).removesuffix(".meta")] = counts
-    return by_file
+    return by_file, survivors
 
 
 def main(argv: list[str]) -> int:
@@ -48,13 +49,13 @@ def main(argv: list[str]) -> int:
     if not root.is_dir():
         print("no mutants/ folder: run `make mutation` (mutmut run) first", file=sys.stderr)
         return 1
-    by_file = collect(root)
+    by_file, survivors = collect(root)
     print(f"{'tier / file':<36}{'killed':>8}{'checked':>9}{'score':>8}{'unchecked':>11}")
     for tier in TIERS:
         files = {f: c for f, c in by_file.items() if f.startswith(f"{tier}/")}
-        total = Counter()
+        total: Counter = Counter()
         for counts in files.values():
-            total.update({k: v for k, v in counts.items() if k != "names"})
+            total.update(counts)
         checked = total["killed"] + total["survived"]
         if not checked:
             continue
@@ -66,9 +67,7 @@ def main(argv: list[str]) -> int:
                 pct = 100 * counts["killed"] / done
                 print(f"  {name:<34}{counts['killed']:>8}{done:>9}{pct:>7.1f}%")
     if "--survivors" in argv:
-        for name, counts in by_file.items():
-            for mutant in counts.get("names", []):
-                print(mutant)
+        print("\n".join(survivors))
     return 0
 
 
