@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 # Torch pins from ../shared/ENVIRONMENT.md (these wheels lie on local disk here and in CI).
 TORCH_PINS := torch==2.14.1 torchvision==0.29.1
 
-.PHONY: install demo figure test lint bench clean
+.PHONY: install demo figure test lint bench mutation clean
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -36,6 +36,14 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.run_all
+
+# Mutation testing of the core tiers (engine, cams, metrics, studies): slow (about an hour per
+# tier on 2 cores), so not part of `make test` or CI; run it before a stop that touches them.
+# One tier: make mutation MUTANTS='faithcam.engine.*'. Score per tier: docs/mutation.md.
+MUTANTS ?=
+mutation: $(STAMP)
+	OMP_NUM_THREADS=1 $(BIN)/mutmut run --max-children 2 $(MUTANTS) || true
+	$(BIN)/python scripts/mutation_score.py
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info

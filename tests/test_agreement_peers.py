@@ -12,57 +12,33 @@ import torch
 
 import faithcam
 from tests.conftest import seeded_images, seeded_torchvision
-
-pgc = pytest.importorskip("pytorch_grad_cam")
-from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget  # noqa: E402
+from tests.peers import classifier_targets, minmax, peer_lowres, pytorch_grad_cam
+from tests.references import naive_map, reference_gradients
 
 MODELS = ["resnet18", "resnet50", "vgg11_bn", "densenet121", "mobilenet_v3_small"]
 # DenseNet's automatic layer `features` is followed by an in-place F.relu, which overwrites the
 # activations pytorch-grad-cam keeps (it stores a view of the output): see
 # test_densenet_inplace_relu_after_layer below. Compare on the block before it instead.
 PEER_LAYERS = {"densenet121": "features.denseblock4"}
+# DenseNet-121 is the slowest model here: a smaller input keeps the suite fast (3x3 maps).
+IMAGE_SIZES = {"densenet121": 96}
 PEER_CLASSES = {
-    "gradcam": pgc.GradCAM,
-    "gradcam++": pgc.GradCAMPlusPlus,
-    "xgradcam": pgc.XGradCAM,
-    "hirescam": pgc.HiResCAM,
-    "layercam": pgc.LayerCAM,
+    "gradcam": "GradCAM",
+    "gradcam++": "GradCAMPlusPlus",
+    "xgradcam": "XGradCAM",
+    "hirescam": "HiResCAM",
+    "layercam": "LayerCAM",
 }
-
-
-def minmax(maps: np.ndarray) -> np.ndarray:
-    maps = np.maximum(maps, 0)
-    flat = maps.reshape(len(maps), -1)
-    low = flat.min(1)[:, None, None]
-    span = (flat.max(1) - flat.min(1))[:, None, None]
-    return (maps - low) / np.where(span > 0, span, 1)
-
-
-def peer_lowres(peer_cls, model, module, images, targets) -> np.ndarray:
-    """pytorch-grad-cam's map at the layer's resolution (its resize made the identity)."""
-    with peer_cls(model=model, target_layers=[module]) as cam:
-        with torch.no_grad():
-            h, w = _layer_size(model, module, images)
-        cam.get_target_width_height = lambda _x: (w, h)
-        return cam(input_tensor=images, targets=targets)
-
-
-def _layer_size(model, module, images) -> tuple[int, int]:
-    sizes = []
-    handle = module.register_forward_hook(lambda _m, _i, out: sizes.append(out.shape[-2:]))
-    try:
-        model(images[:1])
-    finally:
-        handle.remove()
-    return tuple(sizes[0])
 
 
 @pytest.mark.parametrize("model_name", MODELS)
 def test_vanilla_family_matches_pytorch_grad_cam(model_name: str) -> None:
+    pgc = pytorch_grad_cam()
     model = seeded_torchvision(model_name)
-    images = seeded_images(2, 128)
+    images = seeded_images(2, IMAGE_SIZES.get(model_name, 128))
     classes = [3, 17]
-    for method, peer_cls in PEER_CLASSES.items():
+    for method, peer_name in PEER_CLASSES.items():
+        peer_cls = getattr(pgc, peer_name)
         # pytorch-grad-cam adds eps = 1e-6 to Grad-CAM++'s α denominator, which the paper does
         # not have; a x10^4 score makes that eps negligible (pinned in the next test).
         scale = 1e4 if method == "gradcam++" else 1.0
@@ -88,11 +64,12 @@ class _ScaledTarget:
     """Peer target: scale × logit of a class (ClassifierOutputTarget when scale == 1)."""
 
     def __init__(self, class_id: int, scale: float) -> None:
-        self.inner = ClassifierOutputTarget(class_id)
+        self.class_id = class_id
         self.scale = scale
 
     def __call__(self, output: torch.Tensor) -> torch.Tensor:
-        return self.scale * self.inner(output)
+        logit = output[self.class_id] if output.ndim == 1 else output[:, self.class_id]
+        return self.scale * logit
 
 
 def _scaled_classes(classes: list[int], scale: float):
@@ -102,42 +79,66 @@ def _scaled_classes(classes: list[int], scale: float):
     return faithcam.CallableTarget(fns)
 
 
-def test_densenet_inplace_relu_after_layer() -> None:
-    """On DenseNet's `features` (norm5, then an in-place ReLU in forward) faithcam uses the true
-    layer output, checked against a plain full-autograd reference; pytorch-grad-cam's stored
-    activations are the post-ReLU ones, so its map differs there."""
+def _densenet_case():
+    """DenseNet-121's `features` (norm5; torchvision's forward then applies an in-place ReLU),
+    its activations and gradients from torchvision's forward written out by hand."""
     model = seeded_torchvision("densenet121")
-    images = seeded_images(2, 128)
-    result = faithcam.explain(model, images, "gradcam", targets=[3, 17])
-    assert result.layer == "features"
-    # Reference: torchvision's DenseNet forward written out by hand, with a plain autograd leaf.
+    images = seeded_images(2, 64)
     with torch.no_grad():
         activations = model.features(images)
     leaf = activations.clone().requires_grad_(True)
     pooled = torch.nn.functional.adaptive_avg_pool2d(torch.relu(leaf), 1).flatten(1)
     scores = model.classifier(pooled)[[0, 1], [3, 17]]
     (gradients,) = torch.autograd.grad(scores.sum(), leaf)
-    reference = faithcam.cams.weightings.gradcam(activations, gradients)
-    torch.testing.assert_close(result.raw_maps, reference, rtol=1e-4, atol=1e-6)
-    module = model.features
+    return model, images, activations, gradients
+
+
+def test_densenet_inplace_relu_after_layer() -> None:
+    """On DenseNet's `features` faithcam uses the true layer output (negative values included),
+    checked against a plain autograd reference and a naive Grad-CAM loop."""
+    model, images, activations, gradients = _densenet_case()
+    result = faithcam.explain(model, images, "gradcam", targets=[3, 17])
+    assert result.layer == "features"
     assert (activations < 0).any(), "norm5's output has negative values before the ReLU"
-    theirs = peer_lowres(
-        pgc.GradCAM, model, module, images, [ClassifierOutputTarget(c) for c in (3, 17)]
+    reference = torch.stack(
+        [naive_map("gradcam", activations[b], gradients[b]) for b in range(2)]
+    ).float()
+    torch.testing.assert_close(result.raw_maps, reference, rtol=1e-4, atol=1e-6)
+
+
+def test_densenet_peer_keeps_the_post_relu_activations() -> None:
+    """pytorch-grad-cam stores a view of `features`' output, which the in-place ReLU then
+    overwrites: its map is Grad-CAM of ReLU(A), not of A."""
+    pgc = pytorch_grad_cam()
+    model, images, activations, gradients = _densenet_case()
+    theirs = peer_lowres(pgc.GradCAM, model, model.features, images, classifier_targets([3, 17]))
+    post_relu = torch.stack(
+        [naive_map("gradcam", activations[b].clamp(min=0), gradients[b]) for b in range(2)]
     )
-    assert np.abs(minmax(result.raw_maps.numpy()) - theirs).max() > 1e-2
+    true = torch.stack([naive_map("gradcam", activations[b], gradients[b]) for b in range(2)])
+    np.testing.assert_allclose(theirs, minmax(post_relu.numpy()), atol=1e-4)
+    assert np.abs(minmax(true.numpy()) - theirs).max() > 1e-2
 
 
 def test_gradcam_plus_plus_peer_epsilon_is_pinned() -> None:
     """Without score scaling the peer's ε = 1e-6 in α's denominator changes Grad-CAM++ where
-    gradients are small (|G| ~ 1e-3 on random nets); faithcam follows the paper (no ε)."""
+    gradients are small (|G| ~ 1e-3 on random nets); faithcam follows the paper (no ε).
+
+    Pinned exactly: the peer equals the naive Grad-CAM++ loop with ε = 1e-6, faithcam equals
+    it with ε = 0, and the two differ by more than the agreement tolerance."""
+    pgc = pytorch_grad_cam()
     model = seeded_torchvision("resnet18")
-    images = seeded_images(2, 128)
-    result = faithcam.explain(model, images, "gradcam++", targets=[3, 17])
+    images = seeded_images(2, 96)
+    classes = torch.tensor([3, 17])
+    result = faithcam.explain(model, images, "gradcam++", targets=classes)
     module = dict(model.named_modules())[result.layer]
-    theirs = peer_lowres(
-        pgc.GradCAMPlusPlus, model, module, images, [ClassifierOutputTarget(c) for c in (3, 17)]
-    )
-    assert np.abs(minmax(result.raw_maps.numpy()) - minmax(theirs)).max() > 1e-3
+    theirs = peer_lowres(pgc.GradCAMPlusPlus, model, module, images, classifier_targets(classes))
+    a, g, _ = reference_gradients(model, module, images, classes)
+    paper = torch.stack([naive_map("gradcam++", a[b], g[b]) for b in range(2)])
+    with_eps = torch.stack([naive_map("gradcam++", a[b], g[b], eps=1e-6) for b in range(2)])
+    torch.testing.assert_close(result.raw_maps.double(), paper, rtol=1e-4, atol=1e-9)
+    np.testing.assert_allclose(theirs, minmax(with_eps.numpy()), atol=1e-4)
+    assert np.abs(minmax(paper.numpy()) - minmax(with_eps.numpy())).max() > 1e-3
 
 
 @pytest.mark.parametrize("model_name", ["resnet18", "vgg11_bn"])

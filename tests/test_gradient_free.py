@@ -28,7 +28,7 @@ from torch import nn
 
 import faithcam
 from tests.conftest import GapLinearNet, seeded_images, seeded_torchvision
-from tests.test_agreement_peers import minmax, peer_lowres
+from tests.peers import classifier_targets, minmax, peer_lowres, pytorch_grad_cam
 from tests.test_hygiene import _hook_count
 
 METHODS = ["scorecam", "ablationcam"]
@@ -270,9 +270,6 @@ def test_scorecam_forwards_each_distinct_mask_once(model) -> None:
 
 # ---------------------------------------------------------------- pytorch-grad-cam
 
-pgc = pytest.importorskip("pytorch_grad_cam")
-from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget  # noqa: E402
-
 PEER_CASES = [("resnet18", "layer1", 2, 64), ("vgg11_bn", "features.3", 1, 48)]
 
 
@@ -285,8 +282,9 @@ def test_matches_pytorch_grad_cam(model_name, layer, n_images, size, method) -> 
     options = {"align_corners": True} if method == "scorecam" else {}
     result = faithcam.explain(model, images, method, classes, layer, **options)
     module = dict(model.named_modules())[layer]
+    pgc = pytorch_grad_cam()
     peer_cls = pgc.ScoreCAM if method == "scorecam" else pgc.AblationCAM
-    targets = [ClassifierOutputTarget(c) for c in classes]
+    targets = classifier_targets(classes)
     theirs = peer_lowres(peer_cls, model, module, images, targets)
     np.testing.assert_allclose(minmax(result.raw_maps.numpy()), minmax(theirs), atol=1e-4)
     if method == "ablationcam":  # the peer zeroes channels only on non-negative outputs
@@ -317,8 +315,8 @@ def test_peer_ablation_value_deviates_on_signed_layers() -> None:
     assert activations.min() < 0
     reference = naive_ablation_cam(model[3:], activations, CLASSES)
     torch.testing.assert_close(result.raw_maps, reference, rtol=1e-4, atol=1e-6)
-    targets = [ClassifierOutputTarget(c) for c in CLASSES]
-    theirs = peer_lowres(pgc.AblationCAM, model, module, IMAGES, targets)
+    targets = classifier_targets(CLASSES)
+    theirs = peer_lowres(pytorch_grad_cam().AblationCAM, model, module, IMAGES, targets)
     assert np.abs(minmax(result.raw_maps.numpy()) - minmax(theirs)).max() > 1e-2
 
 

@@ -72,10 +72,16 @@ def test_hooks_removed_when_the_call_fails() -> None:
 def test_works_inside_no_grad_and_inference_mode() -> None:
     model = GapLinearNet().eval()
     images = torch.rand(2, 3, 16, 16)
-    reference = faithcam.explain(model, images).maps
+    reference = {m: faithcam.explain(model, images, m, seed=0).maps for m in METHODS}
     with torch.no_grad():
-        torch.testing.assert_close(faithcam.explain(model, images).maps, reference)
+        torch.testing.assert_close(faithcam.explain(model, images).maps, reference["gradcam"])
         assert not torch.is_grad_enabled()
+    with torch.inference_mode():
+        inference_images = images.clone()  # an inference tensor
+        for method in METHODS:
+            result = faithcam.explain(model, inference_images, method, seed=0)
+            torch.testing.assert_close(result.maps, reference[method])
+        assert torch.is_inference_mode_enabled() and not torch.is_grad_enabled()
 
 
 def _live_tensors() -> int:

@@ -83,3 +83,77 @@ def test_boxes_checked_before_any_work():
 
 def test_registry_names():
     assert {"deletion", "insertion", "road_lerf", "infidelity", "bbox_accuracy"} <= set(METRICS)
+
+
+def test_evaluate_numbers_equal_direct_metric_calls():
+    """Every deterministic metric of the table equals the metric called directly on the same
+    maps and targets (so a mis-wired order, substrate or keyword in evaluate shows)."""
+    from faithcam.metrics import (
+        average_drop,
+        bbox_accuracy,
+        deletion,
+        energy_pointing_game,
+        increase_in_confidence,
+        infidelity,
+        insertion,
+        pointing_game,
+        road,
+    )
+
+    model, images = model_and_images()
+    targets = model(images).argmax(1)
+    kwargs = {
+        "deletion": {"steps": 8, "substrate": "blur", "score": "logit"},
+        "insertion": {"steps": 8},
+        "road_morf": {"percentages": [20, 60], "generator": 0, "score": "logit"},
+        "road_lerf": {"percentages": [20, 60], "generator": 0, "score": "logit"},
+        "infidelity": {"n_samples": 4, "generator": 0},
+    }
+    direct = {
+        "deletion": lambda m: deletion(model, images, m, targets, **kwargs["deletion"]),
+        "insertion": lambda m: insertion(model, images, m, targets, **kwargs["insertion"]),
+        "average_drop": lambda m: average_drop(model, images, m, targets),
+        "increase_in_confidence": lambda m: increase_in_confidence(model, images, m, targets),
+        "road_morf": lambda m: road(model, images, m, targets, order="morf", **kwargs["road_morf"]),
+        "road_lerf": lambda m: road(model, images, m, targets, order="lerf", **kwargs["road_lerf"]),
+        "infidelity": lambda m: infidelity(model, images, m, targets, **kwargs["infidelity"]),
+        "pointing_game": lambda m: pointing_game(images, m, BOXES),
+        "energy_pointing_game": lambda m: energy_pointing_game(images, m, BOXES),
+        "bbox_accuracy": lambda m: bbox_accuracy(images, m, BOXES),
+    }
+    table = evaluate(
+        model, images, ["saliency", "random"], list(direct), boxes=BOXES, explain=toy_explain,
+        metric_kwargs=kwargs,
+    )  # fmt: skip
+    for method in ("saliency", "random"):
+        maps = toy_explain(model, images, method, targets)
+        for metric, call in direct.items():
+            got = table.results[(method, metric)].values
+            torch.testing.assert_close(got, call(maps).values, msg=f"{method} {metric}")
+    morf = table.results[("saliency", "road_morf")].values
+    lerf = table.results[("saliency", "road_lerf")].values
+    assert not torch.allclose(morf, lerf)  # the two orders differ, so a swap would show
+
+
+def test_blur_substrate_really_blurs():
+    """The deletion curve ends (and the insertion curve starts) at the score of the fully
+    blurred image; the reference blur is scipy's Gaussian filter (σ = 5, radius 5, mirror)."""
+    from scipy.ndimage import gaussian_filter
+
+    from faithcam.metrics import deletion, insertion
+
+    model, images = model_and_images()
+    blurred = torch.from_numpy(
+        gaussian_filter(images.double().numpy(), sigma=(0, 0, 5, 5), truncate=1.0, mode="mirror")
+    ).float()
+    assert (blurred - images).abs().max() > 0.1
+    with torch.no_grad():
+        expected = model(blurred)[:, 0].double()
+        original = model(images)[:, 0].double()
+    maps = torch.rand(3, 12, 12, generator=torch.Generator().manual_seed(2))
+    kw = {"steps": 4, "score": "logit", "substrate": "blur"}
+    curves = deletion(model, images, maps, 0, **kw).details["curves"]
+    torch.testing.assert_close(curves[:, -1], expected, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(curves[:, 0], original, rtol=1e-4, atol=1e-5)
+    curves = insertion(model, images, maps, 0, **kw).details["curves"]
+    torch.testing.assert_close(curves[:, 0], expected, rtol=1e-4, atol=1e-5)

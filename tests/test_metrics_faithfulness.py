@@ -103,17 +103,48 @@ def test_model_state_is_unchanged():
 
 
 def test_average_drop_and_increase_known_answer(linear_setup):
+    """Closed form on the linear model: the map is 1 except one pixel (min-max keeps it so), so
+    the masked image is the image with that pixel zeroed: O = softmax(logits − W[:, :, 0, 0]·x)."""
     model, images, targets, _ = linear_setup
     ones = torch.ones(6, 12, 12)
-    ones[:, 0, 0] = 0  # min-max scaling keeps the rest at 1
+    ones[:, 0, 0] = 0
     drop = average_drop(model, images, ones, targets)
-    assert drop.values.max() < 20
     increase = increase_in_confidence(model, images, ones, targets)
-    assert set(increase.values.tolist()) <= {0.0, 100.0}
-    full, masked = drop.details["full"], drop.details["masked"]
-    expected = 100 * (full - masked).clamp_min(0) / full
-    torch.testing.assert_close(drop.values, expected)
-    torch.testing.assert_close(increase.values, 100 * (masked > full).double())
+    weight = model.weight.detach().double()
+    x = images.double()
+    logits = (x[:, None] * weight[None]).sum(dim=(2, 3, 4))
+    removed = (x[:, None, :, 0, 0] * weight[None, :, :, 0, 0]).sum(dim=2)
+    rows = torch.arange(6)
+    full = logits.softmax(dim=1)[rows, targets]
+    masked = (logits - removed).softmax(dim=1)[rows, targets]
+    expected = [100 * max(0.0, float(f - m)) / float(f) for f, m in zip(full, masked, strict=True)]
+    torch.testing.assert_close(drop.values, torch.tensor(expected, dtype=torch.float64))
+    clear = (masked - full).abs() > 1e-5  # float32 probabilities near 1 may tie
+    expected_increase = 100 * (masked > full).double()
+    torch.testing.assert_close(increase.values[clear], expected_increase[clear])
+    assert clear.sum() >= 3
+
+
+class _SumModel(nn.Module):
+    """logits = (Σ x, 0): the target-0 probability is sigmoid(Σ x)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        total = x.sum(dim=(1, 2, 3))
+        return torch.stack([total, torch.zeros_like(total)], dim=1)
+
+
+def test_average_drop_hand_computed_with_min_max_scaling():
+    """A 2x2 image of ones, map [[5, 3], [3, 3]]: min-max gives [[1, 0], [0, 0]], so
+    Y = sigmoid(4), O = sigmoid(1), drop = 100 (Y − O) / Y ≈ 25.56 % (unscaled: 0 %)."""
+    image = torch.ones(1, 1, 2, 2)
+    explanation = torch.tensor([[[5.0, 3.0], [3.0, 3.0]]])
+    y, o = 1 / (1 + math.exp(-4)), 1 / (1 + math.exp(-1))
+    drop = average_drop(_SumModel(), image, explanation, 0)
+    assert float(drop.values[0]) == pytest.approx(100 * (y - o) / y, rel=1e-6)
+    assert float(drop.values[0]) == pytest.approx(25.5552, abs=1e-3)
+    assert float(increase_in_confidence(_SumModel(), image, explanation, 0).values[0]) == 0.0
+    increase = increase_in_confidence(_SumModel(), -image, explanation, 0)
+    assert float(increase.values[0]) == 100.0  # sigmoid(-1) > sigmoid(-4)
 
 
 def test_result_summary_t_interval():

@@ -11,25 +11,27 @@ import torch
 import faithcam
 from faithcam.engine.layers import resolve_layer
 from faithcam.io.pretrained import PRETRAINED, load_pretrained
-from tests.test_agreement_peers import minmax, peer_lowres
-
-skimage_data = pytest.importorskip("skimage.data")
-pgc = pytest.importorskip("pytorch_grad_cam")
-from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget  # noqa: E402
+from tests.peers import (
+    PRETRAINED_PACKAGES,
+    classifier_targets,
+    minmax,
+    peer_lowres,
+    pytorch_grad_cam,
+    skip_unless_installed,
+)
 
 CAT_CLASSES = range(281, 286)  # tabby, tiger cat, Persian, Siamese, Egyptian cat
 
 
 @functools.cache
 def pretrained(name: str):
-    try:
-        return load_pretrained(name)
-    except ValueError as error:  # the weights package is not installed
-        pytest.skip(str(error))
+    skip_unless_installed(*PRETRAINED_PACKAGES[name])  # any other error fails the test
+    return load_pretrained(name)
 
 
 @functools.cache
 def photos(name: str) -> torch.Tensor:
+    skimage_data = pytest.importorskip("skimage.data")
     model = pretrained(name)
     return torch.cat(
         [model.preprocess(skimage_data.chelsea()), model.preprocess(skimage_data.coffee())]
@@ -50,8 +52,9 @@ def test_agreement_with_pytorch_grad_cam_on_real_models(name: str, method: str) 
     images = photos(name)
     result = faithcam.explain(model.model, images, method, layer=model.layer)
     module = dict(model.model.named_modules())[model.layer]
+    pgc = pytorch_grad_cam()
     peer_cls = {"gradcam": pgc.GradCAM, "hirescam": pgc.HiResCAM, "xgradcam": pgc.XGradCAM}
-    targets = [ClassifierOutputTarget(int(c)) for c in result.targets]
+    targets = classifier_targets(result.targets)
     theirs = peer_lowres(peer_cls[method], model.model, module, images, targets)
     np.testing.assert_allclose(minmax(result.raw_maps.numpy()), minmax(theirs), atol=1e-4)
 

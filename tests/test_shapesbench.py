@@ -91,12 +91,16 @@ def test_bad_arguments_are_named() -> None:
         load_shapes_model("vgg", "dirty")
 
 
+# The README's test accuracies (100 %, 100 %, 99.85 %); 500 fresh images resolve 0.2 %.
+ACCURACY = {("resnet", "clean"): 1.0, ("vgg", "clean"): 1.0, ("vgg", "spurious"): 0.998}
+
+
 @pytest.mark.parametrize(("arch", "split"), bundled_models())
 def test_bundled_model_accuracy_on_a_fresh_test_set(arch: str, split: str) -> None:
     data = bench(split, 500)
     with torch.no_grad():
         predicted = load_shapes_model(arch, split).model(data.images).argmax(1)
-    assert float((predicted == data.labels).double().mean()) >= 0.95
+    assert float((predicted == data.labels).double().mean()) >= ACCURACY[(arch, split)]
 
 
 def test_tampered_weights_fail_the_checksum(tmp_path) -> None:
@@ -130,19 +134,34 @@ def _dilate(masks: torch.Tensor, radius: int) -> torch.Tensor:
     return torch.nn.functional.conv2d(masks[:, None].float(), kernel, padding=radius)[:, 0] > 0
 
 
-@pytest.mark.parametrize("method", ["hirescam", "expected-gradcam"])
+# The README's numbers: median share of each map's energy on the (widened) cue patch.
+CUE_SHARE = {
+    "gradcam": 0.70,
+    "xgradcam": 0.70,
+    "hirescam": 0.70,
+    "integrated-gradcam": 0.70,
+    "expected-gradcam": 0.70,
+    "ablationcam": 0.70,
+    "gradcam++": 0.60,
+    "layercam": 0.60,
+}
+
+
+@pytest.mark.parametrize("method", list(CUE_SHARE))
 def test_spurious_model_maps_point_at_the_cue(method: str) -> None:
     """The spurious model can only predict from the cue patch: its faithful maps must put most
     of their energy there. The maps live on an 8 x 8 grid (8 px cells) and are upsampled, so
-    the patch is widened by one cell (8 px) before the energy inside it is measured."""
+    the patch is widened by one cell (8 px) before the energy inside it is measured. Measured
+    medians: 0.74-0.77 (Grad-CAM, XGrad-CAM, HiResCAM, Integrated, Expected), 0.70
+    (Ablation-CAM), 0.61-0.63 (Grad-CAM++, LayerCAM); the README states these bounds."""
     data = bench("spurious", 32)
     maps = _maps("vgg", "spurious", data, method)
     region = _dilate(data.cue_masks, 8)
     share = (maps * region).sum((1, 2)) / maps.sum((1, 2))
-    assert float(share.median()) > 0.5, share
+    assert float(share.median()) >= CUE_SHARE[method], share
     # and far more than on the target object, which has no bearing on the label
     on_target = (maps * _dilate(data.target_masks, 8)).sum((1, 2)) / maps.sum((1, 2))
-    assert float((share > on_target).double().mean()) >= 0.8
+    assert float((share > on_target).double().mean()) >= 0.95
 
 
 @pytest.mark.parametrize(

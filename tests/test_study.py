@@ -104,3 +104,34 @@ def test_unknown_metric_is_rejected(tmp_path) -> None:
             ["speed"],
             tmp_path / "x.sqlite",
         )
+
+
+def test_resume_re_explains_only_the_missing_images(tmp_path, monkeypatch) -> None:
+    """Counts the images handed to ``explain``: a complete store explains nothing again, and a
+    store missing some images (or some rows of one) explains exactly those."""
+    import faithcam.cams.methods as methods
+
+    explained: list[int] = []
+    real_explain = methods.explain
+
+    def counting_explain(model, images, *args, **kwargs):
+        explained.append(len(images))
+        return real_explain(model, images, *args, **kwargs)
+
+    monkeypatch.setattr(methods, "explain", counting_explain)
+    store = tmp_path / "s.sqlite"
+    study_setup.run(str(store))
+    assert sum(explained) == 24 * len(study_setup.METHODS)
+    reference = ResultStore(store).rows()
+    explained.clear()
+    study_setup.run(str(store))
+    assert explained == []
+    with sqlite3.connect(store) as db:
+        db.execute("DELETE FROM results WHERE image_id IN ('img003', 'img017', 'img020')")
+        db.execute(
+            "DELETE FROM results WHERE image_id = 'img010' AND method = ? AND metric = ?",
+            (study_setup.METHODS[1], study_setup.METRICS[0]),
+        )
+    study_setup.run(str(store))
+    assert sum(explained) == 4 * len(study_setup.METHODS)
+    assert ResultStore(store).rows() == reference

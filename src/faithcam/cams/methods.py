@@ -166,8 +166,13 @@ def explain(
     estimator_obj.validate(images)
     estimator_obj = estimator_obj.bind(images, norm)
     resolved = resolve_layer(model, layer, images)
-    target = target_spec.bind(len(images), images.device)
-    with _progress_bar(progress, len(images) * estimator_obj.rows_per_image, name) as advance:
+    # Gradients need autograd: a caller's inference_mode is left for the capture and the
+    # target it binds (an inference tensor cannot be updated or differentiated outside it).
+    with (
+        torch.inference_mode(False),
+        _progress_bar(progress, len(images) * estimator_obj.rows_per_image, name) as advance,
+    ):
+        target = target_spec.bind(len(images), images.device)
         estimate = estimator_obj.estimate(
             model,
             resolved,

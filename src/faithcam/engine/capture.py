@@ -11,6 +11,7 @@ gradient comes from ``torch.autograd.grad(score.sum(), leaf)``: no ``.backward()
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 
 import torch
@@ -92,8 +93,13 @@ def capture(
     grad_mode = torch.is_grad_enabled()
     handle = layer.module.register_forward_hook(hook)
     try:
+        # Under a caller's inference_mode nothing can require grad: leave it for the capture
+        # (an inference tensor cannot enter autograd, so the input is cloned out of it).
+        outer = torch.inference_mode(False) if with_gradients else contextlib.nullcontext()
         context = torch.no_grad() if with_gradients else torch.inference_mode()
-        with context:
+        with outer, context:
+            if with_gradients and inputs.is_inference():
+                inputs = inputs.clone()
             raw_outputs = model(inputs)
             if hook.activations is None:
                 raise LayerError(
