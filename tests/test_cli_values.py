@@ -79,7 +79,11 @@ def test_explain_values_equal_the_library(setup, explained) -> None:
         logits = model(x)
     predicted = logits.argmax(1)
     for method, options in (("gradcam", {}), ("expected-gradcam", {"samples": 3})):
-        expected = faithcam.explain(model, x, method, predicted, seed=5, **options).raw_maps
+        if method == "expected-gradcam":  # the CLI's data-aware D: the folder's other images
+            options = {**options, "baseline": faithcam.ReferenceSet(x)}
+        expected = faithcam.explain(
+            model, x, method, predicted, seed=5, normalization=(MEAN, STD), **options
+        ).raw_maps
         for i, stem in enumerate("abc"):
             torch.testing.assert_close(_raw(explained, stem, method), expected[i], atol=1e-5,
                                        rtol=1e-4)  # fmt: skip
@@ -100,8 +104,10 @@ def test_seed_and_batch_size_effects(setup, explained) -> None:
     root, _, _ = setup
     other = _run(root, "explain", "--method", "gradcam,expected-gradcam", "--samples", "3",
                  "--seed", "6", "--batch-size", "1")  # fmt: skip
-    assert not torch.allclose(_raw(other, "a", "expected-gradcam"),
-                              _raw(explained, "a", "expected-gradcam"))  # fmt: skip
+    def stacked(out):
+        return torch.stack([_raw(out, stem, "expected-gradcam") for stem in "abc"])
+
+    assert not torch.allclose(stacked(other), stacked(explained))
     for stem in "abc":
         torch.testing.assert_close(_raw(other, stem, "gradcam"), _raw(explained, stem, "gradcam"),
                                    atol=1e-5, rtol=1e-4)  # fmt: skip
@@ -110,22 +116,30 @@ def test_seed_and_batch_size_effects(setup, explained) -> None:
 
 def test_evaluate_numbers_equal_direct_metric_calls(setup) -> None:
     root, model, x = setup
+    # a fixed class: the random model's top-2 logits nearly tie, and the CLI's model (loaded
+    # from the file) may break such a tie the other way
     out = _run(root, "evaluate", "--method", "gradcam,hirescam", "--metrics",
-               "deletion,average_drop", "--metric-steps", "4", "--grids", "0")  # fmt: skip
+               "deletion,average_drop", "--metric-steps", "4", "--grids", "0",
+               "--target", "7")  # fmt: skip
     with (out / "results.csv").open() as file:
         rows = {(r["method"], r["metric"]): float(r["mean"]) for r in csv.DictReader(file)}
-    with torch.no_grad():
-        predicted = model(x).argmax(1)
+    predicted = torch.full((3,), 7)
     for method in ("gradcam", "hirescam"):
         maps = faithcam.explain(model, x, method, predicted).maps
-        expected = deletion(model, x, maps, predicted, steps=4).values.mean()
-        assert rows[(method, "deletion")] == pytest.approx(float(expected), rel=1e-4, abs=1e-6)
+        expected = deletion(
+            model, x, maps, predicted, steps=4, normalization=(MEAN, STD)
+        ).values.mean()
+        # 2 x 2 maps at 32 px: many pixels tie in rank, and float noise of another batch
+        # composition can reorder them (measured: up to 0.5 % on the mean)
+        assert rows[(method, "deletion")] == pytest.approx(float(expected), rel=1e-2, abs=1e-6)
         # Average Drop by hand: the map min-max scaled, the input masked, the probability drop
         low = maps.flatten(1).min(1).values.view(-1, 1, 1)
         high = maps.flatten(1).max(1).values.view(-1, 1, 1)
         scaled = (maps - low) / (high - low)
         with torch.no_grad():
             y = model(x).softmax(1)[torch.arange(3), predicted]
-            o = model(x * scaled[:, None]).softmax(1)[torch.arange(3), predicted]
+            black = ((0 - torch.tensor(MEAN)) / torch.tensor(STD)).view(1, 3, 1, 1)
+            masked = black + scaled[:, None] * (x - black)  # toward pixel black
+            o = model(masked).softmax(1)[torch.arange(3), predicted]
         drop = (100 * (y - o).clamp(min=0) / y).mean()
         assert rows[(method, "average_drop")] == pytest.approx(float(drop), rel=1e-4, abs=1e-4)

@@ -63,10 +63,22 @@ class ResultStore:
         if found != ["ok"]:
             raise self._damaged("; ".join(map(str, found[:SHOWN])))
 
-    def add(self, rows: Sequence[tuple[str, str, str, str, float]]) -> None:
-        """Insert rows in one transaction (all or nothing); a row already there is an error."""
+    def add(
+        self, rows: Sequence[tuple[str, str, str, str, float]], replace_partial: bool = False
+    ) -> None:
+        """Insert rows in one transaction (all or nothing); a row already there is an error.
+
+        ``replace_partial``: the images of ``rows`` are re-explained in full (a resumed study
+        only re-runs images whose rows are incomplete), so their stale partial rows for the
+        same settings are deleted first, in the same transaction.
+        """
         try:
             with closing(self._connect()) as db, db:
+                if replace_partial:
+                    images = sorted({(r[0], r[3]) for r in rows})
+                    db.executemany(
+                        "DELETE FROM results WHERE image_id = ? AND settings = ?", images
+                    )
                 db.executemany("INSERT INTO results VALUES (?, ?, ?, ?, ?)", rows)
         except sqlite3.IntegrityError:
             raise StoreError(

@@ -278,7 +278,7 @@ def run_study(
             for (method, metric), result in table.results.items()
             for image_id, value in zip(batch["id"], result.values.tolist(), strict=True)
         ]
-        rank_store.add(rows)
+        rank_store.add(rows, replace_partial=True)
     bar.close()
     if world > 1:
         dist.barrier()
