@@ -11,8 +11,13 @@ from faithcam.errors import FaithcamTypeError, FaithcamValueError
 
 
 def check_model(model: Any) -> nn.Module:
+    """An nn.Module; a ``torch.compile``'d model is explained through its original module
+    (``_orig_mod``: hooks do not fire inside a compiled graph)."""
     if not isinstance(model, nn.Module):
         raise FaithcamTypeError(f"model: expected a torch.nn.Module, got {type(model).__name__}")
+    original = getattr(model, "_orig_mod", None)
+    if isinstance(original, nn.Module) and type(model).__name__ == "OptimizedModule":
+        return original
     return model
 
 
@@ -56,6 +61,15 @@ def model_device(model: nn.Module, fallback: torch.device) -> torch.device:
         return tensor.device
     for tensor in model.buffers():
         return tensor.device
+    return fallback
+
+
+def model_dtype(model: nn.Module, fallback: torch.dtype) -> torch.dtype:
+    """The dtype of the model's first floating-point parameter or buffer (``fallback`` if none):
+    images are cast to it, so half / bfloat16 models take float32 images."""
+    for tensor in (*model.parameters(), *model.buffers()):
+        if tensor.is_floating_point():
+            return tensor.dtype
     return fallback
 
 
