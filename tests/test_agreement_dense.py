@@ -100,7 +100,8 @@ def test_fcn_resnet50_matches_semantic_segmentation_target() -> None:
         model, x, "gradcam", targets=faithcam.SegmentationTarget(category, masks)
     )
     torch.testing.assert_close(native.raw_maps, ours.raw_maps)
-    torch.testing.assert_close(ours.scores, (out[:, category] * torch.from_numpy(masks)).sum((1, 2)))
+    expected = (out[:, category] * torch.from_numpy(masks)).sum((1, 2))
+    torch.testing.assert_close(ours.scores, expected)
 
     class OutOnly(torch.nn.Module):  # the peer needs a tensor output (its tutorial's wrapper)
         def __init__(self) -> None:
