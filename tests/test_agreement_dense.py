@@ -69,7 +69,7 @@ def test_transformers_match_pytorch_grad_cam(case: str) -> None:
     for method, peer_cls in PEER_CLASSES.items():
         ours = faithcam.explain(model, x, method, targets=classes)  # automatic layer + layout
         assert ours.layer == layer
-        assert tuple(ours.raw_maps.shape) == (2, *grid)
+        assert tuple(ours.raw_maps.shape) == (2, *grid) and ours.raw_maps.abs().min() > 0
         module = dict(model.named_modules())[layer]
         theirs = peer_map(
             peer_cls, model, module, x, [ClassifierOutputTarget(c) for c in classes], reshape, grid

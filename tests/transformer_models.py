@@ -15,10 +15,12 @@ from torchvision.models.vision_transformer import EncoderBlock, VisionTransforme
 def small_vit(seed: int = 0) -> VisionTransformer:
     """torchvision ViT, 64 x 64 inputs, 16 x 16 patches (a 4 x 4 grid + the class token)."""
     torch.manual_seed(seed)
-    return VisionTransformer(
+    model = VisionTransformer(
         image_size=64, patch_size=16, num_layers=2, num_heads=2, hidden_dim=32, mlp_dim=64,
         num_classes=10,
     ).eval()  # fmt: skip
+    nn.init.normal_(model.heads.head.weight, std=0.5)  # torchvision zero-initialises the head
+    return model
 
 
 @functools.cache

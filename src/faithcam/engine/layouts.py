@@ -143,14 +143,21 @@ def _plausible(spatial: tuple[int, int], image: tuple[int, int]) -> bool:
     return max(stride_h, stride_w) / min(stride_h, stride_w) <= 2.0
 
 
+def _patch_grid(n: int, image: tuple[int, int], hints: LayoutHints) -> tuple[int, int, int] | None:
+    """The (extra, h, w) reading of ``n`` tokens on the model's patch grid, if it fits."""
+    if hints.patch is None:
+        return None
+    h, w = image[0] // hints.patch[0], image[1] // hints.patch[1]
+    extra = n - h * w
+    if h * w > 0 and 0 <= extra <= MAX_EXTRA_TOKENS and hints.prefix in (None, extra):
+        return (extra, h, w)
+    return None
+
+
 def _token_grids(n: int, image: tuple[int, int], hints: LayoutHints) -> list[tuple[int, int, int]]:
-    """(extra, h, w) readings of ``n`` tokens for an image of size ``image``."""
+    """(extra, h, w) readings of ``n`` tokens for an image of size ``image``, without the
+    patch size: a grid with the image's aspect ratio and few extra tokens."""
     height, width = image
-    if hints.patch is not None:
-        h, w = height // hints.patch[0], width // hints.patch[1]
-        extra = n - h * w
-        if h * w > 0 and 0 <= extra <= MAX_EXTRA_TOKENS and hints.prefix in (None, extra):
-            return [(extra, h, w)]
     extras = [hints.prefix] if hints.prefix is not None else range(MAX_EXTRA_TOKENS + 1)
     readings = []
     for extra in extras:
@@ -185,15 +192,18 @@ def infer_layout(
             return Layout("nhwc")
         return NCHW
     if tensor.dim() == 3:
-        readings = [
-            Layout("tokens", (h, w), extra, True)
-            for extra, h, w in _token_grids(shape[1], image, hints)
+        orders = [True] if _norm_over_last(module, shape[-1]) else [True, False]
+        counts = {True: shape[1], False: shape[2]}  # channels last: (B, N, C)
+        on_patches = [
+            Layout("tokens", grid[1:], grid[0], last)
+            for last in orders
+            if (grid := _patch_grid(counts[last], image, hints)) is not None
         ]
-        if not _norm_over_last(module, shape[-1]):
-            readings += [
-                Layout("tokens", (h, w), extra, False)
-                for extra, h, w in _token_grids(shape[2], image, hints)
-            ]
+        readings = on_patches or [
+            Layout("tokens", (h, w), extra, last)
+            for last in orders
+            for extra, h, w in _token_grids(counts[last], image, hints)
+        ]
         if len(readings) == 1:
             return readings[0]
         found = "; ".join(r.describe() for r in readings) or "no grid of the input's shape"
