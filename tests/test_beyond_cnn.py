@@ -323,3 +323,26 @@ def test_reentrant_checkpoint_says_what_it_is(small_images) -> None:
     plain = Checkpointed(reentrant=False).eval()
     result = faithcam.explain(plain, small_images, targets=1, layer="net.features.2")
     assert result.raw_maps.abs().max() > 0
+
+
+# ----------------------------------------------------------------------------- metrics
+def test_single_output_metrics_use_the_sigmoid() -> None:
+    """A single-logit model: deletion's curve is σ(z) of the (predicted) class, not a softmax
+    of one value (constant 1 for any map)."""
+    from faithcam.metrics import deletion
+
+    model = OneLogit().eval()
+    images = seeded_images(2, 16)
+    maps = torch.rand(2, 16, 16, generator=torch.Generator().manual_seed(0))
+    result = deletion(model, images, maps, steps=4)
+    with torch.no_grad():
+        logit = model(images)[:, 0]
+        black = model(torch.zeros_like(images))[:, 0]
+    predicted = (logit > 0).long()
+    sign = predicted * 2 - 1
+    torch.testing.assert_close(result.details["targets"], predicted)
+    curves = result.details["curves"]
+    torch.testing.assert_close(curves[:, 0], torch.sigmoid(sign * logit).double())
+    torch.testing.assert_close(curves[:, -1], torch.sigmoid(sign * black).double())
+    logits = deletion(model, images, maps, targets=1, steps=4, score="logit")
+    torch.testing.assert_close(logits.details["curves"][:, 0], logit.double())
