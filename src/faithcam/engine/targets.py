@@ -391,9 +391,10 @@ def _as_list(value: Any, name: str) -> list:
 
 
 def _as_tensor(value: Any) -> torch.Tensor:
-    """A tensor from a tensor, NumPy array or nested list."""
+    """A tensor from a tensor, NumPy array or nested list (a copy: an inference-mode tensor
+    cannot enter autograd)."""
     if isinstance(value, torch.Tensor):
-        return value.detach()
+        return value.detach().clone()
     return torch.as_tensor(np.asarray(value))
 
 
