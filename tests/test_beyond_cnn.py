@@ -200,28 +200,26 @@ def test_single_logit_probability_is_a_sigmoid() -> None:
     images = seeded_images(3, 16)
     with torch.no_grad():
         logit = model(images)[:, 0]
-    positive = faithcam.explain(model, images, targets=faithcam.ClassProbability(1))
-    torch.testing.assert_close(positive.scores, torch.sigmoid(logit))
-    assert (positive.maps.flatten(1).amax(1) > 0).all()
+    probability = faithcam.explain(model, images, targets=faithcam.ClassProbability(0))
+    torch.testing.assert_close(probability.scores, torch.sigmoid(logit))
+    assert (probability.raw_maps.flatten(1).abs().amax(1) > 0).all()
     # σ'(z) > 0 rescales Grad-CAM's gradients: the same maps as the logit's
-    torch.testing.assert_close(positive.maps, faithcam.explain(model, images, targets=1).maps)
-    negative = faithcam.explain(model, images, targets=faithcam.SigmoidProbability(0))
-    torch.testing.assert_close(negative.scores, torch.sigmoid(-logit))
-    predicted = faithcam.explain(model, images)
-    torch.testing.assert_close(predicted.targets, (logit > 0).long())
-    with pytest.raises(faithcam.TargetError, match=r"valid: 0\.\.1"):
-        faithcam.explain(model, images, targets=2)
+    torch.testing.assert_close(probability.maps, faithcam.explain(model, images, targets=0).maps)
+    sigmoid = faithcam.explain(model, images, targets=faithcam.SigmoidProbability(0))
+    torch.testing.assert_close(sigmoid.maps, probability.maps)
 
 
 def test_binary_peer_target_agrees() -> None:
+    """BinaryClassifierOutputTarget(1) explains z, (0) explains −z, one image's output each."""
     pgc_targets = pytest.importorskip("pytorch_grad_cam.utils.model_targets")
     model = OneLogit().eval()
     images = seeded_images(2, 16)
-    for category in (0, 1):
+    for category, sign in ((1, 1.0), (0, -1.0)):
         peer = [pgc_targets.BinaryClassifierOutputTarget(category)] * 2
+        native = faithcam.CallableTarget(lambda out, s=sign: s * out[:, 0])
         torch.testing.assert_close(
             faithcam.explain(model, images, targets=peer).raw_maps,
-            faithcam.explain(model, images, targets=category).raw_maps,
+            faithcam.explain(model, images, targets=native).raw_maps,
         )
 
 
@@ -327,8 +325,8 @@ def test_reentrant_checkpoint_says_what_it_is(small_images) -> None:
 
 # ----------------------------------------------------------------------------- metrics
 def test_single_output_metrics_use_the_sigmoid() -> None:
-    """A single-logit model: deletion's curve is σ(z) of the (predicted) class, not a softmax
-    of one value (constant 1 for any map)."""
+    """A single-logit model: deletion's curve is σ(z), not a softmax of one value (constant 1
+    for any map)."""
     from faithcam.metrics import deletion
 
     model = OneLogit().eval()
@@ -338,11 +336,20 @@ def test_single_output_metrics_use_the_sigmoid() -> None:
     with torch.no_grad():
         logit = model(images)[:, 0]
         black = model(torch.zeros_like(images))[:, 0]
-    predicted = (logit > 0).long()
-    sign = predicted * 2 - 1
-    torch.testing.assert_close(result.details["targets"], predicted)
     curves = result.details["curves"]
-    torch.testing.assert_close(curves[:, 0], torch.sigmoid(sign * logit).double())
-    torch.testing.assert_close(curves[:, -1], torch.sigmoid(sign * black).double())
-    logits = deletion(model, images, maps, targets=1, steps=4, score="logit")
+    torch.testing.assert_close(curves[:, 0], torch.sigmoid(logit).double())
+    torch.testing.assert_close(curves[:, -1], torch.sigmoid(black).double())
+    logits = deletion(model, images, maps, targets=0, steps=4, score="logit")
     torch.testing.assert_close(logits.details["curves"][:, 0], logit.double())
+
+
+def test_no_hooks_left_and_model_untouched() -> None:
+    model = small_vit()
+    flags = [p.requires_grad for p in model.parameters()]
+    for method, layer in (("ablationcam", None), ("gradcam", "heads.head:input")):
+        faithcam.explain(model, X64[:1], method, 1, layer)
+    resnet = seeded_torchvision("resnet18")
+    faithcam.explain(resnet, X64[:1], "ablationcam", 1, "avgpool:input", batch_size=512)
+    for module in (*model.modules(), *resnet.modules()):
+        assert not module._forward_hooks and not module._forward_pre_hooks
+    assert [p.requires_grad for p in model.parameters()] == flags and not model.training

@@ -241,7 +241,7 @@ def _outputs(session: Session, inputs: torch.Tensor) -> Any:
 
 
 def _predict(session: Session, inputs: torch.Tensor) -> torch.Tensor:
-    """Class probabilities (B, classes): softmax, or [1 − σ(z), σ(z)] for one logit."""
+    """Class probabilities (B, classes): softmax, or σ(z) for a single-logit model."""
     logits = _outputs(session, inputs)
     if not isinstance(logits, torch.Tensor) or logits.dim() != 2:
         shape = tuple(logits.shape) if isinstance(logits, torch.Tensor) else type(logits).__name__
@@ -250,10 +250,7 @@ def _predict(session: Session, inputs: torch.Tensor) -> torch.Tensor:
             "(--task segment / detect for dense outputs, --output-selector for tuples)"
         )
     logits = logits.float().cpu()
-    if logits.shape[1] == 1:
-        positive = torch.sigmoid(logits)
-        return torch.cat([1 - positive, positive], dim=1)
-    return logits.softmax(-1)
+    return torch.sigmoid(logits) if logits.shape[1] == 1 else logits.softmax(-1)
 
 
 def _dense_targets(

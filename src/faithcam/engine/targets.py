@@ -40,44 +40,30 @@ def class_scores(outputs: torch.Tensor, classes: torch.Tensor, score: str) -> to
     """Score of class ``classes[i]`` in row i of (N, K) ``outputs``.
 
     ``score``: the logit; the softmax probability (``"probability"``); or the sigmoid of the
-    logit (``"sigmoid"``, multi-label models). A single-output model (K = 1) is a binary
-    classifier: class 1 scores its logit z, class 0 scores −z, and both probabilities are
-    σ(±z) (a softmax of one value would be constant 1).
+    logit (``"sigmoid"``, multi-label models). A single-output model (K = 1) has no softmax: its
+    probability is σ(z) (a softmax of one value would be constant 1).
     """
-    if outputs.shape[-1] == 1:
-        sign = classes.to(outputs.dtype) * 2 - 1
-        logits = outputs[:, 0] * sign
-        return logits if score == "logit" else torch.sigmoid(logits)
-    if score == "probability":
-        outputs = torch.softmax(outputs, dim=-1)
-    elif score == "sigmoid":
+    if score == "sigmoid" or (score == "probability" and outputs.shape[-1] == 1):
         outputs = torch.sigmoid(outputs)
+    elif score == "probability":
+        outputs = torch.softmax(outputs, dim=-1)
     return outputs.gather(1, classes[:, None]).squeeze(1)
 
 
-def predicted_classes(outputs: torch.Tensor) -> torch.Tensor:
-    """The predicted class of each row: arg-max, or ``logit > 0`` for one output."""
-    if outputs.shape[-1] == 1:
-        return (outputs[:, 0] > 0).long()
-    return outputs.argmax(dim=-1)
-
-
 def check_class_range(classes: torch.Tensor, n_outputs: int) -> None:
-    """Class ids must index the outputs (0..1 for a single-output binary model)."""
-    n_classes = max(n_outputs, 2) if n_outputs == 1 else n_outputs
-    if (classes >= n_classes).any():
-        bad = int(classes[classes >= n_classes][0])
+    """Class ids must index the model's outputs."""
+    if (classes >= n_outputs).any():
+        bad = int(classes[classes >= n_outputs][0])
         raise TargetError(
             f"targets: class id {bad} is out of range for a model with {n_outputs} outputs "
-            f"(valid: 0..{n_classes - 1})"
+            f"(valid: 0..{n_outputs - 1})"
         )
 
 
 class ClassLogit(Target):
     """Score = the pre-softmax output (logit) of a class; ``None`` = predicted class.
 
-    ``class_ids`` is one int for every image, or one int per image. On a single-output (binary)
-    model, class 1 is the logit z and class 0 is −z.
+    ``class_ids`` is one int for every image, or one int per image.
     """
 
     score = "logit"
@@ -94,7 +80,7 @@ class ClassLogit(Target):
 
 class ClassProbability(ClassLogit):
     """Score = softmax probability of a class (over the last output dimension); on a
-    single-output model the sigmoid σ(±z)."""
+    single-output model the sigmoid σ(z)."""
 
     score = "probability"
 
@@ -262,7 +248,7 @@ class BoundClassTarget(BoundTarget):
         """Set the class of pending images from rows that are the unmodified input."""
         rows = is_input & (self.class_ids[image_index] == PENDING)
         if rows.any():
-            self.class_ids[image_index[rows]] = predicted_classes(outputs[rows])
+            self.class_ids[image_index[rows]] = outputs[rows].argmax(dim=-1)
 
     def scores(
         self, outputs: torch.Tensor, image_index: torch.Tensor, is_input: torch.Tensor

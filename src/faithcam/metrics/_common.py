@@ -16,7 +16,7 @@ import torch
 from torch import Tensor, nn
 
 from faithcam.cams.baselines import gaussian_blur
-from faithcam.engine.targets import class_scores, predicted_classes
+from faithcam.engine.targets import class_scores
 from faithcam.errors import FaithcamTypeError, FaithcamValueError
 
 ArrayLike = Tensor | np.ndarray
@@ -194,7 +194,7 @@ def resolve_targets(
     """Class ids (B,) long: ``None`` means the model's predicted class on ``images``."""
     b = images.shape[0]
     if targets is None:
-        return predicted_classes(forward(model, images, batch_size))
+        return forward(model, images, batch_size).argmax(dim=1)
     if isinstance(targets, (int, np.integer)) and not isinstance(targets, bool):
         return torch.full((b,), int(targets), dtype=torch.long, device=images.device)
     t = torch.as_tensor(np.asarray(targets) if not isinstance(targets, Tensor) else targets)
@@ -208,9 +208,9 @@ def resolve_targets(
 
 def target_scores(logits: Tensor, targets: Tensor, score: Score) -> Tensor:
     """Score of each row's target class: softmax probability or raw logit. A single-output
-    (binary) model scores σ(±z) or ±z (class 1: +z, class 0: −z), never a softmax of one value.
+    model's probability is the sigmoid σ(z), never a softmax of one value (constant 1).
     """
-    n_classes = 2 if logits.shape[1] == 1 else logits.shape[1]
+    n_classes = logits.shape[1]
     if targets.numel() and (targets.min() < 0 or targets.max() >= n_classes):
         raise FaithcamValueError(
             f"targets must be class ids in [0, {n_classes - 1}], got "

@@ -23,7 +23,6 @@ from faithcam.metrics._common import (
     chunks,
     descending_ranks,
     forward,
-    predicted_classes,
     resolve_targets,
     target_scores,
 )
@@ -146,7 +145,7 @@ def road(
     for sl in chunks(imputed.shape[0], batch_size):
         logits = forward(model, imputed[sl], batch_size)
         if score == "accuracy":
-            curves[sl] = (predicted_classes(logits) == repeated[sl]).double().cpu()
+            curves[sl] = (logits.argmax(dim=1) == repeated[sl]).double().cpu()
         else:
             curves[sl] = target_scores(logits, repeated[sl], score).double().cpu()
     curves = curves.view(b, len(pcts))
