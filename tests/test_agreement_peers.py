@@ -75,7 +75,7 @@ class _ScaledTarget:
 def _scaled_classes(classes: list[int], scale: float):
     if scale == 1.0:
         return classes
-    fns = [lambda out, c=c: scale * out[:, c] for c in classes]
+    fns = [lambda out, c=c: scale * out[c] for c in classes]  # one image's output each
     return faithcam.CallableTarget(fns)
 
 

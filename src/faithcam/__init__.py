@@ -32,7 +32,16 @@ from faithcam.cams.methods import (
     explain,
 )
 from faithcam.engine.result import CamResult
-from faithcam.engine.targets import CallableTarget, ClassLogit, ClassProbability, Target
+from faithcam.engine.targets import (
+    CallableTarget,
+    ClassLogit,
+    ClassProbability,
+    DetectionTarget,
+    MultiLabel,
+    SegmentationTarget,
+    SigmoidProbability,
+    Target,
+)
 from faithcam.errors import (
     FaithcamError,
     FaithcamTypeError,
@@ -55,6 +64,7 @@ __all__ = [
     "CamResult",
     "ClassLogit",
     "ClassProbability",
+    "DetectionTarget",
     "Expected",
     "ExpectedGradCAM",
     "FaithcamError",
@@ -69,8 +79,11 @@ __all__ = [
     "IntegratedGradCAM",
     "LayerCAM",
     "LayerError",
+    "MultiLabel",
     "ReferenceSet",
     "ScoreCAM",
+    "SegmentationTarget",
+    "SigmoidProbability",
     "Smooth",
     "SmoothGradCAMPlusPlus",
     "Target",

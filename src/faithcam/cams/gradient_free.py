@@ -42,8 +42,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from faithcam.engine.capture import Capture
+from faithcam.engine.capture import Capture, register_site_hook
 from faithcam.engine.layers import ResolvedLayer
+from faithcam.engine.layouts import Layout
 from faithcam.engine.targets import BoundTarget, OutputSelector, select_output
 from faithcam.errors import FaithcamTypeError, FaithcamValueError, LayerError, TargetError
 
@@ -167,23 +168,30 @@ def score_cam(
 
 
 class _SubstituteHook:
-    """Forward hook that replaces the layer's output by ``substitute`` (one call only)."""
+    """Replaces the layer's tensor by ``substitute``, given as (N, K, h, w) and put back into
+    the layer's layout (extra tokens are kept from the layer's own tensor); one call only."""
 
-    def __init__(self, layer: ResolvedLayer, substitute: torch.Tensor) -> None:
+    def __init__(self, layer: ResolvedLayer, substitute: torch.Tensor, layout: Layout) -> None:
         self.layer = layer
         self.substitute = substitute
+        self.layout = layout
         self.calls = 0
 
-    def __call__(self, _module: nn.Module, _inputs: object, output: object) -> torch.Tensor:
+    def __call__(self, value: object) -> torch.Tensor:
         self.calls += 1
         if self.calls > 1:
             raise LayerError(
                 f"layer: {self.layer.name!r} runs more than once per forward pass (a shared "
                 "module); its activations are ambiguous. Pick a module that runs once."
             )
-        if not isinstance(output, torch.Tensor) or output.shape[1:] != self.substitute.shape[1:]:
+        if not isinstance(value, torch.Tensor):
+            raise LayerError(f"layer: {self.layer.name!r} output changed type between passes")
+        if self.layout.kind == "tokens" and len(value) != len(self.substitute):
+            raise LayerError(f"layer: {self.layer.name!r} extra tokens need the full forward")
+        replacement = self.layout.from_nchw(self.substitute, value)
+        if replacement.shape[1:] != value.shape[1:]:
             raise LayerError(f"layer: {self.layer.name!r} output changed shape between passes")
-        return self.substitute
+        return replacement.to(value.dtype)
 
 
 def _substituted_scores(
@@ -194,10 +202,11 @@ def _substituted_scores(
     target: BoundTarget,
     image_index: torch.Tensor,
     output_selector: OutputSelector,
+    layout: Layout,
 ) -> torch.Tensor:
     """Target scores of the network run on ``inputs`` with the layer's output replaced."""
-    hook = _SubstituteHook(layer, substitute)
-    handle = layer.module.register_forward_hook(hook)
+    hook = _SubstituteHook(layer, substitute, layout)
+    handle = register_site_hook(layer, hook)
     try:
         with torch.inference_mode():
             outputs = select_output(model(inputs), output_selector)
@@ -229,12 +238,13 @@ def ablation_cam(
     map = Σ_k w_k A^k (ReLU in post-processing). The B·K ablated copies are run from the layer
     onwards in chunks of ``batch_size`` (see the module docstring). Returns maps and settings.
     """
-    activations, scores = captured.activations, captured.scores
+    activations, scores = captured.activations, captured.scores.float()
     n_images, channels = activations.shape[:2]
     device = activations.device
     row_image = torch.arange(n_images, device=device).repeat_interleave(channels)
     row_channel = torch.arange(channels, device=device).repeat(n_images)
-    ablated = torch.empty(n_images * channels, dtype=scores.dtype, device=device)
+    # score drops in float32 even for half / bfloat16 models (bfloat16 has 8 mantissa bits)
+    ablated = torch.empty(n_images * channels, dtype=torch.float32, device=device)
     after_layer: bool | None = None  # None: not tried yet
     for start in range(0, len(row_image), batch_size):
         rows = slice(start, start + batch_size)
@@ -250,7 +260,7 @@ def ablation_cam(
         if chunk is None:
             inputs = images[:0] if after_layer else images[index]
             chunk = _substituted_scores(
-                model, layer, inputs, copies, target, index, output_selector
+                model, layer, inputs, copies, target, index, output_selector, captured.layout
             )
         ablated[rows] = chunk
         if progress is not None:
@@ -258,7 +268,7 @@ def ablation_cam(
     drop = scores[:, None] - ablated.view(n_images, channels)
     safe = torch.where(scores == 0, torch.ones_like(scores), scores)
     weights = torch.where(scores[:, None] == 0, drop, drop / safe[:, None])
-    raw = torch.einsum("bk,bkhw->bhw", weights.to(activations.dtype), activations)
+    raw = torch.einsum("bk,bkhw->bhw", weights, activations.float())
     return raw, {"ablation": "zero", "forward": "after-layer" if after_layer else "full"}
 
 
@@ -285,12 +295,13 @@ def _try_after_layer(
             target,
             torch.cat([index, index[:1]]),
             output_selector,
+            captured.layout,
         )
     except TargetError:
         raise
     except Exception:  # the part after the layer needs the input (skip connections, asserts)
         return None
     expected = captured.scores[index[:1]]
-    if not torch.allclose(scores[-1:], expected, rtol=1e-4, atol=1e-5):
+    if not torch.allclose(scores[-1:].float(), expected.float(), rtol=1e-4, atol=1e-5):
         return None
     return scores[:-1]

@@ -22,6 +22,7 @@ from faithcam.cams.estimators import Estimator, make_estimator
 from faithcam.cams.weightings import get_weighting
 from faithcam.engine.capture import capture_inputs
 from faithcam.engine.layers import LayerSpec, ResolvedLayer, resolve_layer
+from faithcam.engine.layouts import ReshapeTransform, check_reshape_transform
 from faithcam.engine.model_state import guards_model
 from faithcam.engine.normalization import NormalizationSpec, as_normalization
 from faithcam.engine.result import CamResult, postprocess
@@ -96,6 +97,7 @@ def explain(
     estimator: str | Estimator | None = None,
     batch_size: int = 16,
     output_selector: OutputSelector = None,
+    reshape_transform: ReshapeTransform | None = None,
     relu: bool = True,
     seed: int | None = None,
     generator: torch.Generator | None = None,
@@ -113,11 +115,16 @@ def explain(
             ``"expected-gradcam"``, ...).
         targets: None (predicted class), a class id, one class id per image, a
             :class:`~faithcam.engine.targets.Target`, or a callable ``outputs -> (N,) scores``.
-        layer: dotted module name, module, or None (automatic: the last 4-D feature map).
+        layer: dotted module name, ``"name:input"`` (the module's input), module, or None
+            (automatic: the last feature map; the first norm of a transformer's last block;
+            the backbone's last stage of segmentation and detection models).
         estimator: override the method's gradient estimator (``"vanilla"``, ``"integrated"``,
             ``"expected"``, ``"smooth"`` or an Estimator object).
         batch_size: sample rows per forward pass; bounds memory for every estimator.
         output_selector: index, key or callable picking the logits from a tuple/dict output.
+        reshape_transform: a callable turning the layer's tensor (and, alike, its gradient)
+            into (B, C, h, w), as pytorch-grad-cam's; None infers token (B, N, C) and
+            channels-last (B, h, w, C) layouts and refuses ambiguous ones.
         relu: False keeps the sign of the map (scaled to [-1, 1]).
         seed / generator: make the stochastic estimators reproducible.
         progress: show a progress bar (None: only on long runs in a terminal).
@@ -134,9 +141,11 @@ def explain(
     model = check_model(model)
     images = check_images(images)
     batch_size = check_batch_size(batch_size)
+    reshape_transform = check_reshape_transform(reshape_transform)
     images = images.to(model_device(model, images.device), model_dtype(model, images.dtype))
     generator = make_generator(seed, generator, images.device)
     target_spec = as_target(targets)
+    layer = _Layer(layer, reshape_transform)
     norm = as_normalization(normalization)
     if norm is not None:
         norm.check(images)
@@ -165,7 +174,7 @@ def explain(
     weighting = get_weighting(spec.weighting)
     estimator_obj.validate(images)
     estimator_obj = estimator_obj.bind(images, norm)
-    resolved = resolve_layer(model, layer, images)
+    resolved = layer.resolve(model, images)
     # Gradients need autograd: a caller's inference_mode is left for the capture and the
     # target it binds (an inference tensor cannot be updated or differentiated outside it).
     with (
@@ -194,13 +203,24 @@ def explain(
     return _result(raw, images, target, estimate.scores, resolved, display_name, settings, relu)
 
 
+@dataclass(frozen=True)
+class _Layer:
+    """The layer argument and the reshape transform, resolved once the images are checked."""
+
+    spec: LayerSpec
+    reshape_transform: ReshapeTransform | None
+
+    def resolve(self, model: nn.Module, images: torch.Tensor) -> ResolvedLayer:
+        return resolve_layer(model, self.spec, images, self.reshape_transform)
+
+
 def _explain_cam(
     model, images, name, target_spec, layer, batch_size, output_selector, relu, options
 ) -> CamResult:
     classifier = options.pop("classifier", None)
     if options:
         raise FaithcamValueError(f"method {name!r}: unexpected options {sorted(options)}")
-    resolved = resolve_layer(model, layer, images)
+    resolved = layer.resolve(model, images)
     target = target_spec.bind(len(images), images.device)
     captured = capture_inputs(
         model, resolved, images, target, batch_size=batch_size, output_selector=output_selector
@@ -215,7 +235,7 @@ def _explain_perturbation(
 ) -> CamResult:
     options = gradient_free.check_options(name, options)
     target = target_spec.bind(len(images), images.device)
-    resolved = resolve_layer(model, layer, images)
+    resolved = layer.resolve(model, images)
     captured = capture_inputs(
         model, resolved, images, target, batch_size=batch_size, output_selector=output_selector
     )

@@ -26,7 +26,8 @@ from faithcam.cams.methods import METHODS, explain, method_spec
 from faithcam.cli.presets import apply_preset
 from faithcam.engine.layers import resolve_layer
 from faithcam.engine.result import CamResult
-from faithcam.errors import FaithcamValueError
+from faithcam.engine.targets import DetectionTarget, SegmentationTarget, select_output
+from faithcam.errors import FaithcamError, FaithcamValueError
 from faithcam.io.annotations import box_mask, read_annotations
 from faithcam.io.images import Preprocessing, find_images, load_image
 from faithcam.io.model_sources import LoadedModel, load_model
@@ -51,6 +52,8 @@ class Session:
     seed: int | None
     quiet: bool
     references: ReferenceSet | None = None
+    task: str = "classify"
+    output_selector: str | int | None = None
 
     def use_references(self, paths: Sequence[Path], count: int = 32) -> None:
         """The data-aware D of Expected Grad-CAM: up to ``count`` of the user's images, evenly
@@ -78,6 +81,7 @@ class Session:
             batch_size=self.batch_size,
             seed=self.seed if seed is None else seed,
             progress=False,
+            output_selector=self.output_selector,
             normalization=(self.prep.mean, self.prep.std),
             **options,
         )
@@ -91,6 +95,8 @@ class Session:
             "device": str(self.device),
             "seed": self.seed,
             "batch_size": self.batch_size,
+            "task": self.task,
+            "channels": self.prep.channels,
         }
 
 
@@ -154,11 +160,19 @@ def open_session(args: argparse.Namespace) -> Session:
     )
     if args.classes:
         loaded.class_names = _read_class_names(args.classes)
+    channels = getattr(args, "channels", 3)
     prep = Preprocessing(
         args.size or loaded.size,
-        tuple(args.mean) if args.mean else loaded.mean,
-        tuple(args.std) if args.std else loaded.std,
+        _per_channel(args.mean, loaded.mean, channels, 0.0),
+        _per_channel(args.std, loaded.std, channels, 1.0),
+        channels,
     )
+    task = getattr(args, "task", "classify")
+    if task != "classify" and args.command == "evaluate":
+        raise FaithcamValueError(f"--task {task}: evaluate supports classify only")
+    selector = getattr(args, "output_selector", None)
+    if selector is not None and selector.lstrip("-").isdigit():
+        selector = int(selector)
     layer = args.layer or loaded.layer
     if layer is not None:
         try:
@@ -170,8 +184,33 @@ def open_session(args: argparse.Namespace) -> Session:
     loaded.model.to(device)
     options = _method_options(methods, args.steps, args.samples)
     return Session(
-        loaded, prep, device, layer, methods, options, args.batch_size, args.seed, args.quiet
+        loaded,
+        prep,
+        device,
+        layer,
+        methods,
+        options,
+        args.batch_size,
+        args.seed,
+        args.quiet,
+        task,
+        selector,
     )
+
+
+def _per_channel(
+    given: Sequence[float] | None, default: Sequence[float], channels: int, alpha: float
+) -> tuple[float, ...]:
+    """--mean / --std values: given, or the model's RGB defaults made to fit ``channels``
+    (grey: their average; RGBA: ``alpha`` for the alpha channel)."""
+    if given:
+        return tuple(given)
+    default = tuple(default)
+    if channels == len(default):
+        return default
+    if channels == 1:
+        return (sum(default) / len(default),)
+    return (*default[:3], alpha)
 
 
 def _read_class_names(path: str) -> list[str]:
@@ -244,15 +283,78 @@ def unique_stems(paths: Sequence[Path]) -> list[str]:
     return stems
 
 
-def _predict(session: Session, inputs: torch.Tensor) -> torch.Tensor:
+def _outputs(session: Session, inputs: torch.Tensor) -> Any:
     with torch.inference_mode():
-        logits = session.loaded.model(inputs.to(session.device))
+        raw = session.loaded.model(inputs.to(session.device))
+    try:
+        return select_output(raw, session.output_selector)
+    except FaithcamError as error:
+        detail = str(error).split(": ", 1)[-1].split("; pass")[0]
+        raise FaithcamValueError(
+            f"--output-selector: {detail}; pass --output-selector (an index or a key)"
+        ) from None
+
+
+def _predict(session: Session, inputs: torch.Tensor) -> torch.Tensor:
+    """Class probabilities (B, classes): softmax, or σ(z) for a single-logit model."""
+    logits = _outputs(session, inputs)
     if not isinstance(logits, torch.Tensor) or logits.dim() != 2:
         shape = tuple(logits.shape) if isinstance(logits, torch.Tensor) else type(logits).__name__
         raise FaithcamValueError(
-            f"--model: expected (batch, classes) logits from the model, got {shape}"
+            f"--model: expected (batch, classes) logits from the model, got {shape} "
+            "(--task segment / detect for dense outputs, --output-selector for tuples)"
         )
-    return logits.float().softmax(-1).cpu()
+    logits = logits.float().cpu()
+    return torch.sigmoid(logits) if logits.shape[1] == 1 else logits.softmax(-1)
+
+
+def _dense_targets(
+    session: Session, inputs: torch.Tensor, target: str | None, top_k: int
+) -> tuple[Any, list[list[dict[str, Any]]], list[int]]:
+    """Targets, predictions and explained class of each image for --task segment / detect.
+
+    segment: the target class (default: the class covering most pixels) over the pixels
+    predicted as it; detect: the highest-scoring detection (of the target class, if given).
+    """
+    outputs = _outputs(session, inputs)
+    name = session.loaded.class_name
+    if session.task == "segment":
+        if not isinstance(outputs, torch.Tensor) or outputs.dim() != 4:
+            raise FaithcamValueError("--task segment: the model must output (B, classes, H, W)")
+        labels = outputs.argmax(1).cpu()
+        n_classes = outputs.shape[1]
+        counts = torch.stack([torch.bincount(m.flatten(), minlength=n_classes) for m in labels])
+        fractions = counts.float() / labels[0].numel()
+        if target is None:
+            classes = counts.argmax(1)
+        else:
+            classes = torch.full((len(labels),), session.loaded.class_id(target, n_classes))
+        masks = labels == classes[:, None, None]
+        predictions = [
+            [{"class": int(c), "name": name(int(c)), "pixels": float(f[c])}
+             for c in f.argsort(descending=True)[:top_k]]
+            for f in fractions
+        ]  # fmt: skip
+        return SegmentationTarget(classes, masks), predictions, classes.tolist()
+    if not isinstance(outputs, list):
+        raise FaithcamValueError("--task detect: the model must output per-image detections")
+    boxes, labels, predictions = [], [], []
+    for detections in outputs:
+        keep = torch.ones(len(detections["scores"]), dtype=torch.bool)
+        if target is not None:
+            wanted = session.loaded.class_id(target, 10**9)
+            keep = detections["labels"].cpu() == wanted
+        if not keep.any():
+            raise FaithcamValueError("--task detect: no detection to explain in an image")
+        best = int(torch.nonzero(keep)[detections["scores"].cpu()[keep].argmax()])
+        boxes.append(detections["boxes"][best : best + 1].cpu())
+        labels.append(detections["labels"][best : best + 1].cpu())
+        predictions.append(
+            [{"class": int(c), "name": name(int(c)), "probability": float(p), "box": b.tolist()}
+             for c, p, b in zip(detections["labels"][:top_k], detections["scores"][:top_k],
+                                detections["boxes"][:top_k], strict=True)]
+        )  # fmt: skip
+    return DetectionTarget(boxes, labels), predictions, [int(x[0]) for x in labels]
 
 
 def _slice(result: CamResult, i: int) -> CamResult:
@@ -267,6 +369,30 @@ def _slice(result: CamResult, i: int) -> CamResult:
     )
 
 
+def _class_targets(
+    session: Session, inputs: torch.Tensor, target: str | None, top_k: int, check_count: bool
+) -> tuple[torch.Tensor, list[list[dict[str, Any]]], list[int]]:
+    """Class ids, top-k predictions and explained class of each image (--task classify);
+    ``check_count``: warn (once, on the first chunk) when the class names do not match."""
+    probs = _predict(session, inputs)
+    n_classes = probs.shape[1]
+    if check_count:
+        check_class_count(session.loaded, n_classes)
+    if target is None:
+        targets = probs.argmax(1)
+    else:
+        targets = torch.full((len(inputs),), session.loaded.class_id(target, n_classes))
+    values, ids = probs.topk(min(top_k, n_classes), dim=1)
+    predictions = [
+        [
+            {"class": int(c), "name": session.loaded.class_name(int(c)), "probability": p}
+            for p, c in zip(values[i].tolist(), ids[i].tolist(), strict=True)
+        ]
+        for i in range(len(inputs))
+    ]
+    return targets, predictions, targets.tolist()
+
+
 def explain_images(
     session: Session, paths: Sequence[Path], target: str | None, top_k: int = 5
 ) -> Iterator[Explained]:
@@ -279,27 +405,20 @@ def explain_images(
         for start in range(0, len(paths), session.batch_size):
             chunk = paths[start : start + session.batch_size]
             inputs, crops = session.prep.load(chunk)
-            probs = _predict(session, inputs)
-            n_classes = probs.shape[1]
-            if start == 0:
-                check_class_count(session.loaded, n_classes)
-            if target is None:
-                targets = probs.argmax(1)
+            if session.task == "classify":
+                targets, predictions, explained = _class_targets(
+                    session, inputs, target, top_k, check_count=start == 0
+                )
             else:
-                targets = torch.full((len(chunk),), session.loaded.class_id(target, n_classes))
+                targets, predictions, explained = _dense_targets(session, inputs, target, top_k)
             results = {m: session.explain(inputs, m, targets) for m in session.methods}
-            values, ids = probs.topk(min(top_k, n_classes), dim=1)
             for i, path in enumerate(chunk):
-                predictions = [
-                    {"class": int(c), "name": session.loaded.class_name(int(c)), "probability": p}
-                    for p, c in zip(values[i].tolist(), ids[i].tolist(), strict=True)
-                ]
                 yield Explained(
                     path,
                     stems[start + i],
                     crops[i],
-                    predictions,
-                    int(targets[i]),
+                    predictions[i],
+                    explained[i],
                     {m: _slice(r, i) for m, r in results.items()},
                 )
                 bar.update(1)
@@ -330,7 +449,7 @@ def _write_summary(session: Session, out: Path, records: list[dict], layer: str 
 
 def _title(session: Session, item: Explained) -> str:
     top = item.predictions[0]
-    text = f"{item.stem}: {top['name']} ({top['probability']:.2f})"
+    text = f"{item.stem}: {top['name']} ({top.get('probability', top.get('pixels', 0)):.2f})"
     if item.target != top["class"]:
         text += f", explaining {session.loaded.class_name(item.target)}"
     return text

@@ -75,15 +75,31 @@ def _model_options() -> argparse.ArgumentParser:
     )
     model.add_argument("--num-classes", type=int, help="classifier outputs of the weights file")
     model.add_argument("--classes", help="class names: a text file (one per line) or JSON list")
-    model.add_argument("--layer", help="target layer, a dotted module name (default: automatic)")
+    model.add_argument(
+        "--layer", help="target layer, a dotted module name or NAME:input (default: automatic)"
+    )
+    model.add_argument(
+        "--task",
+        choices=("classify", "segment", "detect"),
+        default="classify",
+        help="classify (logits), segment (per-pixel logits: explains the target class's "
+        "predicted pixels) or detect (torchvision detectors: explains the top detection)",
+    )
+    model.add_argument(
+        "--output-selector", help="index or key of the model output to explain (tuple/dict)"
+    )
     cam = shared.add_argument_group("explanation")
     cam.add_argument("--target", help="class id or name to explain (default: predicted class)")
     cam.add_argument("--steps", type=int, help="path steps of integrated methods")
     cam.add_argument("--samples", type=int, help="samples of expected / smooth methods")
     prep = shared.add_argument_group("preprocessing")
     prep.add_argument("--size", type=int, help="resize shorter side and centre-crop (224)")
-    prep.add_argument("--mean", type=_floats, help="normalisation mean R,G,B (ImageNet)")
-    prep.add_argument("--std", type=_floats, help="normalisation std R,G,B (ImageNet)")
+    prep.add_argument(
+        "--channels", type=int, choices=(1, 3, 4), default=3, help="model input channels: 1 "
+        "(grey), 3 (RGB) or 4 (RGB + opaque alpha) (default: %(default)s)",
+    )  # fmt: skip
+    prep.add_argument("--mean", type=_floats, help="normalisation mean, one per channel")
+    prep.add_argument("--std", type=_floats, help="normalisation std, one per channel")
     run = shared.add_argument_group("run")
     run.add_argument("--out", default="faithcam-out", help="output folder (default: %(default)s)")
     run.add_argument("--device", default="auto", help="auto, cpu or cuda (default: auto)")

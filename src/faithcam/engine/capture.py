@@ -12,12 +12,17 @@ gradient comes from ``torch.autograd.grad(score.sum(), leaf)``: no ``.backward()
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 from torch import nn
+from torch.utils.hooks import RemovableHandle
 
 from faithcam.engine.layers import ResolvedLayer
+from faithcam.engine.layouts import NCHW, Layout, custom_nchw, infer_layout
 from faithcam.engine.targets import BoundTarget, OutputSelector, select_output
 from faithcam.errors import LayerError, TargetError
 
@@ -29,45 +34,106 @@ class Capture:
     activations: torch.Tensor  # (N, K, h, w), detached
     gradients: torch.Tensor | None  # (N, K, h, w) d score / d activations, or None
     scores: torch.Tensor  # (N,) target scores, detached
-    outputs: torch.Tensor  # (N, ...) selected model outputs, detached
+    outputs: Any  # (N, ...) selected model outputs (a list of dicts for detectors), detached
+    layout: Layout = field(default=NCHW)  # how the layer's tensor became (N, K, h, w)
+
+
+def register_site_hook(
+    layer: ResolvedLayer, fn: Callable[[object], torch.Tensor | None]
+) -> RemovableHandle:
+    """Hook ``fn(value) -> replacement or None`` on the layer's output, or on its first
+    positional input for ``"name:input"`` layers (a forward pre-hook)."""
+    if layer.site == "input":
+
+        def pre_hook(_module: nn.Module, args: tuple) -> tuple | None:
+            if not args:
+                raise LayerError(
+                    f"layer: {layer.name!r} was called without a positional input to explain"
+                )
+            replacement = fn(args[0])
+            return None if replacement is None else (replacement, *args[1:])
+
+        return layer.module.register_forward_pre_hook(pre_hook)
+
+    def hook(_module: nn.Module, _args: object, output: object) -> torch.Tensor | None:
+        return fn(output)
+
+    return layer.module.register_forward_hook(hook)
+
+
+def layer_layout(layer: ResolvedLayer, value: object, image: tuple[int, int]) -> Layout:
+    """The layout of the layer's tensor ``value``: the user's transform or the inferred one."""
+    if layer.reshape is not None:
+        return Layout("custom", transform=layer.reshape)
+    if not isinstance(value, torch.Tensor):
+        raise LayerError(
+            f"layer: {layer.name!r} returns {type(value).__name__}, expected a tensor (or pass "
+            "reshape_transform= to turn it into one)"
+        )
+    return infer_layout(value, layer.module, image, layer.hints, layer.name, layer.site)
+
+
+def _inside_reentrant_checkpoint() -> bool:
+    """Whether the caller runs inside ``torch.utils.checkpoint(use_reentrant=True)``."""
+    from torch.utils import checkpoint
+
+    code = checkpoint.CheckpointFunction.forward.__code__
+    frame = sys._getframe(1)
+    while frame is not None:
+        if frame.f_code is code:
+            return True
+        frame = frame.f_back
+    return False
 
 
 class _LayerHook:
-    """Forward hook that records the layer's output and, if asked, makes it an autograd leaf."""
+    """Records the layer's tensor and, if asked, makes it an autograd leaf."""
 
-    def __init__(self, layer: ResolvedLayer, with_gradients: bool, any_shape: bool = False) -> None:
+    def __init__(self, layer: ResolvedLayer, with_gradients: bool, image: tuple[int, int]):
         self.layer = layer
         self.with_gradients = with_gradients
-        self.any_shape = any_shape
+        self.image = image
         self.calls = 0
+        self.layout = NCHW
         self.activations: torch.Tensor | None = None
         self.leaf: torch.Tensor | None = None
+        self.in_checkpoint = False
 
-    def __call__(self, _module: nn.Module, _inputs: object, output: object) -> torch.Tensor | None:
+    def __call__(self, value: object) -> torch.Tensor | None:
         self.calls += 1
         if self.calls > 1:
             raise LayerError(
                 f"layer: {self.layer.name!r} runs more than once per forward pass (a shared "
                 "module); its activations are ambiguous. Pick a module that runs once."
             )
-        if not isinstance(output, torch.Tensor):
-            raise LayerError(
-                f"layer: {self.layer.name!r} returns {type(output).__name__}, expected a tensor"
-            )
-        if output.dim() != 4 and not self.any_shape:
-            raise LayerError(
-                f"layer: {self.layer.name!r} returns a {output.dim()}-D tensor of shape "
-                f"{tuple(output.shape)}; expected a 4-D (N, C, h, w) feature map"
-            )
+        self.layout = layer_layout(self.layer, value, self.image)
         if not self.with_gradients:
             # A copy: an in-place op after the layer (DenseNet's F.relu(inplace=True)) would
             # otherwise overwrite the activations we keep.
-            self.activations = output.detach().clone()
+            detached = _detach(value)
+            self.activations = custom_nchw(self.layout, detached, self.layer.name).clone()
             return None
-        self.activations = output.detach()
+        if not isinstance(value, torch.Tensor):
+            raise LayerError(
+                f"layer: {self.layer.name!r} returns {type(value).__name__}; gradient methods "
+                "need a tensor layer (pick a tensor-valued sub-module)"
+            )
+        self.activations = custom_nchw(self.layout, value.detach(), self.layer.name)
+        self.in_checkpoint = _inside_reentrant_checkpoint()
         torch.set_grad_enabled(True)
-        self.leaf = output.detach().requires_grad_(True)
+        self.leaf = value.detach().requires_grad_(True)
         return self.leaf.clone()
+
+
+def _detach(value: object) -> object:
+    """``value`` with every tensor in it detached (tensors, dicts, lists, tuples)."""
+    if isinstance(value, torch.Tensor):
+        return value.detach()
+    if isinstance(value, dict):
+        return type(value)((k, _detach(v)) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return type(value)(_detach(v) for v in value)
+    return value
 
 
 def capture(
@@ -80,18 +146,16 @@ def capture(
     *,
     with_gradients: bool = True,
     output_selector: OutputSelector = None,
-    any_shape: bool = False,
 ) -> Capture:
     """Run one forward (and, if asked, the head's backward) of ``inputs`` at ``layer``.
 
     ``image_index[i]`` is the image that sample row i belongs to and ``is_input[i]`` whether the
-    row is that image unmodified (used to resolve *predicted class* targets). The layer's
-    output must be a 4-D feature map unless ``any_shape`` (the caller reshapes it, e.g. the
-    pytorch-grad-cam drop-in's ``reshape_transform`` of ViT tokens).
+    row is that image unmodified (used to resolve *predicted class* targets). Activations and
+    gradients come back as (N, K, h, w) through the layer's layout (tokens, channels-last...).
     """
-    hook = _LayerHook(layer, with_gradients, any_shape)
+    hook = _LayerHook(layer, with_gradients, (inputs.shape[-2], inputs.shape[-1]))
     grad_mode = torch.is_grad_enabled()
-    handle = layer.module.register_forward_hook(hook)
+    handle = register_site_hook(layer, hook)
     try:
         # Under a caller's inference_mode nothing can require grad: leave it for the capture
         # (an inference tensor cannot enter autograd, so the input is cloned out of it).
@@ -108,28 +172,34 @@ def capture(
                 )
             outputs = select_output(raw_outputs, output_selector)
             scores = target.scores(outputs, image_index, is_input)
-            gradients = _score_gradients(scores, hook.leaf, layer) if with_gradients else None
+            gradients = None
+            if with_gradients:
+                raw = _score_gradients(scores, hook, layer)
+                gradients = custom_nchw(hook.layout, raw, layer.name)
     finally:
         handle.remove()
         torch.set_grad_enabled(grad_mode)
-    return Capture(hook.activations, gradients, scores.detach(), outputs.detach())
+    return Capture(hook.activations, gradients, scores.detach(), _detach(outputs), hook.layout)
 
 
-def _score_gradients(
-    scores: torch.Tensor, leaf: torch.Tensor | None, layer: ResolvedLayer
-) -> torch.Tensor:
-    if leaf is None or not scores.requires_grad:
-        raise TargetError(
-            f"targets: the target score does not depend on layer {layer.name!r} "
-            "(no gradient path from the score to the layer)"
+def _score_gradients(scores: torch.Tensor, hook: _LayerHook, layer: ResolvedLayer) -> torch.Tensor:
+    leaf = hook.leaf
+    gradients = None
+    if leaf is not None and scores.requires_grad:
+        (gradients,) = torch.autograd.grad(scores.sum(), leaf, allow_unused=True)
+    if gradients is not None:
+        return gradients
+    if hook.in_checkpoint:
+        raise LayerError(
+            f"layer: {layer.name!r} runs inside reentrant gradient checkpointing "
+            "(torch.utils.checkpoint with use_reentrant=True), which cuts the gradient path "
+            "from the output back to it; use use_reentrant=False, or a layer outside the "
+            "checkpointed segment"
         )
-    (gradients,) = torch.autograd.grad(scores.sum(), leaf, allow_unused=True)
-    if gradients is None:
-        raise TargetError(
-            f"targets: the target score does not depend on layer {layer.name!r} "
-            "(no gradient path from the score to the layer)"
-        )
-    return gradients
+    raise TargetError(
+        f"targets: the target score does not depend on layer {layer.name!r} "
+        "(no gradient path from the score to the layer)"
+    )
 
 
 def capture_inputs(
@@ -159,11 +229,15 @@ def capture_inputs(
                 output_selector=output_selector,
             )
         )
+    outputs = [c.outputs for c in chunks]
+    if not isinstance(outputs[0], torch.Tensor):  # detections: lists of per-image dicts
+        outputs = [[row for chunk in outputs for row in chunk]]
     return Capture(
         torch.cat([c.activations for c in chunks]),
         None,
         torch.cat([c.scores for c in chunks]),
-        torch.cat([c.outputs for c in chunks]),
+        torch.cat(outputs) if isinstance(outputs[0], torch.Tensor) else outputs[0],
+        chunks[0].layout,
     )
 
 
@@ -172,17 +246,17 @@ class _ForwardStopped(Exception):
 
 
 def activations_at(model: nn.Module, layer: ResolvedLayer, inputs: torch.Tensor) -> torch.Tensor:
-    """The layer's activations for ``inputs``: a forward *up to the layer only*, without
-    autograd (a hook stops the pass once the layer has run, so the head never runs)."""
+    """The layer's (N, K, h, w) activations for ``inputs``: a forward *up to the layer only*,
+    without autograd (a hook stops the pass once the layer has run, so the head never runs)."""
     stored: list[torch.Tensor] = []
+    image = (inputs.shape[-2], inputs.shape[-1])
 
-    def stop(_module: nn.Module, _inputs: object, output: object) -> None:
-        if not isinstance(output, torch.Tensor) or output.dim() != 4:
-            return  # let the full forward report it through capture()
-        stored.append(output.detach().clone())
+    def stop(value: object) -> None:
+        layout = layer_layout(layer, value, image)
+        stored.append(custom_nchw(layout, _detach(value), layer.name).clone())
         raise _ForwardStopped
 
-    handle = layer.module.register_forward_hook(stop)
+    handle = register_site_hook(layer, stop)
     try:
         with torch.no_grad():
             model(inputs)
@@ -192,7 +266,7 @@ def activations_at(model: nn.Module, layer: ResolvedLayer, inputs: torch.Tensor)
         handle.remove()
     if not stored:
         raise LayerError(
-            f"layer: {layer.name!r} gave no 4-D activations during the forward pass; pick a "
-            "module on the path from the input to the output"
+            f"layer: {layer.name!r} was never called during the forward pass; pick a module on "
+            "the path from the input to the output"
         )
     return stored[0]

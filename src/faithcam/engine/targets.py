@@ -1,4 +1,5 @@
-"""What score is explained: class logits, class probabilities, or any callable.
+"""What score is explained: class logits or probabilities (softmax, sigmoid), several classes
+per image, a class over a segmentation mask, matched detections, or any callable.
 
 A target turns the model outputs of a chunk of sample rows into one score per row. Estimators
 expand each image into several sample rows (path points, noisy copies), so every row carries the
@@ -14,9 +15,10 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+import numpy as np
 import torch
 
-from faithcam.errors import FaithcamTypeError, TargetError
+from faithcam.errors import FaithcamTypeError, FaithcamValueError, TargetError
 
 ScoreFn = Callable[[torch.Tensor], torch.Tensor]
 OutputSelector = Callable[[Any], torch.Tensor] | str | int | None
@@ -31,41 +33,171 @@ class Target:
         raise NotImplementedError
 
 
+SCORES = ("logit", "probability", "sigmoid")
+
+
+def class_scores(outputs: torch.Tensor, classes: torch.Tensor, score: str) -> torch.Tensor:
+    """Score of class ``classes[i]`` in row i of (N, K) ``outputs``.
+
+    ``score``: the logit; the softmax probability (``"probability"``); or the sigmoid of the
+    logit (``"sigmoid"``, multi-label models). A single-output model (K = 1) has no softmax: its
+    probability is σ(z) (a softmax of one value would be constant 1).
+    """
+    if score == "sigmoid" or (score == "probability" and outputs.shape[-1] == 1):
+        outputs = torch.sigmoid(outputs)
+    elif score == "probability":
+        outputs = torch.softmax(outputs, dim=-1)
+    return outputs.gather(1, classes[:, None]).squeeze(1)
+
+
+def check_class_range(classes: torch.Tensor, n_outputs: int) -> None:
+    """Class ids must index the model's outputs."""
+    if (classes >= n_outputs).any():
+        bad = int(classes[classes >= n_outputs][0])
+        raise TargetError(
+            f"targets: class id {bad} is out of range for a model with {n_outputs} outputs "
+            f"(valid: 0..{n_outputs - 1})"
+        )
+
+
 class ClassLogit(Target):
     """Score = the pre-softmax output (logit) of a class; ``None`` = predicted class.
 
     ``class_ids`` is one int for every image, or one int per image.
     """
 
-    transform_name = "logit"
+    score = "logit"
 
     def __init__(self, class_ids: int | Sequence[int] | torch.Tensor | None = None) -> None:
         self.class_ids = class_ids
 
-    def transform(self, outputs: torch.Tensor) -> torch.Tensor:
-        return outputs
-
     def bind(self, n_images: int, device: torch.device) -> BoundTarget:
-        return BoundClassTarget(_class_tensor(self.class_ids, n_images, device), self.transform)
+        return BoundClassTarget(_class_tensor(self.class_ids, n_images, device), self.score)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.class_ids!r})"
 
 
 class ClassProbability(ClassLogit):
-    """Score = softmax probability of a class (over the last output dimension)."""
+    """Score = softmax probability of a class (over the last output dimension); on a
+    single-output model the sigmoid σ(z)."""
 
-    transform_name = "probability"
+    score = "probability"
 
-    def transform(self, outputs: torch.Tensor) -> torch.Tensor:
-        return torch.softmax(outputs, dim=-1)
+
+class SigmoidProbability(ClassLogit):
+    """Score = σ(z_c), the sigmoid of a class logit: multi-label and single-logit models."""
+
+    score = "sigmoid"
+
+
+class MultiLabel(Target):
+    """Score = Σ_{c ∈ C_i} s(z)_c: several classes per image, summed.
+
+    ``classes`` is one list of class ids for every image, or one list per image; ``score`` is
+    ``"logit"``, ``"sigmoid"`` (multi-label models) or ``"probability"`` (softmax).
+    """
+
+    def __init__(self, classes: Sequence[int] | Sequence[Sequence[int]], score: str = "logit"):
+        if score not in SCORES:
+            raise FaithcamValueError(f"score: expected one of {', '.join(SCORES)}, got {score!r}")
+        self.classes = classes
+        self.score = score
+
+    def bind(self, n_images: int, device: torch.device) -> BoundTarget:
+        items = list(_as_list(self.classes, "targets"))
+        per_image = items and all(_is_sequence(item) for item in items)
+        lists = [list(item) for item in items] if per_image else [items] * n_images
+        if len(lists) != n_images:
+            raise TargetError(f"targets: got {len(lists)} class lists for {n_images} images")
+        rows = [_class_tensor(ids, len(ids), device) if ids else None for ids in lists]
+        if any(row is None for row in rows):
+            raise TargetError("targets: every image needs at least one class id")
+        return BoundMultiLabel(rows, self.score)
+
+    def __repr__(self) -> str:
+        return f"MultiLabel({self.classes!r}, score={self.score!r})"
+
+
+class SegmentationTarget(Target):
+    """Score = Σ_{(i, j) ∈ mask} z_c(i, j): the class logit summed over a pixel mask, for
+    (N, classes, H, W) semantic-segmentation outputs (pytorch-grad-cam's
+    SemanticSegmentationTarget).
+
+    ``class_ids``: one int, or one per image. ``mask``: (H, W) for every image or (B, H, W),
+    boolean or weights, a tensor or NumPy array; None = every pixel.
+    """
+
+    def __init__(self, class_ids: int | Sequence[int] | torch.Tensor, mask: Any = None) -> None:
+        self.class_ids = class_ids
+        self.mask = mask
+
+    def bind(self, n_images: int, device: torch.device) -> BoundTarget:
+        classes = _class_tensor(self.class_ids, n_images, device)
+        mask = None
+        if self.mask is not None:
+            mask = _as_tensor(self.mask)
+            if mask.dim() == 2:
+                mask = mask.expand(n_images, *mask.shape)
+            if mask.dim() != 3 or len(mask) != n_images:
+                raise TargetError(
+                    f"mask: expected (H, W) or ({n_images}, H, W), got {tuple(mask.shape)}"
+                )
+            mask = mask.to(device)
+        return BoundSegmentationTarget(classes, mask)
+
+    def __repr__(self) -> str:
+        return f"SegmentationTarget({self.class_ids!r}, mask={self.mask is not None})"
+
+
+class DetectionTarget(Target):
+    """Score of detections that match given boxes: for each (box b, label l), the detection of
+    label l with the highest IoU with b, if IoU > ``iou_threshold``, adds IoU + its score (as
+    pytorch-grad-cam's FasterRCNNBoxScoreTarget; ``with_iou=False``: its score only).
+
+    The model output is a list of per-image dicts with ``boxes`` (x1, y1, x2, y2), ``labels``
+    and ``scores`` (torchvision detectors). ``boxes``/``labels`` are shared by every image or
+    given one set per image (a list of (k, 4) boxes and a list of k labels).
+    """
+
+    def __init__(
+        self,
+        boxes: Any,
+        labels: Any,
+        iou_threshold: float = 0.5,
+        with_iou: bool = True,
+    ) -> None:
+        self.boxes = boxes
+        self.labels = labels
+        self.iou_threshold = float(iou_threshold)
+        self.with_iou = bool(with_iou)
+
+    def bind(self, n_images: int, device: torch.device) -> BoundTarget:
+        if _numeric_ndim(self.boxes) == 2:  # one set of boxes for every image
+            boxes, labels = [self.boxes] * n_images, [self.labels] * n_images
+        else:
+            boxes, labels = _as_list(self.boxes, "boxes"), _as_list(self.labels, "labels")
+        if len(boxes) != n_images or len(labels) != n_images:
+            raise TargetError(
+                f"targets: got {len(boxes)} box sets and {len(labels)} label sets for "
+                f"{n_images} images"
+            )
+        pairs = []
+        for box_set, label_set in zip(boxes, labels, strict=True):
+            box = _as_tensor(box_set).float().reshape(-1, 4)
+            label = _as_tensor(label_set).reshape(-1).long()
+            if len(box) != len(label):
+                raise TargetError(f"targets: {len(box)} boxes but {len(label)} labels")
+            pairs.append((box.to(device), label.to(device)))
+        return BoundDetectionTarget(pairs, self.iou_threshold, self.with_iou)
 
 
 class CallableTarget(Target):
     """Score = ``fn(outputs)``, a (N,) tensor for the N rows of a chunk.
 
-    With a list of callables, callable i scores the rows of image i (as pytorch-grad-cam's
-    target lists do).
+    With a list of callables, callable i scores image i and is called with *one* row's output
+    at a time (an (K,) logit vector, a (K, H, W) segmentation map or a detection dict), and
+    returns one score: pytorch-grad-cam's target objects work unchanged.
     """
 
     def __init__(self, fn: ScoreFn | Sequence[ScoreFn]) -> None:
@@ -73,7 +205,8 @@ class CallableTarget(Target):
 
     def bind(self, n_images: int, device: torch.device) -> BoundTarget:
         if callable(self.fns):
-            return BoundCallableTarget([self.fns] * n_images, shared=True)
+            per_row = type(self.fns).__module__.startswith("pytorch_grad_cam")
+            return BoundCallableTarget([self.fns] * n_images, shared=not per_row)
         fns = list(self.fns)
         if len(fns) != n_images:
             raise TargetError(f"targets: got {len(fns)} callables for {n_images} images")
@@ -85,9 +218,7 @@ class BoundTarget:
 
     class_ids: torch.Tensor | None = None
 
-    def scores(
-        self, outputs: torch.Tensor, image_index: torch.Tensor, is_input: torch.Tensor
-    ) -> torch.Tensor:
+    def scores(self, outputs: Any, image_index: torch.Tensor, is_input: torch.Tensor) -> Any:
         raise NotImplementedError
 
     @property
@@ -95,12 +226,17 @@ class BoundTarget:
         return False
 
 
+def _check_dense(outputs: Any, dims: int, what: str) -> torch.Tensor:
+    if not isinstance(outputs, torch.Tensor) or outputs.dim() != dims:
+        got = tuple(outputs.shape) if isinstance(outputs, torch.Tensor) else type(outputs).__name__
+        raise TargetError(f"targets: {what}, got {got}; pass an output_selector or a callable")
+    return outputs
+
+
 class BoundClassTarget(BoundTarget):
-    def __init__(
-        self, class_ids: torch.Tensor, transform: Callable[[torch.Tensor], torch.Tensor]
-    ) -> None:
+    def __init__(self, class_ids: torch.Tensor, score: str) -> None:
         self.class_ids = class_ids
-        self.transform = transform
+        self.score = score
 
     @property
     def needs_prediction(self) -> bool:
@@ -117,23 +253,91 @@ class BoundClassTarget(BoundTarget):
     def scores(
         self, outputs: torch.Tensor, image_index: torch.Tensor, is_input: torch.Tensor
     ) -> torch.Tensor:
-        if outputs.dim() != 2:
-            raise TargetError(
-                f"targets: class targets need (N, classes) model outputs, got shape "
-                f"{tuple(outputs.shape)}; pass a callable target or an output_selector"
-            )
+        _check_dense(outputs, 2, "class targets need (N, classes) model outputs")
         self.resolve_predictions(outputs.detach(), image_index, is_input)
         classes = self.class_ids[image_index]
         if (classes == PENDING).any():
             raise TargetError("targets: predicted class requested before the image was scored")
-        n_classes = outputs.shape[-1]
-        if (classes >= n_classes).any():
-            bad = int(classes[classes >= n_classes][0])
+        check_class_range(classes, outputs.shape[-1])
+        return class_scores(outputs, classes, self.score)
+
+
+class BoundMultiLabel(BoundTarget):
+    def __init__(self, classes: list[torch.Tensor], score: str) -> None:
+        self.classes = classes
+        self.score = score
+
+    def scores(self, outputs, image_index, is_input):
+        _check_dense(outputs, 2, "multi-label targets need (N, classes) model outputs")
+        counts = torch.tensor([len(c) for c in self.classes], device=image_index.device)
+        row_ids = torch.arange(len(image_index), device=image_index.device)
+        rows = torch.repeat_interleave(row_ids, counts[image_index])
+        classes = torch.cat([self.classes[i] for i in image_index.tolist()])
+        check_class_range(classes, outputs.shape[-1])
+        values = class_scores(outputs[rows], classes, self.score)
+        return values.new_zeros(len(image_index)).index_add(0, rows, values)
+
+
+class BoundSegmentationTarget(BoundTarget):
+    def __init__(self, class_ids: torch.Tensor, mask: torch.Tensor | None) -> None:
+        self.class_ids = class_ids
+        self.mask = mask
+
+    def scores(self, outputs, image_index, is_input):
+        _check_dense(outputs, 4, "segmentation targets need (N, classes, H, W) outputs")
+        classes = self.class_ids[image_index]
+        check_class_range(classes, outputs.shape[1])
+        maps = outputs[torch.arange(len(outputs), device=outputs.device), classes]
+        if self.mask is None:
+            return maps.flatten(1).sum(1)
+        mask = self.mask[image_index]
+        if mask.shape[-2:] != maps.shape[-2:]:
             raise TargetError(
-                f"targets: class id {bad} is out of range for a model with {n_classes} outputs "
-                f"(valid: 0..{n_classes - 1})"
+                f"mask: shape {tuple(mask.shape[-2:])} differs from the model's output "
+                f"{tuple(maps.shape[-2:])}"
             )
-        return self.transform(outputs).gather(1, classes[:, None]).squeeze(1)
+        return (maps * mask.to(maps.dtype)).flatten(1).sum(1)
+
+
+class BoundDetectionTarget(BoundTarget):
+    def __init__(self, pairs, iou_threshold: float, with_iou: bool) -> None:
+        self.pairs = pairs
+        self.iou_threshold = iou_threshold
+        self.with_iou = with_iou
+
+    def scores(self, outputs, image_index, is_input):
+        if not isinstance(outputs, Sequence) or not all(isinstance(o, Mapping) for o in outputs):
+            raise TargetError(
+                "targets: detection targets need a list of per-image dicts with boxes, labels "
+                f"and scores (torchvision detectors), got {type(outputs).__name__}"
+            )
+        return torch.stack(
+            [self._score(outputs[r], *self.pairs[i]) for r, i in enumerate(image_index.tolist())]
+        )
+
+    def _score(self, detections: Mapping, boxes: torch.Tensor, labels: torch.Tensor):
+        found, found_labels = detections["boxes"], detections["labels"]
+        total = detections["scores"].new_zeros(())
+        if len(found) == 0:
+            return total
+        iou = box_iou(boxes.to(found), found)  # (targets, detections)
+        iou = torch.where(labels[:, None] == found_labels[None], iou, torch.zeros_like(iou))
+        best, index = iou.max(dim=1)
+        for k in torch.nonzero(best > self.iou_threshold).flatten().tolist():
+            score = detections["scores"][index[k]]
+            total = total + (score + best[k] if self.with_iou else score)
+        return total
+
+
+def box_iou(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Intersection over union of (n, 4) and (m, 4) boxes (x1, y1, x2, y2): (n, m)."""
+    area_a = (a[:, 2] - a[:, 0]).clamp(min=0) * (a[:, 3] - a[:, 1]).clamp(min=0)
+    area_b = (b[:, 2] - b[:, 0]).clamp(min=0) * (b[:, 3] - b[:, 1]).clamp(min=0)
+    top_left = torch.maximum(a[:, None, :2], b[None, :, :2])
+    bottom_right = torch.minimum(a[:, None, 2:], b[None, :, 2:])
+    inter = (bottom_right - top_left).clamp(min=0).prod(-1)
+    union = area_a[:, None] + area_b[None] - inter
+    return inter / union.clamp(min=torch.finfo(inter.dtype).tiny)
 
 
 class BoundCallableTarget(BoundTarget):
@@ -141,18 +345,53 @@ class BoundCallableTarget(BoundTarget):
         self.fns = fns
         self.shared = shared
 
-    def scores(
-        self, outputs: torch.Tensor, image_index: torch.Tensor, is_input: torch.Tensor
-    ) -> torch.Tensor:
+    def scores(self, outputs: Any, image_index: torch.Tensor, is_input: torch.Tensor):
         if self.shared:
             return _checked(self.fns[0](outputs), len(image_index))
-        result = torch.empty(len(image_index), device=outputs.device, dtype=outputs.dtype)
-        for image in image_index.unique().tolist():
-            rows = image_index == image
-            result = result.index_put(
-                (rows,), _checked(self.fns[image](outputs[rows]), int(rows.sum()))
-            )
-        return result
+        # one call per row with that row's output, as pytorch-grad-cam's targets expect
+        return torch.stack(
+            [_one_score(self.fns[i](outputs[r])) for r, i in enumerate(image_index.tolist())]
+        )
+
+
+def _one_score(score: Any) -> torch.Tensor:
+    if not isinstance(score, torch.Tensor) or score.numel() != 1:
+        what = tuple(score.shape) if isinstance(score, torch.Tensor) else type(score).__name__
+        raise TargetError(
+            "targets: a per-image callable takes one image's output and must return one score "
+            f"(a tensor with one element), got {what}"
+        )
+    return score.reshape(())
+
+
+def _is_sequence(value: Any) -> bool:
+    return isinstance(value, Sequence | np.ndarray | torch.Tensor) and not isinstance(value, str)
+
+
+def _as_list(value: Any, name: str) -> list:
+    if isinstance(value, np.ndarray | torch.Tensor):
+        return value.tolist()
+    if _is_sequence(value):
+        return list(value)
+    raise FaithcamTypeError(f"{name}: expected a list, got {type(value).__name__}")
+
+
+def _as_tensor(value: Any) -> torch.Tensor:
+    """A tensor from a tensor, NumPy array or nested list (a copy: an inference-mode tensor
+    cannot enter autograd)."""
+    if isinstance(value, torch.Tensor):
+        return value.detach().clone()
+    return torch.as_tensor(np.asarray(value))
+
+
+def _numeric_ndim(value: Any) -> int:
+    """The number of dimensions of ``value`` as a numeric array (-1 if ragged or not numeric)."""
+    if isinstance(value, torch.Tensor):
+        return value.dim()
+    try:
+        return np.asarray(value, dtype=np.float64).ndim
+    except (TypeError, ValueError):
+        return -1
 
 
 def _checked(scores: Any, n_rows: int) -> torch.Tensor:
@@ -199,12 +438,17 @@ def _class_tensor(
 def as_target(targets: Any) -> Target:
     """Normalise the ``targets`` argument of :func:`faithcam.explain` to a :class:`Target`.
 
-    Accepts None (predicted class), an int, a sequence or tensor of ints (one per image), a
-    :class:`Target`, a callable ``outputs -> (N,) scores``, or a list of callables (one per
-    image).
+    Accepts None (predicted class), an int, a sequence, tensor or NumPy array of ints (one per
+    image), a list of lists of ints (several classes per image, summed), a :class:`Target`, a
+    callable ``outputs -> (N,) scores``, or a list of callables (one per image, each given that
+    image's output: pytorch-grad-cam's targets).
     """
     if isinstance(targets, Target):
         return targets
+    if isinstance(targets, np.generic | np.ndarray):
+        if not np.issubdtype(np.asarray(targets).dtype, np.integer):
+            raise FaithcamTypeError(f"targets: class ids must be integers, got {targets!r:.80}")
+        targets = torch.as_tensor(np.asarray(targets))
     if targets is None or isinstance(targets, int | torch.Tensor):
         return ClassLogit(targets)
     if callable(targets):
@@ -213,12 +457,22 @@ def as_target(targets: Any) -> Target:
         items = list(targets)
         if items and all(callable(item) for item in items):
             return CallableTarget(items)
-        if all(isinstance(item, int) and not isinstance(item, bool) for item in items):
-            return ClassLogit(items)
+        if all(_is_class_id(item) for item in items):
+            return ClassLogit([int(item) for item in items])
+        if items and all(
+            _is_sequence(item) and all(_is_class_id(c) for c in _as_list(item, "targets"))
+            for item in items
+        ):
+            return MultiLabel([[int(c) for c in _as_list(item, "targets")] for item in items])
     raise FaithcamTypeError(
         "targets: expected None (predicted class), an int, a list/tensor of ints (one per "
-        f"image), a Target, or a callable outputs -> scores; got {targets!r:.80}"
+        "image), a list of lists of ints (several classes per image), a Target, or a callable "
+        f"outputs -> scores; got {targets!r:.80}"
     )
+
+
+def _is_class_id(value: Any) -> bool:
+    return isinstance(value, int | np.integer) and not isinstance(value, bool)
 
 
 def select_output(outputs: Any, selector: OutputSelector = None) -> torch.Tensor:
@@ -237,6 +491,10 @@ def select_output(outputs: Any, selector: OutputSelector = None) -> torch.Tensor
         selected = outputs
     elif isinstance(outputs, Mapping) and "logits" in outputs:
         selected = outputs["logits"]
+    elif isinstance(outputs, Mapping) and "out" in outputs:  # torchvision segmentation
+        selected = outputs["out"]
+    elif _is_detections(outputs):
+        return list(outputs)
     elif hasattr(outputs, "logits"):
         selected = outputs.logits
     else:
@@ -245,8 +503,17 @@ def select_output(outputs: Any, selector: OutputSelector = None) -> torch.Tensor
             f"output_selector: the model returned {detail}, not a tensor; pass output_selector="
             "(an index, a key, or a callable that returns the logits tensor)"
         )
-    if not isinstance(selected, torch.Tensor):
+    if not isinstance(selected, torch.Tensor) and not _is_detections(selected):
         raise FaithcamTypeError(
             f"output_selector: selected a {type(selected).__name__}, expected a tensor"
         )
     return selected
+
+
+def _is_detections(outputs: Any) -> bool:
+    """A list of per-image detection dicts (``boxes``, ``labels``, ``scores``)."""
+    return (
+        isinstance(outputs, list | tuple)
+        and len(outputs) > 0
+        and all(isinstance(o, Mapping) and "boxes" in o and "scores" in o for o in outputs)
+    )

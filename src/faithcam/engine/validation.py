@@ -11,7 +11,9 @@ from faithcam.errors import FaithcamTypeError, FaithcamValueError
 
 
 def check_model(model: Any) -> nn.Module:
-    """An ``nn.Module`` whose parameters and buffers hold data (not on the meta device)."""
+    """An ``nn.Module`` whose parameters and buffers hold data (not on the meta device); a
+    ``torch.compile``'d model is explained through its original module (``_orig_mod``: hooks do
+    not fire inside a compiled graph)."""
     if not isinstance(model, nn.Module):
         raise FaithcamTypeError(f"model: expected a torch.nn.Module, got {type(model).__name__}")
     for name, tensor in (*model.named_parameters(), *model.named_buffers()):
@@ -20,6 +22,9 @@ def check_model(model: Any) -> nn.Module:
                 f"model: {name} is on the meta device (no data); load real weights first "
                 "(model.to_empty(device=...) then load_state_dict)"
             )
+    original = getattr(model, "_orig_mod", None)
+    if isinstance(original, nn.Module) and type(model).__name__ == "OptimizedModule":
+        return original
     return model
 
 

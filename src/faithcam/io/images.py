@@ -90,11 +90,16 @@ def load_image(path: str | Path) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Preprocessing:
-    """Resize the shorter side to ``size``, centre-crop, normalise with ``mean`` / ``std``."""
+    """Resize the shorter side to ``size``, centre-crop, normalise with ``mean`` / ``std``.
+
+    ``channels``: 3 (RGB), 1 (grey = the mean of R, G, B) or 4 (RGB + an opaque alpha
+    channel of ones); ``mean`` and ``std`` have one value per channel.
+    """
 
     size: int = 224
     mean: tuple[float, ...] = IMAGENET_MEAN
     std: tuple[float, ...] = IMAGENET_STD
+    channels: int = 3
 
     def __post_init__(self) -> None:
         if self.size < 8:
@@ -106,9 +111,14 @@ class Preprocessing:
                 "float tensor, and the network's activations need tens of times more; use at "
                 f"most {MAX_SIZE}"
             )
+        if self.channels not in (1, 3, 4):
+            raise FaithcamValueError(f"--channels: expected 1, 3 or 4, got {self.channels}")
         for name, values in (("--mean", self.mean), ("--std", self.std)):
-            if len(values) != 3:
-                raise FaithcamValueError(f"{name}: expected 3 values (R, G, B), got {values}")
+            if len(values) != self.channels:
+                raise FaithcamValueError(
+                    f"{name}: expected {self.channels} values (one per input channel, "
+                    f"--channels {self.channels}), got {values}"
+                )
             if not all(math.isfinite(v) for v in values):
                 raise FaithcamValueError(f"{name}: values must be finite numbers, got {values}")
         if min(self.std) <= 0:
@@ -119,9 +129,13 @@ class Preprocessing:
         return resize_center_crop(to_chw_float(image), self.size).clamp(0, 1)
 
     def normalise(self, crops: torch.Tensor) -> torch.Tensor:
-        """(B, 3, S, S) crops in [0, 1] -> the model's input."""
-        mean = torch.tensor(self.mean, dtype=crops.dtype).view(1, 3, 1, 1)
-        std = torch.tensor(self.std, dtype=crops.dtype).view(1, 3, 1, 1)
+        """(B, 3, S, S) RGB crops in [0, 1] -> the model's (B, channels, S, S) input."""
+        if self.channels == 1:
+            crops = crops.mean(dim=1, keepdim=True)
+        elif self.channels == 4:
+            crops = torch.cat([crops, torch.ones_like(crops[:, :1])], dim=1)
+        mean = torch.tensor(self.mean, dtype=crops.dtype).view(1, -1, 1, 1)
+        std = torch.tensor(self.std, dtype=crops.dtype).view(1, -1, 1, 1)
         return (crops - mean) / std
 
     def load(self, paths: Sequence[str | Path]) -> tuple[torch.Tensor, torch.Tensor]:

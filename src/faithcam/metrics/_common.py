@@ -18,6 +18,7 @@ from torch import Tensor, nn
 from faithcam.cams.baselines import gaussian_blur
 from faithcam.engine.model_state import model_guard
 from faithcam.engine.normalization import NormalizationSpec, as_normalization
+from faithcam.engine.targets import class_scores
 from faithcam.errors import FaithcamTypeError, FaithcamValueError
 
 ArrayLike = Tensor | np.ndarray
@@ -248,14 +249,16 @@ def resolve_targets(
 
 
 def target_scores(logits: Tensor, targets: Tensor, score: Score) -> Tensor:
-    """Score of each row's target class: softmax probability or raw logit."""
-    if targets.numel() and (targets.min() < 0 or targets.max() >= logits.shape[1]):
+    """Score of each row's target class: softmax probability or raw logit. A single-output
+    model's probability is the sigmoid σ(z), never a softmax of one value (constant 1).
+    """
+    n_classes = logits.shape[1]
+    if targets.numel() and (targets.min() < 0 or targets.max() >= n_classes):
         raise FaithcamValueError(
-            f"targets must be class ids in [0, {logits.shape[1] - 1}], got "
+            f"targets must be class ids in [0, {n_classes - 1}], got "
             f"min {int(targets.min())}, max {int(targets.max())}"
         )
-    values = logits.softmax(dim=1) if score == "probability" else logits
-    return values.gather(1, targets[:, None])[:, 0]
+    return class_scores(logits, targets, score)
 
 
 def scores_of(

@@ -135,7 +135,10 @@ class BaseCAM:
         target = self._target(targets, len(images))
         size = (images.shape[-1], images.shape[-2])  # (width, height), as the peer
         with _EvalMode(self.model):
-            layers = [resolve_layer(self.model, m, images) for m in self.target_layers]
+            layers = [
+                resolve_layer(self.model, m, images, reshape_transform=self.reshape_transform)
+                for m in self.target_layers
+            ]
             per_layer = [
                 scale_cam_image(np.maximum(self._raw_map(images, layer, target), 0), size)
                 for layer in layers
@@ -171,20 +174,12 @@ class BaseCAM:
         bound = target.bind(len(images), images.device)
         index = torch.arange(len(images), device=images.device)
         is_input = torch.ones(len(images), dtype=torch.bool, device=images.device)
-        reshape = self.reshape_transform
-        captured = capture(
-            self.model, layer, images, bound, index, is_input, any_shape=reshape is not None
-        )
+        # the layer carries the user's reshape_transform: as the peer, the capture applies it
+        # to the activations and the gradients alike
+        captured = capture(self.model, layer, images, bound, index, is_input)
         if self.outputs is None or layer.module is self.target_layers[0]:
             self.outputs = captured.outputs
         activations, gradients = captured.activations, captured.gradients
-        if reshape is not None:  # as the peer: the same transform on activations and gradients
-            activations, gradients = reshape(activations), reshape(gradients)
-            if activations.dim() != 4:
-                raise FaithcamValueError(
-                    "reshape_transform: expected it to return a 4-D (B, C, h, w) tensor, got "
-                    f"shape {tuple(activations.shape)}"
-                )
         raw = self.weighting(activations, gradients)
         return raw.detach().float().cpu().numpy()
 
