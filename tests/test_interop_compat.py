@@ -181,7 +181,7 @@ def test_bad_input_names_the_argument() -> None:
         dropin.GradCAM(model=model, target_layers=model.layer4)
     with pytest.raises(FaithcamNotImplementedError, match="reshape_transform"):
         dropin.ScoreCAM(model=model, target_layers=[model.layer4], reshape_transform=lambda t: t)
-    with pytest.raises(FaithcamValueError, match="reshape_transform: expected it to return"):
+    with pytest.raises(FaithcamValueError, match="reshape_transform: must return a 4-D"):
         dropin.GradCAM(model=model, target_layers=[model.layer4], reshape_transform=torch.flatten)(
             images
         )

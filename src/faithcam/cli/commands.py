@@ -51,9 +51,9 @@ class Session:
     batch_size: int
     seed: int | None
     quiet: bool
-    references: ReferenceSet | None = None
     task: str = "classify"
     output_selector: str | int | None = None
+    references: ReferenceSet | None = None  # Expected Grad-CAM's D: see use_references
 
     def use_references(self, paths: Sequence[Path], count: int = 32) -> None:
         """The data-aware D of Expected Grad-CAM: up to ``count`` of the user's images, evenly

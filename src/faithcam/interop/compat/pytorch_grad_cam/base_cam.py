@@ -55,15 +55,6 @@ def peer_gradcam_plus_plus(activations: torch.Tensor, gradients: torch.Tensor) -
     return torch.einsum("bk,bkhw->bhw", weights, activations)
 
 
-def _row_scores(target: PeerTarget) -> Callable[[torch.Tensor], torch.Tensor]:
-    """A peer target (called on one image's output) -> scores of a chunk of rows."""
-
-    def scores(outputs: torch.Tensor) -> torch.Tensor:
-        return torch.stack([torch.as_tensor(target(row)).reshape(()) for row in outputs])
-
-    return scores
-
-
 class _EvalMode:
     """Every module in eval mode inside the block; each module's own mode restored after."""
 
@@ -167,7 +158,7 @@ class BaseCAM:
             )
         if not all(callable(t) for t in targets):
             raise FaithcamTypeError("targets: expected callables such as ClassifierOutputTarget")
-        return CallableTarget([_row_scores(t) for t in targets])
+        return CallableTarget(list(targets))  # each called with its own image's output
 
     def _raw_map(self, images: torch.Tensor, layer: ResolvedLayer, target: Target) -> np.ndarray:
         """The signed (B, h, w) map at the layer's resolution."""
