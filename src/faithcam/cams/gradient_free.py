@@ -42,6 +42,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from faithcam.cams.eigen import first_component
 from faithcam.engine.capture import Capture
 from faithcam.engine.layers import ResolvedLayer
 from faithcam.engine.targets import BoundTarget, OutputSelector, select_output
@@ -52,8 +53,8 @@ Progress = Callable[[int], None] | None
 
 # Options of the perturbation CAMs and their defaults (checked before any forward pass).
 PERTURBATION_OPTIONS: dict[str, dict[str, Any]] = {
-    "scorecam": {"weights": "softmax", "align_corners": False},
-    "ablationcam": {},
+    "scorecam": {"weights": "softmax", "align_corners": False, "eigen_smooth": False},
+    "ablationcam": {"eigen_smooth": False},
 }
 SCORE_WEIGHTS = ("softmax", "cic")
 
@@ -76,6 +77,14 @@ def check_options(method: str, options: dict[str, Any]) -> dict[str, Any]:
                 f"align_corners: expected a bool, got {merged['align_corners']!r}"
             )
     return merged
+
+
+def combine(weights: torch.Tensor, activations: torch.Tensor, eigen_smooth: bool) -> torch.Tensor:
+    """Σ_k w_k A^k for (B, K) weights, or the first principal component of the terms w_k A^k
+    with ``eigen_smooth`` (pytorch-grad-cam's option)."""
+    if eigen_smooth:
+        return first_component(weights[:, :, None, None] * activations)
+    return torch.einsum("bk,bkhw->bhw", weights, activations)
 
 
 def _distinct_masks(
@@ -117,6 +126,7 @@ def score_cam(
     progress: Progress = None,
     weights: str = "softmax",
     align_corners: bool = False,
+    eigen_smooth: bool = False,
 ) -> tuple[torch.Tensor, dict[str, Any]]:
     """Score-CAM (Wang et al., CVPR-W 2020) maps (B, h, w) from the captured activations.
 
@@ -156,7 +166,7 @@ def score_cam(
         ]
     )  # the increase of confidence C_k (softmax: up to a constant per image, which cancels)
     alpha = torch.softmax(scores, dim=1) if weights == "softmax" else scores
-    raw = torch.einsum("bk,bkhw->bhw", alpha.to(activations.dtype), activations)
+    raw = combine(alpha.to(activations.dtype), activations, eigen_smooth)
     settings = {
         "weights": weights,
         "align_corners": align_corners,
@@ -222,6 +232,7 @@ def ablation_cam(
     batch_size: int,
     output_selector: OutputSelector = None,
     progress: Progress = None,
+    eigen_smooth: bool = False,
 ) -> tuple[torch.Tensor, dict[str, Any]]:
     """Ablation-CAM (Desai & Ramaswamy, WACV 2020) maps (B, h, w) from the captured activations.
 
@@ -258,7 +269,7 @@ def ablation_cam(
     drop = scores[:, None] - ablated.view(n_images, channels)
     safe = torch.where(scores == 0, torch.ones_like(scores), scores)
     weights = torch.where(scores[:, None] == 0, drop, drop / safe[:, None])
-    raw = torch.einsum("bk,bkhw->bhw", weights.to(activations.dtype), activations)
+    raw = combine(weights.to(activations.dtype), activations, eigen_smooth)
     return raw, {"ablation": "zero", "forward": "after-layer" if after_layer else "full"}
 
 

@@ -17,9 +17,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from faithcam.cams import cam, gradient_free
+from faithcam.cams import activation_cams, cam, composite, finer, gradient_free, shapley
+from faithcam.cams.call import Call
 from faithcam.cams.estimators import Estimator, make_estimator
-from faithcam.cams.weightings import get_weighting
+from faithcam.cams.weightings import eigen_smoothed, get_weighting
 from faithcam.engine.capture import capture_inputs
 from faithcam.engine.layers import LayerSpec, ResolvedLayer, resolve_layer
 from faithcam.engine.result import CamResult, postprocess
@@ -31,7 +32,7 @@ from faithcam.engine.validation import (
     make_generator,
     model_device,
 )
-from faithcam.errors import FaithcamValueError
+from faithcam.errors import FaithcamTypeError, FaithcamValueError
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,20 @@ METHODS: dict[str, MethodSpec] = {
     "cam": MethodSpec(None, None, "Zhou et al., CVPR 2016"),
     "scorecam": MethodSpec(None, None, "Wang et al., CVPR-W 2020"),
     "ablationcam": MethodSpec(None, None, "Desai & Ramaswamy, WACV 2020"),
+    "gradcam-elementwise": MethodSpec("gradcam-elementwise", citation="pytorch-grad-cam, 2021"),
+    "eigengradcam": MethodSpec("eigengradcam", citation="pytorch-grad-cam, after Eigen-CAM"),
+    "finercam": MethodSpec("gradcam", citation="Zhang et al., CVPR 2025"),
+    "eigencam": MethodSpec(None, None, "Muhammad & Yeasin, IJCNN 2020"),
+    "kpcacam": MethodSpec(None, None, "Karmani et al., 2024"),
+    "randomcam": MethodSpec(None, None, "sanity baseline, after Adebayo et al., NeurIPS 2018"),
+    "shapleycam": MethodSpec(None, None, "Cai et al., 2025"),
+}
+# Methods with their own runner (they do not go through an estimator), given a Call.
+RUNNERS: dict[str, Callable[[Call], CamResult]] = {
+    "eigencam": activation_cams.run_eigencam,
+    "kpcacam": activation_cams.run_kpcacam,
+    "randomcam": activation_cams.run_randomcam,
+    "shapleycam": shapley.run_shapleycam,
 }
 ALIASES = {
     "grad-cam": "gradcam",
@@ -67,6 +82,13 @@ ALIASES = {
     "expected": "expected-gradcam",
     "score-cam": "scorecam",
     "ablation-cam": "ablationcam",
+    "gradcamelementwise": "gradcam-elementwise",
+    "eigen-cam": "eigencam",
+    "eigen-gradcam": "eigengradcam",
+    "kpca-cam": "kpcacam",
+    "random-cam": "randomcam",
+    "shapley-cam": "shapleycam",
+    "finer-cam": "finercam",
 }
 
 
@@ -96,6 +118,9 @@ def explain(
     seed: int | None = None,
     generator: torch.Generator | None = None,
     progress: bool | None = None,
+    eigen_smooth: bool = False,
+    aug_smooth: bool = False,
+    fusion: str = "mean",
     **options: Any,
 ) -> CamResult:
     """Explain ``images`` (B, C, H, W) for ``targets`` with a class activation map.
@@ -107,7 +132,8 @@ def explain(
             ``"expected-gradcam"``, ...).
         targets: None (predicted class), a class id, one class id per image, a
             :class:`~faithcam.engine.targets.Target`, or a callable ``outputs -> (N,) scores``.
-        layer: dotted module name, module, or None (automatic: the last 4-D feature map).
+        layer: dotted module name, module, or None (automatic: the last 4-D feature map); a
+            list of them runs the method once per layer and fuses the maps (``fusion``).
         estimator: override the method's gradient estimator (``"vanilla"``, ``"integrated"``,
             ``"expected"``, ``"smooth"`` or an Estimator object).
         batch_size: sample rows per forward pass; bounds memory for every estimator.
@@ -115,6 +141,12 @@ def explain(
         relu: False keeps the sign of the map (scaled to [-1, 1]).
         seed / generator: make the stochastic estimators reproducible.
         progress: show a progress bar (None: only on long runs in a terminal).
+        eigen_smooth: project the per-channel terms of the map on their first principal
+            component instead of summing them (pytorch-grad-cam's option).
+        aug_smooth: average the min-max scaled maps of 6 flipped / intensity-scaled copies
+            (pytorch-grad-cam's test-time augmentation; :mod:`faithcam.cams.composite`).
+        fusion: how a list of layers is fused: ``"mean"`` (pytorch-grad-cam) or
+            ``"layercam"`` (LayerCAM's tanh-scaled element-wise maximum).
         **options: estimator options (``steps``, ``samples``, ``baseline``, ``sigma``,
             ``relative_activations``, ``variant``), ``classifier`` for CAM, ``weights``
             (``"softmax"`` / ``"cic"``) and ``align_corners`` for Score-CAM.
@@ -124,8 +156,49 @@ def explain(
     images = check_images(images)
     batch_size = check_batch_size(batch_size)
     generator = make_generator(seed, generator)
+    eigen_smooth, aug_smooth = _flag("eigen_smooth", eigen_smooth), _flag("aug_smooth", aug_smooth)
+    composite.check_fusion(fusion)
     images = images.to(model_device(model, images.device))
+    if aug_smooth or isinstance(layer, list | tuple):
+        again = dict(
+            estimator=estimator,
+            batch_size=batch_size,
+            output_selector=output_selector,
+            relu=relu,
+            generator=generator,
+            progress=progress,
+            eigen_smooth=eigen_smooth,
+            fusion=fusion,
+        )
+        if aug_smooth:
+            return composite.augmentation_smoothing(
+                lambda x: explain(model, x, name, targets, layer, **again, **options), images, relu
+            )
+        if not layer:
+            raise FaithcamValueError("layer: got an empty list of layers")
+        results = [explain(model, images, name, targets, one, **again, **options) for one in layer]
+        return composite.fuse_layers(results, tuple(images.shape[-2:]), fusion, relu)
     target_spec = as_target(targets)
+    if name == "finercam":
+        target_spec = finer.finer_target(target_spec, options)
+    if name in RUNNERS:
+        if estimator is not None:
+            raise FaithcamValueError(f"estimator: method {name!r} takes no estimator")
+        call = Call(
+            model,
+            images,
+            name,
+            target_spec,
+            layer,
+            batch_size,
+            output_selector,
+            relu,
+            generator,
+            progress,
+            eigen_smooth,
+            options,
+        )
+        return RUNNERS[name](call)
     if name in gradient_free.PERTURBATION_OPTIONS:
         if estimator is not None:
             raise FaithcamValueError(
@@ -141,14 +214,15 @@ def explain(
             output_selector,
             relu,
             progress,
-            options,
+            {**options, "eigen_smooth": eigen_smooth},
         )
     if spec.weighting is None:
+        options["eigen_smooth"] = eigen_smooth
         return _explain_cam(
             model, images, name, target_spec, layer, batch_size, output_selector, relu, options
         )
     estimator_obj = make_estimator(estimator or spec.estimator, **options)
-    weighting = get_weighting(spec.weighting)
+    weighting = eigen_smoothed(spec.weighting) if eigen_smooth else get_weighting(spec.weighting)
     estimator_obj.validate(images)
     resolved = resolve_layer(model, layer, images)
     target = target_spec.bind(len(images), images.device)
@@ -172,13 +246,22 @@ def explain(
     )
     display_name = name if estimator is None else f"{estimator_obj.name}-{spec.weighting}"
     settings = {"weighting": spec.weighting, **estimator_obj.settings(), "relu": relu}
+    if eigen_smooth:
+        settings["eigen_smooth"] = True
     return _result(raw, images, target, estimate.scores, resolved, display_name, settings, relu)
+
+
+def _flag(name: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise FaithcamTypeError(f"{name}: expected True or False, got {value!r}")
+    return value
 
 
 def _explain_cam(
     model, images, name, target_spec, layer, batch_size, output_selector, relu, options
 ) -> CamResult:
     classifier = options.pop("classifier", None)
+    eigen_smooth = options.pop("eigen_smooth")
     if options:
         raise FaithcamValueError(f"method {name!r}: unexpected options {sorted(options)}")
     resolved = resolve_layer(model, layer, images)
@@ -187,8 +270,9 @@ def _explain_cam(
         model, resolved, images, target, batch_size=batch_size, output_selector=output_selector
     )
     weights = cam.classifier_weights(model, captured.activations.shape[1], classifier)
-    raw = cam.cam_maps(captured.activations, weights, target)
-    return _result(raw, images, target, captured.scores, resolved, name, {"relu": relu}, relu)
+    raw = cam.cam_maps(captured.activations, weights, target, eigen_smooth=eigen_smooth)
+    settings = {"relu": relu, "eigen_smooth": eigen_smooth}
+    return _result(raw, images, target, captured.scores, resolved, name, settings, relu)
 
 
 def _explain_perturbation(
@@ -290,6 +374,13 @@ LayerCAM = _method_class("LayerCAM", "layercam")
 IntegratedGradCAM = _method_class("IntegratedGradCAM", "integrated-gradcam")
 ExpectedGradCAM = _method_class("ExpectedGradCAM", "expected-gradcam")
 SmoothGradCAMPlusPlus = _method_class("SmoothGradCAMPlusPlus", "smoothgradcam++")
+GradCAMElementWise = _method_class("GradCAMElementWise", "gradcam-elementwise")
+EigenCAM = _method_class("EigenCAM", "eigencam")
+EigenGradCAM = _method_class("EigenGradCAM", "eigengradcam")
+KPCACAM = _method_class("KPCACAM", "kpcacam")
+RandomCAM = _method_class("RandomCAM", "randomcam")
+ShapleyCAM = _method_class("ShapleyCAM", "shapleycam")
+FinerCAM = _method_class("FinerCAM", "finercam")
 CAM = _method_class("CAM", "cam")
 ScoreCAM = _method_class("ScoreCAM", "scorecam")
 AblationCAM = _method_class("AblationCAM", "ablationcam")

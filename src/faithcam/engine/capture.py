@@ -29,6 +29,7 @@ class Capture:
     gradients: torch.Tensor | None  # (N, K, h, w) d score / d activations, or None
     scores: torch.Tensor  # (N,) target scores, detached
     outputs: torch.Tensor  # (N, ...) selected model outputs, detached
+    hessian_product: torch.Tensor | None = None  # (N, K, h, w) H·A, H = ∂²score/∂A², if asked
 
 
 class _LayerHook:
@@ -78,11 +79,14 @@ def capture(
     *,
     with_gradients: bool = True,
     output_selector: OutputSelector = None,
+    hessian_product: bool = False,
 ) -> Capture:
     """Run one forward (and, if asked, the head's backward) of ``inputs`` at ``layer``.
 
     ``image_index[i]`` is the image that sample row i belongs to and ``is_input[i]`` whether the
     row is that image unmodified (used to resolve *predicted class* targets).
+    ``hessian_product=True`` also returns H·A, the Hessian of the score with respect to the
+    layer's activations times the activations (a double backward through the head only).
     """
     hook = _LayerHook(layer, with_gradients)
     grad_mode = torch.is_grad_enabled()
@@ -98,22 +102,45 @@ def capture(
                 )
             outputs = select_output(raw_outputs, output_selector)
             scores = target.scores(outputs, image_index, is_input)
-            gradients = _score_gradients(scores, hook.leaf, layer) if with_gradients else None
+            gradients = (
+                _score_gradients(scores, hook.leaf, layer, hessian_product)
+                if with_gradients
+                else None
+            )
+            product = None
+            if hessian_product and gradients is not None:
+                product = _hessian_product(gradients, hook.leaf)
+                gradients = gradients.detach()
     finally:
         handle.remove()
         torch.set_grad_enabled(grad_mode)
-    return Capture(hook.activations, gradients, scores.detach(), outputs.detach())
+    return Capture(hook.activations, gradients, scores.detach(), outputs.detach(), product)
+
+
+def _hessian_product(gradients: torch.Tensor, leaf: torch.Tensor) -> torch.Tensor:
+    """H·A = ∂/∂A (G · A) with A held fixed; zero where G does not depend on A (linear heads)."""
+    if not gradients.requires_grad:
+        return torch.zeros_like(gradients)
+    (product,) = torch.autograd.grad(
+        gradients, leaf, grad_outputs=leaf.detach(), allow_unused=True
+    )
+    return torch.zeros_like(gradients) if product is None else product
 
 
 def _score_gradients(
-    scores: torch.Tensor, leaf: torch.Tensor | None, layer: ResolvedLayer
+    scores: torch.Tensor,
+    leaf: torch.Tensor | None,
+    layer: ResolvedLayer,
+    create_graph: bool = False,
 ) -> torch.Tensor:
     if leaf is None or not scores.requires_grad:
         raise TargetError(
             f"targets: the target score does not depend on layer {layer.name!r} "
             "(no gradient path from the score to the layer)"
         )
-    (gradients,) = torch.autograd.grad(scores.sum(), leaf, allow_unused=True)
+    (gradients,) = torch.autograd.grad(
+        scores.sum(), leaf, allow_unused=True, create_graph=create_graph
+    )
     if gradients is None:
         raise TargetError(
             f"targets: the target score does not depend on layer {layer.name!r} "
