@@ -79,7 +79,10 @@ def test_new_methods_match_pytorch_grad_cam(model_name: str, images) -> None:
 @pytest.mark.parametrize("model_name", MODELS)
 def test_eigen_smooth_matches_pytorch_grad_cam(model_name: str, images) -> None:
     model = seeded_torchvision(model_name)
-    for method, peer_cls in EIGEN_SMOOTHED.items():
+    # every weighting on resnet18; two on the larger models (the peer's full SVD is slow)
+    methods = EIGEN_SMOOTHED if model_name == "resnet18" else ["gradcam", "hirescam"]
+    for method in methods:
+        peer_cls = EIGEN_SMOOTHED[method]
         scale = 1e4 if method == "gradcam++" else 1.0  # the peer's ε in α (test_agreement_peers)
         targets = faithcam.CallableTarget([lambda o, c=c: scale * o[:, c] for c in CLASSES])
         result = faithcam.explain(model, images, method, targets=targets, eigen_smooth=True)
@@ -217,3 +220,20 @@ def test_eigen_sign_is_lapack_s_on_cpu() -> None:
         x = x - x.mean(0)
         _, _, vt = np.linalg.svd(x, full_matrices=True)
         np.testing.assert_allclose(projection.reshape(-1), x @ vt[0], atol=1e-5)
+
+
+@pytest.mark.parametrize("model_name", MODELS)
+def test_fullgrad_matches_pytorch_grad_cam(model_name: str) -> None:
+    model = seeded_torchvision(model_name)
+    images = seeded_images(2, 64)
+    result = faithcam.explain(model, images, "fullgrad", targets=CLASSES)
+    assert result.raw_maps.shape == (2, 64, 64)
+    with pgc.FullGrad(model=model, target_layers=[]) as cam:
+        theirs = run_peer(cam, model, None, images, size=(64, 64), targets=peer_targets())
+    assert_agree(result.raw_maps, theirs, f"{model_name} fullgrad")
+    smoothed = faithcam.explain(model, images, "fullgrad", targets=CLASSES, eigen_smooth=True)
+    with pgc.FullGrad(model=model, target_layers=[]) as cam:
+        theirs = run_peer(
+            cam, model, None, images, size=(64, 64), targets=peer_targets(), eigen_smooth=True
+        )
+    assert_agree(smoothed.raw_maps, theirs, f"{model_name} fullgrad eigen_smooth")

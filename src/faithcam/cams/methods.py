@@ -17,7 +17,15 @@ from typing import Any
 import torch
 from torch import nn
 
-from faithcam.cams import activation_cams, cam, composite, finer, gradient_free, shapley
+from faithcam.cams import (
+    activation_cams,
+    cam,
+    composite,
+    finer,
+    fullgrad,
+    gradient_free,
+    shapley,
+)
 from faithcam.cams.call import Call
 from faithcam.cams.estimators import Estimator, make_estimator
 from faithcam.cams.weightings import eigen_smoothed, get_weighting
@@ -63,6 +71,7 @@ METHODS: dict[str, MethodSpec] = {
     "kpcacam": MethodSpec(None, None, "Karmani et al., 2024"),
     "randomcam": MethodSpec(None, None, "sanity baseline, after Adebayo et al., NeurIPS 2018"),
     "shapleycam": MethodSpec(None, None, "Cai et al., 2025"),
+    "fullgrad": MethodSpec(None, None, "Srinivas & Fleuret, NeurIPS 2019"),
 }
 # Methods with their own runner (they do not go through an estimator), given a Call.
 RUNNERS: dict[str, Callable[[Call], CamResult]] = {
@@ -70,6 +79,7 @@ RUNNERS: dict[str, Callable[[Call], CamResult]] = {
     "kpcacam": activation_cams.run_kpcacam,
     "randomcam": activation_cams.run_randomcam,
     "shapleycam": shapley.run_shapleycam,
+    "fullgrad": fullgrad.run_fullgrad,
 }
 ALIASES = {
     "grad-cam": "gradcam",
@@ -381,6 +391,7 @@ KPCACAM = _method_class("KPCACAM", "kpcacam")
 RandomCAM = _method_class("RandomCAM", "randomcam")
 ShapleyCAM = _method_class("ShapleyCAM", "shapleycam")
 FinerCAM = _method_class("FinerCAM", "finercam")
+FullGrad = _method_class("FullGrad", "fullgrad")
 CAM = _method_class("CAM", "cam")
 ScoreCAM = _method_class("ScoreCAM", "scorecam")
 AblationCAM = _method_class("AblationCAM", "ablationcam")
