@@ -24,6 +24,7 @@ from faithcam.cams import (
     finer,
     fullgrad,
     gradient_free,
+    guided,
     shapley,
 )
 from faithcam.cams.call import Call
@@ -72,6 +73,7 @@ METHODS: dict[str, MethodSpec] = {
     "randomcam": MethodSpec(None, None, "sanity baseline, after Adebayo et al., NeurIPS 2018"),
     "shapleycam": MethodSpec(None, None, "Cai et al., 2025"),
     "fullgrad": MethodSpec(None, None, "Srinivas & Fleuret, NeurIPS 2019"),
+    "guided-gradcam": MethodSpec(None, None, "Selvaraju et al., ICCV 2017"),
 }
 # Methods with their own runner (they do not go through an estimator), given a Call.
 RUNNERS: dict[str, Callable[[Call], CamResult]] = {
@@ -80,6 +82,7 @@ RUNNERS: dict[str, Callable[[Call], CamResult]] = {
     "randomcam": activation_cams.run_randomcam,
     "shapleycam": shapley.run_shapleycam,
     "fullgrad": fullgrad.run_fullgrad,
+    "guided-gradcam": guided.run_guided_gradcam,
 }
 ALIASES = {
     "grad-cam": "gradcam",
@@ -99,6 +102,8 @@ ALIASES = {
     "random-cam": "randomcam",
     "shapley-cam": "shapleycam",
     "finer-cam": "finercam",
+    "guided-grad-cam": "guided-gradcam",
+    "guidedgradcam": "guided-gradcam",
 }
 
 
@@ -392,6 +397,7 @@ RandomCAM = _method_class("RandomCAM", "randomcam")
 ShapleyCAM = _method_class("ShapleyCAM", "shapleycam")
 FinerCAM = _method_class("FinerCAM", "finercam")
 FullGrad = _method_class("FullGrad", "fullgrad")
+GuidedGradCAM = _method_class("GuidedGradCAM", "guided-gradcam")
 CAM = _method_class("CAM", "cam")
 ScoreCAM = _method_class("ScoreCAM", "scorecam")
 AblationCAM = _method_class("AblationCAM", "ablationcam")
