@@ -26,6 +26,7 @@ from faithcam.cams import (
     gradient_free,
     guided,
     shapley,
+    smoothed_score,
 )
 from faithcam.cams.call import Call
 from faithcam.cams.estimators import Estimator, make_estimator
@@ -74,6 +75,8 @@ METHODS: dict[str, MethodSpec] = {
     "shapleycam": MethodSpec(None, None, "Cai et al., 2025"),
     "fullgrad": MethodSpec(None, None, "Srinivas & Fleuret, NeurIPS 2019"),
     "guided-gradcam": MethodSpec(None, None, "Selvaraju et al., ICCV 2017"),
+    "sscam": MethodSpec(None, None, "Wang et al., 2020 (SS-CAM)"),
+    "iscam": MethodSpec(None, None, "Naidu et al., 2020 (IS-CAM)"),
 }
 # Methods with their own runner (they do not go through an estimator), given a Call.
 RUNNERS: dict[str, Callable[[Call], CamResult]] = {
@@ -83,6 +86,8 @@ RUNNERS: dict[str, Callable[[Call], CamResult]] = {
     "shapleycam": shapley.run_shapleycam,
     "fullgrad": fullgrad.run_fullgrad,
     "guided-gradcam": guided.run_guided_gradcam,
+    "sscam": smoothed_score.run_sscam,
+    "iscam": smoothed_score.run_iscam,
 }
 ALIASES = {
     "grad-cam": "gradcam",
@@ -104,6 +109,8 @@ ALIASES = {
     "finer-cam": "finercam",
     "guided-grad-cam": "guided-gradcam",
     "guidedgradcam": "guided-gradcam",
+    "ss-cam": "sscam",
+    "is-cam": "iscam",
 }
 
 
@@ -398,6 +405,8 @@ ShapleyCAM = _method_class("ShapleyCAM", "shapleycam")
 FinerCAM = _method_class("FinerCAM", "finercam")
 FullGrad = _method_class("FullGrad", "fullgrad")
 GuidedGradCAM = _method_class("GuidedGradCAM", "guided-gradcam")
+SSCAM = _method_class("SSCAM", "sscam")
+ISCAM = _method_class("ISCAM", "iscam")
 CAM = _method_class("CAM", "cam")
 ScoreCAM = _method_class("ScoreCAM", "scorecam")
 AblationCAM = _method_class("AblationCAM", "ablationcam")
