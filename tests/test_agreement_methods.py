@@ -84,10 +84,10 @@ def test_eigen_smooth_matches_pytorch_grad_cam(model_name: str, images) -> None:
     for method in methods:
         peer_cls = EIGEN_SMOOTHED[method]
         scale = 1e4 if method == "gradcam++" else 1.0  # the peer's ε in α (test_agreement_peers)
-        targets = faithcam.CallableTarget([lambda o, c=c: scale * o[:, c] for c in CLASSES])
+        targets = faithcam.CallableTarget([lambda o, c=c, s=scale: s * o[:, c] for c in CLASSES])
         result = faithcam.explain(model, images, method, targets=targets, eigen_smooth=True)
         module = dict(model.named_modules())[result.layer]
-        scaled = [lambda o, c=c: scale * o[..., c] for c in CLASSES]
+        scaled = [lambda o, c=c, s=scale: s * o[..., c] for c in CLASSES]
         with peer_cls(model=model, target_layers=[module]) as cam:
             theirs = run_peer(cam, model, module, images, targets=scaled, eigen_smooth=True)
         assert_agree(result.raw_maps, theirs, f"{model_name} {method} eigen_smooth")
@@ -100,7 +100,9 @@ def test_shapleycam_with_a_curved_target_matches_the_peer(images) -> None:
     probability = faithcam.ClassProbability(CLASSES)
     result = faithcam.explain(model, images, "shapleycam", targets=probability)
     gradcam = faithcam.explain(model, images, "gradcam", targets=probability)
-    assert (minmax(result.raw_maps.numpy()) - minmax(gradcam.raw_maps.numpy())).__abs__().max() > 1e-3
+    assert (
+        minmax(result.raw_maps.numpy()) - minmax(gradcam.raw_maps.numpy())
+    ).__abs__().max() > 1e-3
     module = model.layer4
     fns = [lambda o, c=c: torch.softmax(o, -1)[..., c] for c in CLASSES]
     with pgc.ShapleyCAM(model=model, target_layers=[module]) as cam:
@@ -130,7 +132,9 @@ def test_randomcam_matches_the_peer_given_the_same_weights(images, monkeypatch) 
     """The peer draws from NumPy's global RNG; handed faithcam's seeded draws it agrees."""
     model = seeded_torchvision("resnet18")
     result = faithcam.explain(model, images, "randomcam", targets=CLASSES, seed=5)
-    weights = faithcam.cams.activation_cams.random_weights((2, 512), torch.Generator().manual_seed(5), torch.zeros(1))
+    weights = faithcam.cams.activation_cams.random_weights(
+        (2, 512), torch.Generator().manual_seed(5), torch.zeros(1)
+    )
     again = faithcam.explain(model, images, "randomcam", targets=CLASSES, seed=5)
     torch.testing.assert_close(again.raw_maps, result.raw_maps, rtol=0, atol=0)
     monkeypatch.setattr(np.random, "uniform", lambda *a, **k: weights.double().numpy())

@@ -55,7 +55,9 @@ def test_the_model_is_bit_identical_after_guided_calls() -> None:
     assert _hook_count(model) == 0
     assert [type(m) for m in model.modules()] == [type(m) for m in before.modules()]
     assert all(p.grad is None for p in model.parameters())
-    for (name, a), (_, b) in zip(model.state_dict().items(), before.state_dict().items()):
+    for (name, a), (_, b) in zip(
+        model.state_dict().items(), before.state_dict().items(), strict=True
+    ):
         assert torch.equal(a, b), name
     torch.testing.assert_close(model(images).detach(), plain, rtol=0, atol=0)
     # the ReLUs are still plain ReLUs: a backward through one is not guided

@@ -57,7 +57,9 @@ def test_iscam_matches_torchcam(model) -> None:
 
 def test_sscam_matches_torchcam_with_the_same_seed(model) -> None:
     images = seeded_images(2, 16)
-    ours = faithcam.explain(model, images, "sscam", targets=CLASSES, samples=4, seed=11, layer="features")
+    ours = faithcam.explain(
+        model, images, "sscam", targets=CLASSES, samples=4, seed=11, layer="features"
+    )
     torch.manual_seed(11)
     theirs = _torchcam(torchcam_methods.SSCAM, model, images, num_samples=4, std=2.0)
     np.testing.assert_allclose(minmax(ours.raw_maps.numpy()), minmax(theirs), atol=1e-4)

@@ -100,7 +100,6 @@ def finer_target(target: Target, options: dict[str, Any]) -> FinerTarget:
     comparisons = options.pop("comparisons", DEFAULT_COMPARISONS)
     if type(target) is not ClassLogit:
         raise TargetError(
-            "targets: Finer-CAM explains class ids (None, an int or one per image), "
-            f"got {target!r}"
+            f"targets: Finer-CAM explains class ids (None, an int or one per image), got {target!r}"
         )
     return FinerTarget(target.class_ids, alpha, comparisons)

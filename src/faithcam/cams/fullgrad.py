@@ -91,7 +91,8 @@ def _gradients(
     finally:
         for handle in handles:
             handle.remove()
-    zero = [torch.zeros_like(z) if g is None else g for g, z in zip(grads[1:], outputs_z)]
+    pairs = zip(grads[1:], outputs_z, strict=True)
+    zero = [torch.zeros_like(z) if g is None else g for g, z in pairs]
     input_grad = torch.zeros_like(inputs) if grads[0] is None else grads[0]
     return input_grad, zero, scores.detach()
 
