@@ -25,6 +25,7 @@ from faithcam.cams import (
     fullgrad,
     gradient_free,
     guided,
+    multilayer,
     shapley,
     smoothed_score,
 )
@@ -198,7 +199,25 @@ def explain(
             )
         if not layer:
             raise FaithcamValueError("layer: got an empty list of layers")
-        results = [explain(model, images, name, targets, one, **again, **options) for one in layer]
+        if estimator is None and spec.estimator == "vanilla":  # one capture for all layers
+            target_spec = as_target(targets)
+            if name == "finercam":
+                target_spec = finer.finer_target(target_spec, options)
+            make_estimator("vanilla", **options)  # no options left
+            weighting = (
+                eigen_smoothed(spec.weighting) if eigen_smooth else get_weighting(spec.weighting)
+            )
+            call = Call(model, images, name, target_spec, None, batch_size, output_selector, relu)
+            settings = {
+                "weighting": spec.weighting,
+                "estimator": "vanilla",
+                "eigen_smooth": eigen_smooth,
+            }
+            results = multilayer.run_vanilla_layers(call, list(layer), weighting, settings)
+        else:
+            results = [
+                explain(model, images, name, targets, one, **again, **options) for one in layer
+            ]
         return composite.fuse_layers(results, tuple(images.shape[-2:]), fusion, relu)
     target_spec = as_target(targets)
     if name == "finercam":
