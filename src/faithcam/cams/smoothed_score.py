@@ -11,9 +11,11 @@ min-max scaling to [0, 1]; :mod:`faithcam.cams.gradient_free`) and end as Score-
   (image, channel) rows, so a single chunk reproduces torchcam's draws for the same seed.
 - IS-CAM (Naidu et al., "IS-CAM: Integrated Score-CAM for axiomatic-based explanations", 2020,
   arXiv 2010.03023): C_k = (1/N) Σ_{i=1}^{N} f^c(X ∘ (c_i H_k)) with the accumulated mask
-  coefficient c_i = Σ_{j=1}^{i} j/N of the paper's algorithm (N = 10; as torchcam).
+  coefficient c_i = Σ_{j=1}^{i} j/N of the paper's algorithm (N = 10; as torchcam). Identical
+  masks (constant channels all give the zero mask) are forwarded once, as in Score-CAM.
 
-Cost: one capture forward plus B·K·N masked forwards under ``torch.inference_mode``.
+Cost: one capture forward plus B·K·N masked forwards (IS-CAM: B·N per distinct mask) under
+``torch.inference_mode``.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from __future__ import annotations
 import torch
 
 from faithcam.cams.call import Call, make_result
-from faithcam.cams.gradient_free import _masks, combine
+from faithcam.cams.gradient_free import _distinct_masks, _masks, combine
 from faithcam.engine.result import CamResult
 from faithcam.engine.targets import select_output
 from faithcam.errors import FaithcamTypeError, FaithcamValueError
@@ -42,6 +44,20 @@ def _check(options: dict) -> None:
         raise FaithcamTypeError(f"align_corners: expected a bool, got {options['align_corners']!r}")
 
 
+def _distinct_rows(activations: torch.Tensor):
+    """(distinct low-resolution masks (R, h, w), image of each row (R,), row of each of the
+    B·K channels (B·K,)): Score-CAM's de-duplication, s(constant) = 0 shared."""
+    maps, images, channel_row, offset = [], [], [], 0
+    for b, per_image in enumerate(activations):
+        unique, inverse, _ = _distinct_masks(per_image, baseline=False)
+        maps.append(unique)
+        images.append(torch.full((len(unique),), b, dtype=torch.long))
+        channel_row.append(inverse + offset)
+        offset += len(unique)
+    device = activations.device
+    return torch.cat(maps), torch.cat(images).to(device), torch.cat(channel_row).to(device)
+
+
 def _run(call: Call, defaults: dict, noise: bool) -> CamResult:
     options = call.take_options(defaults)
     _check(options)
@@ -52,8 +68,12 @@ def _run(call: Call, defaults: dict, noise: bool) -> CamResult:
     size = (images.shape[-2], images.shape[-1])
     samples = options["samples"]
     coefficients = torch.arange(1, samples + 1, dtype=torch.float64).cumsum(0) / samples
-    row_image = torch.arange(n_images, device=images.device).repeat_interleave(channels)
-    flat = activations.flatten(0, 1)
+    if noise:  # every (image, channel) row has its own noisy masks
+        flat = activations.flatten(0, 1)
+        row_image = torch.arange(n_images, device=images.device).repeat_interleave(channels)
+        channel_row = torch.arange(len(flat), device=images.device)
+    else:  # identical masks (constant channels, duplicates) share their forwards
+        flat, row_image, channel_row = _distinct_rows(activations)
     totals = torch.zeros(len(row_image), dtype=torch.float64, device=images.device)
     generator = call.generator
     device = generator.device if generator is not None else images.device
@@ -71,10 +91,10 @@ def _run(call: Call, defaults: dict, noise: bool) -> CamResult:
                     mask = float(coefficients[n]) * masks
                 outputs = select_output(call.model(images[index] * mask), call.output_selector)
                 totals[rows] += target.scores(outputs, index, not_input).double()
-    scores = (totals / samples).view(n_images, channels)
+    scores = (totals / samples)[channel_row].view(n_images, channels)
     alpha = torch.softmax(scores, dim=1).to(activations.dtype)
     raw = combine(alpha, activations, call.eigen_smooth)
-    settings = {**options, "eigen_smooth": call.eigen_smooth, "forwards": samples * len(totals)}
+    settings = {**options, "eigen_smooth": call.eigen_smooth, "forwards": samples * len(flat)}
     return make_result(call, raw, target, captured.scores, layer.name, settings)
 
 
