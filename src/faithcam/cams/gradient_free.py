@@ -53,8 +53,8 @@ Progress = Callable[[int], None] | None
 
 # Options of the perturbation CAMs and their defaults (checked before any forward pass).
 PERTURBATION_OPTIONS: dict[str, dict[str, Any]] = {
-    "scorecam": {"weights": "softmax", "align_corners": False, "eigen_smooth": False},
-    "ablationcam": {"eigen_smooth": False},
+    "scorecam": {"weights": "softmax", "align_corners": False},
+    "ablationcam": {},
 }
 SCORE_WEIGHTS = ("softmax", "cic")
 

@@ -319,6 +319,7 @@ def _explain_cam(
 def _explain_perturbation(
     model, images, name, target_spec, layer, batch_size, output_selector, relu, progress, options
 ) -> CamResult:
+    eigen_smooth = options.pop("eigen_smooth")
     options = gradient_free.check_options(name, options)
     target = target_spec.bind(len(images), images.device)
     resolved = resolve_layer(model, layer, images)
@@ -340,9 +341,10 @@ def _explain_perturbation(
             batch_size=batch_size,
             output_selector=output_selector,
             progress=advance,
+            eigen_smooth=eigen_smooth,
             **options,
         )
-    settings = {**settings, "relu": relu}
+    settings = {**settings, "relu": relu, "eigen_smooth": eigen_smooth}
     return _result(raw, images, target, captured.scores, resolved, name, settings, relu)
 
 
