@@ -83,13 +83,14 @@ def _run(call: Call, defaults: dict, noise: bool) -> CamResult:
             index = row_image[rows]
             masks = _masks(flat[rows], size, options["align_corners"]).to(images.dtype)
             not_input = torch.zeros(len(index), dtype=torch.bool, device=images.device)
+            inputs = images[index]
             for n in range(samples):
                 if noise:
                     delta = torch.randn(masks.shape, generator=generator, device=device)
                     mask = masks + options["sigma"] * delta.to(masks.device, masks.dtype)
                 else:
                     mask = float(coefficients[n]) * masks
-                outputs = select_output(call.model(images[index] * mask), call.output_selector)
+                outputs = select_output(call.model(inputs * mask), call.output_selector)
                 totals[rows] += target.scores(outputs, index, not_input).double()
     scores = (totals / samples)[channel_row].view(n_images, channels)
     alpha = torch.softmax(scores, dim=1).to(activations.dtype)
