@@ -18,7 +18,11 @@ import faithcam
 from benchmarks.bench_peers import as_function
 from benchmarks.timing import alternate, save, summarise
 
-PGC = "from pytorch_grad_cam import {cls} as C\n    with C(model=model, target_layers={layers}) as cam:\n        cam(input_tensor=images, targets=None{kw})"  # noqa: E501
+PGC = (
+    "from pytorch_grad_cam import {cls} as C\n"
+    "    with C(model=model, target_layers={layers}) as cam:\n"
+    "        cam(input_tensor=images, targets=None{kw})"
+)
 TORCHCAM = (
     "from torchcam.methods import {cls} as C\n"
     "    with C(model, target_layer='layer4', batch_size=32, num_samples=2,"
@@ -44,15 +48,21 @@ def cases() -> dict[str, tuple[str, str]]:
     def ours(method: str, extra: str = "", layer: str = "'layer4'") -> str:
         return f"faithcam.explain(model, images, {method!r}, layer={layer}{extra})"
 
-    table = {
-        "gradcam-elementwise": (ours("gradcam-elementwise"), PGC.format(cls="GradCAMElementWise", layers=one, kw="")),
-        "eigencam": (ours("eigencam"), PGC.format(cls="EigenCAM", layers=one, kw="")),
-        "eigengradcam": (ours("eigengradcam"), PGC.format(cls="EigenGradCAM", layers=one, kw="")),
-        "kpcacam": (ours("kpcacam"), PGC.format(cls="KPCA_CAM", layers=one, kw="")),
-        "shapleycam": (ours("shapleycam"), PGC.format(cls="ShapleyCAM", layers=one, kw="")),
-        "finercam": (ours("finercam"), PGC.format(cls="FinerCAM", layers=one, kw="")),
-        "randomcam": (ours("randomcam"), PGC.format(cls="RandomCAM", layers=one, kw="")),
-        "fullgrad": (ours("fullgrad", layer="None"), PGC.format(cls="FullGrad", layers="[]", kw="")),
+    plain = {
+        "gradcam-elementwise": "GradCAMElementWise",
+        "eigencam": "EigenCAM",
+        "eigengradcam": "EigenGradCAM",
+        "kpcacam": "KPCA_CAM",
+        "shapleycam": "ShapleyCAM",
+        "finercam": "FinerCAM",
+        "randomcam": "RandomCAM",
+    }
+    table = {name: (ours(name), PGC.format(cls=c, layers=one, kw="")) for name, c in plain.items()}
+    table |= {
+        "fullgrad": (
+            ours("fullgrad", layer="None"),
+            PGC.format(cls="FullGrad", layers="[]", kw=""),
+        ),
         "guided-gradcam": (ours("guided-gradcam"), GUIDED_PEER),
         "gradcam eigen_smooth": (
             ours("gradcam", ", eigen_smooth=True"),

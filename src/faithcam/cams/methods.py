@@ -193,32 +193,21 @@ def explain(
             eigen_smooth=eigen_smooth,
             fusion=fusion,
         )
+
+        def run(x: torch.Tensor, one: LayerSpec) -> CamResult:
+            return explain(model, x, name, targets, one, **again, **options)
+
         if aug_smooth:
-            return composite.augmentation_smoothing(
-                lambda x: explain(model, x, name, targets, layer, **again, **options), images, relu
-            )
-        if not layer:
-            raise FaithcamValueError("layer: got an empty list of layers")
+            return composite.augmentation_smoothing(lambda x: run(x, layer), images, relu)
+        fast = None
         if estimator is None and spec.estimator == "vanilla":  # one capture for all layers
             target_spec = as_target(targets)
             if name == "finercam":
                 target_spec = finer.finer_target(target_spec, options)
             make_estimator("vanilla", **options)  # no options left
-            weighting = (
-                eigen_smoothed(spec.weighting) if eigen_smooth else get_weighting(spec.weighting)
-            )
             call = Call(model, images, name, target_spec, None, batch_size, output_selector, relu)
-            settings = {
-                "weighting": spec.weighting,
-                "estimator": "vanilla",
-                "eigen_smooth": eigen_smooth,
-            }
-            results = multilayer.run_vanilla_layers(call, list(layer), weighting, settings)
-        else:
-            results = [
-                explain(model, images, name, targets, one, **again, **options) for one in layer
-            ]
-        return composite.fuse_layers(results, tuple(images.shape[-2:]), fusion, relu)
+            fast = (call, spec.weighting, eigen_smooth)
+        return multilayer.explain_layers(run, images, list(layer), fusion, relu, fast)
     target_spec = as_target(targets)
     if name == "finercam":
         target_spec = finer.finer_target(target_spec, options)

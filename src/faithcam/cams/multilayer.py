@@ -11,15 +11,18 @@ estimator; the other methods run once per layer.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import nn
 
 from faithcam.cams.call import Call, make_result
-from faithcam.cams.weightings import Weighting
+from faithcam.cams.composite import fuse_layers
+from faithcam.cams.weightings import Weighting, eigen_smoothed, get_weighting
 from faithcam.engine.layers import LayerSpec, ResolvedLayer, resolve_layer
 from faithcam.engine.result import CamResult
 from faithcam.engine.targets import BoundTarget, OutputSelector, select_output
-from faithcam.errors import LayerError, TargetError
+from faithcam.errors import FaithcamValueError, LayerError, TargetError
 
 
 class _Hooks:
@@ -102,3 +105,26 @@ def run_vanilla_layers(
         make_result(call, torch.cat(raw), target, all_scores, layer.name, settings)
         for raw, layer in zip(maps, resolved, strict=True)
     ]
+
+
+def explain_layers(
+    run: Callable[[torch.Tensor, LayerSpec], CamResult],
+    images: torch.Tensor,
+    layers: list[LayerSpec],
+    fusion: str,
+    relu: bool,
+    fast: tuple[Call, str, bool] | None,
+) -> CamResult:
+    """``explain(..., layer=[...])``: the fused map of every layer. ``fast`` = (call, weighting
+    name, eigen_smooth) for a vanilla-gradient method, captured in one pass; otherwise
+    ``run(images, layer)`` explains each layer on its own."""
+    if not layers:
+        raise FaithcamValueError("layer: got an empty list of layers")
+    if fast is not None:
+        call, name, eigen_smooth = fast
+        weighting = eigen_smoothed(name) if eigen_smooth else get_weighting(name)
+        settings = {"weighting": name, "estimator": "vanilla", "eigen_smooth": eigen_smooth}
+        results = run_vanilla_layers(call, layers, weighting, settings)
+    else:
+        results = [run(images, layer) for layer in layers]
+    return fuse_layers(results, tuple(images.shape[-2:]), fusion, relu)
