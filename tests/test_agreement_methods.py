@@ -146,8 +146,9 @@ def test_randomcam_matches_the_peer_given_the_same_weights(images, monkeypatch) 
 
 
 @pytest.mark.parametrize("model_name", MODELS)
-def test_aug_smooth_matches_pytorch_grad_cam(model_name: str, images) -> None:
+def test_aug_smooth_matches_pytorch_grad_cam(model_name: str) -> None:
     model = seeded_torchvision(model_name)
+    images = seeded_images(2, 64)  # 6 augmented passes per side: the smallest input
     result = faithcam.explain(model, images, "gradcam", targets=CLASSES, aug_smooth=True)
     module = dict(model.named_modules())[result.layer]
     with pgc.GradCAM(model=model, target_layers=[module]) as cam:
