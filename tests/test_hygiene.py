@@ -23,6 +23,17 @@ METHODS = [
     "smoothgradcam++",
     "scorecam",
     "ablationcam",
+    "gradcam-elementwise",
+    "eigencam",
+    "eigengradcam",
+    "kpcacam",
+    "randomcam",
+    "shapleycam",
+    "finercam",
+    "fullgrad",
+    "guided-gradcam",
+    "sscam",
+    "iscam",
 ]
 
 OPTIONS = {
@@ -30,7 +41,19 @@ OPTIONS = {
     "expected-gradcam": {"samples": 3},
     "smoothgradcam++": {"samples": 3},
     "ablationcam": {"batch_size": 5},
+    "randomcam": {"seed": 0},
+    "sscam": {"samples": 2, "seed": 0},
+    "iscam": {"samples": 2},
 }
+# The smoothing and multi-layer options wrap any method: each must leave the model as it was.
+WRAPPED = [
+    ("gradcam", {"eigen_smooth": True}),
+    ("scorecam", {"eigen_smooth": True}),
+    ("fullgrad", {"eigen_smooth": True}),
+    ("hirescam", {"aug_smooth": True}),
+    ("layercam", {"layer": ["features.1", "features.3"], "fusion": "layercam"}),
+    ("shapleycam", {"layer": ["features.1", "features.3"], "aug_smooth": True}),
+]
 
 
 def _hook_count(model: torch.nn.Module) -> int:
@@ -40,9 +63,11 @@ def _hook_count(model: torch.nn.Module) -> int:
     )
 
 
-@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize(
+    ("method", "options"), [(m, OPTIONS.get(m, {})) for m in METHODS] + WRAPPED
+)
 @pytest.mark.parametrize("training", [False, True])
-def test_model_left_exactly_as_it_was(method: str, training: bool) -> None:
+def test_model_left_exactly_as_it_was(method: str, options: dict, training: bool) -> None:
     torch.manual_seed(0)
     model = GapLinearNet(inplace=True)
     model.train(training)
@@ -51,7 +76,7 @@ def test_model_left_exactly_as_it_was(method: str, training: bool) -> None:
     flags = [p.requires_grad for p in model.parameters()]
     grad_mode = torch.is_grad_enabled()
     images = torch.rand(3, 3, 16, 16)
-    faithcam.explain(model, images, method, **OPTIONS.get(method, {}))
+    faithcam.explain(model, images, method, **options)
     assert _hook_count(model) == 0
     assert all(p.grad is None for p in model.parameters())
     assert [p.requires_grad for p in model.parameters()] == flags

@@ -8,6 +8,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from faithcam.cams.eigen import first_component
 from faithcam.engine.targets import BoundClassTarget, BoundTarget
 from faithcam.errors import LayerError, TargetError
 
@@ -34,11 +35,20 @@ def classifier_weights(
     return candidates[0].weight.detach()
 
 
-def cam_maps(activations: torch.Tensor, weights: torch.Tensor, target: BoundTarget) -> torch.Tensor:
-    """CAM: Σ_k W_ck A^k for each image's class c."""
+def cam_maps(
+    activations: torch.Tensor,
+    weights: torch.Tensor,
+    target: BoundTarget,
+    eigen_smooth: bool = False,
+) -> torch.Tensor:
+    """CAM: Σ_k W_ck A^k for each image's class c (with ``eigen_smooth``, the first principal
+    component of the terms W_ck A^k instead of their sum)."""
     if not isinstance(target, BoundClassTarget):
         raise TargetError(
             "targets: CAM explains class ids; callable targets need a gradient method"
         )
     class_weights = weights.to(activations.dtype)[target.class_ids.to(weights.device)]
-    return torch.einsum("bk,bkhw->bhw", class_weights.to(activations.device), activations)
+    class_weights = class_weights.to(activations.device)
+    if eigen_smooth:
+        return first_component(class_weights[:, :, None, None] * activations)
+    return torch.einsum("bk,bkhw->bhw", class_weights, activations)

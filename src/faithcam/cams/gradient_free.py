@@ -42,6 +42,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from faithcam.cams.eigen import first_component
 from faithcam.engine.capture import Capture, register_site_hook
 from faithcam.engine.layers import ResolvedLayer
 from faithcam.engine.layouts import Layout
@@ -77,6 +78,14 @@ def check_options(method: str, options: dict[str, Any]) -> dict[str, Any]:
                 f"align_corners: expected a bool, got {merged['align_corners']!r}"
             )
     return merged
+
+
+def combine(weights: torch.Tensor, activations: torch.Tensor, eigen_smooth: bool) -> torch.Tensor:
+    """Σ_k w_k A^k for (B, K) weights, or the first principal component of the terms w_k A^k
+    with ``eigen_smooth`` (pytorch-grad-cam's option)."""
+    if eigen_smooth:
+        return first_component(weights[:, :, None, None] * activations)
+    return torch.einsum("bk,bkhw->bhw", weights, activations)
 
 
 def _distinct_masks(
@@ -118,6 +127,7 @@ def score_cam(
     progress: Progress = None,
     weights: str = "softmax",
     align_corners: bool = False,
+    eigen_smooth: bool = False,
 ) -> tuple[torch.Tensor, dict[str, Any]]:
     """Score-CAM (Wang et al., CVPR-W 2020) maps (B, h, w) from the captured activations.
 
@@ -157,7 +167,7 @@ def score_cam(
         ]
     )  # the increase of confidence C_k (softmax: up to a constant per image, which cancels)
     alpha = torch.softmax(scores, dim=1) if weights == "softmax" else scores
-    raw = torch.einsum("bk,bkhw->bhw", alpha.to(activations.dtype), activations)
+    raw = combine(alpha.to(activations.dtype), activations, eigen_smooth)
     settings = {
         "weights": weights,
         "align_corners": align_corners,
@@ -231,6 +241,7 @@ def ablation_cam(
     batch_size: int,
     output_selector: OutputSelector = None,
     progress: Progress = None,
+    eigen_smooth: bool = False,
 ) -> tuple[torch.Tensor, dict[str, Any]]:
     """Ablation-CAM (Desai & Ramaswamy, WACV 2020) maps (B, h, w) from the captured activations.
 
@@ -268,7 +279,7 @@ def ablation_cam(
     drop = scores[:, None] - ablated.view(n_images, channels)
     safe = torch.where(scores == 0, torch.ones_like(scores), scores)
     weights = torch.where(scores[:, None] == 0, drop, drop / safe[:, None])
-    raw = torch.einsum("bk,bkhw->bhw", weights, activations.float())
+    raw = combine(weights, activations.float(), eigen_smooth)  # float32 score drops
     return raw, {"ablation": "zero", "forward": "after-layer" if after_layer else "full"}
 
 

@@ -17,9 +17,21 @@ from typing import Any
 import torch
 from torch import nn
 
-from faithcam.cams import cam, gradient_free
+from faithcam.cams import (
+    activation_cams,
+    cam,
+    composite,
+    finer,
+    fullgrad,
+    gradient_free,
+    guided,
+    multilayer,
+    shapley,
+    smoothed_score,
+)
+from faithcam.cams.call import Call
 from faithcam.cams.estimators import Estimator, make_estimator
-from faithcam.cams.weightings import get_weighting
+from faithcam.cams.weightings import eigen_smoothed, get_weighting
 from faithcam.engine.capture import capture_inputs
 from faithcam.engine.layers import LayerSpec, ResolvedLayer, resolve_layer
 from faithcam.engine.layouts import ReshapeTransform, check_reshape_transform
@@ -35,7 +47,7 @@ from faithcam.engine.validation import (
     model_device,
     model_dtype,
 )
-from faithcam.errors import FaithcamValueError
+from faithcam.errors import FaithcamTypeError, FaithcamValueError
 
 
 @dataclass(frozen=True)
@@ -59,6 +71,28 @@ METHODS: dict[str, MethodSpec] = {
     "cam": MethodSpec(None, None, "Zhou et al., CVPR 2016"),
     "scorecam": MethodSpec(None, None, "Wang et al., CVPR-W 2020"),
     "ablationcam": MethodSpec(None, None, "Desai & Ramaswamy, WACV 2020"),
+    "gradcam-elementwise": MethodSpec("gradcam-elementwise", citation="pytorch-grad-cam, 2021"),
+    "eigengradcam": MethodSpec("eigengradcam", citation="pytorch-grad-cam, after Eigen-CAM"),
+    "finercam": MethodSpec("gradcam", citation="Zhang et al., CVPR 2025"),
+    "eigencam": MethodSpec(None, None, "Muhammad & Yeasin, IJCNN 2020"),
+    "kpcacam": MethodSpec(None, None, "Karmani et al., 2024"),
+    "randomcam": MethodSpec(None, None, "sanity baseline, after Adebayo et al., NeurIPS 2018"),
+    "shapleycam": MethodSpec(None, None, "Cai et al., 2025"),
+    "fullgrad": MethodSpec(None, None, "Srinivas & Fleuret, NeurIPS 2019"),
+    "guided-gradcam": MethodSpec(None, None, "Selvaraju et al., ICCV 2017"),
+    "sscam": MethodSpec(None, None, "Wang et al., 2020 (SS-CAM)"),
+    "iscam": MethodSpec(None, None, "Naidu et al., 2020 (IS-CAM)"),
+}
+# Methods with their own runner (they do not go through an estimator), given a Call.
+RUNNERS: dict[str, Callable[[Call], CamResult]] = {
+    "eigencam": activation_cams.run_eigencam,
+    "kpcacam": activation_cams.run_kpcacam,
+    "randomcam": activation_cams.run_randomcam,
+    "shapleycam": shapley.run_shapleycam,
+    "fullgrad": fullgrad.run_fullgrad,
+    "guided-gradcam": guided.run_guided_gradcam,
+    "sscam": smoothed_score.run_sscam,
+    "iscam": smoothed_score.run_iscam,
 }
 ALIASES = {
     "grad-cam": "gradcam",
@@ -71,6 +105,17 @@ ALIASES = {
     "expected": "expected-gradcam",
     "score-cam": "scorecam",
     "ablation-cam": "ablationcam",
+    "gradcamelementwise": "gradcam-elementwise",
+    "eigen-cam": "eigencam",
+    "eigen-gradcam": "eigengradcam",
+    "kpca-cam": "kpcacam",
+    "random-cam": "randomcam",
+    "shapley-cam": "shapleycam",
+    "finer-cam": "finercam",
+    "guided-grad-cam": "guided-gradcam",
+    "guidedgradcam": "guided-gradcam",
+    "ss-cam": "sscam",
+    "is-cam": "iscam",
 }
 
 
@@ -104,6 +149,9 @@ def explain(
     progress: bool | None = None,
     normalization: NormalizationSpec = None,
     train_mode: bool = False,
+    eigen_smooth: bool = False,
+    aug_smooth: bool = False,
+    fusion: str = "mean",
     **options: Any,
 ) -> CamResult:
     """Explain ``images`` (B, C, H, W) for ``targets`` with a class activation map.
@@ -117,7 +165,8 @@ def explain(
             :class:`~faithcam.engine.targets.Target`, or a callable ``outputs -> (N,) scores``.
         layer: dotted module name, ``"name:input"`` (the module's input), module, or None
             (automatic: the last feature map; the first norm of a transformer's last block;
-            the backbone's last stage of segmentation and detection models).
+            the backbone's last stage of segmentation and detection models); a list of them
+            runs the method once per layer and fuses the maps (``fusion``).
         estimator: override the method's gradient estimator (``"vanilla"``, ``"integrated"``,
             ``"expected"``, ``"smooth"`` or an Estimator object).
         batch_size: sample rows per forward pass; bounds memory for every estimator.
@@ -133,6 +182,12 @@ def explain(
             black. Without it, black is the model input 0 (mean grey for normalised inputs).
         train_mode: run the model in its own mode (dropout, batch statistics) instead of eval
             mode; its buffers are still restored bit for bit afterwards.
+        eigen_smooth: project the per-channel terms of the map on their first principal
+            component instead of summing them (pytorch-grad-cam's option).
+        aug_smooth: average the min-max scaled maps of 6 flipped / intensity-scaled copies
+            (pytorch-grad-cam's test-time augmentation; :mod:`faithcam.cams.composite`).
+        fusion: how a list of layers is fused: ``"mean"`` (pytorch-grad-cam) or
+            ``"layercam"`` (LayerCAM's tanh-scaled element-wise maximum).
         **options: estimator options (``steps``, ``samples``, ``baseline``, ``sigma``,
             ``relative_activations``, ``variant``), ``classifier`` for CAM, ``weights``
             (``"softmax"`` / ``"cic"``) and ``align_corners`` for Score-CAM.
@@ -142,13 +197,68 @@ def explain(
     images = check_images(images)
     batch_size = check_batch_size(batch_size)
     reshape_transform = check_reshape_transform(reshape_transform)
+    eigen_smooth, aug_smooth = _flag("eigen_smooth", eigen_smooth), _flag("aug_smooth", aug_smooth)
+    composite.check_fusion(fusion)
     images = images.to(model_device(model, images.device), model_dtype(model, images.dtype))
     generator = make_generator(seed, generator, images.device)
-    target_spec = as_target(targets)
-    layer = _Layer(layer, reshape_transform)
     norm = as_normalization(normalization)
     if norm is not None:
         norm.check(images)
+    if aug_smooth or isinstance(layer, list | tuple):
+        again = dict(
+            estimator=estimator,
+            batch_size=batch_size,
+            output_selector=output_selector,
+            relu=relu,
+            generator=generator,
+            progress=progress,
+            eigen_smooth=eigen_smooth,
+            fusion=fusion,
+            reshape_transform=reshape_transform,
+            normalization=normalization,
+            train_mode=train_mode,
+        )
+
+        def run(x: torch.Tensor, one: LayerSpec) -> CamResult:
+            return explain(model, x, name, targets, one, **again, **options)
+
+        if aug_smooth:
+            return composite.augmentation_smoothing(lambda x: run(x, layer), images, relu)
+        fast = None
+        if estimator is None and spec.estimator == "vanilla":  # one capture for all layers
+            target_spec = as_target(targets)
+            if name == "finercam":
+                target_spec = finer.finer_target(target_spec, options)
+            make_estimator("vanilla", **options)  # no options left
+            call = Call(
+                model, images, name, target_spec, None, batch_size, output_selector, relu,
+                reshape_transform=reshape_transform,
+            )  # fmt: skip
+            fast = (call, spec.weighting, eigen_smooth)
+        return multilayer.explain_layers(run, images, list(layer), fusion, relu, fast)
+    target_spec = as_target(targets)
+    if name == "finercam":
+        target_spec = finer.finer_target(target_spec, options)
+    if name in RUNNERS:
+        if estimator is not None:
+            raise FaithcamValueError(f"estimator: method {name!r} takes no estimator")
+        call = Call(
+            model,
+            images,
+            name,
+            target_spec,
+            layer,
+            batch_size,
+            output_selector,
+            relu,
+            generator,
+            progress,
+            eigen_smooth,
+            options,
+            reshape_transform,
+        )
+        return RUNNERS[name](call)
+    layer = _Layer(layer, reshape_transform)
     if name in gradient_free.PERTURBATION_OPTIONS:
         if estimator is not None:
             raise FaithcamValueError(
@@ -164,14 +274,15 @@ def explain(
             output_selector,
             relu,
             progress,
-            options,
+            {**options, "eigen_smooth": eigen_smooth},
         )
     if spec.weighting is None:
+        options["eigen_smooth"] = eigen_smooth
         return _explain_cam(
             model, images, name, target_spec, layer, batch_size, output_selector, relu, options
         )
     estimator_obj = make_estimator(estimator or spec.estimator, **options)
-    weighting = get_weighting(spec.weighting)
+    weighting = eigen_smoothed(spec.weighting) if eigen_smooth else get_weighting(spec.weighting)
     estimator_obj.validate(images)
     estimator_obj = estimator_obj.bind(images, norm)
     resolved = layer.resolve(model, images)
@@ -200,6 +311,8 @@ def explain(
     )
     display_name = name if estimator is None else f"{estimator_obj.name}-{spec.weighting}"
     settings = {"weighting": spec.weighting, **estimator_obj.settings(), "relu": relu}
+    if eigen_smooth:
+        settings["eigen_smooth"] = True
     return _result(raw, images, target, estimate.scores, resolved, display_name, settings, relu)
 
 
@@ -214,10 +327,17 @@ class _Layer:
         return resolve_layer(model, self.spec, images, self.reshape_transform)
 
 
+def _flag(name: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise FaithcamTypeError(f"{name}: expected True or False, got {value!r}")
+    return value
+
+
 def _explain_cam(
     model, images, name, target_spec, layer, batch_size, output_selector, relu, options
 ) -> CamResult:
     classifier = options.pop("classifier", None)
+    eigen_smooth = options.pop("eigen_smooth")
     if options:
         raise FaithcamValueError(f"method {name!r}: unexpected options {sorted(options)}")
     resolved = layer.resolve(model, images)
@@ -226,13 +346,15 @@ def _explain_cam(
         model, resolved, images, target, batch_size=batch_size, output_selector=output_selector
     )
     weights = cam.classifier_weights(model, captured.activations.shape[1], classifier)
-    raw = cam.cam_maps(captured.activations, weights, target)
-    return _result(raw, images, target, captured.scores, resolved, name, {"relu": relu}, relu)
+    raw = cam.cam_maps(captured.activations, weights, target, eigen_smooth=eigen_smooth)
+    settings = {"relu": relu, "eigen_smooth": eigen_smooth}
+    return _result(raw, images, target, captured.scores, resolved, name, settings, relu)
 
 
 def _explain_perturbation(
     model, images, name, target_spec, layer, batch_size, output_selector, relu, progress, options
 ) -> CamResult:
+    eigen_smooth = options.pop("eigen_smooth")
     options = gradient_free.check_options(name, options)
     target = target_spec.bind(len(images), images.device)
     resolved = layer.resolve(model, images)
@@ -254,9 +376,10 @@ def _explain_perturbation(
             batch_size=batch_size,
             output_selector=output_selector,
             progress=advance,
+            eigen_smooth=eigen_smooth,
             **options,
         )
-    settings = {**settings, "relu": relu}
+    settings = {**settings, "relu": relu, "eigen_smooth": eigen_smooth}
     return _result(raw, images, target, captured.scores, resolved, name, settings, relu)
 
 
@@ -329,6 +452,17 @@ LayerCAM = _method_class("LayerCAM", "layercam")
 IntegratedGradCAM = _method_class("IntegratedGradCAM", "integrated-gradcam")
 ExpectedGradCAM = _method_class("ExpectedGradCAM", "expected-gradcam")
 SmoothGradCAMPlusPlus = _method_class("SmoothGradCAMPlusPlus", "smoothgradcam++")
+GradCAMElementWise = _method_class("GradCAMElementWise", "gradcam-elementwise")
+EigenCAM = _method_class("EigenCAM", "eigencam")
+EigenGradCAM = _method_class("EigenGradCAM", "eigengradcam")
+KPCACAM = _method_class("KPCACAM", "kpcacam")
+RandomCAM = _method_class("RandomCAM", "randomcam")
+ShapleyCAM = _method_class("ShapleyCAM", "shapleycam")
+FinerCAM = _method_class("FinerCAM", "finercam")
+FullGrad = _method_class("FullGrad", "fullgrad")
+GuidedGradCAM = _method_class("GuidedGradCAM", "guided-gradcam")
+SSCAM = _method_class("SSCAM", "sscam")
+ISCAM = _method_class("ISCAM", "iscam")
 CAM = _method_class("CAM", "cam")
 ScoreCAM = _method_class("ScoreCAM", "scorecam")
 AblationCAM = _method_class("AblationCAM", "ablationcam")

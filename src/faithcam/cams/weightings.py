@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 import torch
 
+from faithcam.cams.eigen import eigengradcam, first_component
 from faithcam.errors import FaithcamValueError
 
 Weighting = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -22,9 +23,23 @@ def _weighted_sum(weights: torch.Tensor, activations: torch.Tensor) -> torch.Ten
     return torch.einsum("bk,bkhw->bhw", weights, activations)
 
 
+def gradcam_weights(gradients: torch.Tensor) -> torch.Tensor:
+    """Grad-CAM's channel weights w_k = (1/Z) Σ_ij G^k_ij, (B, K)."""
+    return gradients.mean(dim=(2, 3))
+
+
 def gradcam(activations: torch.Tensor, gradients: torch.Tensor) -> torch.Tensor:
     """Grad-CAM (Selvaraju et al., ICCV 2017): w_k = (1/Z) Σ_ij G^k_ij, map = Σ_k w_k A^k."""
-    return _weighted_sum(gradients.mean(dim=(2, 3)), activations)
+    return _weighted_sum(gradcam_weights(gradients), activations)
+
+
+def gradcam_plus_plus_weights(activations: torch.Tensor, gradients: torch.Tensor) -> torch.Tensor:
+    """Grad-CAM++'s channel weights w_k (see :func:`gradcam_plus_plus`), (B, K)."""
+    activation_sums = activations.sum(dim=(2, 3), keepdim=True)
+    denominator = 2 + activation_sums * gradients
+    valid = (gradients != 0) & (denominator != 0)
+    alpha = torch.where(valid, 1 / torch.where(valid, denominator, 1.0), 0.0)
+    return (alpha * gradients.clamp(min=0)).sum(dim=(2, 3))
 
 
 def gradcam_plus_plus(activations: torch.Tensor, gradients: torch.Tensor) -> torch.Tensor:
@@ -36,12 +51,7 @@ def gradcam_plus_plus(activations: torch.Tensor, gradients: torch.Tensor) -> tor
     The second form is the paper's formula divided by G², exact and free of the ε that
     pytorch-grad-cam adds to the denominator (its ε = 1e-6 damps α where |G| is small).
     """
-    activation_sums = activations.sum(dim=(2, 3), keepdim=True)
-    denominator = 2 + activation_sums * gradients
-    valid = (gradients != 0) & (denominator != 0)
-    alpha = torch.where(valid, 1 / torch.where(valid, denominator, 1.0), 0.0)
-    weights = (alpha * gradients.clamp(min=0)).sum(dim=(2, 3))
-    return _weighted_sum(weights, activations)
+    return _weighted_sum(gradcam_plus_plus_weights(activations, gradients), activations)
 
 
 def xgradcam(activations: torch.Tensor, gradients: torch.Tensor) -> torch.Tensor:
@@ -49,9 +59,13 @@ def xgradcam(activations: torch.Tensor, gradients: torch.Tensor) -> torch.Tensor
     map = Σ_k w_k A^k. Conservation: on ReLU nets with a GAP + linear head the map sums to
     the class score minus the bias.
     """
+    return _weighted_sum(xgradcam_weights(activations, gradients), activations)
+
+
+def xgradcam_weights(activations: torch.Tensor, gradients: torch.Tensor) -> torch.Tensor:
+    """XGrad-CAM's channel weights w_k = Σ_ij (A^k_ij / Σ_ab A^k_ab) G^k_ij, (B, K)."""
     activation_sums = activations.sum(dim=(2, 3))
-    weights = (activations * gradients).sum(dim=(2, 3)) / (activation_sums + EPS)
-    return _weighted_sum(weights, activations)
+    return (activations * gradients).sum(dim=(2, 3)) / (activation_sums + EPS)
 
 
 def hirescam(activations: torch.Tensor, gradients: torch.Tensor) -> torch.Tensor:
@@ -67,13 +81,40 @@ def layercam(activations: torch.Tensor, gradients: torch.Tensor) -> torch.Tensor
     return (gradients.clamp(min=0) * activations).sum(dim=1)
 
 
+def gradcam_elementwise(activations: torch.Tensor, gradients: torch.Tensor) -> torch.Tensor:
+    """GradCAMElementWise (pytorch-grad-cam): map = Σ_k ReLU(G^k ⊙ A^k), HiResCAM with the ReLU
+    applied per channel before the sum."""
+    return (gradients * activations).clamp(min=0).sum(dim=1)
+
+
 WEIGHTINGS: dict[str, Weighting] = {
     "gradcam": gradcam,
     "gradcam++": gradcam_plus_plus,
     "xgradcam": xgradcam,
     "hirescam": hirescam,
     "layercam": layercam,
+    "gradcam-elementwise": gradcam_elementwise,
+    "eigengradcam": eigengradcam,
 }
+
+# The per-channel terms T_k (B, K, h, w) whose channel sum Σ_k T_k is each weighting's map.
+CHANNEL_TERMS: dict[str, Weighting] = {
+    "gradcam": lambda a, g: gradcam_weights(g)[:, :, None, None] * a,
+    "gradcam++": lambda a, g: gradcam_plus_plus_weights(a, g)[:, :, None, None] * a,
+    "xgradcam": lambda a, g: xgradcam_weights(a, g)[:, :, None, None] * a,
+    "hirescam": lambda a, g: g * a,
+    "layercam": lambda a, g: g.clamp(min=0) * a,
+    "gradcam-elementwise": lambda a, g: (g * a).clamp(min=0),
+    "eigengradcam": lambda a, g: g * a,
+}
+
+
+def eigen_smoothed(name: str) -> Weighting:
+    """``eigen_smooth=True`` (pytorch-grad-cam's option): the first principal component of the
+    weighting's per-channel terms T_k instead of their sum Σ_k T_k (see
+    :mod:`faithcam.cams.eigen`)."""
+    terms = CHANNEL_TERMS[name]
+    return lambda activations, gradients: first_component(terms(activations, gradients))
 
 
 def get_weighting(name: str) -> Weighting:

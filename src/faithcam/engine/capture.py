@@ -36,6 +36,7 @@ class Capture:
     scores: torch.Tensor  # (N,) target scores, detached
     outputs: Any  # (N, ...) selected model outputs (a list of dicts for detectors), detached
     layout: Layout = field(default=NCHW)  # how the layer's tensor became (N, K, h, w)
+    hessian_product: torch.Tensor | None = None  # (N, K, h, w) H·A, H = ∂²score/∂A², if asked
 
 
 def register_site_hook(
@@ -146,12 +147,15 @@ def capture(
     *,
     with_gradients: bool = True,
     output_selector: OutputSelector = None,
+    hessian_product: bool = False,
 ) -> Capture:
     """Run one forward (and, if asked, the head's backward) of ``inputs`` at ``layer``.
 
     ``image_index[i]`` is the image that sample row i belongs to and ``is_input[i]`` whether the
     row is that image unmodified (used to resolve *predicted class* targets). Activations and
     gradients come back as (N, K, h, w) through the layer's layout (tokens, channels-last...).
+    ``hessian_product=True`` also returns H·A, the Hessian of the score with respect to the
+    layer's activations times the activations (a double backward through the head only).
     """
     hook = _LayerHook(layer, with_gradients, (inputs.shape[-2], inputs.shape[-1]))
     grad_mode = torch.is_grad_enabled()
@@ -172,21 +176,41 @@ def capture(
                 )
             outputs = select_output(raw_outputs, output_selector)
             scores = target.scores(outputs, image_index, is_input)
-            gradients = None
+            gradients = product = None
             if with_gradients:
-                raw = _score_gradients(scores, hook, layer)
+                raw = _score_gradients(scores, hook, layer, create_graph=hessian_product)
+                if hessian_product:
+                    hessian = _hessian_product(raw, hook.leaf)
+                    product = custom_nchw(hook.layout, hessian, layer.name)
+                    raw = raw.detach()
                 gradients = custom_nchw(hook.layout, raw, layer.name)
     finally:
         handle.remove()
         torch.set_grad_enabled(grad_mode)
-    return Capture(hook.activations, gradients, scores.detach(), _detach(outputs), hook.layout)
+    return Capture(
+        hook.activations, gradients, scores.detach(), _detach(outputs), hook.layout, product
+    )
 
 
-def _score_gradients(scores: torch.Tensor, hook: _LayerHook, layer: ResolvedLayer) -> torch.Tensor:
+def _hessian_product(gradients: torch.Tensor, leaf: torch.Tensor) -> torch.Tensor:
+    """H·A = ∂/∂A (G · A) with A held fixed; zero where G does not depend on A (linear heads)."""
+    if not gradients.requires_grad:
+        return torch.zeros_like(gradients)
+    (product,) = torch.autograd.grad(
+        gradients, leaf, grad_outputs=leaf.detach(), allow_unused=True
+    )
+    return torch.zeros_like(gradients) if product is None else product
+
+
+def _score_gradients(
+    scores: torch.Tensor, hook: _LayerHook, layer: ResolvedLayer, create_graph: bool = False
+) -> torch.Tensor:
     leaf = hook.leaf
     gradients = None
     if leaf is not None and scores.requires_grad:
-        (gradients,) = torch.autograd.grad(scores.sum(), leaf, allow_unused=True)
+        (gradients,) = torch.autograd.grad(
+            scores.sum(), leaf, allow_unused=True, create_graph=create_graph
+        )
     if gradients is not None:
         return gradients
     if hook.in_checkpoint:

@@ -1,0 +1,129 @@
+"""FullGrad (Srinivas & Fleuret, "Full-Gradient Representation for Neural Network
+Visualization", NeurIPS 2019).
+
+The full-gradient decomposition f(x) = ∇ₓf · x + Σ_l Σ_k (∇_{z_l} f ⊙ b_l)_k (exact for ReLU
+networks with biases) gives the saliency map
+
+    S(x) = ψ(|∇ₓf ⊙ x|) + Σ_l Σ_k ψ(|∇_{z_l} f ⊙ b_l|_k),
+
+z_l the output of every layer l with a bias b_l (Conv2d with a bias, and BatchNorm2d, whose
+effective bias in eval is β − μ γ / √(σ² + ε) with the running statistics), ψ(·) the
+per-channel post-processing: min-max scaling of each (image, channel) map, (t − min) /
+(max − min + ε_ψ) with ε_ψ = 1e-7 (pytorch-grad-cam 1.5.7's; the authors' code uses 1e-6),
+then bilinear upsampling to the input size. The input term is post-processed per colour
+channel too, as the peer does. One forward and one backward to the input (no ``layer``; the
+gradients are taken with ``torch.autograd.grad`` at every bias layer's output, through a clone
+so that in-place ops after a layer leave its gradient intact).
+
+``eigen_smooth=True`` follows the peer: the 3 + L post-processed terms are downsampled to 1/8
+of the input size (after ψ-scaling each again), projected on their first principal component and
+upsampled back.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from faithcam.cams.call import Call, make_result
+from faithcam.cams.eigen import first_component
+from faithcam.engine.result import CamResult
+from faithcam.engine.targets import BoundTarget, select_output
+from faithcam.errors import FaithcamValueError, LayerError
+
+PSI_EPS = 1e-7
+
+
+def bias_layers(model: nn.Module) -> list[tuple[nn.Module, torch.Tensor]]:
+    """Every Conv2d / BatchNorm2d (exact types, as the peer) with a bias, and that bias."""
+    layers = []
+    for module in model.modules():
+        if type(module) not in (nn.Conv2d, nn.BatchNorm2d) or module.bias is None:
+            continue
+        bias = module.bias.detach()
+        if isinstance(module, nn.BatchNorm2d):
+            if module.running_mean is None or module.running_var is None:
+                continue
+            scale = module.weight.detach() / torch.sqrt(module.running_var + module.eps)
+            bias = bias - module.running_mean * scale
+        layers.append((module, bias))
+    return layers
+
+
+def psi(terms: torch.Tensor, eps: float = PSI_EPS) -> torch.Tensor:
+    """Per-(image, channel) min-max scaling (t − min) / (max − min + ε) of (B, C, h, w)."""
+    flat = terms.flatten(2)
+    low = flat.amin(2)[:, :, None, None]
+    high = flat.amax(2)[:, :, None, None]
+    return (terms - low) / (high - low + eps)
+
+
+def _upsample(maps: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    if tuple(maps.shape[-2:]) == tuple(size):
+        return maps
+    return F.interpolate(maps, size=size, mode="bilinear", align_corners=False)
+
+
+def _gradients(
+    call: Call, inputs: torch.Tensor, layers, target: BoundTarget, index: torch.Tensor
+) -> tuple[torch.Tensor, list[torch.Tensor], torch.Tensor]:
+    """(∇ₓf, [∇_{z_l} f], scores) for one chunk, one forward and one backward."""
+    outputs_z: list[torch.Tensor] = []
+
+    def hook(_module: nn.Module, _inputs: object, output: torch.Tensor) -> torch.Tensor:
+        outputs_z.append(output)
+        return output.clone()  # in-place ops downstream must not rewrite z_l's history
+
+    handles = [module.register_forward_hook(hook) for module, _ in layers]
+    try:
+        with torch.enable_grad():
+            leaf = inputs.detach().requires_grad_(True)
+            outputs = select_output(call.model(leaf), call.output_selector)
+            is_input = torch.ones(len(inputs), dtype=torch.bool, device=inputs.device)
+            scores = target.scores(outputs, index, is_input)
+            if len(outputs_z) != len(layers):
+                raise LayerError(
+                    f"method 'fullgrad': {len(layers)} bias layers but {len(outputs_z)} outputs "
+                    "in one forward (a layer runs more than once or not at all)"
+                )
+            grads = torch.autograd.grad(scores.sum(), [leaf, *outputs_z], allow_unused=True)
+    finally:
+        for handle in handles:
+            handle.remove()
+    pairs = zip(grads[1:], outputs_z, strict=True)
+    zero = [torch.zeros_like(z) if g is None else g for g, z in pairs]
+    input_grad = torch.zeros_like(inputs) if grads[0] is None else grads[0]
+    return input_grad, zero, scores.detach()
+
+
+def run_fullgrad(call: Call) -> CamResult:
+    """FullGrad maps at the input resolution (option ``eps``: ψ's ε, default 1e-7)."""
+    options = call.take_options({"eps": PSI_EPS})
+    if call.layer is not None:
+        raise FaithcamValueError(
+            "layer: FullGrad uses the biases of every Conv2d / BatchNorm2d; leave layer=None"
+        )
+    layers = bias_layers(call.model)
+    target = call.bind()
+    images, size = call.images, tuple(call.images.shape[-2:])
+    maps, scores = [], []
+    for start in range(0, len(images), call.batch_size):
+        inputs = images[start : start + call.batch_size]
+        index = torch.arange(start, start + len(inputs), device=images.device)
+        input_grad, grads, chunk_scores = _gradients(call, inputs, layers, target, index)
+        terms = [psi((input_grad * inputs).abs(), options["eps"])]
+        for (_, bias), grad in zip(layers, grads, strict=True):
+            scaled = psi((grad * bias.to(grad.dtype)[None, :, None, None]).abs(), options["eps"])
+            terms.append(_upsample(scaled.sum(dim=1, keepdim=True), size))
+        if call.eigen_smooth:
+            stacked = torch.cat(terms, dim=1)
+            small = (max(size[0] // 8, 1), max(size[1] // 8, 1))
+            projected = first_component(_upsample(psi(stacked, options["eps"]), small))
+            maps.append(_upsample(psi(projected[:, None], options["eps"]), size)[:, 0])
+        else:
+            maps.append(sum(t.sum(dim=1) for t in terms))
+        scores.append(chunk_scores)
+    settings = {"bias_layers": len(layers), "eps": options["eps"]}
+    raw = torch.cat(maps)
+    return make_result(call, raw, target, torch.cat(scores), "(all bias layers)", settings)

@@ -1,0 +1,133 @@
+"""Activations and gradients at several layers from one forward and one backward.
+
+The capture engine's idea extended to a list of layers: the network runs without autograd up to
+the first of them (in forward order); its hook switches autograd on and hands downstream a clone
+of a fresh leaf; every later layer's output is kept as it is in the graph and a clone goes
+downstream (in-place ops after a layer must not rewrite it); one ``torch.autograd.grad`` of the
+summed target scores gives the gradient at every layer. Hooks are removed and grad mode restored
+in ``finally``. Used by ``explain(..., layer=[...])`` for the gradient methods with the vanilla
+estimator; the other methods run once per layer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+from faithcam.cams.call import Call, make_result
+from faithcam.cams.composite import fuse_layers
+from faithcam.cams.weightings import Weighting, eigen_smoothed, get_weighting
+from faithcam.engine.layers import LayerSpec, ResolvedLayer, resolve_layer
+from faithcam.engine.result import CamResult
+from faithcam.engine.targets import BoundTarget, OutputSelector, select_output
+from faithcam.errors import FaithcamValueError, LayerError, TargetError
+
+
+class _Hooks:
+    def __init__(self, layers: list[ResolvedLayer]) -> None:
+        self.layers = layers
+        self.tensors: dict[int, torch.Tensor] = {}
+
+    def hook(self, position: int):
+        def record(_module: nn.Module, _inputs: object, output: object) -> torch.Tensor:
+            name = self.layers[position].name
+            if position in self.tensors:
+                raise LayerError(f"layer: {name!r} runs more than once per forward pass")
+            if not isinstance(output, torch.Tensor) or output.dim() != 4:
+                raise LayerError(f"layer: {name!r} does not return a 4-D (N, C, h, w) tensor")
+            if not torch.is_grad_enabled():  # the first layer reached: start the graph here
+                torch.set_grad_enabled(True)
+                output = output.detach().requires_grad_(True)
+            self.tensors[position] = output
+            return output.clone()
+
+        return record
+
+
+def capture_layers(
+    model: nn.Module,
+    layers: list[ResolvedLayer],
+    inputs: torch.Tensor,
+    target: BoundTarget,
+    image_index: torch.Tensor,
+    output_selector: OutputSelector = None,
+) -> tuple[list[tuple[torch.Tensor, torch.Tensor]], torch.Tensor]:
+    """[(activations, gradients)] per layer (in the order given) and the scores of ``inputs``."""
+    hooks = _Hooks(layers)
+    grad_mode = torch.is_grad_enabled()
+    handles = [layer.module.register_forward_hook(hooks.hook(i)) for i, layer in enumerate(layers)]
+    try:
+        with torch.no_grad():
+            outputs = select_output(model(inputs), output_selector)
+            missing = [layers[i].name for i in range(len(layers)) if i not in hooks.tensors]
+            if missing:
+                raise LayerError(f"layer: {missing[0]!r} was never called during the forward pass")
+            is_input = torch.ones(len(inputs), dtype=torch.bool, device=inputs.device)
+            scores = target.scores(outputs, image_index, is_input)
+            if not scores.requires_grad:
+                raise TargetError("targets: the target score does not depend on the layers")
+            tensors = [hooks.tensors[i] for i in range(len(layers))]
+            gradients = torch.autograd.grad(scores.sum(), tensors, allow_unused=True)
+    finally:
+        for handle in handles:
+            handle.remove()
+        torch.set_grad_enabled(grad_mode)
+    pairs = []
+    for layer, tensor, gradient in zip(layers, tensors, gradients, strict=True):
+        if gradient is None:
+            raise TargetError(f"targets: the target score does not depend on layer {layer.name!r}")
+        pairs.append((tensor.detach(), gradient))
+    return pairs, scores.detach()
+
+
+def run_vanilla_layers(
+    call: Call, layers: list[LayerSpec], weighting: Weighting, settings: dict
+) -> list[CamResult]:
+    """One CamResult per layer of a vanilla-gradient method, from one capture per chunk."""
+    target = call.bind()
+    resolved = [
+        resolve_layer(call.model, layer, call.images, call.reshape_transform)
+        for layer in layers
+    ]
+    images = call.images
+    maps: list[list[torch.Tensor]] = [[] for _ in resolved]
+    scores = []
+    for start in range(0, len(images), call.batch_size):
+        inputs = images[start : start + call.batch_size]
+        index = torch.arange(start, start + len(inputs), device=images.device)
+        pairs, chunk_scores = capture_layers(
+            call.model, resolved, inputs, target, index, call.output_selector
+        )
+        for per_layer, (activations, gradients) in zip(maps, pairs, strict=True):
+            per_layer.append(weighting(activations, gradients))
+        scores.append(chunk_scores)
+    all_scores = torch.cat(scores)
+    return [
+        make_result(call, torch.cat(raw), target, all_scores, layer.name, settings)
+        for raw, layer in zip(maps, resolved, strict=True)
+    ]
+
+
+def explain_layers(
+    run: Callable[[torch.Tensor, LayerSpec], CamResult],
+    images: torch.Tensor,
+    layers: list[LayerSpec],
+    fusion: str,
+    relu: bool,
+    fast: tuple[Call, str, bool] | None,
+) -> CamResult:
+    """``explain(..., layer=[...])``: the fused map of every layer. ``fast`` = (call, weighting
+    name, eigen_smooth) for a vanilla-gradient method, captured in one pass; otherwise
+    ``run(images, layer)`` explains each layer on its own."""
+    if not layers:
+        raise FaithcamValueError("layer: got an empty list of layers")
+    if fast is not None:
+        call, name, eigen_smooth = fast
+        weighting = eigen_smoothed(name) if eigen_smooth else get_weighting(name)
+        settings = {"weighting": name, "estimator": "vanilla", "eigen_smooth": eigen_smooth}
+        results = run_vanilla_layers(call, layers, weighting, settings)
+    else:
+        results = [run(images, layer) for layer in layers]
+    return fuse_layers(results, tuple(images.shape[-2:]), fusion, relu)

@@ -1,0 +1,244 @@
+"""Agreement with pytorch-grad-cam 1.5.7 for the methods and options added to match its breadth.
+
+Maps are compared at the layer's resolution (the peer's resize made the identity) after ReLU
+and min-max scaling, on seeded random-init resnet18, resnet50 and vgg11_bn, 96x96, batch 2.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import faithcam
+from tests.conftest import seeded_images, seeded_torchvision
+from tests.test_agreement_peers import _layer_size, minmax
+
+pgc = pytest.importorskip("pytorch_grad_cam")
+from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget  # noqa: E402
+
+MODELS = ["resnet18", "resnet50", "vgg11_bn"]
+CLASSES = [3, 17]
+SIZE = 96
+# faithcam method -> (peer class, peer call keywords)
+PEERS = {
+    "gradcam-elementwise": (pgc.GradCAMElementWise, {}),
+    "eigencam": (pgc.EigenCAM, {}),
+    "eigengradcam": (pgc.EigenGradCAM, {}),
+    "kpcacam": (pgc.KPCA_CAM, {}),
+    "shapleycam": (pgc.ShapleyCAM, {}),
+}
+EIGEN_SMOOTHED = {
+    "gradcam": pgc.GradCAM,
+    "gradcam++": pgc.GradCAMPlusPlus,
+    "xgradcam": pgc.XGradCAM,
+    "hirescam": pgc.HiResCAM,
+    "layercam": pgc.LayerCAM,
+    "gradcam-elementwise": pgc.GradCAMElementWise,
+}
+
+
+def run_peer(cam, model, module, images, size=None, **kwargs) -> np.ndarray:
+    """Call a pytorch-grad-cam object with its resize to ``size`` (default: the layer's)."""
+    base = getattr(cam, "base_cam", cam)
+    if size is None:
+        with torch.no_grad():
+            h, w = _layer_size(model, module, images)
+        size = (w, h)
+    base.get_target_width_height = lambda _x: size
+    try:
+        return cam(input_tensor=images, **kwargs)
+    finally:
+        model.zero_grad(set_to_none=True)  # the peer back-propagates into the parameters
+
+
+def peer_targets(classes=CLASSES):
+    return [ClassifierOutputTarget(c) for c in classes]
+
+
+def assert_agree(ours: torch.Tensor, theirs: np.ndarray, message: str, atol: float = 1e-4):
+    np.testing.assert_allclose(minmax(ours.numpy()), minmax(theirs), atol=atol, err_msg=message)
+
+
+@pytest.fixture(scope="module")
+def images() -> torch.Tensor:
+    return seeded_images(2, SIZE)
+
+
+@pytest.mark.parametrize("model_name", MODELS)
+def test_new_methods_match_pytorch_grad_cam(model_name: str, images) -> None:
+    model = seeded_torchvision(model_name)
+    for method, (peer_cls, keywords) in PEERS.items():
+        result = faithcam.explain(model, images, method, targets=CLASSES)
+        module = dict(model.named_modules())[result.layer]
+        with peer_cls(model=model, target_layers=[module], **keywords) as cam:
+            theirs = run_peer(cam, model, module, images, targets=peer_targets())
+        assert_agree(result.raw_maps, theirs, f"{model_name} {method}")
+
+
+@pytest.mark.parametrize("model_name", MODELS)
+def test_eigen_smooth_matches_pytorch_grad_cam(model_name: str, images) -> None:
+    model = seeded_torchvision(model_name)
+    # every weighting on resnet18; two on the larger models (the peer's full SVD is slow)
+    methods = EIGEN_SMOOTHED if model_name == "resnet18" else ["gradcam", "hirescam"]
+    for method in methods:
+        peer_cls = EIGEN_SMOOTHED[method]
+        scale = 1e4 if method == "gradcam++" else 1.0  # the peer's ε in α (test_agreement_peers)
+        targets = faithcam.CallableTarget([lambda o, c=c, s=scale: s * o[:, c] for c in CLASSES])
+        result = faithcam.explain(model, images, method, targets=targets, eigen_smooth=True)
+        module = dict(model.named_modules())[result.layer]
+        scaled = [lambda o, c=c, s=scale: s * o[..., c] for c in CLASSES]
+        with peer_cls(model=model, target_layers=[module]) as cam:
+            theirs = run_peer(cam, model, module, images, targets=scaled, eigen_smooth=True)
+        assert_agree(result.raw_maps, theirs, f"{model_name} {method} eigen_smooth")
+
+
+def test_shapleycam_with_a_curved_target_matches_the_peer(images) -> None:
+    """With a softmax-probability target the Hessian term H·A is not zero, and ShapleyCAM
+    differs from Grad-CAM; the peer agrees."""
+    model = seeded_torchvision("resnet18")
+    probability = faithcam.ClassProbability(CLASSES)
+    result = faithcam.explain(model, images, "shapleycam", targets=probability)
+    gradcam = faithcam.explain(model, images, "gradcam", targets=probability)
+    assert (
+        minmax(result.raw_maps.numpy()) - minmax(gradcam.raw_maps.numpy())
+    ).__abs__().max() > 1e-3
+    module = model.layer4
+    fns = [lambda o, c=c: torch.softmax(o, -1)[..., c] for c in CLASSES]
+    with pgc.ShapleyCAM(model=model, target_layers=[module]) as cam:
+        theirs = run_peer(cam, model, module, images, targets=fns)
+    assert_agree(result.raw_maps, theirs, "shapleycam softmax")
+
+
+@pytest.mark.parametrize("model_name", MODELS)
+def test_finercam_matches_pytorch_grad_cam(model_name: str, images) -> None:
+    model = seeded_torchvision(model_name)
+    result = faithcam.explain(model, images, "finercam")
+    module = dict(model.named_modules())[result.layer]
+    with pgc.FinerCAM(model=model, target_layers=[module]) as cam:
+        theirs = run_peer(cam, model, module, images, targets=None)
+    assert_agree(result.raw_maps, theirs, f"{model_name} finercam")
+
+
+def test_finercam_alpha_zero_is_a_softmax_weighted_gradcam(images) -> None:
+    """α = 0: s = y_c exactly (the weights cancel up to 1e-9), so Finer-CAM is Grad-CAM."""
+    model = seeded_torchvision("resnet18")
+    ours = faithcam.explain(model, images, "finercam", targets=CLASSES, alpha=0.0)
+    gradcam = faithcam.explain(model, images, "gradcam", targets=CLASSES)
+    torch.testing.assert_close(ours.raw_maps, gradcam.raw_maps, rtol=1e-4, atol=1e-6)
+
+
+def test_randomcam_matches_the_peer_given_the_same_weights(images, monkeypatch) -> None:
+    """The peer draws from NumPy's global RNG; handed faithcam's seeded draws it agrees."""
+    model = seeded_torchvision("resnet18")
+    result = faithcam.explain(model, images, "randomcam", targets=CLASSES, seed=5)
+    weights = faithcam.cams.activation_cams.random_weights(
+        (2, 512), torch.Generator().manual_seed(5), torch.zeros(1)
+    )
+    again = faithcam.explain(model, images, "randomcam", targets=CLASSES, seed=5)
+    torch.testing.assert_close(again.raw_maps, result.raw_maps, rtol=0, atol=0)
+    monkeypatch.setattr(np.random, "uniform", lambda *a, **k: weights.double().numpy())
+    with pgc.RandomCAM(model=model, target_layers=[model.layer4]) as cam:
+        theirs = run_peer(cam, model, model.layer4, images, targets=peer_targets())
+    assert_agree(result.raw_maps, theirs, "randomcam")
+    other = faithcam.explain(model, images, "randomcam", targets=CLASSES, seed=6)
+    assert not torch.equal(other.raw_maps, result.raw_maps)
+
+
+@pytest.mark.parametrize("model_name", MODELS)
+def test_aug_smooth_matches_pytorch_grad_cam(model_name: str) -> None:
+    model = seeded_torchvision(model_name)
+    images = seeded_images(2, 64)  # 6 augmented passes per side: the smallest input
+    result = faithcam.explain(model, images, "gradcam", targets=CLASSES, aug_smooth=True)
+    module = dict(model.named_modules())[result.layer]
+    with pgc.GradCAM(model=model, target_layers=[module]) as cam:
+        theirs = run_peer(cam, model, module, images, targets=peer_targets(), aug_smooth=True)
+    assert_agree(result.raw_maps, theirs, f"{model_name} aug_smooth")
+
+
+@pytest.mark.parametrize(
+    ("model_name", "layers"),
+    [
+        ("resnet18", ["layer2", "layer3", "layer4"]),
+        ("resnet50", ["layer3", "layer4"]),
+        ("vgg11_bn", ["features.21", "features.28"]),
+    ],
+)
+def test_several_layers_fuse_as_pytorch_grad_cam(model_name: str, layers, images) -> None:
+    model = seeded_torchvision(model_name)
+    result = faithcam.explain(model, images, "gradcam", targets=CLASSES, layer=layers)
+    assert result.layer == ",".join(layers)
+    modules = [dict(model.named_modules())[name] for name in layers]
+    with pgc.GradCAM(model=model, target_layers=modules) as cam:
+        theirs = run_peer(cam, model, None, images, size=(SIZE, SIZE), targets=peer_targets())
+    assert_agree(result.raw_maps, theirs, f"{model_name} {layers}")
+
+
+def test_layercam_fusion_matches_torchcam(images) -> None:
+    torchcam_methods = pytest.importorskip("torchcam.methods")
+    model = seeded_torchvision("resnet18")
+    layers = ["layer2", "layer3", "layer4"]
+    result = faithcam.explain(
+        model, images, "layercam", targets=CLASSES, layer=layers, fusion="layercam"
+    )
+    with torchcam_methods.LayerCAM(model, target_layer=layers) as extractor:
+        scores = model(images)
+        cams = extractor(CLASSES, scores)
+        theirs = extractor.fuse_cams(cams)
+    model.zero_grad(set_to_none=True)
+    assert result.raw_maps.shape == theirs.shape
+    assert_agree(result.raw_maps, theirs.detach().numpy(), "layercam fusion")
+
+
+def test_eigencam_on_a_detector_backbone_matches_the_peer() -> None:
+    """Eigen-CAM needs no target: it explains a Faster R-CNN's backbone features directly."""
+    torchvision = pytest.importorskip("torchvision")
+    torch.manual_seed(0)
+    detector = torchvision.models.detection.fasterrcnn_resnet50_fpn(
+        weights=None, weights_backbone=None, min_size=96, max_size=96
+    ).eval()
+    images = seeded_images(2, 96)
+    layer = "backbone.body.layer4"
+    # the detector returns boxes, not logits: any callable target serves (Eigen-CAM ignores it)
+    result = faithcam.explain(
+        detector,
+        images,
+        "eigencam",
+        layer=layer,
+        output_selector=lambda out: torch.stack([o["scores"].sum() for o in out])[:, None],
+        targets=0,
+    )
+    module = dict(detector.named_modules())[layer]
+    with pgc.EigenCAM(model=detector, target_layers=[module]) as cam:
+        theirs = run_peer(cam, detector, module, images, targets=[lambda _out: 0.0] * 2)
+    assert_agree(result.raw_maps, theirs, "fasterrcnn eigencam")
+
+
+def test_eigen_sign_is_lapack_s_on_cpu() -> None:
+    """The projection is X v₁ with v₁ from LAPACK on the CPU: compared with NumPy's SVD
+    (the peer's) on a random matrix, sign included."""
+    generator = torch.Generator().manual_seed(0)
+    tensor = torch.randn(3, 20, 4, 5, generator=generator)
+    ours = faithcam.cams.eigen.first_component(tensor).numpy()
+    for image, projection in zip(tensor.numpy(), ours, strict=True):
+        x = image.reshape(20, -1).T
+        x = x - x.mean(0)
+        _, _, vt = np.linalg.svd(x, full_matrices=True)
+        np.testing.assert_allclose(projection.reshape(-1), x @ vt[0], atol=1e-5)
+
+
+@pytest.mark.parametrize("model_name", MODELS)
+def test_fullgrad_matches_pytorch_grad_cam(model_name: str) -> None:
+    model = seeded_torchvision(model_name)
+    images = seeded_images(2, 64)
+    result = faithcam.explain(model, images, "fullgrad", targets=CLASSES)
+    assert result.raw_maps.shape == (2, 64, 64)
+    with pgc.FullGrad(model=model, target_layers=[]) as cam:
+        theirs = run_peer(cam, model, None, images, size=(64, 64), targets=peer_targets())
+    assert_agree(result.raw_maps, theirs, f"{model_name} fullgrad")
+    smoothed = faithcam.explain(model, images, "fullgrad", targets=CLASSES, eigen_smooth=True)
+    with pgc.FullGrad(model=model, target_layers=[]) as cam:
+        theirs = run_peer(
+            cam, model, None, images, size=(64, 64), targets=peer_targets(), eigen_smooth=True
+        )
+    assert_agree(smoothed.raw_maps, theirs, f"{model_name} fullgrad eigen_smooth")

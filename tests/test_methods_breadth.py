@@ -1,0 +1,87 @@
+"""The breadth methods and options: theorems, reductions and clear errors."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import faithcam
+from faithcam.cams.eigen import first_component, kpcacam
+from tests.conftest import GapLinearNet, seeded_images
+
+
+@pytest.fixture
+def model() -> GapLinearNet:
+    torch.manual_seed(0)
+    return GapLinearNet().eval()
+
+
+def test_linear_kernel_pca_is_pca_up_to_sign() -> None:
+    """Kernel PCA with the linear kernel XXᵀ: √λ₁ α₁ = σ₁ u₁ = X v₁ (up to the sign)."""
+    tensor = torch.randn(3, 7, 4, 5, generator=torch.Generator().manual_seed(0))
+    linear, pca = kpcacam(tensor, kernel="linear"), first_component(tensor)
+    for a, b in zip(linear, pca, strict=True):
+        sign = torch.sign((a * b).sum())
+        torch.testing.assert_close(a, sign * b, rtol=1e-4, atol=1e-5)
+
+
+def test_first_component_of_rank_one_terms_recovers_the_map() -> None:
+    """T_k = w_k M (rank one): the centred first component is ±(M − mean M)·‖w‖."""
+    m = torch.rand(1, 1, 5, 6, generator=torch.Generator().manual_seed(1))
+    w = torch.tensor([3.0, -1.0, 2.0]).view(1, 3, 1, 1)
+    projection = first_component(w * m)[0]
+    expected = (m[0, 0] - m.mean()) * w.norm()
+    sign = torch.sign((projection * expected).sum())
+    torch.testing.assert_close(projection, sign * expected, rtol=1e-4, atol=1e-5)
+
+
+def test_shapleycam_is_gradcam_on_a_piecewise_linear_head(model, small_images) -> None:
+    shapley = faithcam.explain(model, small_images, "shapleycam", targets=2)
+    gradcam = faithcam.explain(model, small_images, "gradcam", targets=2)
+    torch.testing.assert_close(shapley.raw_maps, gradcam.raw_maps)
+
+
+def test_gradcam_elementwise_composes_with_the_estimators(model, small_images) -> None:
+    vanilla = faithcam.explain(model, small_images, "gradcam-elementwise", targets=1)
+    one_step = faithcam.explain(
+        model, small_images, "gradcam-elementwise", estimator="integrated", steps=1, targets=1
+    )
+    torch.testing.assert_close(one_step.raw_maps, vanilla.raw_maps)
+    expected = faithcam.explain(model, small_images, "hirescam", targets=1)
+    assert (vanilla.raw_maps >= expected.raw_maps - 1e-6).all()  # Σ ReLU ≥ Σ
+
+
+def test_randomcam_is_seeded_and_class_agnostic(model, small_images) -> None:
+    a = faithcam.explain(model, small_images, "randomcam", targets=0, seed=3)
+    b = faithcam.explain(model, small_images, "randomcam", targets=4, seed=3)
+    torch.testing.assert_close(a.raw_maps, b.raw_maps, rtol=0, atol=0)
+
+
+def test_several_layers_of_one_layer_is_that_layer_scaled(model, small_images) -> None:
+    one = faithcam.explain(model, small_images, "gradcam", targets=1, layer="features.3")
+    fused = faithcam.explain(model, small_images, "gradcam", targets=1, layer=["features.3"])
+    scaled = faithcam.cams.composite.minmax(one.raw_maps.clamp(min=0))
+    up = torch.nn.functional.interpolate(scaled[:, None], size=(16, 16), mode="bilinear")[:, 0]
+    torch.testing.assert_close(fused.raw_maps, faithcam.cams.composite.minmax(up))
+
+
+@pytest.mark.parametrize(
+    ("method", "options", "error", "match"),
+    [
+        ("gradcam", {"eigen_smooth": 1}, faithcam.FaithcamTypeError, "eigen_smooth"),
+        ("gradcam", {"aug_smooth": "yes"}, faithcam.FaithcamTypeError, "aug_smooth"),
+        ("gradcam", {"fusion": "sum"}, faithcam.FaithcamValueError, "fusion"),
+        ("gradcam", {"layer": []}, faithcam.FaithcamValueError, "layer"),
+        ("fullgrad", {"layer": "features.1"}, faithcam.FaithcamValueError, "layer"),
+        ("eigencam", {"estimator": "integrated"}, faithcam.FaithcamValueError, "estimator"),
+        ("kpcacam", {"kernel": "cubic"}, faithcam.FaithcamValueError, "kernel"),
+        ("kpcacam", {"gamma": -1.0}, faithcam.FaithcamValueError, "gamma"),
+        ("randomcam", {"steps": 3}, faithcam.FaithcamValueError, "unexpected options"),
+        ("finercam", {"targets": lambda out: out[:, 0]}, faithcam.TargetError, "Finer-CAM"),
+        ("finercam", {"comparisons": [0]}, faithcam.FaithcamValueError, "comparisons"),
+        ("finercam", {"alpha": "x"}, faithcam.FaithcamTypeError, "alpha"),
+    ],
+)
+def test_bad_options_are_clear_errors(model, method, options, error, match) -> None:
+    with pytest.raises(error, match=match):
+        faithcam.explain(model, seeded_images(1, 16), method, **options)
