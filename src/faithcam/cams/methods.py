@@ -180,6 +180,8 @@ def explain(
     )
     display_name = name if estimator is None else f"{estimator_obj.name}-{spec.weighting}"
     settings = {"weighting": spec.weighting, **estimator_obj.settings(), "relu": relu}
+    if estimate.samples_used is not None:
+        settings["samples_used"] = estimate.samples_used
     return _result(raw, images, target, estimate.scores, resolved, display_name, settings, relu)
 
 
