@@ -9,7 +9,8 @@ means, the estimate at every n = 4, 8, …, N (a prefix of n rows of any sampler
 ``samples=n`` draws: the first n Sobol' points, whole antithetic pairs, the first n picks of the
 cycled permutation). Error: the relative L2 error ‖M_n − M_ref‖ / ‖M_ref‖ of the raw maps,
 root-mean-square over images and seeds. The reference's own Monte-Carlo error is removed:
-e² − e_ref², with e_ref² = c/R estimated from the random sampler's curve e² = c (1/n + 1/R).
+e² − e_ref², with e_ref² = c/R estimated from the random sampler's curve e² = c (1/n + 1/R);
+points whose measured e² is under 2 e_ref² (mostly reference noise) are left out.
 
 "Samples needed at equal error" of a sampler vs random: for each n of the random curve, the n'
 at which the sampler's curve reaches the same error (log-log interpolation; its log-log fit
@@ -138,16 +139,18 @@ def samplers_study(model, layer, images, normalization, args, grid) -> dict:
     }
 
 
-def samples_ratio(n: list[int], base: list[float], other: list[float]) -> float:
-    """Geometric mean over the base curve's points of n'/n, n' where ``other`` reaches the
-    base's error (log-log interpolation, its log-log fit outside its range)."""
+def samples_ratio(n: list[int], base: list[float], other: list[float], n_other=None) -> float:
+    """Geometric mean over the base curve's points of n'/n, n' where ``other`` (at ``n_other``,
+    default ``n``) reaches the base's error (log-log interpolation, its log-log fit outside its
+    range)."""
     log_n, log_b, log_o = np.log(n), np.log(base), np.log(other)
-    slope, intercept = np.polyfit(log_n, log_o, 1)
+    log_m = log_n if n_other is None else np.log(n_other)
+    slope, intercept = np.polyfit(log_m, log_o, 1)
     ratios = []
     for x, target in zip(log_n, log_b, strict=True):
         order = np.argsort(log_o)
         if log_o.min() <= target <= log_o.max() and np.all(np.diff(log_o) < 0):
-            x_other = np.interp(target, log_o[order], log_n[order])
+            x_other = np.interp(target, log_o[order], log_m[order])
         else:
             x_other = (target - intercept) / slope
         ratios.append(x_other - x)
@@ -179,6 +182,7 @@ def plot(results: dict, path: Path) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     models = list(results["samplers"])
     cols = min(3, len(models))
@@ -186,10 +190,12 @@ def plot(results: dict, path: Path) -> None:
     fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.4 * rows), squeeze=False)
     for ax, model in zip(axes.flat, models, strict=False):
         study = results["samplers"][model]
-        for sampler, rmse in study["rmse"].items():
+        for sampler in study["rmse"]:
             ratio = study.get("ratio", {}).get(sampler)
             label = sampler if ratio is None else f"{sampler} (×{ratio:.2f} samples)"
-            ax.loglog(study["n"], rmse, marker="o", ms=3, label=label)
+            ax.loglog(*reliable(study, sampler), marker="o", ms=3, label=label)
+        ax.set_xticks(study["n"], [str(n) for n in study["n"]])
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
         ax.set_title(model, fontsize=9)
         ax.set_xlabel("samples n")
         ax.set_ylabel("relative L2 error")
@@ -203,15 +209,29 @@ def plot(results: dict, path: Path) -> None:
     fig.savefig(path, dpi=110)
 
 
+def reliable(study: dict, sampler: str) -> tuple[list[int], list[float]]:
+    """The points of a curve not dominated by the reference's own noise: measured squared
+    error > 2 × the reference's (beyond them the corrected error is mostly the correction)."""
+    floor = 2 * study["reference_rmse"] ** 2
+    points = [
+        (n, e)
+        for n, e, raw in zip(study["n"], study["rmse"][sampler], study["raw_rmse"][sampler],
+                             strict=True)
+        if raw**2 > floor
+    ]  # fmt: skip
+    return [n for n, _ in points], [e for _, e in points]
+
+
 def add_ratios(results: dict) -> None:
     for study in results["samplers"].values():
         if "random" not in study["rmse"]:
             continue
-        study["ratio"] = {
-            s: samples_ratio(study["n"], study["rmse"]["random"], rmse)
-            for s, rmse in study["rmse"].items()
-            if s != "random"
-        }
+        base = reliable(study, "random")
+        study["ratio"] = {}
+        for sampler in study["rmse"]:
+            other = reliable(study, sampler)
+            if sampler != "random" and len(other[0]) >= 2 and len(base[0]) >= 2:
+                study["ratio"][sampler] = samples_ratio(base[0], base[1], other[1], other[0])
 
 
 def main() -> None:

@@ -87,8 +87,9 @@ def unbiased_setup(baseline: str):
     base = faithcam.ReferenceSet(torch.rand(4, 3, 8, 8)) if baseline == "references" else None
     kw = dict(targets=0, baseline=base, sigma=0.2)
     reference = faithcam.explain(
-        model, images, "expected-gradcam", samples=4096, seed=1000, batch_size=4097, **kw
-    ).raw_maps
+        model, images, "expected-gradcam", samples=4096, seed=1000, batch_size=4097,
+        sampler="random", **kw,
+    ).raw_maps  # fmt: skip
     return model, images, kw, reference
 
 
@@ -232,8 +233,9 @@ def tolerance_setup():
     images = torch.rand(20, 3, 8, 8) * 0.5 + 0.5
     kw = dict(targets=0, layer="features", baseline=faithcam.Black(), sigma=0.02)
     reference = faithcam.explain(
-        model, images, "expected-gradcam", samples=2048, seed=99, batch_size=4096, **kw
-    ).raw_maps
+        model, images, "expected-gradcam", samples=2048, seed=99, batch_size=4096,
+        sampler="random", **kw,
+    ).raw_maps  # fmt: skip
     return model, images, kw, reference
 
 

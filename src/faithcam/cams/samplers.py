@@ -1,10 +1,11 @@
 """Samplers of the Monte-Carlo estimators (``sampler=`` on Expected and Smooth): how the random
 parts of the sample rows x̃_r = x'_r + α_r (x − x'_r) + ε_r are drawn.
 
-- ``"random"``: i.i.d. draws from the call's generator (the default; the seed-methods' draws).
-- ``"sobol"`` — **low-discrepancy** where the dimension is small: the path position α_r is the
-  r-th point of a 1-D scrambled Sobol' sequence (Owen scrambling, ``SobolEngine(scramble=True)``
-  seeded from the generator), so any prefix of n points is uniform on [0, 1) and stratified;
+- ``"random"``: i.i.d. draws from the call's generator (Smooth's default).
+- ``"sobol"`` (Expected's default) — **low-discrepancy** where the dimension is small: the
+  path position α_r is the r-th point of a 1-D scrambled Sobol' sequence (Owen scrambling,
+  ``SobolEngine(scramble=True)`` seeded from the generator), so any prefix of n points is
+  uniform on [0, 1) and stratified;
   with a reference set D (``ReferenceSet``/``"others"``) the reference of row r is the
   ((r − 1) mod R)-th image of a random permutation of D (stratified: every reference is used
   ⌊n/R⌋ or ⌈n/R⌉ times). Each image uses the positions 1…n of the same sequence.
