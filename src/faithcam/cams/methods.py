@@ -313,6 +313,8 @@ def explain(
     settings = {"weighting": spec.weighting, **estimator_obj.settings(), "relu": relu}
     if eigen_smooth:
         settings["eigen_smooth"] = True
+    if estimate.samples_used is not None:
+        settings["samples_used"] = estimate.samples_used
     return _result(raw, images, target, estimate.scores, resolved, display_name, settings, relu)
 
 
