@@ -12,7 +12,8 @@ import torch
 
 import faithcam
 from tests.conftest import seeded_images, seeded_torchvision
-from tests.test_agreement_peers import _layer_size, minmax
+from tests.peers import layer_size as _layer_size
+from tests.peers import minmax
 
 pgc = pytest.importorskip("pytorch_grad_cam")
 from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget  # noqa: E402

@@ -9,25 +9,12 @@ from __future__ import annotations
 
 import pytest
 import torch
-from torch import nn
 
 import faithcam
 from faithcam.cams.estimators import Expected, Integrated
 from faithcam.engine.normalization import Normalization
 from tests.conftest import GapLinearNet
-
-
-class TanhHeadNet(nn.Module):
-    """conv-ReLU features and a non-linear head, so gradients vary along the path."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        torch.manual_seed(7)
-        self.features = nn.Sequential(nn.Conv2d(3, 6, 3, padding=1), nn.ReLU())
-        self.head = nn.Sequential(nn.Linear(6 * 8 * 8, 16), nn.Tanh(), nn.Linear(16, 3))
-
-    def forward(self, x):
-        return self.head(self.features(x).flatten(1))
+from tests.test_estimators import TanhHeadNet
 
 
 def naive_activations_and_gradient(model, x, target):

@@ -10,7 +10,7 @@ from torch import nn
 
 import faithcam
 from tests.conftest import seeded_images
-from tests.test_agreement_peers import minmax
+from tests.peers import minmax
 
 torchcam_methods = pytest.importorskip("torchcam.methods")
 CLASSES = [1, 3]
