@@ -85,7 +85,8 @@ def test_eigen_smooth_matches_pytorch_grad_cam(model_name: str, images) -> None:
     for method in methods:
         peer_cls = EIGEN_SMOOTHED[method]
         scale = 1e4 if method == "gradcam++" else 1.0  # the peer's ε in α (test_agreement_peers)
-        targets = faithcam.CallableTarget([lambda o, c=c, s=scale: s * o[:, c] for c in CLASSES])
+        # one callable per image, each given that image's output
+        targets = faithcam.CallableTarget([lambda o, c=c, s=scale: s * o[c] for c in CLASSES])
         result = faithcam.explain(model, images, method, targets=targets, eigen_smooth=True)
         module = dict(model.named_modules())[result.layer]
         scaled = [lambda o, c=c, s=scale: s * o[..., c] for c in CLASSES]

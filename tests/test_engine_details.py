@@ -59,7 +59,7 @@ def test_callable_targets_shapes_messages_and_dtype() -> None:
     reference = faithcam.explain(model, images, "gradcam", targets=[1, 3])
     column = faithcam.explain(model, images, "gradcam", targets=lambda out: out[:, 1:2])
     torch.testing.assert_close(column.raw_maps[0], reference.raw_maps[0])
-    per_image = [lambda out: out[:, 1:2], lambda out: out[:, 3]]
+    per_image = [lambda out: out[1:2], lambda out: out[3]]  # each gets its image's output
     torch.testing.assert_close(
         faithcam.explain(model, images, "gradcam", targets=per_image).raw_maps, reference.raw_maps
     )
@@ -70,7 +70,7 @@ def test_callable_targets_shapes_messages_and_dtype() -> None:
     ):
         faithcam.explain(model, images, targets=lambda out: out[:, :2])
     with pytest.raises(faithcam.TargetError, match=r"^targets: got 1 callables for 2 images$"):
-        faithcam.explain(model, images, targets=[lambda out: out[:, 0]])
+        faithcam.explain(model, images, targets=[lambda out: out[0]])
     double = GapLinearNet().double().eval()
     result = faithcam.explain(double, images.double(), "gradcam", targets=per_image)
     assert result.scores.dtype == torch.float64

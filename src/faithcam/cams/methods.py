@@ -195,6 +195,9 @@ def explain(
     name, spec = method_spec(method)
     model = check_model(model)
     images = check_images(images)
+    if images.is_inference():  # made under a caller's inference_mode: autograd cannot use it
+        with torch.inference_mode(False):
+            images = images.clone()
     batch_size = check_batch_size(batch_size)
     reshape_transform = check_reshape_transform(reshape_transform)
     eigen_smooth, aug_smooth = _flag("eigen_smooth", eigen_smooth), _flag("aug_smooth", aug_smooth)
@@ -257,7 +260,8 @@ def explain(
             options,
             reshape_transform,
         )
-        return RUNNERS[name](call)
+        with torch.inference_mode(False):  # as below: targets are bound outside a caller's
+            return RUNNERS[name](call)  # inference_mode, so they can be updated
     layer = _Layer(layer, reshape_transform)
     if name in gradient_free.PERTURBATION_OPTIONS:
         if estimator is not None:

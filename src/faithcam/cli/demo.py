@@ -166,6 +166,7 @@ def run_demo(
     quiet: bool = False,
     methods: list[str] | None = None,
     shapes: bool = True,
+    transformer: bool = True,
 ) -> Path:
     """Run the demo; returns the path of the HTML report."""
     from tqdm.auto import tqdm
@@ -176,16 +177,20 @@ def run_demo(
     methods = methods or demo_methods()
     report = Report("faithcam demo: faithful CAMs on real ImageNet CNNs")
     report.paragraph(
-        "Every method explains the top-1 class of each photo at the last block before the head "
-        "(where the head is non-linear, so the gradient estimators differ). "
+        "Every method explains the top-1 class of each photo at the standard layer, the last "
+        "feature map before the classifier head. "
         "Seed methods first: Expected Grad-CAM, Integrated Grad-CAM, HiResCAM, XGrad-CAM."
     )
     from faithcam.cli.demo_shapes import markdown_table, run_shapes_section
     from faithcam.data import bundled_models
 
     shapes_steps = len(bundled_models()) * len(methods) if shapes else 0
-    bar = tqdm(total=len(models) * len(methods) + shapes_steps, disable=quiet, desc="demo",
-               unit="method")
+    from faithcam.cli.demo_transformer import METHODS as VIT_METHODS
+    from faithcam.cli.demo_transformer import run_transformer_section
+
+    vit_steps = len(VIT_METHODS) if transformer else 0
+    bar = tqdm(total=len(models) * len(methods) + shapes_steps + vit_steps, disable=quiet,
+               desc="demo", unit="method")
 
     def progress(text: str) -> None:
         bar.set_postfix_str(text)
@@ -198,6 +203,13 @@ def run_demo(
         summary[name] = explain_model(
             pretrained, photo_arrays, methods, out_dir, report, steps, progress
         )
+    if transformer:
+        imagenet = load_pretrained(models[0])
+        images = torch.cat([imagenet.preprocess(photo) for photo in photo_arrays.values()])
+        run_transformer_section(
+            report, images, imagenet.unnormalise(images), (imagenet.mean, imagenet.std),
+            out_dir, progress,
+        )  # fmt: skip
     shapes_section = run_shapes_section(report, out_dir, progress) if shapes else None
     bar.close()
     path = report.write(out_dir / "report.html")

@@ -249,7 +249,7 @@ def run_study(
     )
 
     def advance(method: str, n_images: int) -> None:
-        bar.set_description(f"evaluate {method}", refresh=False)
+        bar.set_description(f"evaluate {method}")  # refreshed: shown even on fast runs
         bar.update(n_images)
 
     for batch in loader:
