@@ -71,7 +71,9 @@ def demo_report(tmp_path_factory):
 
 def test_demo_end_to_end_small(demo_report) -> None:
     html = demo_report.read_text()
-    assert len(re.findall("data:image/png;base64,", html)) == 3  # grid + 2 curves
+    # grid + 2 curves + the random-weight ViT's grid (one photo)
+    assert len(re.findall("data:image/png;base64,", html)) == 4
+    assert "random weights" in html and "encoder_layer_3.ln_1" in html
     assert "Egyptian cat" in html and "deletion AUC" in html
     assert (demo_report.parent / "mobilenet_v2-imagenet-chelsea.png").stat().st_size > 10_000
 
