@@ -460,13 +460,20 @@ def _report_line(session: Session, item: Explained) -> None:
         print(_title(session, item))
 
 
-def run_explain(args: argparse.Namespace) -> int:
-    """`faithcam explain`: overlays, raw maps and summary.json."""
+def _start_explainer(args: argparse.Namespace) -> tuple[list[Path], Path, Session]:
+    """What explain and compare share before the first image: the overlay options, the
+    images, the output folder, the session and Expected Grad-CAM's data-aware D."""
     overlay_alpha(args.style, args.alpha)
     paths = find_images(args.images)
     out = prepare_out(args.out)
     session = open_session(args)
     session.use_references(paths)
+    return paths, out, session
+
+
+def run_explain(args: argparse.Namespace) -> int:
+    """`faithcam explain`: overlays, raw maps and summary.json."""
+    paths, out, session = _start_explainer(args)
     records, layer = [], None
     for item in explain_images(session, paths, args.target, args.top_k):
         files = {}
@@ -491,11 +498,7 @@ def run_explain(args: argparse.Namespace) -> int:
 
 def run_compare(args: argparse.Namespace) -> int:
     """`faithcam compare`: one grid per image with every method side by side."""
-    overlay_alpha(args.style, args.alpha)
-    paths = find_images(args.images)
-    out = prepare_out(args.out)
-    session = open_session(args)
-    session.use_references(paths)
+    paths, out, session = _start_explainer(args)
     records, layer = [], None
     for item in explain_images(session, paths, args.target, args.top_k):
         maps = {m: r.maps[0] for m, r in item.results.items()}
