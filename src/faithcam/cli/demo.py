@@ -154,7 +154,7 @@ def seed_figure(path: Path, photo: str = "chelsea", model: str = "mobilenet_v2-i
         maps,
         path,
         title=f"{model} explaining '{label}'",
-        columns=5,
+        columns=len(maps) + 1,
     )
 
 
