@@ -111,7 +111,7 @@ def test_report_renders_in_headless_chromium(demo_report) -> None:
         ).stdout
     match = re.search(r'data-images-decoded="(\d+)/(\d+)"', dom)
     assert match, dom[-500:]
-    assert match.group(1) == match.group(2) == "3"
+    assert match.group(1) == match.group(2) == "4"  # grid, 2 curves, the ViT grid
     assert 'data-tables="2"' in dom
     screenshot = demo_report.parent / "report.png"
     with tempfile.TemporaryDirectory() as profile:
