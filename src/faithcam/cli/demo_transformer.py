@@ -70,6 +70,7 @@ def run_transformer_section(
             {m: maps[m][i] for m in METHODS},
             out_dir / f"vit-random-{i}.png",
             title=f"random-weight ViT, {layer}",
+            columns=len(METHODS) + 1,
         )
         report.image(grid, f"random ViT {i}")
         grids.append(grid)
