@@ -16,6 +16,7 @@ from faithcam.engine.capture import capture, capture_inputs
 from faithcam.engine.layers import ResolvedLayer
 from faithcam.engine.targets import as_target
 from tests.conftest import FlattenLinearNet, GapLinearNet
+from tests.references import reference_gradients
 
 
 class _Recorder:
@@ -88,32 +89,13 @@ def test_score_graph_stops_at_the_layer() -> None:
     assert head + 1 < full
 
 
-def _reference_gradients(model: nn.Module, layer: nn.Module, images, classes):
-    """Plain autograd over the whole network: activations and d score / d activations."""
-    store = {}
-
-    def hook(_module, _inputs, output):
-        output.retain_grad()
-        store["a"] = output
-
-    handle = layer.register_forward_hook(hook)
-    try:
-        with torch.enable_grad():
-            outputs = model(images.clone().requires_grad_())
-            outputs[torch.arange(len(images)), classes].sum().backward()
-    finally:
-        handle.remove()
-    model.zero_grad(set_to_none=True)
-    return store["a"].detach(), store["a"].grad.detach(), outputs.detach()
-
-
 @pytest.mark.parametrize("model_cls", [GapLinearNet, FlattenLinearNet])
 def test_capture_gradients_equal_full_autograd(model_cls: type[nn.Module]) -> None:
     torch.manual_seed(1)
     model = model_cls().eval()
     images = torch.randn(3, 3, 16, 16)
     classes = torch.tensor([0, 2, 1])
-    expected_a, expected_g, outputs = _reference_gradients(model, model.features, images, classes)
+    expected_a, expected_g, outputs = reference_gradients(model, model.features, images, classes)
     target = as_target(classes).bind(3, images.device)
     result = capture(
         model,
@@ -135,7 +117,7 @@ def test_forward_only_capture_keeps_a_copy_and_scores() -> None:
     torch.manual_seed(2)
     model = GapLinearNet(inplace=True).eval()
     images = torch.randn(5, 3, 16, 16)
-    expected_a, _, outputs = _reference_gradients(
+    expected_a, _, outputs = reference_gradients(
         model, model.features[2], images, torch.zeros(5, dtype=torch.long)
     )
     expected_a = torch.relu(expected_a)  # the in-place ReLU after the conv overwrote it

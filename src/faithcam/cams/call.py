@@ -12,7 +12,7 @@ from torch import nn
 from faithcam.engine.capture import Capture, capture_inputs
 from faithcam.engine.layers import LayerSpec, ResolvedLayer, resolve_layer
 from faithcam.engine.layouts import ReshapeTransform
-from faithcam.engine.result import CamResult, postprocess
+from faithcam.engine.result import CamResult, build_result
 from faithcam.engine.targets import BoundTarget, OutputSelector, Target
 from faithcam.errors import FaithcamValueError
 
@@ -73,14 +73,7 @@ def make_result(
     name: str | None = None,
 ) -> CamResult:
     """Post-process ``raw`` (B, h, w) maps into the CamResult of ``call``."""
-    maps = postprocess(raw, tuple(call.images.shape[-2:]), relu=call.relu)
-    class_ids = getattr(target, "class_ids", None)
-    return CamResult(
-        maps=maps,
-        raw_maps=raw.detach(),
-        targets=None if class_ids is None else class_ids.clone(),
-        scores=scores,
-        layer=layer,
-        method=call.name if name is None else name,
-        settings={**settings, "relu": call.relu},
-    )
+    return build_result(
+        raw, tuple(call.images.shape[-2:]), target, scores, layer,
+        call.name if name is None else name, {**settings, "relu": call.relu}, call.relu,
+    )  # fmt: skip

@@ -37,7 +37,7 @@ from faithcam.engine.layers import LayerSpec, ResolvedLayer, resolve_layer
 from faithcam.engine.layouts import ReshapeTransform, check_reshape_transform
 from faithcam.engine.model_state import guards_model
 from faithcam.engine.normalization import NormalizationSpec, as_normalization
-from faithcam.engine.result import CamResult, postprocess
+from faithcam.engine.result import CamResult, build_result
 from faithcam.engine.targets import OutputSelector, as_target
 from faithcam.engine.validation import (
     check_batch_size,
@@ -390,17 +390,8 @@ def _explain_perturbation(
 
 
 def _result(raw, images, target, scores, layer: ResolvedLayer, name, settings, relu) -> CamResult:
-    maps = postprocess(raw, tuple(images.shape[-2:]), relu=relu)
-    class_ids = getattr(target, "class_ids", None)
-    return CamResult(
-        maps=maps,
-        raw_maps=raw.detach(),
-        targets=None if class_ids is None else class_ids.clone(),
-        scores=scores,
-        layer=layer.name,
-        method=name,
-        settings=settings,
-    )
+    size = tuple(images.shape[-2:])
+    return build_result(raw, size, target, scores, layer.name, name, settings, relu)
 
 
 class _progress_bar:

@@ -102,3 +102,27 @@ class CamResult:
             f"CamResult(method={self.method!r}, layer={self.layer!r}, maps={tuple(self.maps.shape)}"
             f", raw_maps={tuple(self.raw_maps.shape)})"
         )
+
+
+def build_result(
+    raw: torch.Tensor,
+    size: tuple[int, int],
+    target: Any,
+    scores: torch.Tensor,
+    layer: str,
+    method: str,
+    settings: dict[str, Any],
+    relu: bool,
+) -> CamResult:
+    """The CamResult of raw (B, h, w) maps: post-processed to ``size``, with the explained
+    class ids of ``target`` (None for callable targets)."""
+    class_ids = getattr(target, "class_ids", None)
+    return CamResult(
+        maps=postprocess(raw, size, relu=relu),
+        raw_maps=raw.detach(),
+        targets=None if class_ids is None else class_ids.clone(),
+        scores=scores,
+        layer=layer,
+        method=method,
+        settings=settings,
+    )
