@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 # Torch pins from ../shared/ENVIRONMENT.md (these wheels lie on local disk here and in CI).
 TORCH_PINS := torch==2.14.1 torchvision==0.29.1
 
-.PHONY: install demo figure test lint bench mutation clean
+.PHONY: install demo figure test test-cuda lint bench mutation clean
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -30,6 +30,10 @@ figure: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+# The cases that need a CUDA device (deselected from `make test`, which runs without one).
+test-cuda: $(STAMP)
+	$(BIN)/python -m pytest -m cuda
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks

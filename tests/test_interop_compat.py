@@ -224,9 +224,11 @@ def test_readme_vit_with_reshape_transform(method: str) -> None:
     np.testing.assert_allclose(ours, peer, atol=1e-4)
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.cuda
 @pytest.mark.parametrize("method", ["GradCAM", "HiResCAM", "GradCAMPlusPlus", "ScoreCAM"])
 def test_readme_usage_on_cuda(method: str) -> None:
+    if not torch.cuda.is_available():
+        pytest.fail("this test is selected by `make test-cuda`, which needs a CUDA device")
     model = seeded_torchvision.__wrapped__("resnet50").cuda()
     images = seeded_images(2, 96).cuda()
     code = README_LAYERS.replace("model.layer3[-1], ", "")  # one layer: Score-CAM is 2048 passes
