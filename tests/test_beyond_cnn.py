@@ -353,3 +353,33 @@ def test_no_hooks_left_and_model_untouched() -> None:
     for module in (*model.modules(), *resnet.modules()):
         assert not module._forward_hooks and not module._forward_pre_hooks
     assert [p.requires_grad for p in model.parameters()] == flags and not model.training
+
+
+@pytest.mark.parametrize(
+    "name, layer, grid",
+    [("vit_b_16", "encoder.layers.encoder_layer_11.ln_1", 14), ("swin_t", "features.7.1.norm1", 7)],
+)
+def test_torchvision_transformers_at_the_documented_layers(
+    name: str, layer: str, grid: int
+) -> None:
+    """The README's and the layer docstring's names hold for the real torchvision ViT-B/16 and
+    Swin-T (not only for the small test configurations), and the map is Grad-CAM of the patch
+    tokens, checked against plain autograd and a naive loop."""
+    from tests.references import naive_map, reference_gradients
+
+    model = seeded_torchvision(name)
+    head = model.heads.head if name == "vit_b_16" else model.head
+    torch.manual_seed(3)
+    nn.init.normal_(head.weight, std=0.05)  # torchvision zero-initialises ViT's head
+    images = seeded_images(1, 224)
+    result = faithcam.explain(model, images, "gradcam")
+    assert result.layer == layer
+    assert tuple(result.raw_maps.shape) == (1, grid, grid)
+    classes = model(images).argmax(1)
+    a, g, _ = reference_gradients(model, model.get_submodule(layer), images, classes)
+    if name == "vit_b_16":  # (1, 1 + 14 * 14, C): drop the class token
+        a, g = (t[:, 1:].reshape(1, grid, grid, -1) for t in (a, g))
+    a, g = (t.permute(0, 3, 1, 2) for t in (a, g))  # channels-last -> (1, C, h, w)
+    expected = naive_map("gradcam", a[0], g[0]).float()
+    assert expected.abs().max() > 0
+    torch.testing.assert_close(result.raw_maps[0], expected, rtol=1e-3, atol=1e-6)
