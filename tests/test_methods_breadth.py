@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
 import faithcam
 from faithcam.cams.eigen import first_component, kpcacam
-from tests.conftest import GapLinearNet, seeded_images
+from tests.conftest import GapLinearNet, seeded_images, seeded_torchvision
 
 
 @pytest.fixture
@@ -86,3 +87,25 @@ def test_several_layers_of_one_layer_is_that_layer_scaled(model, small_images) -
 def test_bad_options_are_clear_errors(model, method, options, error, match) -> None:
     with pytest.raises(error, match=match):
         faithcam.explain(model, seeded_images(1, 16), method, **options)
+
+
+def test_finercam_alpha_zero_is_a_softmax_weighted_gradcam() -> None:
+    """α = 0: s = y_c exactly (the weights cancel up to 1e-9), so Finer-CAM is Grad-CAM."""
+    model = seeded_torchvision("resnet18")
+    images = seeded_images(2, 96)
+    ours = faithcam.explain(model, images, "finercam", targets=[3, 17], alpha=0.0)
+    gradcam = faithcam.explain(model, images, "gradcam", targets=[3, 17])
+    torch.testing.assert_close(ours.raw_maps, gradcam.raw_maps, rtol=1e-4, atol=1e-6)
+
+
+def test_eigen_sign_is_lapack_s_on_cpu() -> None:
+    """The projection is X v₁ with v₁ from LAPACK on the CPU: compared with NumPy's SVD
+    (the peer's) on a random matrix, sign included."""
+    generator = torch.Generator().manual_seed(0)
+    tensor = torch.randn(3, 20, 4, 5, generator=generator)
+    ours = first_component(tensor).numpy()
+    for image, projection in zip(tensor.numpy(), ours, strict=True):
+        x = image.reshape(20, -1).T
+        x = x - x.mean(0)
+        _, _, vt = np.linalg.svd(x, full_matrices=True)
+        np.testing.assert_allclose(projection.reshape(-1), x @ vt[0], atol=1e-5)
