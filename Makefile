@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 # Torch pins from ../shared/ENVIRONMENT.md (these wheels lie on local disk here and in CI).
 TORCH_PINS := torch==2.14.1 torchvision==0.29.1
 
-.PHONY: install demo figure test test-cuda lint bench mutation mutation-sample clean
+.PHONY: install demo figure test test-cuda test-without-peers lint bench mutation mutation-sample clean
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -30,6 +30,11 @@ figure: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+# The suite as a machine without the peer libraries sees it: peer tests skip naming the peer,
+# every other test must pass.
+test-without-peers: $(STAMP)
+	$(BIN)/python scripts/pytest_without_peers.py -rs
 
 # The cases that need a CUDA device (deselected from `make test`, which runs without one).
 test-cuda: $(STAMP)

@@ -12,9 +12,8 @@ import torch
 import faithcam
 from faithcam.cams.guided import guided_backprop, guided_gradcam
 from tests.conftest import seeded_images, seeded_torchvision
+from tests.peers import pytorch_grad_cam
 from tests.test_hygiene import _hook_count
-
-pgc = pytest.importorskip("pytorch_grad_cam")
 
 CLASSES = [3, 17]
 
@@ -25,7 +24,7 @@ def test_guided_backprop_matches_pytorch_grad_cam(model_name: str) -> None:
     images = seeded_images(2, 64)
     ours = guided_backprop(model, images, CLASSES)
     # the peer swaps the model's ReLUs: run it on a copy, one image at a time
-    peer = pgc.GuidedBackpropReLUModel(copy.deepcopy(model), device="cpu")
+    peer = pytorch_grad_cam().GuidedBackpropReLUModel(copy.deepcopy(model), device="cpu")
     for i, class_id in enumerate(CLASSES):
         theirs = peer(images[i : i + 1].clone(), target_category=class_id).transpose(2, 0, 1)
         scale = np.abs(theirs).max()

@@ -19,8 +19,7 @@ from faithcam.compat.pytorch_grad_cam.utils.model_targets import (
 )
 from faithcam.errors import FaithcamNotImplementedError, FaithcamTypeError, FaithcamValueError
 from tests.conftest import seeded_images, seeded_torchvision
-
-pgc = pytest.importorskip("pytorch_grad_cam")
+from tests.peers import pytorch_grad_cam
 
 # The peer's README "Usage examples" block (pytorch-grad-cam 1.5.7), with `{pkg}` for its
 # import prefix and the set-up lines (pretrained weights, the photo) provided by the test.
@@ -62,6 +61,7 @@ METHODS = [
 
 
 def run_example(code: str, **namespace) -> dict[str, dict]:
+    pytorch_grad_cam()  # the peer runs every example too
     results = {}
     for side, pkg in PKGS.items():
         scope = dict(namespace)
@@ -116,6 +116,7 @@ def test_readme_several_layers_every_method(method: str) -> None:
 
 
 def test_predicted_class_and_softmax_target() -> None:
+    pgc = pytorch_grad_cam()
     model = seeded_torchvision("resnet18")
     images = seeded_images(2, 64)
     for targets in (None, [ClassifierOutputSoftmaxTarget(5), ClassifierOutputSoftmaxTarget(9)]):
@@ -132,6 +133,7 @@ def test_predicted_class_and_softmax_target() -> None:
 
 
 def test_scale_cam_image_matches_peer() -> None:
+    pytorch_grad_cam()
     maps = np.random.default_rng(0).normal(size=(3, 5, 7)).astype(np.float32)
     from pytorch_grad_cam.utils.image import scale_cam_image as peer_scale
 
@@ -143,6 +145,7 @@ def test_scale_cam_image_matches_peer() -> None:
 
 @pytest.mark.parametrize("use_rgb", [False, True])
 def test_show_cam_on_image_matches_peer(use_rgb: bool) -> None:
+    pytorch_grad_cam()
     from pytorch_grad_cam.utils.image import show_cam_on_image as peer_show
 
     rng = np.random.default_rng(0)
