@@ -21,6 +21,7 @@ from faithcam.metrics._common import (
     NormalizationSpec,
     Score,
     Targets,
+    _as_logits,
     black_like,
     check_images,
     check_maps,
@@ -77,7 +78,9 @@ def _perturbation_curves(
             img, step = idx // t, idx % t
             keep_end = (ranks[img] < counts[step, None]).view(-1, 1, h, w)
             batch = torch.where(keep_end, end[img], start[img])
-            flat_scores[sl] = target_scores(model(batch), targets[img], score).double().cpu()
+            flat_scores[sl] = (
+                target_scores(_as_logits(model(batch)), targets[img], score).double().cpu()
+            )
     return flat_scores.view(b, t)
 
 
