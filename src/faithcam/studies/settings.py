@@ -33,7 +33,8 @@ def weights_sha256(model: nn.Module) -> str:
 
 
 def file_sha256(path: str | Path) -> str:
-    """SHA-256 of a file's bytes, or of a folder's files (relative names and bytes), in order."""
+    """SHA-256 over ``f"{name}|".encode() + bytes`` of each file, in sorted order: a folder's
+    files with their relative names, or one file with an empty name (its bytes alone decide)."""
     path = Path(path)
     digest = hashlib.sha256()
     files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]

@@ -190,6 +190,10 @@ def run_study(
         rank_store.claim(settings, described)
     expected = len(methods) * len(metrics)
     done = main_store.done_images(settings, expected) | rank_store.done_images(settings, expected)
+    if world > 1:  # one todo list for all ranks (a resumed run's files differ): read them all
+        for other in range(world):
+            done |= ResultStore(f"{store}.rank{other}").done_images(settings, expected)
+        dist.barrier()  # before any rank writes
     todo = [i for i, image_id in enumerate(ids) if image_id not in done]
     subset = Subset(dataset, todo)
     sampler = None
