@@ -448,3 +448,44 @@ def test_randomisation_without_reset_parameters_draws_small_normals():
     torch.testing.assert_close(store[-1]["1.gain"].detach(), expected)
     assert float(store[-1]["1.gain"].detach().abs().max()) < 0.05
     assert torch.equal(model[1].gain, torch.ones(64))  # the model itself is untouched
+
+
+def test_bbox_accuracy_empty_mask_warning_and_details():
+    images, maps = seeded_images(2, 8), tiny_maps(2)
+    with pytest.warns(UserWarning, match=r"^bbox_accuracy: 1 of 2 images"):
+        res = bbox_accuracy(images, maps, masks_with_an_empty_one())
+    assert res.details["empty_masks"] == 1
+    assert math.isnan(res.values[0]) and not math.isnan(res.values[1])
+
+
+@pytest.mark.parametrize(
+    "a, b, iou",
+    [
+        ((0, 0, 4, 4), (0, 5, 4, 8), 0.0),  # side by side vertically: no overlap
+        ((0, 0, 4, 4), (5, 0, 8, 4), 0.0),  # side by side horizontally
+        ((0, 0, 4, 4), (2, 2, 6, 6), 4 / 28),  # 2 x 2 overlap of two 4 x 4 boxes
+        ((0, 0, 4, 4), (0, 0, 4, 4), 1.0),
+    ],
+)
+def test_box_iou_by_hand(a, b, iou):
+    assert localization._iou(a, b) == pytest.approx(iou)
+    assert localization._iou(b, a) == pytest.approx(iou)
+
+
+def test_infidelity_defaults_are_sigma_one_tenth_and_64_samples():
+    """Yeh et al.'s infidelity with the defaults equals the explicit sigma=0.1, n_samples=64
+    call under the same generator seed, and differs from sigma=1.1 or 65 samples."""
+    model, images, maps = tiny_model(), seeded_images(2, 8), tiny_maps(2)
+    targets = torch.tensor([0, 2])
+    default = infidelity(model, images, maps, targets, generator=3).values
+    explicit = infidelity(model, images, maps, targets, sigma=0.1, n_samples=64, generator=3)
+    torch.testing.assert_close(default, explicit.values)
+    for other in ({"sigma": 1.1}, {"n_samples": 65}):
+        changed = infidelity(model, images, maps, targets, generator=3, **other).values
+        assert not torch.allclose(default, changed)
+
+
+def test_infidelity_sample_count_is_checked_by_name():
+    model, images, maps = tiny_model(), seeded_images(2, 8), tiny_maps(2)
+    with pytest.raises(FaithcamValueError, match="n_samples"):
+        infidelity(model, images, maps, n_samples=0)

@@ -348,12 +348,18 @@ def test_explain_fn_gets_whole_batches_of_a_deterministic_method(tmp_path: Path)
 def test_explain_fn_gets_each_image_of_a_stochastic_method_with_its_seed(
     tmp_path, method, explain_kwargs, base
 ) -> None:
-    recorder = Recorder()
+    recorder, model = Recorder(), _model()
     targets = [3, 1, 4, 0, 2]
     dataset = Items(5, targets=targets)
     _study(
-        tmp_path / "s.sqlite", dataset, [method], explain_fn=recorder, explain_kwargs=explain_kwargs
+        tmp_path / "s.sqlite",
+        dataset,
+        [method],
+        model=model,
+        explain_fn=recorder,
+        explain_kwargs=explain_kwargs,
     )
+    assert all(c["model"] is model and c["method"] == method for c in recorder.calls)
     assert [c["images"] for c in recorder.calls] == [[k] for k in range(5)]
     assert [c["targets"] for c in recorder.calls] == [[t] for t in targets]
     assert [c["seed"] for c in recorder.calls] == [_seed(base, f"im{k}") for k in range(5)]
@@ -363,7 +369,7 @@ def test_a_seedless_explain_fn_draws_from_the_image_seeded_global_rng(tmp_path: 
     drawn, studied = {}, _model()
 
     def explain_fn(model, images, method, targets):
-        assert model is studied
+        assert model is studied and method == "smoothgradcam++"
         (k,) = _which(images)
         drawn[k] = torch.rand(len(images), SIZE, SIZE)
         return drawn[k]
@@ -565,3 +571,38 @@ def test_a_rank_file_of_other_settings_is_refused(tmp_path, monkeypatch) -> None
     store.unlink()  # the main store is gone, rank 1's file of the first study is still there
     with pytest.raises(StoreError, match=r"rank1 holds a study made with other settings"):
         _study(store, Items(4), explain_fn=Recorder(), explain_kwargs={"option": 2})
+
+
+def test_dataloader_workers_give_the_rows_of_one_process(tmp_path: Path) -> None:
+    """num_workers=1 loads the images in a worker process (armed to die with this one) and
+    stores exactly the rows of the in-process loader."""
+    one = _study(tmp_path / "a.sqlite", Items(4), explain_fn=Recorder(), num_workers=0)
+    workers = _study(tmp_path / "b.sqlite", Items(4), explain_fn=Recorder(), num_workers=1)
+    assert ResultStore(tmp_path / "a.sqlite").rows() == ResultStore(tmp_path / "b.sqlite").rows()
+    assert [dict(r) for r in one] == [dict(r) for r in workers]
+
+
+def test_progress_bar_counts_image_method_steps(tmp_path: Path, capsys) -> None:
+    _study(tmp_path / "s.sqlite", Items(2), explain_fn=Recorder(), progress=True)
+    assert "image·method" in capsys.readouterr().err
+
+
+def test_metric_kwargs_decide_whether_the_interval_is_kept_in_zero_one(tmp_path: Path) -> None:
+    """Deletion on logits is unbounded: its interval is the plain t-interval of the stored
+    values, not clipped to [0, 1] as for probabilities (the default)."""
+    model = _model()
+    with torch.no_grad():
+        model.fc.weight.mul_(200.0)  # logits far outside [0, 1]
+    store = tmp_path / "s.sqlite"
+    table = run_study(
+        model, Items(4), ["gradcam"], ["deletion"], store, batch_size=2, progress=False,
+        metric_kwargs={"deletion": {"score": "logit", "steps": 4}},
+    )  # fmt: skip
+    (row,) = [r for r in table if r["metric"] == "deletion"]
+    values = torch.tensor([v for *_, v in ResultStore(store).rows()], dtype=torch.float64)
+    half = 3.182446305284263 * values.std() / 2  # t_0.975 with 3 degrees of freedom, n = 4
+    assert row["mean"] == pytest.approx(float(values.mean()))
+    assert (row["ci_low"], row["ci_high"]) == pytest.approx(
+        (float(values.mean() - half), float(values.mean() + half)), rel=1e-3
+    )
+    assert row["ci_low"] < 0 or row["ci_high"] > 1, "the case must leave [0, 1]"
