@@ -157,13 +157,17 @@ class _TupleOut(GapLinearNet):
         return logits.sum(1), logits  # the logits are the second output
 
 
-def test_layer_list_honours_the_output_selector():
+def _tuple_and_plain():
+    """A model returning (aux, logits) and the same weights returning logits, with images."""
     torch.manual_seed(0)
     tupled = _TupleOut().eval()
     plain = GapLinearNet()
     plain.load_state_dict(tupled.state_dict())
-    plain.eval()
-    images = seeded_images(2, 16)
+    return tupled, plain.eval(), seeded_images(2, 16)
+
+
+def test_layer_list_honours_the_output_selector():
+    tupled, plain, images = _tuple_and_plain()
     layers = ["features.1", "features.3"]
     got = faithcam.explain(tupled, images, "gradcam", layer=layers, output_selector=1)
     want = faithcam.explain(plain, images, "gradcam", layer=layers)
@@ -239,3 +243,30 @@ def test_finer_ranks_beyond_the_classes_are_refused_with_a_message():
     model, images = _model(classes=4), seeded_images(1, 16)
     with pytest.raises(TargetError, match=r"ranks \[4, 6\] exceed the model's 4 classes"):
         faithcam.explain(model, images, "finercam", comparisons=[4, 6])
+
+
+@pytest.mark.parametrize("method", ["scorecam", "ablationcam"])
+def test_perturbation_methods_honour_the_output_selector(method):
+    tupled, plain, images = _tuple_and_plain()
+    got = faithcam.explain(tupled, images, method, targets=[1, 2], output_selector=1)
+    want = faithcam.explain(plain, images, method, targets=[1, 2])
+    torch.testing.assert_close(got.raw_maps, want.raw_maps)
+
+
+def test_fullgrad_batch_norm_bias_is_its_output_for_a_zero_input():
+    """FullGrad's implicit bias of an eval BatchNorm is BN(0) = β − μ γ / √(σ² + ε): checked
+    by running the module on zeros, with non-zero running statistics."""
+    from faithcam.cams.fullgrad import bias_layers
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4)).eval()
+    bn = model[1]
+    bn.running_mean.uniform_(-2, 2)
+    bn.running_var.uniform_(0.5, 2)
+    bn.weight.data.uniform_(0.5, 1.5)
+    bn.bias.data.uniform_(-1, 1)
+    biases = dict(bias_layers(model))
+    with torch.no_grad():
+        expected = bn(torch.zeros(1, 4, 1, 1)).flatten()
+    torch.testing.assert_close(biases[bn], expected)
+    torch.testing.assert_close(biases[model[0]], model[0].bias.detach())
