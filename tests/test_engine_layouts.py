@@ -105,3 +105,16 @@ def test_dense_target_messages_and_reprs() -> None:
         "targets: detection targets need a list of per-image dicts with boxes, labels and scores"
     )
     assert "got Tensor" in str(raised.value)
+
+
+def test_automatic_layer_is_chosen_per_input_size() -> None:
+    """The automatic choice is cached per model *and input shape*: ResNet-18's layer4 is 1 x 1
+    on 32 x 32 images (skipped, layer3 chosen) and 2 x 2 on 64 x 64 ones, in either order."""
+    import faithcam
+    from tests.conftest import seeded_torchvision
+
+    model = seeded_torchvision("resnet18")
+    small, large = torch.randn(1, 3, 32, 32), torch.randn(1, 3, 64, 64)
+    assert faithcam.explain(model, large, targets=0).layer == "layer4"
+    assert faithcam.explain(model, small, targets=0).layer == "layer3"
+    assert faithcam.explain(model, large, targets=0).layer == "layer4"
