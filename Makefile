@@ -59,6 +59,7 @@ mutation: $(STAMP)
 	$(BIN)/python scripts/mutation_score.py
 
 mutation-sample: $(STAMP)
+	@# first run: mutmut generates mutants/ and its test statistics, then finds no mutant 'none.*'
 	test -d mutants || OMP_NUM_THREADS=1 $(BIN)/mutmut run --max-children 2 'none.*' || true
 	OMP_NUM_THREADS=1 $(BIN)/mutmut run --max-children 2 \
 		$$($(BIN)/python scripts/mutation_score.py --sample $(SAMPLE) --seed $(SEED) --list) || true

@@ -54,6 +54,11 @@ def _collate(items: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+def _rank_file(store: str | Path, rank: int) -> str:
+    """The result file of one process of a ``torchrun`` study."""
+    return f"{store}.rank{rank}"
+
+
 def image_ids(dataset: Dataset) -> list[str]:
     """Stable, unique ids: ``dataset.ids`` when the data set has them, else the indices."""
     ids = getattr(dataset, "ids", None)
@@ -185,14 +190,14 @@ def run_study(
     rank, world = _distributed()
     main_store = ResultStore(store)
     main_store.claim(settings, described)
-    rank_store = ResultStore(f"{store}.rank{rank}") if world > 1 else main_store
+    rank_store = ResultStore(_rank_file(store, rank)) if world > 1 else main_store
     if rank_store is not main_store:
         rank_store.claim(settings, described)
     expected = len(methods) * len(metrics)
-    done = main_store.done_images(settings, expected) | rank_store.done_images(settings, expected)
-    if world > 1:  # one todo list for all ranks (a resumed run's files differ): read them all
+    done = main_store.done_images(settings, expected)
+    if world > 1:  # one to-do list for all ranks (after a kill their files differ): read them all
         for other in range(world):
-            done |= ResultStore(f"{store}.rank{other}").done_images(settings, expected)
+            done |= ResultStore(_rank_file(store, other)).done_images(settings, expected)
         dist.barrier()  # before any rank writes
     todo = [i for i, image_id in enumerate(ids) if image_id not in done]
     subset = Subset(dataset, todo)
@@ -289,7 +294,7 @@ def run_study(
         if rank != 0:
             return None
         for other in range(world):
-            main_store.merge_from(f"{store}.rank{other}")
+            main_store.merge_from(_rank_file(store, other))
     bounds = {m: metric_bounds(m, metric_kwargs.get(m)) for m in metrics}
     return summarise(main_store, settings, methods, metrics, bounds)
 
