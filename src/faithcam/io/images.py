@@ -98,7 +98,7 @@ def _to_array(image) -> np.ndarray:
         array = np.asarray(image, dtype=np.float64)
         bad = int((~np.isfinite(array)).sum())
         if bad:
-            raise _NonFinitePixels(f"{bad} pixels are NaN or infinite; expected finite values")
+            raise _NonFinitePixels(f"{bad} pixel(s) NaN or infinite; expected finite values")
         peak = float(array.max()) if array.size else 1.0
         ranges = (1.0, 255.0, 65535.0) if image.mode == "F" else (255.0, 65535.0)
         scale = next((r for r in ranges if peak <= r), peak)

@@ -86,7 +86,8 @@ def check_inputs_kept(outputs: Iterable[Path], inputs: Iterable[Path], option: s
             keys.append((info.st_dev, info.st_ino))
         clash = next((taken[k] for k in keys if k in taken), None)
         if clash is not None:
+            which = "that input image" if clash == output else f"the input image {clash}"
             raise FaithcamValueError(
-                f"{option}: the output {output} would overwrite the input image {clash}; "
-                "choose another output folder (nothing was written)"
+                f"{option}: the output {output} would overwrite {which}; choose another output "
+                "folder (nothing was written)"
             )
