@@ -48,11 +48,14 @@ class Attempt:
 _REGISTRY: list[Attempt] = []
 
 
-def attempt(category: str, timeout: int = 120) -> Callable[[Callable[[Path], Verdict]], Callable]:
-    """Register the decorated ``run(folder) -> (outcome, detail)`` under its function name."""
+def attempt(
+    category: str, timeout: int = 120, name: str | None = None
+) -> Callable[[Callable[[Path], Verdict]], Callable]:
+    """Register the decorated ``run(folder) -> (outcome, detail)`` under ``name`` (default: its
+    function name)."""
 
     def register(run: Callable[[Path], Verdict]) -> Callable[[Path], Verdict]:
-        _REGISTRY.append(Attempt(run.__name__, category, run, timeout))
+        _REGISTRY.append(Attempt(name or run.__name__, category, run, timeout))
         return run
 
     return register

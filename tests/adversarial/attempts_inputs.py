@@ -128,22 +128,23 @@ def voc_with_an_xxe_parameter_entity(folder: Path) -> Verdict:
     return _annotations_refused(xml, folder / "images", "DOCTYPE")
 
 
-@attempt("security: annotations")
-def voc_filename_climbing_out_of_the_folder(folder: Path) -> Verdict:
-    _outside_image(folder)
+def _voc_reaching_out(folder: Path, absolute: bool) -> Verdict:
+    """A VOC ``<filename>`` naming an image outside the image folder, relative or absolute."""
+    secret = _outside_image(folder)
     (folder / "images").mkdir()
     xml = folder / "cat.xml"
-    xml.write_text(_voc("../private/secret.png"))
+    xml.write_text(_voc(str(secret) if absolute else "../private/secret.png"))
     return _annotations_refused(xml, folder / "images", "outside")
+
+
+@attempt("security: annotations")
+def voc_filename_climbing_out_of_the_folder(folder: Path) -> Verdict:
+    return _voc_reaching_out(folder, absolute=False)
 
 
 @attempt("security: annotations")
 def voc_filename_absolute(folder: Path) -> Verdict:
-    secret = _outside_image(folder)
-    (folder / "images").mkdir()
-    xml = folder / "cat.xml"
-    xml.write_text(_voc(str(secret)))
-    return _annotations_refused(xml, folder / "images", "outside")
+    return _voc_reaching_out(folder, absolute=True)
 
 
 @attempt("security: annotations")

@@ -3,6 +3,7 @@ whose operators reach outside the tensors. The payloads only write marker files.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from pathlib import Path
 
@@ -30,39 +31,21 @@ def _archive_attempt(build: Callable[[Path, Path], bytes], folder: Path) -> Verd
     return expect_refusal(load_and_run, str(model_file), harm=harm)
 
 
-@attempt("security: .pt2 parser differential")
-def pt2_duplicate_entry_malicious_first(folder: Path) -> Verdict:
-    return _archive_attempt(zip_attacks.duplicate_malicious_first, folder)
-
-
-@attempt("security: .pt2 parser differential")
-def pt2_nul_byte_in_entry_name(folder: Path) -> Verdict:
-    return _archive_attempt(zip_attacks.null_byte_name, folder)
-
-
-@attempt("security: .pt2 parser differential")
-def pt2_polyglot_two_central_directories(folder: Path) -> Verdict:
-    return _archive_attempt(zip_attacks.zip64_two_directories, folder)
-
-
-@attempt("security: .pt2 parser differential")
-def pt2_malicious_archive_prepended(folder: Path) -> Verdict:
-    return _archive_attempt(zip_attacks.prepended_archive, folder)
-
-
-@attempt("security: .pt2 parser differential")
-def pt2_two_end_of_directory_records(folder: Path) -> Verdict:
-    return _archive_attempt(zip_attacks.two_end_records, folder)
-
-
-@attempt("security: .pt2 parser differential")
-def pt2_local_header_disagrees_with_directory(folder: Path) -> Verdict:
-    return _archive_attempt(zip_attacks.local_name_mismatch, folder)
-
-
-@attempt("security: .pt2 parser differential")
-def pt2_duplicate_name_in_other_case(folder: Path) -> Verdict:
-    return _archive_attempt(zip_attacks.case_variant_duplicate, folder)
+# Each builder shows Python's zipfile (the inspector) and miniz (torch) different files, or
+# lays the archive out ambiguously; zip_attacks checks that the differential is real.
+ARCHIVE_ATTACKS = {
+    "pt2_duplicate_entry_malicious_first": zip_attacks.duplicate_malicious_first,
+    "pt2_nul_byte_in_entry_name": zip_attacks.null_byte_name,
+    "pt2_polyglot_two_central_directories": zip_attacks.zip64_two_directories,
+    "pt2_malicious_archive_prepended": zip_attacks.prepended_archive,
+    "pt2_two_end_of_directory_records": zip_attacks.two_end_records,
+    "pt2_local_header_disagrees_with_directory": zip_attacks.local_name_mismatch,
+    "pt2_duplicate_name_in_other_case": zip_attacks.case_variant_duplicate,
+}
+for _name, _build in ARCHIVE_ATTACKS.items():
+    attempt("security: .pt2 parser differential", name=_name)(
+        functools.partial(_archive_attempt, _build)
+    )
 
 
 class _FileWriter(nn.Module):
