@@ -601,10 +601,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     stems = unique_stems(paths)
     kwargs = {m: {"steps": args.metric_steps} for m in metrics if m in STEP_METRICS}
     store = Path(args.store) if args.store else out / "results.sqlite"
-    if store.is_symlink():
-        raise FaithcamValueError(f"--store {store}: a symbolic link; refusing to write through it")
-    grids = [out / f"{stem}.compare.png" for stem in stems[: args.grids]]
-    check_inputs_kept([*grids, out / "results.csv", out / "report.html", store], paths, "--out")
+    _check_outputs(out, store, [out / f"{stem}.compare.png" for stem in stems[: args.grids]], paths)
     rows = run_study(
         session.loaded.model,
         dataset,
@@ -664,6 +661,13 @@ def run_evaluate(args: argparse.Namespace) -> int:
             )
         print(f"wrote {csv_path} and {html}")
     return 0
+
+
+def _check_outputs(out: Path, store: Path, grids: list[Path], inputs: Sequence[Path]) -> None:
+    """Before any work: the store is no link, and no output of evaluate replaces an input."""
+    if store.is_symlink():
+        raise FaithcamValueError(f"--store {store}: a symbolic link; refusing to write through it")
+    check_inputs_kept([*grids, out / "results.csv", out / "report.html", store], inputs, "--out")
 
 
 def _parse_metrics(text: str | None, have_boxes: bool, valid: dict[str, Any]) -> list[str]:
