@@ -3,27 +3,31 @@
 Running a graph is running its operators, and some reach outside the tensors:
 ``aten::from_file(filename, shared=True)`` maps a file read-write (it creates or overwrites
 files), ``aten::_print`` writes to stdout, ``_cufft_set_plan_cache_max_size`` changes global
-state, and the deserialiser accepts any Python callable reachable from ``torch``
-(``torch.serialization.os.system`` included) as a node's target. A deny-list would have to
-know every such path, so this is an allow-list, checked on the loaded program before it runs:
+state; and the deserialiser resolves a node's target by walking attributes of ``torch``, so a
+crafted graph can name a Python function such as ``torch.serialization.os.system`` (torch's
+verifier refuses those today; this check does not rely on it). A deny-list would have to know
+every such path, so this is an allow-list, checked on the loaded program before it runs:
 
-- an ``aten`` operator that is in the Core ATen IR (``torch.Tag.core``: the functional operator
-  set that backends implement; tensor math, views, reductions, factories), or an in-place /
-  ``_copy`` variant of one (``relu_``, ``add_``);
+- an ``aten`` operator of the Core ATen IR (``torch.Tag.core``: the functional operator set
+  that backends implement; tensor math, views, reductions, factories), in any overload, or an
+  in-place / ``_copy`` variant of one (``relu_``, ``add_``);
 - an ``aten`` operator with no kernel of its own (``CompositeImplicitAutograd``: it only calls
   other ATen operators, as ``conv2d``, ``linear``, ``flatten``, ``batch_norm``,
   ``scaled_dot_product_attention`` do) that takes a tensor (which leaves out the few
   composites that read or set global state, like ``_cufft_set_plan_cache_max_size``);
-- an elementwise ``aten`` operator (``torch.Tag.pointwise``: ``silu``, ``hardswish``) and its
+- an elementwise ``aten`` operator (``torch.Tag.pointwise``: ``silu``, ``hardsigmoid``) and its
   in-place variant;
+- a vetted list of other tensor operators torch.export emits for vision models (:data:`_VETTED`:
+  ``transpose``, ``roll``, ``hardswish``, ``new_zeros``...);
 - the symbolic shape arithmetic torch.export itself emits (``operator.getitem``, ``add``,
   ``mul``, ``floordiv``... on sizes, ``torch.sym_max``...).
 
-Every other target, from any other namespace (custom operators, ``torchvision::``,
-``_c10d_functional::`` collectives, ``profiler::``), a higher-order operator, or a plain Python
-function, is refused by name unless the user trusts the file. This keeps file, process and
-network access out of an untrusted graph; it does not vouch that every kernel is safe against
-crafted arguments.
+Operators whose name says they skip bounds checks (``_unsafe_index``, the sparse constructors)
+are refused even where a rule would allow them. Every other target, from any other namespace
+(custom operators, ``torchvision::``, ``_c10d_functional::`` collectives, ``profiler::``), a
+higher-order operator, or a plain Python function, is refused by name unless the user trusts
+the file. This keeps file, process and network access out of an untrusted graph; it does not
+vouch that every kernel is memory-safe against crafted arguments.
 """
 
 from __future__ import annotations
@@ -72,7 +76,7 @@ _UNCHECKED = ("unsafe", "sparse", "_test_")
 _VARIANT_SUFFIXES = ("_copy", "_")  # relu_, alias_copy: the same computation
 # Non-core ATen operators with kernels of their own that torch.export emits for ordinary vision
 # models (torchvision's classifiers, CNNs and transformers), each a tensor computation whose
-# schema takes tensors, sizes and numbers only.
+# schema takes tensors, sizes and numbers only, and the assertions of dynamic shapes.
 _VETTED = frozenset(
     (  # noqa: SIM905 - a word list reads best as one string
         "transpose t swapaxes new_zeros new_ones new_full new_empty roll lift_fresh_copy zero_ "
@@ -80,7 +84,11 @@ _VETTED = frozenset(
         "upsample_linear1d upsample_nearest1d upsample_nearest3d upsample_trilinear3d "
         "channel_shuffle native_channel_shuffle pixel_shuffle pixel_unshuffle std var_mean "
         "std_mean logsumexp softplus mish erfinv baddbmm unfold unbind detach triu tril "
-        "adaptive_max_pool2d cumprod argsort _unsafe_view im2col"
+        "adaptive_max_pool2d cumprod argsort _unsafe_view im2col "
+        # the runtime checks torch.export inserts for dynamic shapes: they only raise
+        "_assert_scalar _assert_async _assert_tensor_metadata sym_constrain_range "
+        "sym_constrain_range_for_size _functional_assert_async _functional_assert_scalar "
+        "_functional_sym_constrain_range _functional_sym_constrain_range_for_size"
     ).split()
 )
 
