@@ -43,14 +43,14 @@ test-cuda: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
 
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks.run_all
+
 # The documentation site (mkdocs.yml, docs/, the API reference from the docstrings) into site/;
 # --strict: a warning (a broken link, a page left out of the nav, a docstring mkdocstrings
 # cannot read) fails the build.
 docs: $(STAMP)
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
-
-bench: $(STAMP)
-	$(BIN)/python -m benchmarks.run_all
 
 # Mutation testing of the core tiers (engine, cams, metrics, studies): slow (the ~10,600 mutants
 # take about nine hours on 2 cores), so not part of `make test` or CI; run it before a stop that
