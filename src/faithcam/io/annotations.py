@@ -192,8 +192,9 @@ def read_voc(path: str | Path, image_dir: str | Path) -> list[Annotation]:
 
 
 def _text(path: Path) -> str:
+    """The file as UTF-8 text (a byte-order mark, as spreadsheets write, is dropped)."""
     try:
-        return path.read_text(encoding="utf-8")
+        return path.read_bytes().decode("utf-8-sig")
     except UnicodeDecodeError as error:
         raise AnnotationError(
             f"--annotations {path}: not UTF-8 text (byte {error.object[error.start]:#x} at "
