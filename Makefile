@@ -8,6 +8,7 @@ STAMP := $(VENV)/.installed
 TORCH_PINS := torch==2.14.1 torchvision==0.29.1
 
 .PHONY: install demo figure test test-cuda test-without-peers lint docs bench mutation mutation-sample clean
+.PHONY: adversarial
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -39,6 +40,13 @@ test-without-peers: $(STAMP)
 # The cases that need a CUDA device (deselected from `make test`, which runs without one).
 test-cuda: $(STAMP)
 	$(BIN)/python -m pytest -m cuda
+
+# The adversarial attempts on faithcam's file handling (tests/adversarial/attempts_*.py): one
+# line per attempt, then the count per outcome (refused cleanly, handled correctly, unclear
+# error, silently wrong, harmed, traceback, hang); exit 1 unless all are refused or handled.
+# Another checkout: PYTHONPATH=OTHER/src $(BIN)/python scripts/adversarial.py
+adversarial: $(STAMP)
+	OMP_NUM_THREADS=1 $(BIN)/python scripts/adversarial.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks

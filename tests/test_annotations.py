@@ -82,3 +82,20 @@ def test_box_mask_follows_resize_and_centre_crop() -> None:
     assert not box_mask([(0, 0, 5, 10)], 10, 20, prep).any()
     mask = box_mask([(5, 0, 10, 5)], 10, 20, prep)
     assert mask.shape == (10, 10) and mask[:5, :5].all() and mask.sum() == 25
+
+
+def test_csv_from_a_spreadsheet_with_byte_order_mark_and_crlf(folder: Path) -> None:
+    (folder / "boxes.csv").write_bytes(b"\xef\xbb\xbfimage,x0,y0,x1,y1\r\na.png,1,2,5,6\r\n")
+    (found,) = read_annotations(folder / "boxes.csv", folder)
+    assert found.image == folder / "a.png" and found.boxes == [(1.0, 2.0, 5.0, 6.0)]
+
+
+def test_a_box_partly_outside_is_clipped_and_one_wholly_outside_marks_nothing() -> None:
+    prep = Preprocessing(size=10)
+    partly = box_mask([(-5, -5, 5, 5)], 10, 10, prep)
+    expected = np.zeros((10, 10), bool)
+    expected[:5, :5] = True  # the part of the box inside the image, by hand
+    assert np.array_equal(partly.numpy(), expected)
+    for box in [(-9, -9, -1, -1), (12, 0, 15, 5), (0, 11, 5, 15)]:
+        with pytest.warns(UserWarning, match="lies outside the 10x10 image"):
+            assert not box_mask([box], 10, 10, prep).any()

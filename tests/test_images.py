@@ -84,3 +84,21 @@ def test_preprocessing_crops_and_normalises(tmp_path: Path) -> None:
         Preprocessing(std=(0.2, 0.0, 0.2))
     with pytest.raises(FaithcamValueError, match=r"--mean"):
         Preprocessing(mean=(0.2, 0.2))
+
+
+@pytest.mark.parametrize(
+    ("dtype", "peak", "scale"),
+    [
+        (np.uint16, 300, 65535),  # 16-bit: its bit depth, however dark the image
+        (np.float32, 0.5, 1),  # floats in [0, 1] as they are
+        (np.float32, 200, 255),  # a 0-255 float TIFF
+        (np.float32, 1000, 65535),
+        (np.int32, 200, 255),  # 32-bit integers carry no range: the smallest that holds them
+        (np.int32, 40000, 65535),
+        (np.int32, 70000, 70000),  # beyond 16 bits: the maximum
+    ],
+)
+def test_wide_types_scale_by_depth_or_range(tmp_path: Path, dtype, peak, scale) -> None:
+    values = np.linspace(0, peak, 48).reshape(6, 8).astype(dtype)
+    path = _save(tmp_path / ("x.png" if dtype == np.uint16 else "x.tif"), values)
+    np.testing.assert_allclose(load_image(path)[..., 1], values / scale, atol=1e-6)

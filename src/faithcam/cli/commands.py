@@ -31,7 +31,7 @@ from faithcam.errors import FaithcamError, FaithcamValueError
 from faithcam.io.annotations import box_mask, read_annotations
 from faithcam.io.images import Preprocessing, find_images, load_image
 from faithcam.io.model_sources import LoadedModel, load_model
-from faithcam.io.outputs import check_writable, write_fresh
+from faithcam.io.outputs import check_inputs_kept, check_writable, fit_name, write_fresh
 from faithcam.io.viz import method_grid, overlay_alpha, save_overlay
 from faithcam.studies.settings import file_sha256
 
@@ -268,16 +268,18 @@ class Explained:
 def unique_stems(paths: Sequence[Path]) -> list[str]:
     """One output name per input path: its stem, or ``stem-2``, ``stem-3``... where inputs share
     a stem, skipping names taken by other inputs (``a/x.png``, ``b/x.png``, ``x-2.png`` give
-    ``x``, ``x-3``, ``x-2``). Names compare case-insensitively (macOS and Windows disks)."""
-    counts = Counter(path.stem.casefold() for path in paths)
+    ``x``, ``x-3``, ``x-2``). Names compare case-insensitively (macOS and Windows disks). A stem
+    too long for an output name is shortened (:func:`~faithcam.io.outputs.fit_name`)."""
+    fitted = [fit_name(path.stem) for path in paths]
+    counts = Counter(stem.casefold() for stem in fitted)
     used = {stem for stem, n in counts.items() if n == 1}
     stems = []
-    for path in paths:
-        name, k = path.stem, 1
+    for stem in fitted:
+        name, k = stem, 1
         if counts[name.casefold()] > 1:
             while name.casefold() in used:
                 k += 1
-                name = f"{path.stem}-{k}"
+                name = f"{stem}-{k}"
             used.add(name.casefold())
         stems.append(name)
     return stems
@@ -460,20 +462,26 @@ def _report_line(session: Session, item: Explained) -> None:
         print(_title(session, item))
 
 
-def _start_explainer(args: argparse.Namespace) -> tuple[list[Path], Path, Session]:
+def _start_explainer(args: argparse.Namespace, kind: str) -> tuple[list[Path], Path, Session]:
     """What explain and compare share before the first image: the overlay options, the
-    images, the output folder, the session and Expected Grad-CAM's data-aware D."""
+    images, the output folder (whose outputs must not replace an input), the session and
+    Expected Grad-CAM's data-aware D."""
     overlay_alpha(args.style, args.alpha)
     paths = find_images(args.images)
     out = prepare_out(args.out)
     session = open_session(args)
+    tails = [".compare.png"] if kind == "compare" else [
+        f".{m}{ext}" for m in session.methods for ext in (".png", ".npy")
+    ]  # fmt: skip
+    planned = [out / f"{stem}{tail}" for stem in unique_stems(paths) for tail in tails]
+    check_inputs_kept([*planned, out / "summary.json"], paths, "--out")
     session.use_references(paths)
     return paths, out, session
 
 
 def run_explain(args: argparse.Namespace) -> int:
     """`faithcam explain`: overlays, raw maps and summary.json."""
-    paths, out, session = _start_explainer(args)
+    paths, out, session = _start_explainer(args, "explain")
     records, layer = [], None
     for item in explain_images(session, paths, args.target, args.top_k):
         files = {}
@@ -498,7 +506,7 @@ def run_explain(args: argparse.Namespace) -> int:
 
 def run_compare(args: argparse.Namespace) -> int:
     """`faithcam compare`: one grid per image with every method side by side."""
-    paths, out, session = _start_explainer(args)
+    paths, out, session = _start_explainer(args, "compare")
     records, layer = [], None
     for item in explain_images(session, paths, args.target, args.top_k):
         maps = {m: r.maps[0] for m, r in item.results.items()}
@@ -593,8 +601,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     stems = unique_stems(paths)
     kwargs = {m: {"steps": args.metric_steps} for m in metrics if m in STEP_METRICS}
     store = Path(args.store) if args.store else out / "results.sqlite"
-    if store.is_symlink():
-        raise FaithcamValueError(f"--store {store}: a symbolic link; refusing to write through it")
+    _check_outputs(out, store, [out / f"{stem}.compare.png" for stem in stems[: args.grids]], paths)
     rows = run_study(
         session.loaded.model,
         dataset,
@@ -645,7 +652,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
         write_fresh(grid, partial(method_grid, item["crop"], maps, title=paths[i].name))
         report.image(grid, paths[i].name)
     html = out / "report.html"
-    write_fresh(html, report.write)
+    report.write(html)
     if not session.quiet:
         for row in rows:
             print(
@@ -654,6 +661,13 @@ def run_evaluate(args: argparse.Namespace) -> int:
             )
         print(f"wrote {csv_path} and {html}")
     return 0
+
+
+def _check_outputs(out: Path, store: Path, grids: list[Path], inputs: Sequence[Path]) -> None:
+    """Before any work: the store is no link, and no output of evaluate replaces an input."""
+    if store.is_symlink():
+        raise FaithcamValueError(f"--store {store}: a symbolic link; refusing to write through it")
+    check_inputs_kept([*grids, out / "results.csv", out / "report.html", store], inputs, "--out")
 
 
 def _parse_metrics(text: str | None, have_boxes: bool, valid: dict[str, Any]) -> list[str]:

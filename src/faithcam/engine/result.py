@@ -80,11 +80,13 @@ class CamResult:
     def save(self, path: str | Path, images: torch.Tensor | np.ndarray | None = None, **options):
         """Save the grid of maps (overlaid on ``images``, the photos, when given) as a PNG;
         ``options``: ``style`` ("faithcam" / "jet"), ``alpha``, ``columns``, ``max_images``."""
+        from faithcam.io.outputs import write_fresh
         from faithcam.io.viz import result_png
 
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(result_png(self, images, **options))
+        png = result_png(self, images, **options)
+        write_fresh(path, lambda fresh: fresh.write_bytes(png))  # never through a planted link
         return path
 
     def show(self, images: torch.Tensor | np.ndarray | None = None, **options) -> None:

@@ -9,12 +9,14 @@ here, at the edge; the rest of faithcam is tensors in, tensors out.
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from faithcam.errors import FaithcamValueError
+from faithcam.io.outputs import write_fresh
 
 DEFAULT_COLORMAP = "turbo"  # bright, hue-ordered: the peak (dark red) stands out on photos
 STYLES = ("faithcam", "jet")
@@ -112,7 +114,7 @@ def _save_figure(figure, path: str | Path) -> Path:
         figure.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=80)
+    write_fresh(path, partial(figure.savefig, dpi=80))  # never through a planted link
     return path
 
 
@@ -189,7 +191,7 @@ def save_overlay(
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(overlay(image, heatmap, alpha, colormap, style)).save(path)
+    write_fresh(path, Image.fromarray(overlay(image, heatmap, alpha, colormap, style)).save)
     return path
 
 
