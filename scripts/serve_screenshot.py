@@ -29,6 +29,7 @@ def drive(page, url: str, methods: list[str]) -> None:
     page.wait_for_function("document.getElementById('crop').naturalWidth > 0")
     for box in page.query_selector_all("#methods input"):
         box.set_checked(box.get_attribute("value") in methods)
+    page.locator("#crop-frame").scroll_into_view_if_needed()
     frame = page.locator("#crop-frame").bounding_box()
     x0, y0, x1, y1 = BOX
     page.mouse.move(frame["x"] + x0 * frame["width"], frame["y"] + y0 * frame["height"])
