@@ -24,8 +24,8 @@ from PIL import Image
 pytest.importorskip("playwright")
 pytest.importorskip("fastapi")
 
-from faithcam.data import ShapesBench  # noqa: E402
-from faithcam.serve.launch import running_server  # noqa: E402
+from faithcam.data import ShapesBench
+from faithcam.serve.launch import running_server
 
 MODEL = "shapesbench-resnet-clean"
 METHODS = ("gradcam", "hirescam")

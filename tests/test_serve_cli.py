@@ -16,7 +16,7 @@ from faithcam.cli.serve import DEFAULT_PORT, host_warning
 pytest.importorskip("fastapi")
 pytest.importorskip("uvicorn")
 
-from faithcam.serve.launch import running_server  # noqa: E402
+from faithcam.serve.launch import running_server
 
 
 def test_defaults_are_localhost() -> None:

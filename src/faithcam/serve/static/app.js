@@ -242,13 +242,14 @@ function buildCards(methods) {
     const card = document.createElement("article");
     card.className = "card"; card.dataset.method = method;
     card.innerHTML = `
-      <h3><span class="name"></span><small class="time"></small></h3>
+      <h3 class="name"></h3>
       <div class="frame"><img class="overlay" alt="" hidden><div class="box" hidden></div>
         <div class="pending"><div class="spinner"></div><span class="phase">queued</span></div></div>
       <table class="numbers">
         <tr><th>deletion AUC ↓</th><td class="deletion waiting">…</td></tr>
         <tr><th>insertion AUC ↑</th><td class="insertion waiting">…</td></tr>
         <tr><th>energy in box ↑</th><td class="energy waiting">draw a box</td></tr>
+        <tr class="time-row"><th>map computed in</th><td class="time waiting">…</td></tr>
       </table>
       <p class="downloads" hidden><a class="png" download>map PNG</a><a class="npy" download>map .npy</a></p>
       <p class="error" hidden></p>`;
@@ -308,7 +309,7 @@ function renderCard(card, m, snapshot) {
   const phase = { queued: "queued", explaining: "explaining", scoring: "scoring", cancelled: "cancelled" }[m.state] || m.state;
   const elapsed = m.elapsed === null ? "" : ` · ${m.elapsed.toFixed(1)} s`;
   card.querySelector(".phase").textContent = `${phase}${elapsed}${m.slow && m.state === "explaining" ? " (slow method)" : ""}`;
-  card.querySelector(".time").textContent = m.seconds === null ? "" : `map in ${m.seconds.toFixed(2)} s`;
+  setNumber(card.querySelector(".time"), m.seconds === null ? null : `${m.seconds.toFixed(2)} s`, "…");
   const scoring = m.state === "scoring" ? "computing…" : "…";
   setNumber(card.querySelector(".deletion"), fmt(m.deletion), m.state === "failed" ? "—" : scoring);
   setNumber(card.querySelector(".insertion"), fmt(m.insertion), m.state === "failed" ? "—" : scoring);
