@@ -4,7 +4,9 @@ one-line errors for a port it cannot have, and a page that refuses foreign Host 
 from __future__ import annotations
 
 import json
+import signal
 import socket
+import time
 import urllib.error
 import urllib.request
 
@@ -76,3 +78,29 @@ def test_another_host_prints_a_warning() -> None:
         assert _get(server.url)[0] == 200
         log = server.log.read_text()
         assert "faithcam: warning: --host 127.0.0.2: the page is reachable from other" in log
+
+
+def _post(url: str, body: dict | None = None) -> dict:
+    data = json.dumps(body).encode() if body is not None else b""
+    request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=120) as response:
+        return json.loads(response.read())
+
+
+def test_ctrl_c_stops_the_server_during_a_long_method() -> None:
+    with running_server() as server:
+        image = _post(server.url + "api/photos/chelsea")["image"]
+        body = {"image": image, "model": "mobilenet_v2-imagenet", "target": 285}
+        job = _post(server.url + "api/jobs", {**body, "methods": ["scorecam"]})["job"]
+        deadline = time.monotonic() + 120
+        while json.loads(_get(server.url + f"api/jobs/{job}")[1])["methods"][0]["state"] != (
+            "explaining"
+        ):
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        time.sleep(0.5)  # Score-CAM: 1280 channels of MobileNetV2, minutes of work ahead
+        server.process.send_signal(signal.SIGINT)
+        start = time.monotonic()
+        server.process.wait(timeout=60)
+        assert time.monotonic() - start < 15
+        assert "Traceback" not in server.log.read_text()

@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,6 +29,7 @@ from faithcam.serve.catalogue import Catalogue, default_catalogue
 from faithcam.serve.jobs import JobRunner
 from faithcam.serve.store import BoundedStore
 from faithcam.serve.uploads import UploadLimits
+from faithcam.serve.workers import Workers
 
 STATIC = Path(__file__).parent / "static"
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1", "[::1]")
@@ -52,9 +52,7 @@ class ServerState:
     limits: UploadLimits = field(default_factory=UploadLimits)
     images: BoundedStore[StoredImage] = field(default_factory=lambda: BoundedStore(16, "image"))
     runner: JobRunner = field(default_factory=JobRunner)
-    page_worker: ThreadPoolExecutor = field(
-        default_factory=lambda: ThreadPoolExecutor(1, thread_name_prefix="faithcam-page")
-    )
+    page_worker: Workers = field(default_factory=lambda: Workers(1, "faithcam-page"))
 
     async def compute(self, function, *args):
         """Run ``function(*args)`` on the page's worker thread (model loading, top-5 classes,
@@ -63,7 +61,7 @@ class ServerState:
 
     def close(self) -> None:
         self.runner.shutdown()
-        self.page_worker.shutdown(wait=False, cancel_futures=True)
+        self.page_worker.shutdown()
 
 
 def _error_handlers(app: FastAPI) -> None:

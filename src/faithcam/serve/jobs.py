@@ -15,7 +15,6 @@ import math
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +26,7 @@ from faithcam.serve.catalogue import ServedModel
 from faithcam.serve.choices import SLOW_METHODS
 from faithcam.serve.render import overlay_png
 from faithcam.serve.store import BoundedStore
+from faithcam.serve.workers import Workers
 
 UNITS = ("map", "deletion", "insertion")  # the finished units a method adds to the progress
 
@@ -47,6 +47,9 @@ class MethodRun:
     error: str | None = None
 
     def units(self) -> int:
+        """Finished units (map, deletion, insertion); all of them once nothing more will come."""
+        if self.state in ("done", "failed", "cancelled"):
+            return len(UNITS)
         return sum(v is not None for v in (self.heatmap, self.deletion, self.insertion))
 
 
@@ -145,6 +148,9 @@ class Job:
     def run(self) -> None:
         """Compute everything; never raises (a method's failure is shown on its card)."""
         served = self.spec.served
+        if self.cancelled.is_set():  # cancelled (or dropped) while it waited for a worker
+            self._close()
+            return
         with served.lock:  # no other request's hooks are on the model while it is copied
             model = served.replica()
         guard = served.lock if model is served.model else contextlib.nullcontext()
@@ -157,11 +163,14 @@ class Job:
                 for method in group:
                     self._step(method, "scoring", lambda m=method: self._score(model, m), guard)
         finally:
-            with self._lock:
-                self.finished = True
-                for run in self.runs.values():
-                    if run.state in ("queued", "explaining", "scoring"):
-                        run.state = "cancelled"
+            self._close()
+
+    def _close(self) -> None:
+        with self._lock:
+            self.finished = True
+            for run in self.runs.values():
+                if run.state in ("queued", "explaining", "scoring"):
+                    run.state = "cancelled"
 
     def _step(self, method: str, state: str, work: Callable[[], None], guard) -> None:
         run = self.runs[method]
@@ -233,15 +242,15 @@ class JobRunner:
     out of the store is cancelled."""
 
     def __init__(self, workers: int = 2, capacity: int = 16) -> None:
-        self._executor = ThreadPoolExecutor(workers, thread_name_prefix="faithcam-job")
+        self._workers = Workers(workers, "faithcam-job")
         self.jobs: BoundedStore[Job] = BoundedStore(capacity, "job", on_evict=Job.cancel)
 
     def submit(self, job: Job) -> str:
         key = self.jobs.add(job)
-        self._executor.submit(job.run)
+        self._workers.submit(job.run)
         return key
 
     def shutdown(self) -> None:
         for job in self.jobs.values():
             job.cancel()
-        self._executor.shutdown(wait=False, cancel_futures=True)
+        self._workers.shutdown()

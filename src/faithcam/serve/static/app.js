@@ -310,7 +310,7 @@ function renderCard(card, m, snapshot) {
   const elapsed = m.elapsed === null ? "" : ` · ${m.elapsed.toFixed(1)} s`;
   card.querySelector(".phase").textContent = `${phase}${elapsed}${m.slow && m.state === "explaining" ? " (slow method)" : ""}`;
   setNumber(card.querySelector(".time"), m.seconds === null ? null : `${m.seconds.toFixed(2)} s`, "…");
-  const scoring = m.state === "scoring" ? "computing…" : "…";
+  const scoring = m.state === "scoring" ? "computing…" : m.state === "done" ? "n/a" : "…";
   setNumber(card.querySelector(".deletion"), fmt(m.deletion), m.state === "failed" ? "—" : scoring);
   setNumber(card.querySelector(".insertion"), fmt(m.insertion), m.state === "failed" ? "—" : scoring);
   const noEnergy = !snapshot.box ? "draw a box" : m.energy_undefined ? "n/a (empty map)" : "…";
