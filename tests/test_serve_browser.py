@@ -110,6 +110,7 @@ def test_compare_two_methods_in_headless_chromium(tmp_path: Path) -> None:
         browser = playwright.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
         try:
             page = browser.new_page()
+            page.set_default_timeout(120_000)  # a shared 2-core machine can be slow
             _drive(page, server.url, image, text)
             widths = page.eval_on_selector_all(
                 ".card img.overlay", "e => e.map(i => i.naturalWidth)"
