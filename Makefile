@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 # Torch pins from ../shared/ENVIRONMENT.md (these wheels lie on local disk here and in CI).
 TORCH_PINS := torch==2.14.1 torchvision==0.29.1
 
-.PHONY: install demo figure test test-cuda test-without-peers lint docs bench mutation mutation-sample clean
+.PHONY: install demo figure serve serve-screenshot test test-cuda test-without-peers lint docs bench mutation mutation-sample clean
 .PHONY: adversarial
 
 $(STAMP): pyproject.toml Makefile
@@ -28,6 +28,14 @@ demo: $(STAMP)
 # The README's opening picture, regenerated from the demo's code (never drawn by hand).
 figure: $(STAMP)
 	$(BIN)/faithcam demo --figure docs/seed-methods-chelsea.png
+
+# The local web page (docs/serve.md), and its screenshot in docs/serve.png made by headless
+# Chromium (Debian's chromium package) through Playwright.
+serve: $(STAMP)
+	$(BIN)/faithcam serve
+
+serve-screenshot: $(STAMP)
+	$(BIN)/python scripts/serve_screenshot.py --out docs/serve.png
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

@@ -41,6 +41,9 @@ def test_wheel_installs_and_runs(tmp_path: Path) -> None:
     assert WEIGHTS and all(f"faithcam/data/weights/{w}" in names for w in WEIGHTS)
     assert "faithcam/py.typed" in names
     assert "faithcam/compat/pytorch_grad_cam/__init__.py" in names
+    assert {"index.html", "app.js", "style.css"} <= {
+        n.rsplit("/", 1)[-1] for n in names if n.startswith("faithcam/serve/static/")
+    }
 
     venv = tmp_path / "venv"
     run(sys.executable, "-m", "venv", "--without-pip", venv)
