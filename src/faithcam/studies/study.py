@@ -26,6 +26,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -193,8 +194,9 @@ def _todo(
 
 def _loader(
     dataset: Dataset, todo: list[int], batch_size: int, num_workers: int, rank: int, world: int
-) -> tuple[DataLoader, Any]:
-    """The DataLoader of the to-do images (split across ranks under torchrun) and its sampler."""
+) -> tuple[DataLoader, int]:
+    """The DataLoader of the to-do images (split across ranks under torchrun) and the number
+    of images it gives this process."""
     subset = Subset(dataset, todo)
     sampler = None
     if world > 1:
@@ -209,7 +211,7 @@ def _loader(
         collate_fn=_collate,
         worker_init_fn=functools.partial(_die_with_parent, os.getpid()) if num_workers else None,
     )
-    return loader, sampler
+    return loader, len(todo) if sampler is None else len(sampler)
 
 
 class _Explainer:
@@ -272,6 +274,88 @@ def _batch_targets(model: nn.Module, images: torch.Tensor, targets: torch.Tensor
     return targets
 
 
+def _progress(total: int, shown: bool) -> tuple[Any, Callable[[str, int], None]]:
+    """The study's progress bar, one step per image and method, and the ``progress`` callback
+    of :func:`faithcam.metrics.evaluate` that advances it, naming the method."""
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=total, disable=not shown, desc="evaluate", unit="image·method")
+
+    def advance(method: str, n_images: int) -> None:
+        bar.set_description(f"evaluate {method}")  # refreshed: shown even on fast runs
+        bar.update(n_images)
+
+    return bar, advance
+
+
+def _evaluate_batch(
+    model: nn.Module,
+    batch: dict[str, Any],
+    device: torch.device,
+    explainer: _Explainer,
+    methods: Sequence[str],
+    metrics: list[str],
+    evaluation: dict[str, Any],
+) -> Any:
+    """:func:`faithcam.metrics.evaluate` on one batch of the data set."""
+    from faithcam.metrics.evaluate import evaluate
+
+    images = explainer.images = batch["image"].to(device)
+    explainer.ids = batch["id"]
+    boxes = batch["boxes"] if any(b is not None for b in batch["boxes"]) else None
+    targets = _batch_targets(model, images, batch["target"].to(device))
+    return evaluate(
+        model, images, list(methods), metrics, boxes=boxes, targets=targets, explain=explainer,
+        **evaluation,
+    )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """A study's checked settings: registered metric names and their options, the explain
+    options (normalization, reference images), and the data-aware D of sampling methods."""
+
+    metrics: list[str]
+    metric_kwargs: dict[str, dict[str, Any]]
+    explain_kwargs: dict[str, Any]
+    normalization: Normalization | None
+    sampled: list[str]
+    references: Any
+
+
+def _plan(
+    dataset: Dataset,
+    methods: Sequence[str],
+    metrics: Sequence[str],
+    metric_kwargs: dict[str, dict[str, Any]] | None,
+    explain_kwargs: dict[str, Any] | None,
+    explain_fn: Callable[..., Any] | None,
+    normalization: NormalizationSpec,
+    references: int,
+) -> _Plan:
+    """Check the metrics (against the registry) and options before any work."""
+    from faithcam.metrics.evaluate import metric_options
+
+    names = _checked_metrics(metrics)
+    options = {m: o for m, o in metric_options(names, metric_kwargs).items() if o}
+    norm = as_normalization(normalization)
+    explain_kwargs = _checked_explain_kwargs(explain_kwargs, norm)
+    sampled = _sampling_methods(methods)
+    reference_set = None
+    if explain_fn is None and sampled and "baseline" not in explain_kwargs:
+        reference_set = _reference_set(dataset, references, explain_kwargs)
+    return _Plan(names, options, explain_kwargs, norm, sampled, reference_set)
+
+
+def _rows(table: Any, ids: list[str], settings: str) -> list[tuple[str, str, str, str, float]]:
+    """The store's rows of one evaluated batch: (image id, method, metric, settings, value)."""
+    return [
+        (image_id, method, metric, settings, float(value))
+        for (method, metric), result in table.results.items()
+        for image_id, value in zip(ids, result.values.tolist(), strict=True)
+    ]
+
+
 def run_study(
     model: nn.Module,
     dataset: Dataset,
@@ -297,9 +381,9 @@ def run_study(
     (class id; -1 or absent = predicted class) and ``boxes`` (ground truth for localization
     metrics). Maps come from ``faithcam.explain(model, images, method, targets,
     **explain_kwargs)``, or from ``explain_fn(model, images, method, targets)``; either way
-    ``explain_kwargs`` is part of the settings hash that keys the stored rows. Metric names and
-    ``metric_kwargs`` are checked against the metric registry before any work.
-    ``batch_size``: images per batch (one store transaction) and inputs per forward pass.
+    ``explain_kwargs`` is part of the settings hash that keys the stored rows. Metrics and
+    ``metric_kwargs`` are checked against the metric registry first. ``batch_size``: images
+    per batch (one transaction) and inputs per forward pass.
 
     The key also covers a SHA-256 of the model's weights and ``fingerprint`` (anything else that
     changes a row: targets, annotations, class names, preprocessing). A store holds one study:
@@ -314,21 +398,17 @@ def run_study(
     images of the data set (:func:`~faithcam.cams.baselines.data_aware_references`, part of
     the key), unless ``explain_kwargs`` sets ``baseline``.
     """
-    from faithcam.metrics.evaluate import evaluate, metric_options
     from faithcam.metrics.registry import metric_bounds
 
-    metrics = _checked_metrics(metrics)
     if not resume and Path(store).exists():
         raise FaithcamValueError(
             f"store: {store} exists; pass resume=True to continue it or choose a new file"
         )
-    metric_kwargs = {m: o for m, o in metric_options(metrics, metric_kwargs).items() if o}
-    norm = as_normalization(normalization)
-    explain_kwargs = _checked_explain_kwargs(explain_kwargs, norm)
-    sampled = _sampling_methods(methods)
-    reference_set = None
-    if explain_fn is None and sampled and "baseline" not in explain_kwargs:
-        reference_set = _reference_set(dataset, references, explain_kwargs)
+    plan = _plan(
+        dataset, methods, metrics, metric_kwargs, explain_kwargs, explain_fn, normalization,
+        references,
+    )  # fmt: skip
+    metrics, metric_kwargs, explain_kwargs = plan.metrics, plan.metric_kwargs, plan.explain_kwargs
     ids = image_ids(dataset)
     settings, described = study_settings(
         list(methods), metrics, metric_kwargs, explain_kwargs, model, fingerprint or {}
@@ -336,40 +416,17 @@ def run_study(
     rank, world = _distributed()
     main_store, rank_store = _open_stores(store, settings, described, rank, world)
     todo = _todo(main_store, store, settings, len(methods) * len(metrics), ids, world)
-    loader, sampler = _loader(dataset, todo, batch_size, num_workers, rank, world)
-    explainer = _Explainer(explain_fn, explain_kwargs, reference_set, sampled)
+    loader, n_items = _loader(dataset, todo, batch_size, num_workers, rank, world)
+    explainer = _Explainer(explain_fn, explain_kwargs, plan.references, plan.sampled)
     device = model_device(model, torch.device("cpu"))
-
-    from tqdm.auto import tqdm
-
-    # one step per image and method, the method being explained in the bar's text
-    bar = tqdm(
-        total=(len(todo) if sampler is None else len(sampler)) * len(methods),
-        disable=not progress or rank != 0,
-        desc="evaluate",
-        unit="image·method",
-    )
-
-    def advance(method: str, n_images: int) -> None:
-        bar.set_description(f"evaluate {method}")  # refreshed: shown even on fast runs
-        bar.update(n_images)
-
+    bar, advance = _progress(n_items * len(methods), progress and rank == 0)
+    evaluation = {
+        "metric_kwargs": metric_kwargs, "batch_size": batch_size,
+        "normalization": plan.normalization, "progress": advance,
+    }  # fmt: skip
     for batch in loader:
-        images = explainer.images = batch["image"].to(device)
-        explainer.ids = batch["id"]
-        boxes = batch["boxes"] if any(b is not None for b in batch["boxes"]) else None
-        table = evaluate(
-            model, images, list(methods), metrics, boxes=boxes,
-            targets=_batch_targets(model, images, batch["target"].to(device)),
-            explain=explainer, metric_kwargs=metric_kwargs, batch_size=batch_size,
-            normalization=norm, progress=advance,
-        )  # fmt: skip
-        rows = [
-            (image_id, method, metric, settings, float(value))
-            for (method, metric), result in table.results.items()
-            for image_id, value in zip(batch["id"], result.values.tolist(), strict=True)
-        ]
-        rank_store.add(rows, replace_partial=True)
+        table = _evaluate_batch(model, batch, device, explainer, methods, metrics, evaluation)
+        rank_store.add(_rows(table, batch["id"], settings), replace_partial=True)
     bar.close()
     if world > 1:
         dist.barrier()
