@@ -124,6 +124,8 @@ class MetricTarget:
             return None
         if self.class_ids is not None:
             return (0.0, 1.0)
+        if not isinstance(self.spec, MultiLabel):
+            return None
         counts = [len(c) for c in self.bound.classes]
         distinct = all(len(set(c.tolist())) == len(c) for c in self.bound.classes)
         if self.score == "probability" and distinct:
@@ -199,12 +201,15 @@ def metric_target(
     given = isinstance(targets, Target)
     if given:
         spec = targets
-        score = _given_score(targets, score, metric)
     else:
-        score = score or default
+        plain = score or default
         if _is_class_ids(targets):
             targets = _class_ids(targets, b, device)
-        spec = as_target(targets, score=score if score in SCORES else "logit")
+        spec = as_target(targets, score=plain if plain in SCORES else "logit")
+    if given or isinstance(spec, CallableTarget):
+        score = _given_score(spec, score, metric)
+    else:
+        score = score or default
     bound = spec.bind(b, device)
     if bound.needs_prediction:
         outputs = predict()
