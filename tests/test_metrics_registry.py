@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import inspect
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -87,6 +88,12 @@ def test_every_registered_metric_runs_in_evaluate_inside_its_range(name: str) ->
     assert low <= float(result.values.min()) and float(result.values.max()) <= high
     assert low <= row["ci_low"] <= row["mean"] <= row["ci_high"] <= high
     assert spec.direction in ("higher", "lower") and spec.citation
+
+
+@pytest.mark.parametrize("name", REGISTERED)
+def test_every_registered_metric_is_documented(name: str) -> None:
+    docs = Path(__file__).resolve().parents[1] / "docs" / "metrics.md"
+    assert f"| `{name}` | {METRICS[name].direction} |" in docs.read_text(encoding="utf-8")
 
 
 @pytest.mark.parametrize("name", REGISTERED)

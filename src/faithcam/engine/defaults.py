@@ -3,13 +3,14 @@ shows them without loading the library).
 
 ``BATCH_SIZE``: inputs per forward pass (sample rows in :func:`faithcam.explain`, perturbed
 images in the metrics, images per batch of a study and of the CLI). One number everywhere: the
-metrics used 64 and ``explain`` 16; on CPU the metrics run as fast at 16
-(``benchmarks/bench_metric_batch.py``) with a quarter of the peak memory.
+metrics used 64 and ``explain`` 16; on CPU, deletion at 64 took about 0.9x the time of 16 (the
+medians of ``benchmarks/bench_metric_batch.py``, on a loaded 2-core machine) for 1.6-2.1x the
+peak memory: not reason enough for two defaults (docs/metrics.md has the numbers).
 
 ``CURVE_STEPS``: the steps of the deletion and insertion curves
 (:func:`faithcam.metrics.deletion`, ``faithcam evaluate --curve-steps``). The Python API used
-100 and the CLI 20; 100 is kept (RISE removes 224 pixels per step of a 224 x 224 image, 224
-steps; 20 steps moved one deletion AUC from 0.2024 to 0.2296 in issue 26's measurement).
+100 and the CLI 20 (issue 26: deletion 0.2024 from Python, 0.2296 from the CLI, same photos);
+100 is kept, the closer to RISE (224 pixels per step of a 224 x 224 image: 224 steps).
 """
 
 BATCH_SIZE = 16
