@@ -58,9 +58,7 @@ class EvaluationTable(list):
         return "\n".join(lines)
 
 
-def default_explain(
-    images: Tensor, normalization: NormalizationSpec = None
-) -> ExplainCallable:
+def default_explain(images: Tensor, normalization: NormalizationSpec = None) -> ExplainCallable:
     """``faithcam.explain`` with the evaluation's normalization, and for the methods that
     sample baselines (Expected Grad-CAM) the data-aware D of the evaluated images
     (:func:`~faithcam.cams.baselines.data_aware_references`)."""

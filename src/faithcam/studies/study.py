@@ -28,7 +28,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.distributed as dist
@@ -43,6 +43,9 @@ from faithcam.engine.validation import model_device
 from faithcam.errors import FaithcamValueError
 from faithcam.studies.settings import image_seed, study_settings
 from faithcam.studies.store import ResultStore
+
+if TYPE_CHECKING:  # cams is imported when a study runs, not when studies is imported
+    from faithcam.cams.baselines import ReferenceSet
 
 STOCHASTIC_ESTIMATORS = ("expected", "smooth")
 PR_SET_PDEATHSIG = 1
@@ -152,7 +155,7 @@ def _sampling_methods(methods: Sequence[str]) -> list[str]:
 
 def _reference_set(
     dataset: Dataset, limit: int, explain_kwargs: dict[str, Any]
-) -> Any:
+) -> ReferenceSet | None:
     """The data-aware D of the data set (:func:`~faithcam.cams.baselines.data_aware_references`),
     its image indices recorded in ``explain_kwargs`` (part of the settings key)."""
     from faithcam.cams.baselines import data_aware_references
@@ -222,7 +225,7 @@ class _Explainer:
         self,
         explain_fn: Callable[..., Any] | None,
         explain_kwargs: dict[str, Any],
-        references: Any,
+        references: ReferenceSet | None,
         sampled: list[str],
     ) -> None:
         self.explain_fn = explain_fn
@@ -320,7 +323,7 @@ class _Plan:
     explain_kwargs: dict[str, Any]
     normalization: Normalization | None
     sampled: list[str]
-    references: Any
+    references: ReferenceSet | None
 
 
 def _plan(
