@@ -26,6 +26,7 @@ from faithcam.metrics import (
     register_metric,
 )
 from faithcam.studies import run_study
+from tests.metric_models import seeded, tiny_classifier
 
 REGISTERED = sorted(METRICS)  # the built-in metrics, read before any test registers one
 BOXES = [[(0, 0, 6, 6)], [(3, 3, 9, 9)], [(6, 6, 12, 12)], [(0, 6, 6, 12)]]
@@ -42,12 +43,7 @@ QUICK = {
 
 
 def model_and_images() -> tuple[nn.Module, torch.Tensor]:
-    torch.manual_seed(0)
-    model = nn.Sequential(
-        nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(2), nn.Flatten(),
-        nn.Linear(16, 3),
-    ).eval()  # fmt: skip
-    return model, torch.rand(4, 3, 12, 12, generator=torch.Generator().manual_seed(1))
+    return tiny_classifier(), seeded(4, 3, 12, 12, seed=1)
 
 
 def saliency(model: nn.Module, images: torch.Tensor, method: str, targets) -> torch.Tensor:

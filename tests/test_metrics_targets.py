@@ -19,6 +19,7 @@ from faithcam.metrics import (
     max_sensitivity,
     road,
 )
+from tests.metric_models import seeded, tiny_classifier
 
 MODEL_METRICS = sorted(m for m in METRICS if not METRICS[m].needs_boxes)
 QUICK = {
@@ -34,14 +35,7 @@ IDS = [2, 0, 1]
 
 
 def model_images_maps() -> tuple[nn.Module, torch.Tensor, torch.Tensor]:
-    torch.manual_seed(0)
-    model = nn.Sequential(
-        nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(2), nn.Flatten(),
-        nn.Linear(16, 3),
-    ).eval()  # fmt: skip
-    images = torch.rand(3, 3, 8, 8, generator=torch.Generator().manual_seed(1))
-    maps = torch.rand(3, 8, 8, generator=torch.Generator().manual_seed(2))
-    return model, images, maps
+    return tiny_classifier(), seeded(3, 3, 8, 8, seed=1), seeded(3, 8, 8, seed=2)
 
 
 def explain_images(images: torch.Tensor, targets) -> torch.Tensor:

@@ -17,19 +17,14 @@ from faithcam.cli.main import build_parser
 from faithcam.errors import FaithcamTypeError
 from faithcam.metrics import evaluate
 from faithcam.studies import study
+from tests.metric_models import seeded, tiny_classifier
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "faithcam"
 
 
 def setup() -> tuple[nn.Module, torch.Tensor, torch.Tensor, torch.Tensor]:
-    torch.manual_seed(0)
-    model = nn.Sequential(
-        nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(2), nn.Flatten(),
-        nn.Linear(16, 3),
-    ).eval()  # fmt: skip
-    images = torch.rand(2, 3, 8, 8, generator=torch.Generator().manual_seed(1))
-    maps = torch.rand(2, 8, 8, generator=torch.Generator().manual_seed(2))
-    return model, images, maps, torch.tensor([0, 2])
+    images, maps = seeded(2, 3, 8, 8, seed=1), seeded(2, 8, 8, seed=2)
+    return tiny_classifier(), images, maps, torch.tensor([0, 2])
 
 
 def maps_of(model, images, targets) -> torch.Tensor:
