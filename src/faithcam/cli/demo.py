@@ -17,7 +17,7 @@ import torch
 
 from faithcam.cams.methods import explain
 from faithcam.cli.demo_settings import METHOD_OPTIONS, SEED_METHODS, demo_methods, demo_options
-from faithcam.deprecation import renamed_keywords
+from faithcam.engine.deprecation import renamed_keywords
 from faithcam.io.pretrained import PRETRAINED, PretrainedModel, load_pretrained
 from faithcam.io.report import Report
 from faithcam.io.viz import curves_plot, method_grid

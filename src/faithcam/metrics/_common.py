@@ -18,7 +18,7 @@ from scipy import stats
 from torch import Tensor, nn
 
 from faithcam.cams.baselines import gaussian_blur
-from faithcam.deprecation import warn_renamed
+from faithcam.engine.deprecation import warn_renamed
 from faithcam.engine.normalization import NormalizationSpec, as_normalization
 from faithcam.errors import FaithcamTypeError, FaithcamValueError
 

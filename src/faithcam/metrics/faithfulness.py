@@ -14,8 +14,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from faithcam.deprecation import renamed_keywords
 from faithcam.engine.defaults import BATCH_SIZE, CURVE_STEPS
+from faithcam.engine.deprecation import renamed_keywords
 from faithcam.engine.model_state import model_guard
 from faithcam.errors import FaithcamValueError
 from faithcam.metrics._common import (

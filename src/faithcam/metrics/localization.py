@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from faithcam.deprecation import renamed_keywords
+from faithcam.engine.deprecation import renamed_keywords
 from faithcam.errors import FaithcamTypeError, FaithcamValueError
 from faithcam.metrics._common import ArrayLike, MetricResult, check_images, check_maps
 

@@ -20,7 +20,7 @@ from typing import Any, Literal
 import torch
 from torch import Tensor
 
-from faithcam.deprecation import warn_renamed
+from faithcam.engine.deprecation import warn_renamed
 from faithcam.errors import FaithcamTypeError, FaithcamValueError
 from faithcam.metrics._common import Bounds, MetricResult
 from faithcam.metrics.faithfulness import (

@@ -9,8 +9,8 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
-from faithcam.deprecation import renamed_keywords
 from faithcam.engine.defaults import BATCH_SIZE
+from faithcam.engine.deprecation import renamed_keywords
 from faithcam.errors import FaithcamTypeError, FaithcamValueError
 from faithcam.metrics._common import (
     ArrayLike,

@@ -9,8 +9,8 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import Tensor, nn
 
-from faithcam.deprecation import renamed_function
 from faithcam.engine.defaults import BATCH_SIZE
+from faithcam.engine.deprecation import renamed_function
 from faithcam.errors import FaithcamTypeError, FaithcamValueError
 from faithcam.metrics._common import ArrayLike, MetricResult, check_images, check_maps, spearman
 from faithcam.metrics.scoring import Targets, forward, metric_target

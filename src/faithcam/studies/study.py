@@ -35,8 +35,8 @@ import torch.distributed as dist
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, Subset
 
-from faithcam.deprecation import renamed_function
 from faithcam.engine.defaults import BATCH_SIZE
+from faithcam.engine.deprecation import renamed_function
 from faithcam.engine.model_state import model_guard
 from faithcam.engine.normalization import Normalization, NormalizationSpec, as_normalization
 from faithcam.engine.validation import model_device
