@@ -15,7 +15,7 @@ from tests.conftest import GapLinearNet
 
 METHODS = ["gradcam", "hirescam"]
 METRICS = ["deletion", "pointing_game"]
-METRIC_KWARGS = {"deletion": {"steps": 4}}
+METRIC_KWARGS = {"deletion": {"curve_steps": 4}}
 
 
 class ToyShapes(Dataset):

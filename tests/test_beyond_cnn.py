@@ -332,14 +332,14 @@ def test_single_output_metrics_use_the_sigmoid() -> None:
     model = OneLogit().eval()
     images = seeded_images(2, 16)
     maps = torch.rand(2, 16, 16, generator=torch.Generator().manual_seed(0))
-    result = deletion(model, images, maps, steps=4)
+    result = deletion(model, images, maps, curve_steps=4)
     with torch.no_grad():
         logit = model(images)[:, 0]
         black = model(torch.zeros_like(images))[:, 0]
     curves = result.details["curves"]
     torch.testing.assert_close(curves[:, 0], torch.sigmoid(logit).double())
     torch.testing.assert_close(curves[:, -1], torch.sigmoid(black).double())
-    logits = deletion(model, images, maps, targets=0, steps=4, score="logit")
+    logits = deletion(model, images, maps, targets=0, curve_steps=4, score="logit")
     torch.testing.assert_close(logits.details["curves"][:, 0], logit.double())
 
 

@@ -154,7 +154,7 @@ def test_evaluate_with_voc_boxes_writes_csv_and_report(work: Path) -> None:
         *MODEL,
         "--method",
         "gradcam,hirescam",
-        "--metric-steps",
+        "--curve-steps",
         "3",
         "--grids",
         "1",
@@ -256,9 +256,10 @@ def test_installed_command_reports_errors_without_traceback(work: Path, case: st
 
 def test_demo_options_are_unchanged() -> None:
     args = build_parser().parse_args(
-        ["demo", "--out", "x", "--models", "a", "b", "--photos", "c", "--steps", "3", "--quiet"]
-    )
-    assert (args.out, args.models, args.photos, args.steps, args.quiet) == (
+        ["demo", "--out", "x", "--models", "a", "b", "--photos", "c", "--curve-steps", "3",
+         "--quiet"]
+    )  # fmt: skip
+    assert (args.out, args.models, args.photos, args.curve_steps, args.quiet) == (
         "x",
         ["a", "b"],
         ["c"],

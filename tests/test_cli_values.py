@@ -119,7 +119,7 @@ def test_evaluate_numbers_equal_direct_metric_calls(setup) -> None:
     # a fixed class: the random model's top-2 logits nearly tie, and the CLI's model (loaded
     # from the file) may break such a tie the other way
     out = _run(root, "evaluate", "--method", "gradcam,hirescam", "--metrics",
-               "deletion,average_drop", "--metric-steps", "4", "--grids", "0",
+               "deletion,average_drop", "--curve-steps", "4", "--grids", "0",
                "--target", "7")  # fmt: skip
     with (out / "results.csv").open() as file:
         rows = {(r["method"], r["metric"]): float(r["mean"]) for r in csv.DictReader(file)}
@@ -127,7 +127,7 @@ def test_evaluate_numbers_equal_direct_metric_calls(setup) -> None:
     for method in ("gradcam", "hirescam"):
         maps = faithcam.explain(model, x, method, predicted).maps
         expected = deletion(
-            model, x, maps, predicted, steps=4, normalization=(MEAN, STD)
+            model, x, maps, predicted, curve_steps=4, normalization=(MEAN, STD)
         ).values.mean()
         # 2 x 2 maps at 32 px: many pixels tie in rank, and float noise of another batch
         # composition can reorder them (measured: up to 0.5 % on the mean)

@@ -62,7 +62,7 @@ def demo_report(tmp_path_factory):
         out,
         models=["mobilenet_v2-imagenet"],
         photos=["chelsea"],
-        steps=2,
+        curve_steps=2,
         quiet=True,
         methods=["expected-gradcam", "gradcam"],
         shapes=False,
@@ -147,8 +147,8 @@ def test_demo_reports_the_library_numbers(demo_report) -> None:
         target = model.model(images).argmax(1)
     maps = faithcam.explain(model.model, images, "gradcam", target, model.layer).maps
     removed = deletion(  # deletion to pixel black
-        model.model, images, maps, target, steps=2, normalization=(model.mean, model.std)
+        model.model, images, maps, target, curve_steps=2, normalization=(model.mean, model.std)
     ).mean
-    added = insertion(model.model, images, maps, target, steps=2, substrate="blur").mean
+    added = insertion(model.model, images, maps, target, curve_steps=2, substrate="blur").mean
     assert float(row.group(1)) == pytest.approx(removed, abs=1.5e-3)
     assert float(row.group(2)) == pytest.approx(added, abs=1.5e-3)

@@ -29,7 +29,7 @@ from faithcam.metrics import (
     insertion,
     localization,
     max_sensitivity,
-    model_randomisation,
+    model_randomization,
     pointing_game,
     road,
     sensitivity_violation,
@@ -88,8 +88,8 @@ def test_non_callable_model_message_names_the_argument():
 
 def test_non_int_count_message_names_the_type():
     model, images = tiny_model(), seeded_images(1, 8)
-    with pytest.raises(FaithcamTypeError, match="steps must be an int, got float"):
-        deletion(model, images, tiny_maps(1), steps=2.5)
+    with pytest.raises(FaithcamTypeError, match="curve_steps must be an int, got float"):
+        deletion(model, images, tiny_maps(1), curve_steps=2.5)
 
 
 def test_camresult_like_object_is_accepted_as_maps():
@@ -131,8 +131,8 @@ def test_hugging_face_style_outputs_are_unwrapped():
 
 def test_deletion_unwraps_hugging_face_style_outputs():
     model, images, maps = tiny_model(), seeded_images(2, 8), tiny_maps(2)
-    plain = deletion(model, images, maps, steps=4)
-    wrapped = deletion(LogitsOutput(model), images, maps, steps=4)
+    plain = deletion(model, images, maps, curve_steps=4)
+    wrapped = deletion(LogitsOutput(model), images, maps, curve_steps=4)
     torch.testing.assert_close(wrapped.values, plain.values)
 
 
@@ -141,7 +141,7 @@ def test_black_substrate_is_pixel_black_under_the_normalisation():
     model, images, maps = tiny_model(), seeded_images(2, 8), tiny_maps(2)
     mean, std = (0.5, 0.4, 0.3), (0.2, 0.25, 0.3)
     res = deletion(
-        model, images, maps, targets=1, steps=4, substrate="black", normalization=(mean, std)
+        model, images, maps, targets=1, curve_steps=4, substrate="black", normalization=(mean, std)
     )
     black = ((0 - torch.tensor(mean)) / torch.tensor(std))[None, :, None, None].expand(1, 3, 8, 8)
     expected = torch.softmax(model(black), dim=1)[0, 1].double().detach()
@@ -151,12 +151,12 @@ def test_black_substrate_is_pixel_black_under_the_normalisation():
 
 def test_insertion_scores_probabilities_by_default():
     model, images, maps = tiny_model(), seeded_images(2, 8), tiny_maps(2)
-    default = insertion(model, images, maps, steps=4)
-    explicit = insertion(model, images, maps, steps=4, score="probability")
+    default = insertion(model, images, maps, curve_steps=4)
+    explicit = insertion(model, images, maps, curve_steps=4, score="probability")
     torch.testing.assert_close(default.values, explicit.values)
     assert default.bounds == (0.0, 1.0)
     assert ((default.details["curves"] >= 0) & (default.details["curves"] <= 1)).all()
-    logits = insertion(model, images, maps, steps=4, score="logit")
+    logits = insertion(model, images, maps, curve_steps=4, score="logit")
     assert not torch.allclose(default.values, logits.values)
 
 
@@ -220,7 +220,7 @@ def test_randomisation_of_a_constant_map_is_undefined():
     def constant(m, x, t):
         return torch.ones(x.shape[0], *x.shape[2:])
 
-    res = model_randomisation(model, images, None, None, constant, layers=["4"])
+    res = model_randomization(model, images, None, None, constant, layers=["4"])
     assert torch.isnan(res.details["correlations"]).all()
     assert torch.isnan(res.values).all()
 
@@ -430,7 +430,7 @@ def recording_explain(store):
 def test_randomisation_uses_the_module_reset_parameters():
     model, images = gain_model(), seeded_images(2, 8)
     store = []
-    model_randomisation(model, images, None, 0, recording_explain(store), layers=["5"], seed=3)
+    model_randomization(model, images, None, 0, recording_explain(store), layers=["5"], seed=3)
     fresh = nn.Linear(64, 3)
     torch.manual_seed(3)
     fresh.reset_parameters()  # the documented re-initialisation, under the documented seed
@@ -442,7 +442,7 @@ def test_randomisation_uses_the_module_reset_parameters():
 def test_randomisation_without_reset_parameters_draws_small_normals():
     model, images = gain_model(), seeded_images(2, 8)
     store = []
-    model_randomisation(model, images, None, 0, recording_explain(store), layers=["1"], seed=4)
+    model_randomization(model, images, None, 0, recording_explain(store), layers=["1"], seed=4)
     torch.manual_seed(4)
     expected = torch.empty(64).normal_(0.0, 0.01)  # N(0, 0.01²)
     torch.testing.assert_close(store[-1]["1.gain"].detach(), expected)
@@ -473,19 +473,19 @@ def test_box_iou_by_hand(a, b, iou):
 
 
 def test_infidelity_defaults_are_sigma_one_tenth_and_64_samples():
-    """Yeh et al.'s infidelity with the defaults equals the explicit sigma=0.1, n_samples=64
+    """Yeh et al.'s infidelity with the defaults equals the explicit sigma=0.1, samples=64
     call under the same generator seed, and differs from sigma=1.1 or 65 samples."""
     model, images, maps = tiny_model(), seeded_images(2, 8), tiny_maps(2)
     targets = torch.tensor([0, 2])
-    default = infidelity(model, images, maps, targets, generator=3).values
-    explicit = infidelity(model, images, maps, targets, sigma=0.1, n_samples=64, generator=3)
+    default = infidelity(model, images, maps, targets, seed=3).values
+    explicit = infidelity(model, images, maps, targets, sigma=0.1, samples=64, seed=3)
     torch.testing.assert_close(default, explicit.values)
-    for other in ({"sigma": 1.1}, {"n_samples": 65}):
-        changed = infidelity(model, images, maps, targets, generator=3, **other).values
+    for other in ({"sigma": 1.1}, {"samples": 65}):
+        changed = infidelity(model, images, maps, targets, seed=3, **other).values
         assert not torch.allclose(default, changed)
 
 
 def test_infidelity_sample_count_is_checked_by_name():
     model, images, maps = tiny_model(), seeded_images(2, 8), tiny_maps(2)
-    with pytest.raises(FaithcamValueError, match="n_samples"):
-        infidelity(model, images, maps, n_samples=0)
+    with pytest.raises(FaithcamValueError, match=r"^samples must be >= 1"):
+        infidelity(model, images, maps, samples=0)

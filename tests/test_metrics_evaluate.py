@@ -34,13 +34,13 @@ BOXES = [[(0, 0, 6, 6)], [(3, 3, 9, 9)], [(6, 6, 12, 12)]]
 def test_table_rows_and_pandas():
     model, images = model_and_images()
     metrics = ["deletion", "insertion", "pointing_game", "energy_pointing_game", "road_morf",
-               "max_sensitivity", "model_randomisation", "average_drop"]  # fmt: skip
+               "max_sensitivity", "model_randomization", "average_drop"]  # fmt: skip
     table = evaluate(
         model, images, methods=["saliency", "random"], metrics=metrics, boxes=BOXES,
         explain=toy_explain,
-        metric_kwargs={"deletion": {"steps": 8}, "insertion": {"steps": 8},
+        metric_kwargs={"deletion": {"curve_steps": 8}, "insertion": {"curve_steps": 8},
                        "road_morf": {"percentages": [20, 60]},
-                       "max_sensitivity": {"n_samples": 3}},
+                       "max_sensitivity": {"samples": 3}},
     )  # fmt: skip
     assert len(table) == 16
     assert set(table[0]) == {"method", "metric", "mean", "ci_low", "ci_high", "n"}
@@ -103,11 +103,11 @@ def test_evaluate_numbers_equal_direct_metric_calls():
     model, images = model_and_images()
     targets = model(images).argmax(1)
     kwargs = {
-        "deletion": {"steps": 8, "substrate": "blur", "score": "logit"},
-        "insertion": {"steps": 8},
-        "road_morf": {"percentages": [20, 60], "generator": 0, "score": "logit"},
-        "road_lerf": {"percentages": [20, 60], "generator": 0, "score": "logit"},
-        "infidelity": {"n_samples": 4, "generator": 0},
+        "deletion": {"curve_steps": 8, "substrate": "blur", "score": "logit"},
+        "insertion": {"curve_steps": 8},
+        "road_morf": {"percentages": [20, 60], "seed": 0, "score": "logit"},
+        "road_lerf": {"percentages": [20, 60], "seed": 0, "score": "logit"},
+        "infidelity": {"samples": 4, "seed": 0},
     }
     direct = {
         "deletion": lambda m: deletion(model, images, m, targets, **kwargs["deletion"]),
@@ -151,7 +151,7 @@ def test_blur_substrate_really_blurs():
         expected = model(blurred)[:, 0].double()
         original = model(images)[:, 0].double()
     maps = torch.rand(3, 12, 12, generator=torch.Generator().manual_seed(2))
-    kw = {"steps": 4, "score": "logit", "substrate": "blur"}
+    kw = {"curve_steps": 4, "score": "logit", "substrate": "blur"}
     curves = deletion(model, images, maps, 0, **kw).details["curves"]
     torch.testing.assert_close(curves[:, -1], expected, rtol=1e-4, atol=1e-5)
     torch.testing.assert_close(curves[:, 0], original, rtol=1e-4, atol=1e-5)

@@ -46,7 +46,7 @@ def linear_setup():
 def test_true_contributions_win_deletion_and_insertion(linear_setup, score):
     model, images, targets, truth = linear_setup
     random_map = torch.rand(truth.shape, generator=torch.Generator().manual_seed(1))
-    kw = {"steps": 36, "score": score}
+    kw = {"curve_steps": 36, "score": score}
     del_true = deletion(model, images, truth, targets, **kw)
     del_rand = deletion(model, images, random_map, targets, **kw)
     ins_true = insertion(model, images, truth, targets, substrate="black", **kw)
@@ -70,21 +70,21 @@ def test_deletion_curve_endpoints_and_shape(linear_setup):
 
 def test_batch_size_and_numpy_maps_do_not_change_result(linear_setup):
     model, images, targets, truth = linear_setup
-    a = deletion(model, images, truth, targets, steps=12, batch_size=5)
-    b = deletion(model, images, truth.numpy(), targets, steps=12, batch_size=200)
+    a = deletion(model, images, truth, targets, curve_steps=12, batch_size=5)
+    b = deletion(model, images, truth.numpy(), targets, curve_steps=12, batch_size=200)
     torch.testing.assert_close(a.values, b.values)
 
 
 @pytest.mark.parametrize("kind", ["black", "blur", "mean"])
 def test_substrates(linear_setup, kind):
     model, images, targets, truth = linear_setup
-    res = insertion(model, images, truth, targets, steps=8, substrate=kind)
+    res = insertion(model, images, truth, targets, curve_steps=8, substrate=kind)
     assert res.values.shape == (6,) and torch.isfinite(res.values).all()
 
 
 def test_targets_none_uses_prediction(linear_setup):
     model, images, targets, truth = linear_setup
-    res = deletion(model, images, truth, None, steps=6)
+    res = deletion(model, images, truth, None, curve_steps=6)
     assert torch.equal(res.details["targets"], targets)
 
 
@@ -95,7 +95,7 @@ def test_model_state_is_unchanged():
     model.train()
     before = {k: v.clone() for k, v in model.state_dict().items()}
     images, maps = torch.rand(2, 3, 8, 8), torch.rand(2, 8, 8)
-    deletion(model, images, maps, steps=4)
+    deletion(model, images, maps, curve_steps=4)
     average_drop(model, images, maps)
     assert model.training
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
@@ -166,11 +166,11 @@ def test_bad_inputs(linear_setup):
     with pytest.raises(FaithcamValueError, match="substrate must be one of"):
         deletion(model, images, truth, targets, substrate="white")
     with pytest.raises(FaithcamValueError, match="steps or pixels_per_step"):
-        deletion(model, images, truth, targets, steps=4, pixels_per_step=4)
+        deletion(model, images, truth, targets, curve_steps=4, pixels_per_step=4)
     with pytest.raises(FaithcamValueError, match="targets must be class ids in"):
-        deletion(model, images, truth, torch.full((6,), 7), steps=4)
+        deletion(model, images, truth, torch.full((6,), 7), curve_steps=4)
     with pytest.raises(FaithcamValueError, match="targets must be None, an int"):
-        deletion(model, images, truth, [0, 1], steps=4)
+        deletion(model, images, truth, [0, 1], curve_steps=4)
     with pytest.raises(FaithcamValueError, match="score must be one of"):
         average_drop(model, images, truth, targets, score="prob")
 
@@ -179,7 +179,7 @@ def test_road_morf_below_lerf_for_true_contributions(linear_setup):
     from faithcam.metrics import road
 
     model, images, targets, truth = linear_setup
-    kw = {"percentages": [20, 50, 80], "score": "logit", "generator": 0}
+    kw = {"percentages": [20, 50, 80], "score": "logit", "seed": 0}
     morf = road(model, images, truth, targets, order="morf", **kw)
     lerf = road(model, images, truth, targets, order="lerf", **kw)
     assert (morf.values < lerf.values).all()

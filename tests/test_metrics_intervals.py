@@ -56,13 +56,13 @@ def test_metrics_declare_their_bounds() -> None:
     model = GapLinearNet().eval()
     images = torch.rand(3, 3, 16, 16)
     maps = torch.rand(3, 16, 16)
-    assert deletion(model, images, maps, steps=4).bounds == (0.0, 1.0)
-    assert deletion(model, images, maps, steps=4, score="logit").bounds is None
+    assert deletion(model, images, maps, curve_steps=4).bounds == (0.0, 1.0)
+    assert deletion(model, images, maps, curve_steps=4, score="logit").bounds is None
     boxes = [[(0, 0, 8, 8)]] * 3
     assert pointing_game(images, maps, boxes).bounds == (0.0, 1.0)
     assert metric_bounds("deletion") == (0.0, 1.0)
     assert metric_bounds("deletion", {"score": "logit"}) is None
-    assert metric_bounds("infidelity") is None
+    assert metric_bounds("infidelity") == (0.0, math.inf)  # a squared error: never negative
 
 
 def test_study_summary_intervals_and_progress_per_image_and_method(tmp_path, capsys) -> None:

@@ -29,13 +29,13 @@ def test_pointing_game_hit_and_miss():
     assert outside.values.tolist() == [0.0, 0.0]
 
 
-def test_pointing_game_tolerance_is_euclidean():
+def test_pointing_game_radius_is_euclidean():
     maps = peak_map([(17, 5), (17, 12)])  # 3 px right of box 0; (17, 12) is 3 px left of box 2
-    assert pointing_game(IMAGES, maps, BOXES, tolerance=2).values.tolist() == [0.0, 0.0]
-    assert pointing_game(IMAGES, maps, BOXES, tolerance=3).values.tolist() == [1.0, 1.0]
+    assert pointing_game(IMAGES, maps, BOXES, radius=2).values.tolist() == [0.0, 0.0]
+    assert pointing_game(IMAGES, maps, BOXES, radius=3).values.tolist() == [1.0, 1.0]
     corner = peak_map([(17, 11), (0, 0)])  # 3 px right, 2 px below corner (14, 9): 3.6 px
-    assert pointing_game(IMAGES, corner, BOXES, tolerance=3).values[0] == 0.0
-    assert pointing_game(IMAGES, corner, BOXES, tolerance=4).values[0] == 1.0
+    assert pointing_game(IMAGES, corner, BOXES, radius=3).values[0] == 0.0
+    assert pointing_game(IMAGES, corner, BOXES, radius=4).values[0] == 1.0
 
 
 def test_energy_pointing_game():
@@ -96,7 +96,7 @@ def test_bad_inputs():
         FaithcamValueError, match=r"maps must have shape \(B, H, W\) = \(2, 20, 30\)"
     ):
         pointing_game(IMAGES, torch.rand(2, 30, 20), BOXES)
-    with pytest.raises(FaithcamValueError, match="tolerance must be"):
-        pointing_game(IMAGES, maps, BOXES, tolerance=-1)
+    with pytest.raises(FaithcamValueError, match="radius must be"):
+        pointing_game(IMAGES, maps, BOXES, radius=-1)
     with pytest.raises(FaithcamValueError, match="threshold must be in"):
         bbox_accuracy(IMAGES, maps, BOXES, threshold=0)

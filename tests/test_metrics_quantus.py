@@ -153,6 +153,6 @@ def test_max_sensitivity_matches_quantus_with_the_same_noise(data):
     q = q_call(metric, model, images, targets, maps, explain_func=explain)
     ours = max_sensitivity(
         model, images, None, targets, lambda x, t: torch.as_tensor(explain(model, x, t))[:, 0],
-        radius=radius, n_samples=n, generator=0,
+        radius=radius, samples=n, seed=0,
     )  # fmt: skip
     np.testing.assert_allclose(ours.numpy(), q, rtol=1e-4)

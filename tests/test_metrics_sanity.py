@@ -1,4 +1,4 @@
-"""Max-sensitivity, infidelity and the cascading randomisation sanity check."""
+"""Max-sensitivity, infidelity and the cascading randomization sanity check."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from faithcam.errors import FaithcamTypeError, FaithcamValueError
-from faithcam.metrics import infidelity, max_sensitivity, model_randomisation, randomisable_layers
+from faithcam.metrics import infidelity, max_sensitivity, model_randomization, randomizable_layers
 
 
 def small_cnn() -> nn.Module:
@@ -30,11 +30,11 @@ def input_x_gradient(model: nn.Module, images: torch.Tensor, targets: torch.Tens
     return (grad * images).sum(1).abs()
 
 
-def test_randomisation_of_a_real_explanation():
+def test_randomization_of_a_real_explanation():
     model, images = small_cnn(), torch.rand(3, 3, 10, 10)
-    res = model_randomisation(model, images, None, None, input_x_gradient)
+    res = model_randomization(model, images, None, None, input_x_gradient)
     assert res.details["layers"] == ["original", "6", "2", "0"]
-    assert res.details["layers"][1:] == randomisable_layers(model)
+    assert res.details["layers"][1:] == randomizable_layers(model)
     torch.testing.assert_close(res.details["correlations"][0], torch.ones(3, dtype=torch.float64))
     assert res.details["correlations"][-1].abs().max() < 0.9  # fully random model differs
     # the model itself is untouched
@@ -51,20 +51,20 @@ def test_random_maps_correlate_zero_and_model_independent_maps_one():
     def random_fn(m, x, t):
         return torch.rand(x.shape[0], *x.shape[2:], generator=gen)
 
-    res = model_randomisation(model, images, None, None, random_fn)
+    res = model_randomization(model, images, None, None, random_fn)
     assert res.details["correlations"].abs().max() < 0.3
     assert abs(res.mean) < 0.1
 
     def edges(m, x, t):  # ignores the model: must fail the sanity check (correlation 1)
         return x.diff(dim=-1, prepend=x[..., :1]).abs().sum(1)
 
-    fail = model_randomisation(model, images, None, None, edges, layers=["6", "0"])
+    fail = model_randomization(model, images, None, None, edges, layers=["6", "0"])
     torch.testing.assert_close(fail.values, torch.ones(4, dtype=torch.float64))
 
 
-def test_randomisation_bad_layer():
+def test_randomization_bad_layer():
     with pytest.raises(FaithcamValueError, match="valid names"):
-        model_randomisation(small_cnn(), torch.rand(1, 3, 8, 8), None, 0, input_x_gradient,
+        model_randomization(small_cnn(), torch.rand(1, 3, 8, 8), None, 0, input_x_gradient,
                             layers=["head"])  # fmt: skip
 
 
@@ -75,15 +75,15 @@ def test_max_sensitivity_linear_explanation():
     constant = max_sensitivity(model, images, None, None, lambda x, t: w.expand(x.shape[0], 8, 8))
     assert constant.values.abs().max() == 0
     res = max_sensitivity(
-        model, images, None, None, lambda x, t: x.sum(1) * w, radius=0.1, n_samples=20,
-        generator=0,
+        model, images, None, None, lambda x, t: x.sum(1) * w, radius=0.1, samples=20,
+        seed=0,
     )  # fmt: skip
     samples = res.details["samples"]
     assert samples.shape == (20, 2) and torch.equal(res.values, samples.max(0).values)
     assert (res.values > 0).all() and (res.values < 0.2).all()
     again = max_sensitivity(
-        model, images, None, None, lambda x, t: x.sum(1) * w, radius=0.1, n_samples=20,
-        generator=0, batch_size=3,
+        model, images, None, None, lambda x, t: x.sum(1) * w, radius=0.1, samples=20,
+        seed=0, batch_size=3,
     )  # fmt: skip
     torch.testing.assert_close(res.values, again.values)
 
@@ -120,8 +120,8 @@ def test_infidelity_prefers_the_true_linear_contributions():
     # Σ_c I_c W_c: with a per-pixel map I·Φ can match only if W is the same across channels
     weight[:] = weight[:, :1]
     truth = weight[targets, 0]
-    exact = infidelity(model, images, truth, targets, n_samples=32, generator=0)
-    rand = infidelity(model, images, torch.rand(4, 6, 6), targets, n_samples=32, generator=0)
+    exact = infidelity(model, images, truth, targets, samples=32, seed=0)
+    rand = infidelity(model, images, torch.rand(4, 6, 6), targets, samples=32, seed=0)
     assert exact.values.max() < 1e-8 and (rand.values > 1e-3).all()
 
 

@@ -1,5 +1,5 @@
 """The study's settings key and its SQLite store, unit by unit: what enters the key, how a
-mismatch is named, and how rows are kept, merged and summarised."""
+mismatch is named, and how rows are kept, merged and summarized."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from faithcam.studies.settings import (
     weights_sha256,
 )
 from faithcam.studies.store import ResultStore, StoreError, differences
-from faithcam.studies.study import summarise
+from faithcam.studies.study import summarize
 from tests.conftest import GapLinearNet
 
 
@@ -224,7 +224,7 @@ def test_summary_leaves_out_undefined_values(tmp_path: Path) -> None:
     values = [0.1, float("nan"), 0.2, 0.4]  # NaN is stored as NULL by SQLite
     store.add([(f"img{i}", "gradcam", "infidelity", "k", v) for i, v in enumerate(values)])
     assert [row[4] for row in store.rows("k")][1] is None
-    (row,) = summarise(store, "k", ["gradcam"], ["infidelity"])
+    (row,) = summarize(store, "k", ["gradcam"], ["infidelity"])
     assert row["method"] == "gradcam" and row["metric"] == "infidelity" and row["n"] == 3
 
 
@@ -232,7 +232,7 @@ def test_summary_mean_is_computed_in_double_precision(tmp_path: Path) -> None:
     store = ResultStore(tmp_path / "s.sqlite")
     values = [0.1, 0.2, 0.4, 0.7]
     store.add([(f"img{i}", "gradcam", "infidelity", "k", v) for i, v in enumerate(values)])
-    (row,) = summarise(store, "k", ["gradcam"], ["infidelity"])
+    (row,) = summarize(store, "k", ["gradcam"], ["infidelity"])
     assert row["mean"] == pytest.approx(statistics.fmean(values), rel=1e-15, abs=0)
     half = (row["ci_high"] - row["ci_low"]) / 2
     t_975_3 = 3.1824463  # Student's t, 97.5 %, 3 degrees of freedom (faithcam: a 4-digit table)

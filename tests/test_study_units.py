@@ -596,7 +596,7 @@ def test_metric_kwargs_decide_whether_the_interval_is_kept_in_zero_one(tmp_path:
     store = tmp_path / "s.sqlite"
     table = run_study(
         model, Items(4), ["gradcam"], ["deletion"], store, batch_size=2, progress=False,
-        metric_kwargs={"deletion": {"score": "logit", "steps": 4}},
+        metric_kwargs={"deletion": {"score": "logit", "curve_steps": 4}},
     )  # fmt: skip
     (row,) = [r for r in table if r["metric"] == "deletion"]
     values = torch.tensor([v for *_, v in ResultStore(store).rows()], dtype=torch.float64)

@@ -92,7 +92,7 @@ def test_huge_size_is_refused_before_any_work(work: Path, capsys) -> None:
 
 def test_a_worker_error_is_one_line_without_its_traceback(work: Path, capsys) -> None:
     out = work / "workers"
-    args = ["--workers", "2", "--metrics", "deletion", "--metric-steps", "2", "--out", str(out)]
+    args = ["--workers", "2", "--metrics", "deletion", "--curve-steps", "2", "--out", str(out)]
     code = _run(work, *args, str(work / "folder"), command="evaluate")
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1, err

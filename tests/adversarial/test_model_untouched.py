@@ -101,7 +101,7 @@ def test_metrics_run_a_train_mode_model_without_changing_it() -> None:
     images = torch.rand(2, 3, 32, 32)
     maps = torch.rand(2, 32, 32)
     before = _snapshot(model)
-    deletion(model, images, maps, steps=3)
+    deletion(model, images, maps, curve_steps=3)
     _assert_bit_identical(model, before)
     assert model.training
 

@@ -88,11 +88,11 @@ def test_stochastic_rows_do_not_depend_on_batching(tmp_path) -> None:
 
 
 def test_tensors_in_metric_kwargs_enter_the_key_and_objects_are_refused(tmp_path) -> None:
-    substrate = {"deletion": {"steps": 4, "substrate": torch.zeros(3, 1, 1)}}
+    substrate = {"deletion": {"curve_steps": 4, "substrate": torch.zeros(3, 1, 1)}}
     rows = _run(tmp_path / "t.sqlite", metric_kwargs=substrate, metrics=["deletion"])
     assert rows[0]["n"] == 8
     with pytest.raises(StoreError, match=r"metric_kwargs\.deletion\.substrate"):
-        ones = {"deletion": {"steps": 4, "substrate": torch.ones(3, 1, 1)}}
+        ones = {"deletion": {"curve_steps": 4, "substrate": torch.ones(3, 1, 1)}}
         _run(tmp_path / "t.sqlite", metric_kwargs=ones, metrics=["deletion"])
     with pytest.raises(FaithcamTypeError, match=r"metric_kwargs\['deletion'\]\['score'\]: a obj"):
         _run(tmp_path / "u.sqlite", metric_kwargs={"deletion": {"score": object()}})

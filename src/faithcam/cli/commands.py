@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from faithcam.cams.baselines import ReferenceSet
+from faithcam.cams.baselines import ReferenceSet, data_aware_references
 from faithcam.cams.methods import METHODS, explain, method_spec
 from faithcam.cli.presets import apply_preset
 from faithcam.engine.layers import resolve_layer
@@ -55,14 +55,17 @@ class Session:
     output_selector: str | int | None = None
     references: ReferenceSet | None = None  # Expected Grad-CAM's D: see use_references
 
-    def use_references(self, paths: Sequence[Path], count: int = 32) -> None:
-        """The data-aware D of Expected Grad-CAM: up to ``count`` of the user's images, evenly
-        spaced over ``paths`` (nothing to do for one image or without a sampling method)."""
-        if len(paths) < 2 or not any(METHODS[m].estimator == "expected" for m in self.methods):
+    def use_references(self, paths: Sequence[Path]) -> None:
+        """The data-aware D of Expected Grad-CAM from the user's images
+        (:func:`~faithcam.cams.baselines.data_aware_references`; nothing to do without a
+        sampling method)."""
+        if not any(METHODS[m].estimator == "expected" for m in self.methods):
             return
-        picks = torch.linspace(0, len(paths) - 1, min(count, len(paths))).long().tolist()
-        images, _ = self.prep.load([paths[i] for i in picks])
-        self.references = ReferenceSet(images)
+        found = data_aware_references(len(paths), lambda picks: self._load(paths, picks))
+        self.references = found[0] if found is not None else None
+
+    def _load(self, paths: Sequence[Path], picks: list[int]) -> torch.Tensor:
+        return self.prep.load([paths[i] for i in picks])[0]
 
     def explain(
         self, images: torch.Tensor, method: str, targets: Any, seed: int | None = None
@@ -529,7 +532,6 @@ def run_compare(args: argparse.Namespace) -> int:
 
 
 BOX_METRICS = ["pointing_game", "energy_pointing_game"]
-STEP_METRICS = ("deletion", "insertion")
 
 
 class FolderDataset(torch.utils.data.Dataset):
@@ -573,7 +575,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     SQLite store (``--resume`` continues it; under torchrun the folder is sharded across ranks),
     then write results.csv and report.html (rank 0)."""
     from faithcam.io.report import Report
-    from faithcam.metrics.evaluate import METRICS
+    from faithcam.metrics.registry import METRICS
     from faithcam.studies.study import run_study
 
     apply_preset(args)
@@ -599,7 +601,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     dataset = FolderDataset(paths, session.prep, folder, annotations, target)
     session.use_references(paths)
     stems = unique_stems(paths)
-    kwargs = {m: {"steps": args.metric_steps} for m in metrics if m in STEP_METRICS}
+    kwargs = {m: {"curve_steps": args.curve_steps} for m in metrics if _has_curve(m, METRICS)}
     store = Path(args.store) if args.store else out / "results.sqlite"
     _check_outputs(out, store, [out / f"{stem}.compare.png" for stem in stems[: args.grids]], paths)
     rows = run_study(
@@ -670,14 +672,22 @@ def _check_outputs(out: Path, store: Path, grids: list[Path], inputs: Sequence[P
     check_inputs_kept([*grids, out / "results.csv", out / "report.html", store], inputs, "--out")
 
 
+def _has_curve(metric: str, registry: dict[str, Any]) -> bool:
+    """The metric draws a deletion / insertion curve (``--curve-steps`` sets its steps)."""
+    return "curve_steps" in registry[metric].options
+
+
 def _parse_metrics(text: str | None, have_boxes: bool, valid: dict[str, Any]) -> list[str]:
     if text is None:
         return ["deletion", "insertion", *(BOX_METRICS if have_boxes else [])]
+    from faithcam.metrics.registry import RENAMED_METRICS, metric_spec
+
     names = [n.strip() for n in text.split(",") if n.strip()]
-    unknown = [n for n in names if n not in valid]
+    unknown = [n for n in names if n not in valid and n not in RENAMED_METRICS]
     if unknown or not names:
         raise FaithcamValueError(f"--metrics: unknown {unknown}; valid: {', '.join(valid)}")
-    needs = [n for n in names if valid[n][1]]
+    names = [metric_spec(n).name for n in names]
+    needs = [n for n in names if valid[n].needs_boxes]
     if needs and not have_boxes:
         raise FaithcamValueError(f"--metrics {', '.join(needs)}: need --annotations with boxes")
     return names

@@ -17,6 +17,7 @@ import torch
 
 from faithcam.cams.methods import explain
 from faithcam.cli.demo_settings import METHOD_OPTIONS, SEED_METHODS, demo_methods, demo_options
+from faithcam.engine.deprecation import renamed_keywords
 from faithcam.io.pretrained import PRETRAINED, PretrainedModel, load_pretrained
 from faithcam.io.report import Report
 from faithcam.io.viz import curves_plot, method_grid
@@ -49,7 +50,7 @@ def explain_model(
     methods: list[str],
     out_dir: Path,
     report: Report,
-    steps: int,
+    curve_steps: int,
     progress,
 ) -> list[MethodScores]:
     from faithcam.metrics import deletion, insertion
@@ -93,12 +94,13 @@ def explain_model(
         seconds = time.perf_counter() - start
         maps[method] = result.maps
         removed = deletion(
-            pretrained.model, images, result.maps, targets, steps=steps,
+            pretrained.model, images, result.maps, targets, curve_steps=curve_steps,
             normalization=normalization,
         )  # fmt: skip
         added = insertion(
-            pretrained.model, images, result.maps, targets, steps=steps, substrate="blur"
-        )
+            pretrained.model, images, result.maps, targets, curve_steps=curve_steps,
+            substrate="blur",
+        )  # fmt: skip
         curves["deletion"][method] = removed.details["curves"].mean(0).numpy()
         curves["insertion"][method] = added.details["curves"].mean(0).numpy()
         fraction = removed.details["fraction"].numpy()
@@ -116,7 +118,7 @@ def explain_model(
     report.table(
         ["method", "deletion AUC ↓", "insertion AUC ↑", "s / image"],
         [[s.method, s.deletion, s.insertion, s.seconds] for s in scores],
-        caption=f"Faithfulness on {len(photos)} photos ({steps} steps; deletion to black, "
+        caption=f"Faithfulness on {len(photos)} photos ({curve_steps} steps; deletion to black, "
         "insertion from a blurred copy), target = top-1 class",
     )
     for kind, by_method in curves.items():
@@ -158,11 +160,12 @@ def seed_figure(path: Path, photo: str = "chelsea", model: str = "mobilenet_v2-i
     )
 
 
+@renamed_keywords(steps="curve_steps")
 def run_demo(
     out_dir: str | Path = "faithcam-out",
     models: list[str] | None = None,
     photos: list[str] | None = None,
-    steps: int = 20,
+    curve_steps: int = 20,
     quiet: bool = False,
     methods: list[str] | None = None,
     shapes: bool = True,
@@ -201,7 +204,7 @@ def run_demo(
     for name in models:
         pretrained = load_pretrained(name)
         summary[name] = explain_model(
-            pretrained, photo_arrays, methods, out_dir, report, steps, progress
+            pretrained, photo_arrays, methods, out_dir, report, curve_steps, progress
         )
     if transformer:
         imagenet = load_pretrained(models[0])

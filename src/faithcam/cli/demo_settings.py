@@ -6,7 +6,7 @@ from typing import Any
 
 import torch
 
-from faithcam.cams.baselines import ReferenceSet
+from faithcam.cams.baselines import data_aware_references
 from faithcam.cams.methods import METHODS
 
 SEED_METHODS = ["expected-gradcam", "integrated-gradcam", "hirescam", "xgradcam"]
@@ -21,8 +21,11 @@ def demo_methods() -> list[str]:
 
 def demo_options(method: str, images: torch.Tensor) -> dict[str, Any]:
     """The method's demo options; Expected Grad-CAM draws its baselines from the other images
-    of the batch (the data-aware D) when there are several."""
+    of the batch (the data-aware D, :func:`~faithcam.cams.baselines.data_aware_references`)
+    when there are several."""
     options: dict[str, Any] = dict(METHOD_OPTIONS.get(method, {}))
-    if METHODS[method].estimator == "expected" and len(images) > 1:
-        options["baseline"] = ReferenceSet(images)
+    if METHODS[method].estimator == "expected":
+        found = data_aware_references(len(images), lambda picks: images[picks])
+        if found is not None:
+            options["baseline"] = found[0]
     return options

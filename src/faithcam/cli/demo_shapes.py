@@ -73,10 +73,10 @@ def _score(
         "bbox_accuracy": metrics.bbox_accuracy(images, maps, boxes),
         "average_drop": metrics.average_drop(model, images, maps, labels),
         "increase_in_confidence": metrics.increase_in_confidence(model, images, maps, labels),
-        "deletion": metrics.deletion(model, images, maps, labels, steps=CURVE_STEPS),
-        "insertion": metrics.insertion(model, images, maps, labels, steps=CURVE_STEPS),
+        "deletion": metrics.deletion(model, images, maps, labels, curve_steps=CURVE_STEPS),
+        "insertion": metrics.insertion(model, images, maps, labels, curve_steps=CURVE_STEPS),
         "road": metrics.road(
-            model, images, maps, labels, percentages=ROAD_PERCENTAGES, generator=0
+            model, images, maps, labels, percentages=ROAD_PERCENTAGES, seed=0
         ),
     }
 
