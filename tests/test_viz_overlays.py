@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from faithcam.io.viz import colorize, method_grid, opacity, overlay
+from faithcam.viz import colorize, method_grid, opacity, overlay
 
 
 def test_opacity_is_zero_at_zero_alpha_at_the_peak_and_increasing() -> None:

@@ -11,7 +11,7 @@ import torch
 from PIL import Image
 
 from faithcam.cli import main
-from faithcam.io.viz import method_grid
+from faithcam.viz import method_grid
 from tests.conftest import GapLinearNet
 
 MODEL = "tests.test_model_sources:tiny_net"  # GapLinearNet, 5 classes

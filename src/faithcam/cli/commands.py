@@ -32,8 +32,8 @@ from faithcam.io.annotations import box_mask, read_annotations
 from faithcam.io.images import Preprocessing, find_images, load_image
 from faithcam.io.model_sources import LoadedModel, load_model
 from faithcam.io.outputs import check_writable, write_fresh
-from faithcam.io.viz import method_grid, overlay_alpha, save_overlay
 from faithcam.studies.settings import file_sha256
+from faithcam.viz import method_grid, overlay_alpha, save_overlay
 
 STEP_ESTIMATORS = {"integrated": "steps", "expected": "samples", "smooth": "samples"}
 

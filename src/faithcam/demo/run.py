@@ -16,10 +16,10 @@ import numpy as np
 import torch
 
 from faithcam.cams.methods import explain
-from faithcam.cli.demo_settings import METHOD_OPTIONS, SEED_METHODS, demo_methods, demo_options
+from faithcam.demo.settings import METHOD_OPTIONS, SEED_METHODS, demo_methods, demo_options
 from faithcam.io.pretrained import PRETRAINED, PretrainedModel, load_pretrained
 from faithcam.io.report import Report
-from faithcam.io.viz import curves_plot, method_grid
+from faithcam.viz import curves_plot, method_grid
 
 PHOTOS = ["chelsea", "coffee", "astronaut"]
 # EfficientNet-Lite's forward reshapes with the input's batch size (x.view(bs, -1)), so
@@ -181,12 +181,12 @@ def run_demo(
         "feature map before the classifier head. "
         "Seed methods first: Expected Grad-CAM, Integrated Grad-CAM, HiResCAM, XGrad-CAM."
     )
-    from faithcam.cli.demo_shapes import markdown_table, run_shapes_section
     from faithcam.data import bundled_models
+    from faithcam.demo.shapes import markdown_table, run_shapes_section
 
     shapes_steps = len(bundled_models()) * len(methods) if shapes else 0
-    from faithcam.cli.demo_transformer import METHODS as VIT_METHODS
-    from faithcam.cli.demo_transformer import run_transformer_section
+    from faithcam.demo.transformer import METHODS as VIT_METHODS
+    from faithcam.demo.transformer import run_transformer_section
 
     vit_steps = len(VIT_METHODS) if transformer else 0
     bar = tqdm(total=len(models) * len(methods) + shapes_steps + vit_steps, disable=quiet,
