@@ -40,8 +40,15 @@ test-without-peers: $(STAMP)
 test-cuda: $(STAMP)
 	$(BIN)/python -m pytest -m cuda
 
+# Every check runs even when an earlier one fails; lint fails when any did. lint-imports: the
+# tier contract in pyproject.toml; then no private name across modules, no function over 80 lines.
 lint: $(STAMP)
-	$(BIN)/ruff check src tests benchmarks
+	@status=0; \
+	$(BIN)/ruff check src tests benchmarks scripts || status=1; \
+	$(BIN)/lint-imports --no-cache || status=1; \
+	$(BIN)/python scripts/check_private_imports.py src || status=1; \
+	$(BIN)/python scripts/check_function_length.py src || status=1; \
+	exit $$status
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.run_all

@@ -59,14 +59,7 @@ def explain_model(
     top5 = pretrained.top_k(images)
     targets = torch.tensor([row[0][1] for row in top5])
     report.heading(f"{pretrained.name} (layer {pretrained.layer})")
-    report.table(
-        ["photo", *[f"top-{k + 1}" for k in range(5)]],
-        [
-            [name] + [f"{label} ({p:.2f})" for label, _, p in row]
-            for name, row in zip(photos, top5, strict=True)
-        ],
-        caption="Top-5 predictions",
-    )
+    _top5_table(report, list(photos), top5)
     maps: dict[str, torch.Tensor] = {}
     scores: list[MethodScores] = []
     curves: dict[str, dict[str, np.ndarray]] = {"deletion": {}, "insertion": {}}
@@ -119,17 +112,34 @@ def explain_model(
         caption=f"Faithfulness on {len(photos)} photos ({steps} steps; deletion to black, "
         "insertion from a blurred copy), target = top-1 class",
     )
+    _curve_figures(report, pretrained.name, curves, fraction, out_dir)
+    return scores
+
+
+def _top5_table(report: Report, photos: list[str], top5: list) -> None:
+    report.table(
+        ["photo", *[f"top-{k + 1}" for k in range(5)]],
+        [
+            [name] + [f"{label} ({p:.2f})" for label, _, p in row]
+            for name, row in zip(photos, top5, strict=True)
+        ],
+        caption="Top-5 predictions",
+    )
+
+
+def _curve_figures(
+    report: Report,
+    model: str,
+    curves: dict[str, dict[str, np.ndarray]],
+    fraction: np.ndarray,
+    out_dir: Path,
+) -> None:
+    """One plot per curve kind (deletion, insertion), a line per method, into the report."""
     for kind, by_method in curves.items():
         report.image(
-            curves_plot(
-                by_method,
-                fraction,
-                out_dir / f"{pretrained.name}-{kind}.png",
-                f"{pretrained.name}: {kind}",
-            ),
+            curves_plot(by_method, fraction, out_dir / f"{model}-{kind}.png", f"{model}: {kind}"),
             kind,
         )
-    return scores
 
 
 def seed_figure(path: Path, photo: str = "chelsea", model: str = "mobilenet_v2-imagenet") -> Path:
