@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 # Torch pins from ../shared/ENVIRONMENT.md (these wheels lie on local disk here and in CI).
 TORCH_PINS := torch==2.14.1 torchvision==0.29.1
 
-.PHONY: install demo figure test test-cuda test-without-peers lint bench mutation mutation-sample clean
+.PHONY: install demo figure test test-peers golden test-cuda test-without-peers lint bench mutation mutation-sample clean
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -28,8 +28,19 @@ demo: $(STAMP)
 figure: $(STAMP)
 	$(BIN)/faithcam demo --figure docs/seed-methods-chelsea.png
 
+# The default suite: agreement with the peer libraries is checked against their golden outputs
+# (tests/golden/), not by running them. Layout, markers and targets: docs/testing.md.
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+# The agreement tests against the live peers (pytorch-grad-cam, torchcam, Captum, Quantus).
+test-peers: $(STAMP)
+	$(BIN)/python -m pytest -m "peers and not slow and not cuda"
+
+# Regenerate tests/golden/ from the live peers (after a peer upgrade or a changed test input).
+golden: $(STAMP)
+	rm -rf tests/golden
+	$(BIN)/python -m pytest -m "peers and not slow and not cuda" --update-golden
 
 # The suite as a machine without the peer libraries sees it: peer tests skip naming the peer,
 # every other test must pass.

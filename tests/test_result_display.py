@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import faithcam
-from tests.conftest import GapLinearNet
+from tests.helpers import GapLinearNet
 
 PNG = b"\x89PNG\r\n\x1a\n"
 

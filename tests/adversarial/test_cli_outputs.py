@@ -12,7 +12,7 @@ from PIL import Image
 
 from faithcam.cli import main
 from faithcam.viz import method_grid
-from tests.conftest import GapLinearNet
+from tests.helpers import GapLinearNet
 
 MODEL = "tests.test_model_sources:tiny_net"  # GapLinearNet, 5 classes
 
