@@ -2,12 +2,15 @@
 
 Each rule takes A, G of shape (B, K, h, w) and returns the map before the final ReLU, shape
 (B, h, w). Which estimator produced G (vanilla, integrated, expected, smooth) is not their
-business: that is the point of the estimator x weighting split.
+business: that is the point of the estimator x weighting split. :data:`WEIGHTINGS` holds every
+rule once, with its per-channel terms (``eigen_smooth``); ``faithcam.register_weighting`` adds
+one.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 
@@ -87,41 +90,78 @@ def gradcam_elementwise(activations: torch.Tensor, gradients: torch.Tensor) -> t
     return (gradients * activations).clamp(min=0).sum(dim=1)
 
 
-WEIGHTINGS: dict[str, Weighting] = {
-    "gradcam": gradcam,
-    "gradcam++": gradcam_plus_plus,
-    "xgradcam": xgradcam,
-    "hirescam": hirescam,
-    "layercam": layercam,
-    "gradcam-elementwise": gradcam_elementwise,
-    "eigengradcam": eigengradcam,
+@dataclass(frozen=True)
+class WeightingRule:
+    """A weighting rule, from one source: its per-channel terms T_k (B, K, h, w), whose sum
+    over the channels k is the map, and (for the built-in rules) the map computed directly.
+
+    ``eigen_smooth=True`` projects the terms on their first principal component instead of
+    summing them (:mod:`faithcam.cams.eigen`).
+    """
+
+    name: str
+    channel_terms: Weighting
+    direct: Weighting | None = None  # the map without materialising the terms (same formula)
+    citation: str = ""
+
+    def __call__(self, activations: torch.Tensor, gradients: torch.Tensor) -> torch.Tensor:
+        return self.map_fn()(activations, gradients)
+
+    def map_fn(self, eigen_smooth: bool = False) -> Weighting:
+        """(A, G) -> the (B, h, w) map: Σ_k T_k, or the first principal component of the T_k."""
+        if eigen_smooth:
+            terms = self.channel_terms
+            return lambda activations, gradients: first_component(terms(activations, gradients))
+        if self.direct is not None:
+            return self.direct
+        terms = self.channel_terms
+        return lambda activations, gradients: terms(activations, gradients).sum(dim=1)
+
+
+WEIGHTINGS: dict[str, WeightingRule] = {
+    rule.name: rule
+    for rule in (
+        WeightingRule(
+            "gradcam",
+            lambda a, g: gradcam_weights(g)[:, :, None, None] * a,
+            gradcam,
+            "Selvaraju et al., ICCV 2017",
+        ),
+        WeightingRule(
+            "gradcam++",
+            lambda a, g: gradcam_plus_plus_weights(a, g)[:, :, None, None] * a,
+            gradcam_plus_plus,
+            "Chattopadhyay et al., WACV 2018",
+        ),
+        WeightingRule(
+            "xgradcam",
+            lambda a, g: xgradcam_weights(a, g)[:, :, None, None] * a,
+            xgradcam,
+            "Fu et al., BMVC 2020",
+        ),
+        WeightingRule("hirescam", lambda a, g: g * a, hirescam, "Draelos & Carin, 2020"),
+        WeightingRule(
+            "layercam", lambda a, g: g.clamp(min=0) * a, layercam, "Jiang et al., IEEE TIP 2021"
+        ),
+        WeightingRule(
+            "gradcam-elementwise",
+            lambda a, g: (g * a).clamp(min=0),
+            gradcam_elementwise,
+            "pytorch-grad-cam, 2021",
+        ),
+        # its map is already the first principal component of G ⊙ A
+        WeightingRule("eigengradcam", lambda a, g: g * a, eigengradcam, "pytorch-grad-cam"),
+    )
 }
 
-# The per-channel terms T_k (B, K, h, w) whose channel sum Σ_k T_k is each weighting's map.
-CHANNEL_TERMS: dict[str, Weighting] = {
-    "gradcam": lambda a, g: gradcam_weights(g)[:, :, None, None] * a,
-    "gradcam++": lambda a, g: gradcam_plus_plus_weights(a, g)[:, :, None, None] * a,
-    "xgradcam": lambda a, g: xgradcam_weights(a, g)[:, :, None, None] * a,
-    "hirescam": lambda a, g: g * a,
-    "layercam": lambda a, g: g.clamp(min=0) * a,
-    "gradcam-elementwise": lambda a, g: (g * a).clamp(min=0),
-    "eigengradcam": lambda a, g: g * a,
-}
 
-
-def eigen_smoothed(name: str) -> Weighting:
-    """``eigen_smooth=True`` (pytorch-grad-cam's option): the first principal component of the
-    weighting's per-channel terms T_k instead of their sum Σ_k T_k (see
-    :mod:`faithcam.cams.eigen`)."""
-    terms = CHANNEL_TERMS[name]
-    return lambda activations, gradients: first_component(terms(activations, gradients))
-
-
-def get_weighting(name: str) -> Weighting:
-    """The weighting rule called ``name`` (one of :data:`WEIGHTINGS`)."""
+def get_weighting(name: str, eigen_smooth: bool = False) -> Weighting:
+    """The map function (A, G) -> (B, h, w) of the rule called ``name`` (one of
+    :data:`WEIGHTINGS`), eigen-smoothed if asked."""
     try:
-        return WEIGHTINGS[name]
+        rule = WEIGHTINGS[name]
     except KeyError:
         raise FaithcamValueError(
             f"weighting: unknown rule {name!r}; valid: {', '.join(WEIGHTINGS)}"
         ) from None
+    return rule.map_fn(eigen_smooth)
