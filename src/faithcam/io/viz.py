@@ -82,7 +82,7 @@ def overlay(
             f"heatmap: shape {values.shape} does not match the image size {rgb.shape[:2]}"
         )
     if style == "jet":
-        from faithcam.interop.compat.pytorch_grad_cam.utils.image import show_cam_on_image
+        from faithcam.compat.pytorch_grad_cam.utils.image import show_cam_on_image
 
         return show_cam_on_image(rgb, values, use_rgb=True, image_weight=1 - alpha)
     weight = opacity(values, alpha)[..., None]
