@@ -4,7 +4,13 @@ layer4), traced with sys.settrace after a warm-up call; also the files and the m
     PYTHONPATH=src python scripts/count_calls.py
 """
 
-import sys, torch, torchvision, faithcam
+import sys
+
+import torch
+import torchvision
+
+import faithcam
+
 torch.manual_seed(0)
 model = torchvision.models.resnet18(weights=None).eval()
 x = torch.randn(1, 3, 224, 224)
