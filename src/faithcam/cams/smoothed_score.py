@@ -30,14 +30,8 @@ from faithcam.cams.method import Method, Raw
 from faithcam.engine.capture import capture_inputs
 from faithcam.engine.request import Request
 from faithcam.engine.targets import select_output
+from faithcam.engine.validation import check_count
 from faithcam.errors import FaithcamTypeError, FaithcamValueError
-
-
-def _check_count(name: str, value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise FaithcamTypeError(f"{name}: expected an int >= 1, got {value!r}")
-    if value < 1:
-        raise FaithcamValueError(f"{name}: must be >= 1, got {value}")
 
 
 def _check_align_corners(value: object) -> None:
@@ -54,7 +48,7 @@ class NoisyMaskOptions:
     align_corners: bool = False
 
     def __post_init__(self) -> None:
-        _check_count("samples", self.samples)
+        check_count("samples", self.samples)
         if isinstance(self.sigma, bool) or not isinstance(self.sigma, int | float):
             raise FaithcamTypeError(f"sigma: expected a number >= 0, got {self.sigma!r}")
         if not self.sigma >= 0:
@@ -70,7 +64,7 @@ class ScaledMaskOptions:
     align_corners: bool = False
 
     def __post_init__(self) -> None:
-        _check_count("steps", self.steps)
+        check_count("steps", self.steps)
         _check_align_corners(self.align_corners)
 
 

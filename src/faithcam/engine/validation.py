@@ -57,12 +57,17 @@ def check_images(images: Any) -> torch.Tensor:
     return images
 
 
+def check_count(name: str, value: Any) -> int:
+    """``value`` if it is an int >= 1 (``batch_size``, ``steps``, ``samples``)."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise FaithcamTypeError(f"{name}: expected an int >= 1, got {value!r}")
+    if value < 1:
+        raise FaithcamValueError(f"{name}: must be >= 1, got {value}")
+    return value
+
+
 def check_batch_size(batch_size: Any) -> int:
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int):
-        raise FaithcamTypeError(f"batch_size: expected an int >= 1, got {batch_size!r}")
-    if batch_size < 1:
-        raise FaithcamValueError(f"batch_size: must be >= 1, got {batch_size}")
-    return batch_size
+    return check_count("batch_size", batch_size)
 
 
 def check_flag(name: str, value: Any) -> bool:

@@ -233,15 +233,6 @@ class Vanilla(Estimator):
         return Estimate(torch.cat(activations), torch.cat(gradients), torch.cat(scores))
 
 
-def check_count(name: str, value: int) -> int:
-    """``value`` if it is an int >= 1 (``steps``, ``samples``)."""
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise FaithcamTypeError(f"{name}: expected an int >= 1, got {value!r}")
-    if value < 1:
-        raise FaithcamValueError(f"{name}: must be >= 1, got {value}")
-    return value
-
-
 def check_sigma(name: str, value: float) -> float:
     """``value`` as a float if it is a finite number >= 0."""
     if not isinstance(value, int | float) or isinstance(value, bool):

@@ -7,7 +7,7 @@ import numpy as np
 import torch
 
 from faithcam.cams.baselines import Baseline, Black, as_baseline
-from faithcam.cams.estimators.base import Estimator, check_count, check_variant
+from faithcam.cams.estimators.base import Estimator, check_variant
 from faithcam.cams.estimators.rows import (
     AVERAGE_GRADIENTS,
     AVERAGE_MAPS,
@@ -16,6 +16,7 @@ from faithcam.cams.estimators.rows import (
     ROLE_BASELINE,
     roles,
 )
+from faithcam.engine.validation import check_count
 from faithcam.errors import FaithcamValueError
 
 

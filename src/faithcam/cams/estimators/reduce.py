@@ -98,6 +98,23 @@ class Accumulator:
                 0, images, activations.index_select(0, rows.baselines)
             )
 
+    def add(
+        self,
+        estimator: Estimator,
+        request: Request,
+        chunk: Chunk,
+        captured: Capture,
+        weighting: MapFn,
+    ) -> None:
+        """Reduce one chunk's captured rows: keep the input and baseline rows, then the
+        samples (:meth:`add_samples`)."""
+        rows = RowSelection.of(chunk.plan, request.images.device)
+        self.add_rows(chunk.plan.image_index, rows, captured.activations, captured.scores)
+        self.add_samples(estimator, request, chunk, captured, rows, weighting)
+
+    def add_samples(self, estimator, request, chunk, captured, rows, weighting) -> None:
+        raise NotImplementedError
+
     def activations(self, relative: bool) -> torch.Tensor:
         """A(x), or A(x) − A(x') when ``relative``."""
         if relative:
@@ -113,19 +130,9 @@ class WeightedMean(Accumulator):
         self.gradients: torch.Tensor | None = None
         self.maps: torch.Tensor | None = None
 
-    def add(
-        self,
-        estimator: Estimator,
-        request: Request,
-        chunk: Chunk,
-        captured: Capture,
-        weighting: MapFn,
-    ) -> None:
-        """Reduce one chunk's captured rows."""
+    def add_samples(self, estimator, request, chunk, captured, rows, weighting) -> None:
         plan = chunk.plan
-        rows = RowSelection.of(plan, request.images.device)
         weight = plan.weight.to(request.images.device, captured.gradients.dtype)
-        self.add_rows(plan.image_index, rows, captured.activations, captured.scores)
         if estimator.combine == AVERAGE_GRADIENTS:
             if self.gradients is None:
                 self.gradients = self.zeros(captured.gradients)
@@ -154,22 +161,11 @@ class RunningMean(Accumulator):
         self.moments = Welford(n_images)
         self.gradient_sum: torch.Tensor | None = None
 
-    def add(
-        self,
-        estimator: Estimator,
-        request: Request,
-        chunk: Chunk,
-        captured: Capture,
-        weighting: MapFn,
-    ) -> None:
-        """Reduce one chunk's captured rows."""
-        plan = chunk.plan
-        rows = RowSelection.of(plan, request.images.device)
-        self.add_rows(plan.image_index, rows, captured.activations, captured.scores)
+    def add_samples(self, estimator, request, chunk, captured, rows, weighting) -> None:
         if not rows.n_weighted:
             return
         used = rows.weighted
-        image = plan.image_index.index_select(0, used)
+        image = chunk.plan.image_index.index_select(0, used)
         if estimator.combine == AVERAGE_MAPS:
             values = estimator.row_maps(request, self, chunk, captured, used, weighting)
             values = values.clamp(min=0)

@@ -9,7 +9,6 @@ import torch
 from faithcam.cams.baselines import Baseline, UniformNoise, as_baseline
 from faithcam.cams.estimators.base import (
     Estimator,
-    check_count,
     check_sigma,
     check_tolerance,
     check_variant,
@@ -22,9 +21,33 @@ from faithcam.cams.estimators.rows import (
     roles,
 )
 from faithcam.cams.estimators.samplers import Draws, check_sampler
+from faithcam.engine.validation import check_count
 
 
-class Expected(Estimator):
+class MonteCarlo(Estimator):
+    """An estimator of ``samples`` random rows per image, plus the input row (weight 0)."""
+
+    samples: int = 1
+
+    def settings(self):
+        return {
+            "estimator": self.name,
+            **self.described(),
+            "sigma": self.noise,
+            "sampler": self.sampler,
+            "tolerance": self.tolerance,
+        }
+
+    def described(self) -> dict:
+        """The settings of this estimator beside σ, the sampler and the tolerance."""
+        return {"samples": self.samples}
+
+    @property
+    def rows_per_image(self) -> int:
+        return self.samples + 1
+
+
+class Expected(MonteCarlo):
     """Expected Grad-CAM (Buono et al., "Expected Grad-CAM: Towards gradient faithfulness",
     2024): the smoothed expectation of perturbed integrated gradients, by Monte Carlo with n
     samples x̃_r = x'_r + α_r (x − x'_r) + ε_r, x'_r ~ D, α_r ~ U(0, 1),
@@ -78,20 +101,8 @@ class Expected(Estimator):
         self.combine = AVERAGE_GRADIENTS if averaged else AVERAGE_MAPS
         self.reference = NO_REFERENCE if averaged else OWN_REFERENCE
 
-    def settings(self):
-        return {
-            "estimator": self.name,
-            "variant": self.variant,
-            "samples": self.samples,
-            "baseline": repr(self.baseline),
-            "sigma": self.noise,
-            "sampler": self.sampler,
-            "tolerance": self.tolerance,
-        }
-
-    @property
-    def rows_per_image(self) -> int:
-        return self.samples + 1
+    def described(self) -> dict:
+        return {"variant": self.variant, "samples": self.samples, "baseline": repr(self.baseline)}
 
     def pattern(self, position, generator, draws: Draws | None = None):
         if draws is not None and draws.sobol:
@@ -105,7 +116,7 @@ class Expected(Estimator):
         return alpha, weight, roles(position)
 
 
-class Smooth(Estimator):
+class Smooth(MonteCarlo):
     """SmoothGrad-style gradient (Omeiza et al., "Smooth Grad-CAM++", 2019):
     G = (1/n) Σ_r ∂y^c/∂A (x + ε_r), ε_r ~ N(0, (σ · range(x))²); map = weighting(A(x), G).
 
@@ -126,18 +137,6 @@ class Smooth(Estimator):
         self.sampler = check_sampler(sampler, self.SAMPLERS)
         self.tolerance = check_tolerance(tolerance)
 
-    def settings(self):
-        return {
-            "estimator": self.name,
-            "samples": self.samples,
-            "sigma": self.noise,
-            "sampler": self.sampler,
-            "tolerance": self.tolerance,
-        }
-
-    @property
-    def rows_per_image(self) -> int:
-        return self.samples + 1
 
     def pattern(self, position, generator, draws: Draws | None = None):
         is_input = position == 0
