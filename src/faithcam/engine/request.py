@@ -25,7 +25,7 @@ from faithcam.engine.layouts import ReshapeTransform, check_reshape_transform
 from faithcam.engine.normalization import Normalization, NormalizationSpec, as_normalization
 from faithcam.engine.targets import BoundTarget, OutputSelector, Target
 from faithcam.engine.validation import (
-    check_batch_size,
+    check_count,
     check_flag,
     check_images,
     check_model,
@@ -85,7 +85,7 @@ class Request:
         if images.is_inference():  # made under a caller's inference_mode: autograd cannot use it
             with torch.inference_mode(False):
                 images = images.clone()
-        batch_size = check_batch_size(batch_size)
+        batch_size = check_count("batch_size", batch_size)
         reshape_transform = check_reshape_transform(reshape_transform)
         eigen_smooth = check_flag("eigen_smooth", eigen_smooth)
         images = images.to(*model_placement(model, images.device, images.dtype))
