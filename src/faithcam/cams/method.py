@@ -120,8 +120,11 @@ class Method:
 def options_of(kind: Callable[..., Any]) -> list[Option]:
     """The typed options of an ``Options`` dataclass or of a constructor (its keyword
     parameters with their annotations and defaults)."""
-    target = kind.__init__ if isinstance(kind, type) else kind
-    hints = typing.get_type_hints(target)
+    annotated = kind if dataclasses.is_dataclass(kind) else getattr(kind, "__init__", kind)
+    try:
+        hints = typing.get_type_hints(annotated)
+    except (NameError, TypeError):  # an annotation that cannot be evaluated here: keep its text
+        hints = getattr(annotated, "__annotations__", {})
     parameters = list(inspect.signature(kind).parameters.values())
     return [
         Option(p.name, hints.get(p.name, Any), p.default)
