@@ -197,6 +197,9 @@ def test_registering_a_taken_name_is_refused() -> None:
         faithcam.register_method("grad-cam", OneChannel)  # an alias
     with pytest.raises(faithcam.FaithcamTypeError, match="Method subclass"):
         faithcam.register_method("mine", object)
+    with pytest.raises(faithcam.FaithcamValueError, match="'GradCAM' is already"):
+        faithcam.register_weighting("mine", squared_gradient_terms, class_name="GradCAM")
+    assert "mine" not in METHODS and "mine" not in WEIGHTINGS
 
 
 # -- the vocabulary of explain ---------------------------------------------------------------

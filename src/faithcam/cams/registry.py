@@ -66,6 +66,8 @@ def _add(spec: MethodSpec) -> MethodSpec:
             raise FaithcamValueError(f"name: {name!r} is already a method name or alias")
     if not re.fullmatch(r"[A-Za-z_]\w*", spec.class_name):
         raise FaithcamValueError(f"class_name: expected an identifier, got {spec.class_name!r}")
+    if any(other.class_name == spec.class_name for other in METHODS.values()):
+        raise FaithcamValueError(f"class_name: {spec.class_name!r} is already a method's class")
     METHODS[spec.name] = spec
     ALIASES.update(dict.fromkeys(spec.aliases, spec.name))
     return spec
