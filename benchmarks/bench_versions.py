@@ -63,8 +63,10 @@ print(json.dumps(results))
 """
 
 
-def run_version(src: str, repeats: int, threads: int) -> dict[str, dict[str, float]]:
-    code = CHILD.format(repeats=repeats, threads=threads, workloads=WORKLOADS)
+def run_version(
+    src: str, repeats: int, threads: int, workloads: list[tuple]
+) -> dict[str, dict[str, float]]:
+    code = CHILD.format(repeats=repeats, threads=threads, workloads=workloads)
     env = {**os.environ, "PYTHONPATH": src, "OMP_NUM_THREADS": str(threads)}
     out = subprocess.run(
         [sys.executable, "-c", textwrap.dedent(code)], env=env, capture_output=True, text=True,
@@ -80,15 +82,18 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="A B rounds (fresh processes)")
     parser.add_argument("--repeats", type=int, default=3, help="timed calls per process")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--only", nargs="+", help="workloads whose name contains one of these")
     args = parser.parse_args()
+    workloads = [w for w in WORKLOADS if not args.only or any(o in w[0] for o in args.only)]
     runs: dict[str, list[dict]] = {"old": [], "new": []}
     for _ in range(args.rounds):
         for side in ("old", "new"):
-            runs[side].append(run_version(getattr(args, side), args.repeats, args.threads))
+            src = getattr(args, side)
+            runs[side].append(run_version(src, args.repeats, args.threads, workloads))
     rows = []
     print(f"{'workload':<26} {'old ms':>8} {'new ms':>8} {'old x inf':>10} "
           f"{'new x inf':>10} {'new/old':>8}")  # fmt: skip
-    for name, *_ in WORKLOADS:
+    for name, *_ in workloads:
         row = {"workload": name}
         for side in ("old", "new"):
             explain = statistics.median(r[name]["explain"] for r in runs[side])

@@ -10,7 +10,7 @@ one.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
@@ -90,32 +90,29 @@ def gradcam_elementwise(activations: torch.Tensor, gradients: torch.Tensor) -> t
     return (gradients * activations).clamp(min=0).sum(dim=1)
 
 
-@dataclass(frozen=True)
+@dataclass
 class WeightingRule:
     """A weighting rule, from one source: its per-channel terms T_k (B, K, h, w), whose sum
     over the channels k is the map, and (for the built-in rules) the map computed directly.
 
-    ``eigen_smooth=True`` projects the terms on their first principal component instead of
-    summing them (:mod:`faithcam.cams.eigen`).
+    ``map`` is (A, G) -> the (B, h, w) map Σ_k T_k; ``smoothed`` (``eigen_smooth=True``) the
+    projection of the T_k on their first principal component (:mod:`faithcam.cams.eigen`).
     """
 
     name: str
     channel_terms: Weighting
     direct: Weighting | None = None  # the map without materialising the terms (same formula)
     citation: str = ""
+    map: Weighting = field(init=False, repr=False)
+    smoothed: Weighting = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        terms = self.channel_terms
+        self.map = self.direct or (lambda a, g: terms(a, g).sum(dim=1))
+        self.smoothed = lambda a, g: first_component(terms(a, g))
 
     def __call__(self, activations: torch.Tensor, gradients: torch.Tensor) -> torch.Tensor:
-        return self.map_fn()(activations, gradients)
-
-    def map_fn(self, eigen_smooth: bool = False) -> Weighting:
-        """(A, G) -> the (B, h, w) map: Σ_k T_k, or the first principal component of the T_k."""
-        if eigen_smooth:
-            terms = self.channel_terms
-            return lambda activations, gradients: first_component(terms(activations, gradients))
-        if self.direct is not None:
-            return self.direct
-        terms = self.channel_terms
-        return lambda activations, gradients: terms(activations, gradients).sum(dim=1)
+        return self.map(activations, gradients)
 
 
 WEIGHTINGS: dict[str, WeightingRule] = {
@@ -164,4 +161,4 @@ def get_weighting(name: str, eigen_smooth: bool = False) -> Weighting:
         raise FaithcamValueError(
             f"weighting: unknown rule {name!r}; valid: {', '.join(WEIGHTINGS)}"
         ) from None
-    return rule.map_fn(eigen_smooth)
+    return rule.smoothed if eigen_smooth else rule.map

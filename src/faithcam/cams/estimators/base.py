@@ -210,10 +210,7 @@ class Vanilla(Estimator):
     estimate is the capture of the images, with no sample rows to plan or reduce."""
 
     name = "vanilla"
-
-    @property
-    def rows_per_image(self) -> int:
-        return 1
+    rows_per_image = 1
 
     def pattern(self, position, generator, draws=None):
         one = torch.ones(len(position))
