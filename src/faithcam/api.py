@@ -54,8 +54,7 @@ def explain(
     Args:
         model: the network, run in eval mode; its modes, parameters, buffers and
             ``requires_grad`` flags are left exactly as they were.
-        method: a name from :data:`METHODS` (``"gradcam"``, ``"hirescam"``,
-            ``"expected-gradcam"``, ...).
+        method: a name from :data:`METHODS` (``"gradcam"``, ``"expected-gradcam"``, ...).
         targets: None (predicted class), a class id, one class id per image, a
             :class:`~faithcam.engine.targets.Target`, or a callable ``outputs -> (N,) scores``.
         layer: dotted module name, ``"name:input"`` (the module's input), module, or None
