@@ -9,11 +9,12 @@ import torch.nn.functional as F
 from torch import nn
 
 import faithcam
-from faithcam.cams import methods
 from faithcam.cams.activation_cams import random_weights
 from faithcam.cams.baselines import ReferenceSet
 from faithcam.cams.estimators import Expected, Integrated
+from faithcam.cams.registry import METHODS, method_spec
 from faithcam.engine.layers import resolve_layer
+from faithcam.engine.request import Request
 from faithcam.engine.targets import ClassLogit
 from faithcam.errors import FaithcamValueError, TargetError
 from tests.helpers import GapLinearNet, seeded_images
@@ -26,34 +27,19 @@ def _model(classes: int = 5) -> GapLinearNet:
 
 # -- the method classes ---------------------------------------------------------------------
 
-# few samples / steps: the test is about which method runs, not about convergence
-CHEAP = {
-    "integrated-gradcam": {"steps": 2},
-    "expected-gradcam": {"samples": 2},
-    "smoothgradcam++": {"samples": 2},
-    "sscam": {"samples": 2},
-    "iscam": {"samples": 2},
-}
-
-
 def _public_classes() -> list[type]:
-    return [
-        value
-        for name, value in vars(methods).items()
-        if isinstance(value, type)
-        and issubclass(value, methods.CamMethod)
-        and value is not methods.CamMethod
-        and not name.startswith("_")
-    ]
+    return [getattr(faithcam, spec.class_name) for spec in METHODS.values()]
 
 
 def test_every_method_class_computes_its_own_method():
     classes = _public_classes()
-    assert {cls.method for cls in classes} == set(methods.METHODS)  # one class per method
+    assert {cls.method for cls in classes} == set(METHODS)  # one class per method
+    assert all(issubclass(cls, faithcam.CamMethod) for cls in classes)
     model, images = _model(), seeded_images(1, 8)
     for cls in classes:
-        method = methods.method_spec(cls.method)[0]
-        options = {**CHEAP.get(method, {}), "seed": 3}
+        method = method_spec(cls.method)[0]
+        # cheap options: the test is about which method runs, not about convergence
+        options = {**METHODS[method].test_options, "seed": 3}
         via_class = cls(model, **options)(images)
         via_explain = faithcam.explain(model, images, method, **options)
         assert via_class.method == via_explain.method == method, cls.__name__
@@ -62,8 +48,8 @@ def test_every_method_class_computes_its_own_method():
 
 
 def test_method_classes_are_named_after_their_attribute():
-    assert methods.HiResCAM.__name__ == "HiResCAM"
-    assert repr(methods.ScoreCAM(_model())).startswith("ScoreCAM(")
+    assert faithcam.HiResCAM.__name__ == "HiResCAM"
+    assert repr(faithcam.ScoreCAM(_model())).startswith("ScoreCAM(")
 
 
 # -- RandomCAM's weights --------------------------------------------------------------------
@@ -199,15 +185,13 @@ def test_per_sample_map_estimate_has_no_gradient_with_or_without_tolerance():
     layer = resolve_layer(model, "features", images)
     for tolerance in (None, 0.5):
         estimator = Expected(samples=3, tolerance=tolerance)
-        target = ClassLogit(1).bind(len(images), images.device)
+        target = ClassLogit(1)
+        request = Request(
+            model, images, target, target.bind(len(images), images.device), batch_size=4,
+            layer=layer, generator=torch.Generator().manual_seed(0),
+        )  # fmt: skip
         estimate = estimator.estimate(
-            model,
-            layer,
-            images,
-            target,
-            batch_size=4,
-            generator=torch.Generator().manual_seed(0),
-            map_fn=lambda a, g: (a * g.mean((2, 3), keepdim=True)).sum(1),
+            request, lambda a, g: (a * g.mean((2, 3), keepdim=True)).sum(1)
         )
         assert estimate.gradients is None
         assert estimate.maps is not None and estimate.maps.shape == (2, 8, 8)

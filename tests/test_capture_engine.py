@@ -14,6 +14,7 @@ from torch import nn
 import faithcam
 from faithcam.engine.capture import capture, capture_inputs
 from faithcam.engine.layers import ResolvedLayer
+from faithcam.engine.request import Request
 from faithcam.engine.targets import as_target
 from tests.helpers import FlattenLinearNet, GapLinearNet
 from tests.references import reference_gradients
@@ -122,8 +123,9 @@ def test_forward_only_capture_keeps_a_copy_and_scores() -> None:
     )
     expected_a = torch.relu(expected_a)  # the in-place ReLU after the conv overwrote it
     target = as_target(None).bind(5, images.device)
+    layer = ResolvedLayer("features.3", model.features[3])
     result = capture_inputs(
-        model, ResolvedLayer("features.3", model.features[3]), images, target, batch_size=2
+        Request(model, images, as_target(None), target, batch_size=2, layer=layer)
     )
     torch.testing.assert_close(result.activations, expected_a)
     torch.testing.assert_close(result.scores, outputs.max(dim=1).values)

@@ -8,8 +8,9 @@ from torch import nn
 
 import faithcam
 from faithcam.cams.estimators import Integrated
-from faithcam.cams.weightings import WEIGHTINGS
+from faithcam.cams.weightings import WEIGHTINGS, gradcam
 from faithcam.engine.layers import resolve_layer
+from faithcam.engine.request import Request
 from faithcam.engine.targets import as_target
 
 
@@ -38,10 +39,12 @@ def saturating_image() -> torch.Tensor:
     return image
 
 
-def estimate(model, images, estimator, targets=0):
+def estimate(model, images, estimator, targets=0, batch_size=8, generator=None):
     layer = resolve_layer(model, "features", images)
-    target = as_target(targets).bind(len(images), images.device)
-    return estimator.estimate(model, layer, images, target, batch_size=8)
+    target = as_target(targets)
+    bound = target.bind(len(images), images.device)
+    request = Request(model, images, target, bound, batch_size, layer=layer, generator=generator)
+    return estimator.estimate(request, gradcam)
 
 
 def test_sensitivity_on_a_saturated_head() -> None:
@@ -109,16 +112,8 @@ def test_expected_with_point_mass_converges_to_integrated() -> None:
             estimator = faithcam.Expected(
                 samples=n, baseline=faithcam.Black(), sigma=0.0, variant="averaged-gradient"
             )
-            layer = resolve_layer(model, "features", images)
-            target = as_target(0).bind(len(images), images.device)
-            g = estimator.estimate(
-                model,
-                layer,
-                images,
-                target,
-                batch_size=256,
-                generator=torch.Generator().manual_seed(seed),
-            ).gradients
+            generator = torch.Generator().manual_seed(seed)
+            g = estimate(model, images, estimator, 0, 256, generator).gradients
             trials.append((g - reference).norm() / reference.norm())
         errors[n] = torch.stack(trials).mean().item()
     assert errors[512] < errors[8] / 2.5, errors  # 1/sqrt(n) predicts 8
@@ -250,7 +245,7 @@ def test_reference_set_baselines(gap_model, small_images) -> None:
         ),
         ({"method": "integrated-gradcam", "baseline": "uniform"}, "deterministic baseline"),
         ({"method": "integrated-gradcam", "baseline": "purple"}, "unknown name 'purple'"),
-        ({"method": "integrated-gradcam", "samples": 3}, "unexpected keyword argument 'samples'"),
+        ({"method": "integrated-gradcam", "samples": 3}, r"unexpected options \['samples'\]"),
         ({"method": "gradcam", "estimator": "bayesian"}, "unknown 'bayesian'"),
     ],
 )

@@ -62,9 +62,9 @@ def test_randomcam_is_seeded_and_class_agnostic(model, small_images) -> None:
 def test_several_layers_of_one_layer_is_that_layer_scaled(model, small_images) -> None:
     one = faithcam.explain(model, small_images, "gradcam", targets=1, layer="features.3")
     fused = faithcam.explain(model, small_images, "gradcam", targets=1, layer=["features.3"])
-    scaled = faithcam.cams.composite.minmax(one.raw_maps.clamp(min=0))
+    scaled = faithcam.cams.compose.minmax(one.raw_maps.clamp(min=0))
     up = torch.nn.functional.interpolate(scaled[:, None], size=(16, 16), mode="bilinear")[:, 0]
-    torch.testing.assert_close(fused.raw_maps, faithcam.cams.composite.minmax(up))
+    torch.testing.assert_close(fused.raw_maps, faithcam.cams.compose.minmax(up))
 
 
 @pytest.mark.parametrize(

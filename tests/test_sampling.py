@@ -17,8 +17,8 @@ import torch
 from torch import nn
 
 import faithcam
-from faithcam.cams import estimators
 from faithcam.cams.estimators import ROLE_SAMPLE, Expected
+from faithcam.engine import capture as capture_module
 from tests.test_seed_methods import (
     TanhHeadNet,
     naive_activations_and_gradient,
@@ -163,13 +163,13 @@ def test_antithetic_pairs_cancel_across_chunk_boundaries(baseline) -> None:
 @pytest.mark.parametrize("tolerance", [None, 0.05])
 def test_no_forward_has_more_than_batch_size_rows(monkeypatch, sampler, tolerance) -> None:
     sizes = []
-    real = estimators.capture
+    real = capture_module.capture
 
     def counting(model, layer, inputs, *args, **kwargs):
         sizes.append(len(inputs))
         return real(model, layer, inputs, *args, **kwargs)
 
-    monkeypatch.setattr(estimators, "capture", counting)
+    monkeypatch.setattr(capture_module, "capture", counting)
     model = TanhHeadNet().eval()
     result = faithcam.explain(
         model, torch.rand(3, 3, 8, 8), "expected-gradcam", targets=0, samples=20,

@@ -28,7 +28,7 @@ from faithcam.serve import create_app, default_catalogue
 from faithcam.serve.choices import SEED_METHODS, load_photo
 from faithcam.serve.uploads import UploadLimits
 from tests.adversarial.test_security import _crafted_pt2
-from tests.conftest import GapLinearNet
+from tests.helpers import GapLinearNet
 
 SHAPES = "shapesbench-resnet-clean"
 SHAPES_LAYER = "layer2"

@@ -109,7 +109,7 @@ def test_unknown_metric_is_rejected(tmp_path) -> None:
 def test_resume_re_explains_only_the_missing_images(tmp_path, monkeypatch) -> None:
     """Counts the images handed to ``explain``: a complete store explains nothing again, and a
     store missing some images (or some rows of one) explains exactly those."""
-    import faithcam.cams.methods as methods
+    import faithcam.api as methods
 
     explained: list[int] = []
     real_explain = methods.explain

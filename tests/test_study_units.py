@@ -21,7 +21,7 @@ import pytest
 import torch
 from torch.utils.data import Dataset
 
-import faithcam.cams.methods as cam_methods
+import faithcam.api as cam_methods
 from faithcam.cams.baselines import ReferenceSet
 from faithcam.errors import FaithcamValueError
 from faithcam.studies import study

@@ -26,7 +26,7 @@ from tests.adversarial.attempts import (
     expect_cli_refusal,
     expect_refusal,
 )
-from tests.conftest import GapLinearNet
+from tests.helpers import GapLinearNet
 
 PRECIOUS = "precious file of the user"
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 
 from tests.adversarial.test_security import _Payload
-from tests.conftest import GapLinearNet
+from tests.helpers import GapLinearNet
 
 Entry = tuple[bytes, bytes]  # (name, data)
 CONFIG = b"plain/data/weights/model_weights_config.json"

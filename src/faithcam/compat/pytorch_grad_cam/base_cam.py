@@ -9,7 +9,8 @@ faster and lighter (see ``benchmarks/bench_compat.py``).
 
 Differences from the peer, on purpose:
 - The model's train/eval mode: the peer calls ``model.eval()`` in its constructor and leaves
-  it so; the drop-in switches every module to eval for the call and restores each one's mode.
+  it so; the drop-in switches every module to eval for the call and restores each one's mode
+  and every buffer (:func:`faithcam.engine.model_state.model_guard`).
 - No hooks stay attached between calls, so ``release()`` / the context manager have nothing
   to free (both are kept for compatibility).
 - Fewer targets than images raise an error (the peer silently returns all-zero maps for the
@@ -30,14 +31,16 @@ import numpy as np
 import torch
 from torch import nn
 
-from faithcam.cams.methods import explain
+from faithcam.api import explain
 from faithcam.cams.weightings import get_weighting
-from faithcam.engine.capture import capture
+from faithcam.compat.pytorch_grad_cam.utils.image import scale_cam_image
+from faithcam.engine.capture import capture_batches
 from faithcam.engine.layers import ResolvedLayer, resolve_layer
+from faithcam.engine.model_state import model_guard
+from faithcam.engine.request import Request
 from faithcam.engine.targets import CallableTarget, ClassLogit, Target
 from faithcam.engine.validation import check_images, check_model, model_device
 from faithcam.errors import FaithcamNotImplementedError, FaithcamTypeError, FaithcamValueError
-from faithcam.interop.compat.pytorch_grad_cam.utils.image import scale_cam_image
 
 PeerTarget = Callable[[torch.Tensor], torch.Tensor]
 PEER_PLUSPLUS_EPS = 1e-6  # pytorch-grad-cam's ε in Grad-CAM++'s α denominator
@@ -53,22 +56,6 @@ def peer_gradcam_plus_plus(activations: torch.Tensor, gradients: torch.Tensor) -
     alpha = torch.where(gradients != 0, alpha, 0.0)
     weights = (alpha * gradients.clamp(min=0)).sum(dim=(2, 3))
     return torch.einsum("bk,bkhw->bhw", weights, activations)
-
-
-class _EvalMode:
-    """Every module in eval mode inside the block; each module's own mode restored after."""
-
-    def __init__(self, model: nn.Module) -> None:
-        self.model = model
-        self.modes: dict[nn.Module, bool] = {}
-
-    def __enter__(self) -> None:
-        self.modes = {module: module.training for module in self.model.modules()}
-        self.model.eval()
-
-    def __exit__(self, *exc: object) -> None:
-        for module, mode in self.modes.items():
-            module.training = mode
 
 
 class BaseCAM:
@@ -125,7 +112,7 @@ class BaseCAM:
         images = images.to(model_device(self.model, images.device))
         target = self._target(targets, len(images))
         size = (images.shape[-1], images.shape[-2])  # (width, height), as the peer
-        with _EvalMode(self.model):
+        with model_guard(self.model):  # eval mode; each module's mode and buffers restored
             layers = [
                 resolve_layer(self.model, m, images, reshape_transform=self.reshape_transform)
                 for m in self.target_layers
@@ -163,11 +150,10 @@ class BaseCAM:
     def _raw_map(self, images: torch.Tensor, layer: ResolvedLayer, target: Target) -> np.ndarray:
         """The signed (B, h, w) map at the layer's resolution."""
         bound = target.bind(len(images), images.device)
-        index = torch.arange(len(images), device=images.device)
-        is_input = torch.ones(len(images), dtype=torch.bool, device=images.device)
-        # the layer carries the user's reshape_transform: as the peer, the capture applies it
-        # to the activations and the gradients alike
-        captured = capture(self.model, layer, images, bound, index, is_input)
+        # one chunk of every image, as the peer's one batch; the layer carries the user's
+        # reshape_transform: as the peer, the capture applies it to activations and gradients
+        request = Request(self.model, images, target, bound, len(images), layer=layer)
+        ((_, captured),) = capture_batches(request)
         if self.outputs is None or layer.module is self.target_layers[0]:
             self.outputs = captured.outputs
         activations, gradients = captured.activations, captured.gradients

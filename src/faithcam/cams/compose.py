@@ -1,4 +1,5 @@
-"""Maps built from several runs of a method: test-time augmentation and several layers.
+"""Maps built from several runs of a method: test-time augmentation and several layers, as
+wrappers around a method's ``run`` (no recursion into :func:`faithcam.explain`).
 
 - ``aug_smooth=True`` (pytorch-grad-cam 1.5.7's option, after Jacob Gildenblat's "augmentation
   smoothing"): the method runs on the 6 augmentations x ↦ flip_h^f(m · x), f ∈ {no, yes},
@@ -16,12 +17,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 
-from faithcam.engine.result import CamResult, postprocess
+from faithcam.cams.method import Method, Raw
+from faithcam.engine.request import Request
 from faithcam.errors import FaithcamValueError
 
 AUGMENTATIONS = tuple((flip, factor) for flip in (False, True) for factor in (0.9, 1.0, 1.1))
@@ -43,30 +46,48 @@ def _upsample(maps: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     return F.interpolate(maps[:, None], size=size, mode="bilinear", align_corners=False)[:, 0]
 
 
+def run(
+    method: Method, request: Request, layer: Any, aug_smooth: bool = False, fusion: str = "mean"
+) -> Raw:
+    """``method`` at ``layer`` (one; a list, fused with ``fusion``; or none for methods without
+    a layer), averaged over the augmented copies of the images with ``aug_smooth``."""
+    if aug_smooth:
+        return augmentation_smoothing(
+            lambda images: run(method, request.with_images(images), layer, False, fusion),
+            request.images,
+            request.relu,
+        )
+    if isinstance(layer, list | tuple):
+        if not layer:
+            raise FaithcamValueError("layer: got an empty list of layers")
+        raws = method.run_layers([request.at_layer(one) for one in layer])
+        return fuse_layers(raws, tuple(request.images.shape[-2:]), fusion, request.relu)
+    return method.run(request.at_layer(layer) if method.uses_layer else request)
+
+
 def augmentation_smoothing(
-    run: Callable[[torch.Tensor], CamResult], images: torch.Tensor, relu: bool
-) -> CamResult:
+    run: Callable[[torch.Tensor], Raw], images: torch.Tensor, relu: bool
+) -> Raw:
     """The mean of the min-max scaled maps of ``run`` on the 6 augmented copies of ``images``."""
     total, reference = None, None
     for flip, factor in AUGMENTATIONS:
         augmented = images * factor
-        result = run(augmented.flip(-1) if flip else augmented)
-        raw = result.raw_maps.float()
-        scaled = minmax(raw.clamp(min=0) if relu else raw)
+        raw = run(augmented.flip(-1) if flip else augmented)
+        maps = raw.maps.detach().float()
+        scaled = minmax(maps.clamp(min=0) if relu else maps)
         scaled = scaled.flip(-1) if flip else scaled
         total = scaled if total is None else total + scaled
         if not flip and factor == 1.0:
-            reference = result
+            reference = raw
     assert total is not None and reference is not None
-    raw = total / len(AUGMENTATIONS)
-    return CamResult(
-        maps=postprocess(raw, tuple(images.shape[-2:]), relu=relu),
-        raw_maps=raw,
-        targets=reference.targets,
-        scores=reference.scores,
-        layer=reference.layer,
-        method=reference.method,
-        settings={**reference.settings, "aug_smooth": True},
+    settings = {**reference.settings, "aug_smooth": True}
+    return Raw(
+        total / len(AUGMENTATIONS),
+        reference.scores,
+        reference.layer,
+        settings,
+        reference.target,
+        reference.method,
     )
 
 
@@ -76,11 +97,9 @@ def check_fusion(fusion: str) -> str:
     return fusion
 
 
-def fuse_layers(
-    results: list[CamResult], size: tuple[int, int], fusion: str, relu: bool
-) -> CamResult:
-    """One map from the per-layer results (see the module docstring for the two fusions)."""
-    maps = [r.raw_maps.float() for r in results]
+def fuse_layers(raws: Sequence[Raw], size: tuple[int, int], fusion: str, relu: bool) -> Raw:
+    """One map from the per-layer maps (see the module docstring for the two fusions)."""
+    maps = [r.maps.detach().float() for r in raws]
     maps = [minmax(m.clamp(min=0) if relu else m) for m in maps]
     if fusion == "mean":
         raw = minmax(torch.stack([_upsample(m, size) for m in maps]).mean(0))
@@ -88,13 +107,7 @@ def fuse_layers(
         largest = tuple(max(m.shape[d] for m in maps) for d in (-2, -1))
         scaled = [_upsample(torch.tanh(LAYERCAM_GAMMA * m), largest) for m in maps]
         raw = torch.stack(scaled).amax(0)
-    first = results[0]
-    return CamResult(
-        maps=postprocess(raw, size, relu=relu),
-        raw_maps=raw,
-        targets=first.targets,
-        scores=first.scores,
-        layer=",".join(r.layer for r in results),
-        method=first.method,
-        settings={**first.settings, "layers": [r.layer for r in results], "fusion": fusion},
-    )
+    first = raws[0]
+    names = [r.layer for r in raws]
+    settings = {**first.settings, "layers": names, "fusion": fusion}
+    return Raw(raw, first.scores, ",".join(names), settings, first.target, first.method)

@@ -23,11 +23,16 @@ only the correlations between an image's rows change, which lowers the variance 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import torch
 from torch.quasirandom import SobolEngine
 
+from faithcam.cams.baselines import Baseline, GaussianNoise, ReferenceSet, UniformNoise
 from faithcam.errors import FaithcamValueError
+
+if TYPE_CHECKING:
+    from faithcam.cams.estimators.rows import RowPlan
 
 SAMPLERS = ("random", "antithetic", "sobol", "sobol-antithetic")
 Reflect = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -116,3 +121,38 @@ class Draws:
         for row in (first & ~precedes).nonzero().flatten().tolist():
             pending[int(image_index[row])] = fresh[row].clone()
         return out
+
+
+def stratified_references(
+    baseline: ReferenceSet, x: torch.Tensor, position: torch.Tensor, draws: Draws
+) -> torch.Tensor:
+    """Reference of each row from the cycled random permutation of the reference set; a pick
+    identical to the row's own image takes the next one of the cycle (uniform over the others)."""
+    images = baseline.images
+    picks = draws.picks(position).to(images.device)
+    chosen = images[picks].to(device=x.device, dtype=x.dtype)
+    if len(images) > 1:
+        itself = (chosen == x).flatten(1).all(1).to(images.device)
+        if bool(itself.any()):
+            picks = torch.where(itself, draws.picks(position, 1).to(images.device), picks)
+            chosen = images[picks].to(device=x.device, dtype=x.dtype)
+    return chosen
+
+
+def antithetic_baselines(
+    baseline: Baseline, x: torch.Tensor, plan: RowPlan, references: torch.Tensor, draws: Draws
+) -> torch.Tensor:
+    """Noise baselines in antithetic pairs: uniform noise reflected about the middle of the
+    image's range (U → 1 − U), Gaussian noise about the image (x + e → x − e)."""
+    if isinstance(baseline, UniformNoise):
+        flat = x.flatten(1)
+        centre2 = (flat.amin(1) + flat.amax(1)).view(-1, 1, 1, 1)
+    elif isinstance(baseline, GaussianNoise):
+        centre2 = 2 * x
+    else:
+        return references
+
+    def reflect(partner, rows):
+        return centre2.index_select(0, rows) - partner
+
+    return draws.pair("baseline", plan.image_index.cpu(), plan.position, references, reflect)
