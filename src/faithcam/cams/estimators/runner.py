@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 # Sequential sampling stops once Z × the estimated relative standard error is at most the
 # tolerance, after at least MIN samples: stopping at Z = 1 (the first time the noisy estimate
 # dips under the tolerance) left half of the maps farther than the tolerance from the reference
-# (measured on tests/test_sampling.py's model); Z = 2 and 16 samples leave ≥ 90 % within it.
+# (measured on tests/methods/test_sampling.py's model); Z = 2 and 16 samples leave ≥ 90 % within it.
 TOLERANCE_Z, MIN_TOLERANCE_SAMPLES = 2.0, 16
 
 
