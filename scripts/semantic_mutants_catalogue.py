@@ -102,4 +102,133 @@ SURVIVORS = [
     ),
 ]
 
-MUTANTS: list[Mutant] = SURVIVORS
+API = ("tests/engine/test_errors.py", "tests/engine/test_engine_details.py",
+       "tests/engine/test_capture_engine.py", "tests/methods/test_registry.py")  # fmt: skip
+REGISTRY = ("tests/methods/test_registry.py", "tests/engine/test_errors.py")
+SAMPLING = METHODS
+METRICS = ("tests/metrics/test_metrics_registry.py", "tests/metrics/test_metrics_vocabulary.py",
+           "tests/metrics/test_metrics_targets.py",
+           "tests/metrics/test_metrics_evaluate.py")  # fmt: skip
+SERVE = ("tests/cli/test_serve_api.py",)
+
+
+def new(file: str, name: str, old: str, new: str, tests: tuple[str, ...]) -> Mutant:
+    return Mutant("new", file, name, old, new, tests)
+
+
+NEW = [
+    # faithcam/api.py
+    new("api.py", "relu=False ignored when the maps are scaled",
+        "raw.method or name, {**raw.settings, \"relu\": relu}, relu,",
+        "raw.method or name, {**raw.settings, \"relu\": relu}, True,", API),
+    new("api.py", "maps resized to (W, H)",
+        "raw.maps, tuple(request.images.shape[-2:]), raw.target,",
+        "raw.maps, tuple(request.images.shape[-2:])[::-1], raw.target,", API),
+    new("api.py", "a class's call options do not override its constructor's",
+        "self.model, images, self.method, targets, self.layer, **{**self.options, **options}",
+        "self.model, images, self.method, targets, self.layer, **{**options, **self.options}",
+        API),
+    new("api.py", "train_mode ignored",
+        "with model_guard(model, train_mode):", "with model_guard(model):", API),
+    new("api.py", "method class cache ignores a re-registered class name",
+        "if name not in _CLASSES or _CLASSES[name].__name__ != spec.class_name:",
+        "if name not in _CLASSES:", API),
+    # engine/request.py
+    new("engine/request.py", "seed ignored",
+        "generator = make_generator(seed, generator, images.device)",
+        "generator = make_generator(None, generator, images.device)", API),
+    new("engine/request.py", "normalization not checked against the images",
+        "        if norm is not None:\n            norm.check(images)\n", "", API),
+    new("engine/request.py", "batch_size not checked",
+        "batch_size = check_count(\"batch_size\", batch_size)", "batch_size = batch_size", API),
+    new("engine/request.py", "augmented copies keep the original images' bound target",
+        "        target = self.target_spec.bind(len(images), images.device)\n"
+        "        return dataclasses.replace(self, images=images, target=target)",
+        "        return dataclasses.replace(self, images=images)", API),
+    new("engine/request.py", "progress bar from 257 rows, not 256",
+        "(rows >= 256 and sys.stderr.isatty())", "(rows > 256 and sys.stderr.isatty())", API),
+    # cams/registry.py
+    new("cams/registry.py", "method names case-sensitive",
+        "name = ALIASES.get(method.lower(), method.lower())",
+        "name = ALIASES.get(method, method)", REGISTRY),
+    new("cams/registry.py", "aliases not resolved",
+        "name = ALIASES.get(method.lower(), method.lower())", "name = method.lower()",
+        REGISTRY),
+    new("cams/registry.py", "a new name may collide with an alias",
+        "if name in METHODS or name in ALIASES:", "if name in METHODS:", REGISTRY),
+    new("cams/registry.py", "class name of a name starting with a digit not prefixed",
+        "return text if text[:1].isalpha() else f\"Method{text}\"", "return text", REGISTRY),
+    new("cams/registry.py", "unregister leaves the aliases",
+        "        ALIASES.pop(alias, None)\n", "        pass\n", REGISTRY),
+    new("cams/registry.py", "register_weighting's method defaults to the integrated estimator",
+        "name, GradientMethod, citation or \"\", name, \"vanilla\", tuple(aliases),",
+        "name, GradientMethod, citation or \"\", name, \"integrated\", tuple(aliases),",
+        REGISTRY),
+    # cams/estimators/runner.py
+    new("cams/estimators/runner.py", "served images go first (others wait)",
+        "active = [b for b in active if b not in served] + served",
+        "active = served + [b for b in active if b not in served]", SAMPLING),
+    new("cams/estimators/runner.py", "the last sample position is never used",
+        "if next_position > n:", "if next_position >= n:", SAMPLING),
+    new("cams/estimators/runner.py", "stops in the middle of an antithetic pair",
+        "converged = count >= floor and count % self.step == 0",
+        "converged = count >= floor", SAMPLING),
+    new("cams/estimators/runner.py", "blocks may end inside an antithetic pair",
+        "                k -= 1  # end the block on a whole antithetic pair\n",
+        "                pass\n", SAMPLING),
+    # cams/estimators/reduce.py
+    new("cams/estimators/reduce.py", "fixed-count gradients summed without the row weights",
+        "weighted = captured.gradients * weight.view(-1, 1, 1, 1)",
+        "weighted = captured.gradients", SAMPLING),
+    new("cams/estimators/reduce.py", "tolerance gradients divided by the largest count",
+        "gradients = self.gradient_sum / counts", "gradients = self.gradient_sum / counts.max()",
+        SAMPLING),
+    new("cams/estimators/reduce.py", "standard error with the biased variance (k, not k - 1)",
+        "self.m2.sum(dims) / ((k - 1).clamp(min=1) * k.clamp(min=1))",
+        "self.m2.sum(dims) / (k.clamp(min=1) * k.clamp(min=1))", SAMPLING),
+    new("cams/estimators/reduce.py", "a zero map with no spread has error 0/0",
+        "        error = torch.where(variance_of_mean == 0, torch.zeros_like(error), error)\n",
+        "", SAMPLING),
+    # metrics/registry.py
+    new("metrics/registry.py", "deprecated option names not renamed",
+        "                key = self.aliases[key]\n", "", METRICS),
+    new("metrics/registry.py", "a user metric's values lose its bounds",
+        "        return replace(out, bounds=self.range(options))", "        return out", METRICS),
+    new("metrics/registry.py", "score= ignored in a metric's bounds",
+        "score = options.get(\"score\") or default", "score = default", METRICS),
+    new("metrics/registry.py", "a metric may take a renamed metric's old name",
+        "if (name in METRICS or name in RENAMED_METRICS) and not replace_existing:",
+        "if name in METRICS and not replace_existing:", METRICS),
+    new("metrics/registry.py", "bounds (a, a) accepted",
+        "if not (low < high) or math.isnan(low) or low == math.inf:",
+        "if not (low <= high) or math.isnan(low) or low == math.inf:", METRICS),
+    new("metrics/registry.py", "model_randomization bounds swapped",
+        "lambda options: _UNIT if options.get(\"absolute\") else (-1.0, 1.0),",
+        "lambda options: (-1.0, 1.0) if options.get(\"absolute\") else _UNIT,", METRICS),
+    # metrics/scoring.py
+    new("metrics/scoring.py", "class id = number of classes accepted",
+        "targets.max() >= n_classes", "targets.max() > n_classes", METRICS),
+    new("metrics/scoring.py", "repeated classes of a probability target bounded by 1",
+        "if self.score == \"probability\" and distinct:", "if self.score == \"probability\":",
+        METRICS),
+    new("metrics/scoring.py", "boolean targets taken as class ids",
+        "if t.is_floating_point() or t.dtype == torch.bool or t.ndim != 1",
+        "if t.is_floating_point() or t.ndim != 1", METRICS),
+    new("metrics/scoring.py", "score= ignored for class ids",
+        "    else:\n        score = score or default\n", "    else:\n        score = default\n",
+        METRICS),
+    # serve/uploads.py
+    new("serve/uploads.py", "smallest side read as the largest",
+        "if min(width, height) < limits.min_side:", "if max(width, height) < limits.min_side:",
+        SERVE),
+    new("serve/uploads.py", "kept copy shrunk by the longer side",
+        "if min(height, width) <= side:", "if max(height, width) <= side:", SERVE),
+    new("serve/uploads.py", "kept copy resized to (H, W)",
+        "size = (max(side, round(width * scale)), max(side, round(height * scale)))",
+        "size = (max(side, round(height * scale)), max(side, round(width * scale)))", SERVE),
+    new("serve/uploads.py", "exactly max_pixels refused",
+        "if width * height > limits.max_pixels:", "if width * height >= limits.max_pixels:",
+        SERVE),
+]
+
+MUTANTS: list[Mutant] = SURVIVORS + NEW
