@@ -36,7 +36,8 @@ def test_relu_false_maps_are_the_raw_map_over_its_largest_magnitude() -> None:
 def test_maps_of_a_non_square_input_are_height_by_width() -> None:
     torch.manual_seed(0)
     model = nn.Sequential(nn.Conv2d(3, 4, 3, stride=2, padding=1), nn.ReLU(),
-                          nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 2)).eval()  # fmt: skip
+                          nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 2))  # fmt: skip
+    model.eval()
     result = faithcam.explain(model, torch.rand(2, 3, 8, 12), "gradcam", targets=0, layer="1")
     assert result.maps.shape == (2, 8, 12) and result.raw_maps.shape == (2, 4, 6)
 
