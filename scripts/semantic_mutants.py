@@ -137,6 +137,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--module", help="only mutants of files whose path contains this")
     parser.add_argument("--name", help="only mutants whose name contains this")
     parser.add_argument("--tests", nargs="+", help="run these test files instead of the area's")
+    parser.add_argument("--rerun", type=Path, metavar="REPORT",
+                        help="only the survivors listed in an earlier report")  # fmt: skip
     parser.add_argument("--list", action="store_true", help="list the selected mutants")
     parser.add_argument("--check", action="store_true", help="check the snippets; no tests")
     args = parser.parse_args(argv)
@@ -146,6 +148,10 @@ def main(argv: list[str]) -> int:
         and (args.module is None or args.module in m.file)
         and (args.name is None or args.name in m.name)
     ]  # fmt: skip
+    if args.rerun:
+        survived = {line.split(": ", 1)[1] for line in args.rerun.read_text().splitlines()
+                    if line.startswith(("survived: ", "unjudged: "))}  # fmt: skip
+        mutants = [m for m in mutants if m.key in survived]
     if args.tests:
         mutants = [replace(m, tests=tuple(args.tests)) for m in mutants]
     problems = check(mutants, ROOT / "src")
