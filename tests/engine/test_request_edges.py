@@ -111,3 +111,38 @@ def test_progress_bar_shows_from_256_rows_in_a_terminal(monkeypatch) -> None:
         assert advance is None
     with request.progress_bar(256) as advance:
         assert advance is not None
+
+
+def test_a_seed_makes_a_stochastic_method_reproducible() -> None:
+    model, image = TanhHeadNet().eval(), torch.rand(1, 3, 8, 8)
+    maps = [faithcam.explain(model, image, "expected-gradcam", 0, samples=3, seed=s).raw_maps
+            for s in (7, 7, 8)]  # fmt: skip
+    assert torch.equal(maps[0], maps[1]) and not torch.equal(maps[0], maps[2])
+
+
+class HalvesNet(nn.Module):
+    """A = the grey image (2 channels); class 0 scores channel 0's left half, class 1 channel
+    1's right half, so the predicted class is the brighter half and HiResCAM's map (G ⊙ A)
+    lies on that class's half."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.features = nn.Conv2d(3, 2, 1, bias=False)
+        with torch.no_grad():
+            self.features.weight.fill_(1 / 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        a = self.features(x)
+        half = a.shape[-1] // 2
+        return torch.stack([a[:, 0, :, :half].mean((1, 2)), a[:, 1, :, half:].mean((1, 2))], 1)
+
+
+def test_aug_smooth_explains_each_copy_s_own_predicted_class() -> None:
+    """Left half bright: class 0, map on the left. A flipped copy predicts class 1, whose map
+    lies on its right half, the original's left half again: the smoothed map is zero on the
+    right half (explaining class 0 on the flipped copies would put mass there)."""
+    image = torch.full((1, 3, 8, 8), 0.2)
+    image[..., :4] = 1.0
+    result = faithcam.explain(HalvesNet(), image, "hirescam", layer="features", aug_smooth=True)
+    assert result.maps[0, :, 4:].abs().max() < 1e-6
+    assert result.maps[0, :, :4].min() > 0.5
