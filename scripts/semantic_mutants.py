@@ -149,8 +149,9 @@ def main(argv: list[str]) -> int:
         and (args.name is None or args.name in m.name)
     ]  # fmt: skip
     if args.rerun:
-        survived = {line.split(": ", 1)[1] for line in args.rerun.read_text().splitlines()
-                    if line.startswith(("survived: ", "unjudged: "))}  # fmt: skip
+        survived = {line.split(maxsplit=1)[1].removeprefix(": ")
+                    for line in args.rerun.read_text().splitlines()
+                    if line.startswith(("survived", "unjudged"))}  # fmt: skip
         mutants = [m for m in mutants if m.key in survived]
     if args.tests:
         mutants = [replace(m, tests=tuple(args.tests)) for m in mutants]

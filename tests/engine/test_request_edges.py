@@ -127,9 +127,10 @@ class HalvesNet(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.features = nn.Conv2d(3, 2, 1, bias=False)
+        self.features = nn.Conv2d(3, 2, 1)
         with torch.no_grad():
             self.features.weight.fill_(1 / 3)
+            self.features.bias.zero_()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         a = self.features(x)
@@ -137,12 +138,14 @@ class HalvesNet(nn.Module):
         return torch.stack([a[:, 0, :, :half].mean((1, 2)), a[:, 1, :, half:].mean((1, 2))], 1)
 
 
-def test_aug_smooth_explains_each_copy_s_own_predicted_class() -> None:
+@pytest.mark.parametrize(("method", "layer"), [("hirescam", "features"), ("fullgrad", None)])
+def test_aug_smooth_explains_each_copy_s_own_predicted_class(method, layer) -> None:
     """Left half bright: class 0, map on the left. A flipped copy predicts class 1, whose map
     lies on its right half, the original's left half again: the smoothed map is zero on the
-    right half (explaining class 0 on the flipped copies would put mass there)."""
+    right half (explaining class 0 on the flipped copies would put mass there). HiResCAM
+    (G ⊙ A) at a layer; FullGrad (x ⊙ ∂y/∂x and the bias gradients) without one."""
     image = torch.full((1, 3, 8, 8), 0.2)
     image[..., :4] = 1.0
-    result = faithcam.explain(HalvesNet(), image, "hirescam", layer="features", aug_smooth=True)
+    result = faithcam.explain(HalvesNet(), image, method, layer=layer, aug_smooth=True)
     assert result.maps[0, :, 4:].abs().max() < 1e-6
     assert result.maps[0, :, :4].min() > 0.5
