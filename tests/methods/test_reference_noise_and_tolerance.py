@@ -18,6 +18,7 @@ from faithcam.cams.estimators.reduce import Welford
 from faithcam.cams.estimators.runner import Tolerance
 from tests.methods.test_estimators import TanhHeadNet
 from tests.methods.test_seed_methods import naive_activations_and_gradient, naive_gradcam_term
+from tests.methods.test_tolerance_edges import StopRuleEstimator
 
 
 def test_reference_set_redraws_only_an_exact_copy_of_the_image() -> None:
@@ -62,9 +63,10 @@ def test_expected_noise_on_shifted_images_equals_the_naive_loop() -> None:
     )  # fmt: skip
 
 
-def naive_expected(model, image, references, n, sigma, seed, target=1) -> torch.Tensor:
+def naive_expected(model, image, references, n, sigma, seed, relu=True) -> torch.Tensor:
     """(1/n) Σ_r ReLU(Σ_k (A^k(x̃_r) − A^k(x'_r)) GAP(G^k(x̃_r))) with one chunk's draws: α
-    (rand), the references' picks (randint), the noise (randn), σ scaled by max − min."""
+    (rand), the references' picks (randint), the noise (randn), σ scaled by max − min; target
+    class 1 (``relu=False``: without the per-sample ReLU, to show that a test can tell)."""
     generator = torch.Generator().manual_seed(seed)
     alpha = torch.rand(n + 1, generator=generator)
     picks = torch.randint(len(references), (n + 1,), generator=generator)
@@ -74,9 +76,10 @@ def naive_expected(model, image, references, n, sigma, seed, target=1) -> torch.
     for r in range(1, n + 1):
         base = references[picks[r]][None]
         x_r = base + alpha[r] * (image - base) + noise[r] * sigma * spread
-        a_r, g_r = naive_activations_and_gradient(model, x_r, target)
-        a_base, _ = naive_activations_and_gradient(model, base, target)
-        total = total + torch.relu(naive_gradcam_term(a_r - a_base, g_r)) / n
+        a_r, g_r = naive_activations_and_gradient(model, x_r, 1)
+        a_base, _ = naive_activations_and_gradient(model, base, 1)
+        term = naive_gradcam_term(a_r - a_base, g_r)
+        total = total + (torch.relu(term) if relu else term) / n
     return total
 
 
@@ -95,26 +98,9 @@ def test_tolerance_path_takes_relu_of_each_sample_map() -> None:
     )  # fmt: skip
     assert result.settings["samples_used"] == [n]
     expected = naive_expected(model, image, references, n, sigma, seed)
-    without_relu = naive_expected_without_relu(model, image, references, n, sigma, seed)
+    without_relu = naive_expected(model, image, references, n, sigma, seed, relu=False)
     assert (expected - without_relu).abs().max() > 1e-3  # the ReLU matters on this input
     torch.testing.assert_close(result.raw_maps[0], expected, rtol=1e-5, atol=1e-6)
-
-
-def naive_expected_without_relu(model, image, references, n, sigma, seed) -> torch.Tensor:
-    """The same loop without the per-sample ReLU (to show that the test can tell)."""
-    generator = torch.Generator().manual_seed(seed)
-    alpha = torch.rand(n + 1, generator=generator)
-    picks = torch.randint(len(references), (n + 1,), generator=generator)
-    noise = torch.randn((n + 1, *image.shape[1:]), generator=generator)
-    spread = float(image.max() - image.min())
-    total = torch.zeros(())
-    for r in range(1, n + 1):
-        base = references[picks[r]][None]
-        x_r = base + alpha[r] * (image - base) + noise[r] * sigma * spread
-        a_r, g_r = naive_activations_and_gradient(model, x_r, 1)
-        a_base, _ = naive_activations_and_gradient(model, base, 1)
-        total = total + naive_gradcam_term(a_r - a_base, g_r) / n
-    return total
 
 
 def test_welford_chunks_merge_to_the_variance_of_all_values() -> None:
@@ -140,23 +126,13 @@ def test_welford_chunks_merge_to_the_variance_of_all_values() -> None:
         assert moments.relative_standard_error()[b] == pytest.approx(rse, rel=1e-12)
 
 
-class _Sampling:
-    """The part of an estimator that the stop rule reads."""
-
-    def __init__(self, samples: int, tolerance: float) -> None:
-        self.samples, self.tolerance = samples, tolerance
-
-    def plan(self, index, position, generator, draws):
-        return index, position
-
-
 def _stop_after(tolerance: float, maps: torch.Tensor) -> int:
     """How many of the per-sample ``maps`` (one image, chunks of 17 rows: the input row and 16
     samples, then 16 samples) the stop rule uses."""
     moments = Welford(1)
-    rule = Tolerance(_Sampling(len(maps) - 1, tolerance), moments, None)
+    rule = Tolerance(StopRuleEstimator(len(maps) - 1, tolerance), moments, None)
     used = 0
-    for index, position in rule.plans(1, batch_size=17, generator=None):
+    for _index, position in rule.plans(1, batch_size=17, generator=None):
         samples = position[position > 0] - 1  # position 0 is the input row (weight 0)
         moments.add(torch.zeros(len(samples), dtype=torch.long), maps[samples])
         used += len(samples)
