@@ -99,3 +99,13 @@ def test_images_that_stop_early_average_their_own_samples() -> None:
     assert result.settings["samples_used"] == [16, 16, 32]
     torch.testing.assert_close(result.raw_maps[0], torch.full((4, 4), 5.0))
     torch.testing.assert_close(result.raw_maps[1], torch.zeros(4, 4))
+
+
+def test_an_unmet_tolerance_uses_every_sample_whatever_the_chunks() -> None:
+    """The cap is ``samples`` rows after the input row (positions 1..n), including a block
+    that ends at position n − 1 (batch 16: positions 0..15, then 16)."""
+    maps = torch.randn(1, 40, 2, 2, generator=torch.Generator().manual_seed(0))
+    for batch_size in (4, 5, 16, 17, 40):
+        chunks = run_plans(1, 16, 1e-9, batch_size, maps)
+        positions = [p for chunk in chunks for _, p in chunk]
+        assert positions == list(range(17)), (batch_size, positions)
