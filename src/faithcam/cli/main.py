@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from faithcam.cli.presets import PRESETS
+from faithcam.cli.truth import add_truth_command
 from faithcam.errors import FaithcamError
 
 
@@ -189,6 +190,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--quiet", action="store_true", help="no progress bar or summary")
     demo.add_argument("--no-shapes", action="store_true", help="skip the ShapesBench section")
     demo.set_defaults(run=_demo)
+    add_truth_command(commands)
     return parser
 
 

@@ -93,7 +93,7 @@ def shapley(
     samples: int | None = None,
     sampler: str = "antithetic",
     seed: int | None = None,
-    batch_size: int = 512,
+    batch_size: int = 1024,
     output_selector: OutputSelector = None,
     reshape_transform: ReshapeTransform | None = None,
     progress: Callable[[int], None] | None = None,

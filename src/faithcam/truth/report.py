@@ -1,0 +1,180 @@
+"""Write the leaderboard: per-image and per-case CSVs, a markdown table (docs include it), an
+HTML page with a heat map, and the table as text for the terminal."""
+
+from __future__ import annotations
+
+import csv
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from faithcam.truth.leaderboard import CaseTruth, Row, Summary
+from faithcam.truth.scores import HIGHER_IS_BETTER, SCORES
+
+
+@dataclass
+class Standing:
+    """A method's mean score over the cases it ran on (each case weighs the same)."""
+
+    method: str
+    family: str
+    cases: int
+    means: dict[str, float]
+    seconds: float
+
+
+def standings(summaries: list[Summary]) -> list[Standing]:
+    """Methods ranked by their mean rank correlation over cases (best first)."""
+    methods: dict[str, list[Summary]] = {}
+    for s in summaries:
+        if s.status == "ok":
+            methods.setdefault(s.method, []).append(s)
+    table = [
+        Standing(
+            method,
+            group[0].method_family,
+            len(group),
+            {score: _nanmean([s.means[score][0] for s in group]) for score in SCORES},
+            float(np.mean([s.seconds for s in group])),
+        )
+        for method, group in methods.items()
+    ]
+    return sorted(table, key=lambda s: -s.means["rank"] if math.isfinite(s.means["rank"]) else 9)
+
+
+def _nanmean(values: list[float]) -> float:
+    finite = [v for v in values if math.isfinite(v)]
+    return float(np.mean(finite)) if finite else math.nan
+
+
+def _fmt(value: float, digits: int = 2) -> str:
+    return "–" if not math.isfinite(value) else f"{value:.{digits}f}"
+
+
+def _interval(mean_low_high: tuple[float, float, float]) -> str:
+    mean, low, high = mean_low_high
+    if not math.isfinite(low):
+        return _fmt(mean)
+    return f"{_fmt(mean)} [{_fmt(low)}, {_fmt(high)}]"
+
+
+def write_csvs(out: Path, rows: list[Row], summaries: list[Summary]) -> None:
+    with open(out / "scores.csv", "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["case", "case_family", "method", "method_family", "image", *SCORES,
+                         "seconds_per_image", "status"])  # fmt: skip
+        for r in rows:
+            scores = [r.scores[s] for s in SCORES]
+            writer.writerow([r.case, r.case_family, r.method, r.method_family, r.image, *scores,
+                             f"{r.seconds:.4f}", r.status])  # fmt: skip
+    with open(out / "leaderboard.csv", "w", newline="") as handle:
+        writer = csv.writer(handle)
+        bounds = [f"{s}{suffix}" for s in SCORES for suffix in ("", "_low", "_high")]
+        writer.writerow(["case", "case_family", "method", "method_family", "images", *bounds,
+                         "seconds_per_image", "status"])  # fmt: skip
+        for s in summaries:
+            values = [v for score in SCORES for v in s.means[score]]
+            writer.writerow([s.case, s.case_family, s.method, s.method_family, s.n, *values,
+                             f"{s.seconds:.4f}", s.status])  # fmt: skip
+
+
+Table = tuple[list[str], list[list[str]]]
+
+
+def to_markdown(table: Table) -> str:
+    header, rows = table
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])
+
+
+def overall_table(summaries: list[Summary]) -> Table:
+    header = ["#", "method", "family", "rank corr. ↑", "top-k ↑", "sign ↑", "distance ↓",
+              "cases", "s / image"]  # fmt: skip
+    rows = [
+        [str(i), s.method, s.family, *(_fmt(s.means[score]) for score in SCORES),
+         str(s.cases), f"{s.seconds:.3f}"]
+        for i, s in enumerate(standings(summaries), 1)
+    ]
+    return header, rows
+
+
+def family_table(summaries: list[Summary], score: str = "rank") -> Table:
+    """Mean ``score`` per case family (columns) for every method (rows, in standing order)."""
+    families = list(dict.fromkeys(s.case_family for s in summaries))
+    cells: dict[tuple[str, str], list[float]] = {}
+    for s in summaries:
+        if s.status == "ok":
+            cells.setdefault((s.method, s.case_family), []).append(s.means[score][0])
+    rows = [
+        [s.method, *(_fmt(_nanmean(cells.get((s.method, f), []))) for f in families)]
+        for s in standings(summaries)
+    ]
+    return ["method", *families], rows
+
+
+def case_table(truths: list[CaseTruth]) -> Table:
+    header = ["case", "family", "grid", "images", "truth", "relative error", "route",
+              "seconds", "what makes it hard"]  # fmt: skip
+    rows = []
+    for t in truths:
+        h, w = t.truth.values.shape[-2:]
+        kind = "exact" if t.truth.exact else f"sampled ({t.truth.permutations} permutations)"
+        baseline = t.data.truth.get("baseline", "zero")
+        rows.append([t.case.name, t.case.family, f"{h}×{w}", str(len(t.data.images)),
+                     f"{kind}, {baseline} baseline", f"{t.relative_error:.1e}", t.truth.route,
+                     f"{t.seconds:.1f}", t.case.hard])  # fmt: skip
+    return header, rows
+
+
+def per_case_table(summaries: list[Summary], score: str = "rank") -> Table:
+    """``score`` with its 95 % interval for every (method, case)."""
+    cases = list(dict.fromkeys(s.case for s in summaries))
+    found = {(s.method, s.case): s for s in summaries}
+    rows = []
+    for standing in standings(summaries):
+        cells = []
+        for case in cases:
+            s = found.get((standing.method, case))
+            cells.append("n/a" if s is None or s.status != "ok" else _interval(s.means[score]))
+        rows.append([standing.method, *cells])
+    return ["method", *cases], rows
+
+
+def sections(truths: list[CaseTruth], summaries: list[Summary]) -> list[tuple[str, Table]]:
+    """(caption, table) of every table of the report, in order."""
+    direction = ", ".join(f"{s} {'↑' if HIGHER_IS_BETTER[s] else '↓'}" for s in SCORES)
+    return [
+        ("Cases and their truth", case_table(truths)),
+        (f"Leaderboard: mean over cases of the per-case mean over images ({direction})",
+         overall_table(summaries)),
+        ("Rank correlation by case family", family_table(summaries)),
+        ("Rank correlation per case: mean [95 % bootstrap interval] over images",
+         per_case_table(summaries)),
+        ("Distance per case: mean [95 % bootstrap interval] over images",
+         per_case_table(summaries, "distance")),
+    ]  # fmt: skip
+
+
+def markdown(truths: list[CaseTruth], summaries: list[Summary], title: str) -> str:
+    parts = [f"<!-- generated by `faithcam truth` ({title}); do not edit by hand -->",
+             f"**Run:** {title}."]  # fmt: skip
+    parts += [f"**{caption}**\n\n{to_markdown(table)}" for caption, table in sections(
+        truths, summaries)]  # fmt: skip
+    return "\n\n".join(parts) + "\n"
+
+
+def text_table(summaries: list[Summary]) -> str:
+    """The leaderboard for the terminal."""
+    table = standings(summaries)
+    width = max([len(s.method) for s in table] + [6])
+    head = f"{'#':>3}  {'method':<{width}}  rank   top-k  sign   dist   cases"
+    lines = [head, "-" * len(head)]
+    for i, s in enumerate(table, 1):
+        m = s.means
+        lines.append(
+            f"{i:>3}  {s.method:<{width}}  {_fmt(m['rank']):>5}  {_fmt(m['topk']):>5}  "
+            f"{_fmt(m['sign']):>5}  {_fmt(m['distance']):>5}  {s.cases:>5}"
+        )
+    return "\n".join(lines)
