@@ -27,6 +27,10 @@ def add_truth_command(commands) -> None:
     command.add_argument("--methods", help="comma-separated method labels or names (all)")
     command.add_argument("--cases", help="comma-separated case names (all)")
     command.add_argument("--images", type=int, help="images per case (quick 6, full 16)")
+    command.add_argument(
+        "--update-doc", metavar="FILE",
+        help="also write the tables between the leaderboard markers of this markdown file",
+    )  # fmt: skip
     command.add_argument("--quiet", action="store_true", help="no progress bar or table")
     command.set_defaults(run=run_truth)
 
@@ -50,6 +54,8 @@ def run_truth(args: argparse.Namespace) -> int:
     images = args.images or (QUICK_IMAGES if args.quick else FULL_IMAGES)
     if images < 2:
         raise FaithcamValueError(f"--images: need at least 2 (for intervals), got {images}")
+    if args.update_doc:
+        report.check_doc(Path(args.update_doc))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     bar = tqdm(total=len(chosen) * (len(entries) + 1), disable=args.quiet, unit="step")
@@ -66,7 +72,10 @@ def run_truth(args: argparse.Namespace) -> int:
     title = (f"{'quick' if args.quick else 'full'} run, {len(chosen)} cases × {len(entries)} "
              f"methods, {images} images per case, {seconds:.0f} s")  # fmt: skip
     report.write_csvs(out, rows, summaries)
-    (out / "leaderboard.md").write_text(report.markdown(truths, summaries, title))
+    tables = report.markdown(truths, summaries, title)
+    (out / "leaderboard.md").write_text(tables, encoding="utf-8")
+    if args.update_doc:
+        report.update_doc(Path(args.update_doc), tables)
     page = Report(f"faithcam truth: {title}")
     page.paragraph(
         "Each map (ReLU of the raw map at the layer's resolution) is scored against the "

@@ -25,6 +25,7 @@ class Entry:
     options: dict[str, Any] = field(default_factory=dict)
     family: str = "comparator"  # "integrated" / "expected" (seed methods), "comparator"
     quick: bool = False
+    uses_layer: bool = True  # False: the method takes no layer (FullGrad: every bias layer)
 
 
 def _expected(label: str, quick: bool = False, **options: Any) -> Entry:
@@ -37,6 +38,8 @@ def _integrated(label: str, quick: bool = False, **options: Any) -> Entry:
 
 QUICK_NAMED = ("gradcam", "hirescam", "xgradcam", "gradcam++", "layercam", "scorecam",
                "ablationcam", "shapleycam", "randomcam")  # fmt: skip
+
+LAYER_FREE = ("fullgrad",)  # its pixel map is pooled to the layer's grid to be scored
 
 SEED_ENTRIES: tuple[Entry, ...] = (
     _integrated("(paper, left, m=50)", quick=True),
@@ -75,7 +78,7 @@ def all_entries() -> list[Entry]:
     """Every named method at its defaults (the seed methods among them as their variants),
     then the variants and estimator × weighting pairs."""
     named = [
-        Entry(name, name, quick=name in QUICK_NAMED)
+        Entry(name, name, quick=name in QUICK_NAMED, uses_layer=name not in LAYER_FREE)
         for name in METHODS
         if name not in ("integrated-gradcam", "expected-gradcam")
     ]

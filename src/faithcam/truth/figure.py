@@ -27,7 +27,8 @@ def heatmap(summaries: list[Summary], path: Path, score: str = "rank") -> Path:
             if s is not None and s.status == "ok" and math.isfinite(s.means[score][0]):
                 grid[i, j] = s.means[score][0]
     figure, axes = plt.subplots(
-        figsize=(1.0 + 0.55 * len(cases), 1.2 + 0.24 * len(methods)), layout="constrained"
+        figsize=(max(5.0, 3.0 + 0.55 * len(cases)), max(3.0, 1.6 + 0.24 * len(methods))),
+        layout="constrained",
     )
     image = axes.imshow(grid, cmap="RdYlGn", vmin=-1, vmax=1, aspect="auto")
     axes.set_xticks(range(len(cases)), cases, rotation=60, ha="right", fontsize=8)

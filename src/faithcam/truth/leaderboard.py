@@ -71,7 +71,8 @@ def score_entry(truth: CaseTruth, entry: Entry) -> list[Row]:
     targets = truth.truth.targets if truth.truth.targets is not None else data.targets
     start = time.perf_counter()
     try:
-        result = explain(data.model, data.images, entry.method, targets, data.layer, seed=0,
+        layer = data.layer if entry.uses_layer else None
+        result = explain(data.model, data.images, entry.method, targets, layer, seed=0,
                          normalization=data.normalization, **entry.options)  # fmt: skip
     except (FaithcamError, RuntimeError) as error:
         nan = dict.fromkeys(SCORES, math.nan)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from faithcam.errors import FaithcamValueError
 from faithcam.truth.leaderboard import CaseTruth, Row, Summary
 from faithcam.truth.scores import HIGHER_IS_BETTER, SCORES
 
@@ -142,6 +143,40 @@ def per_case_table(summaries: list[Summary], score: str = "rank") -> Table:
     return ["method", *cases], rows
 
 
+# The seed methods' current defaults (their leaderboard labels).
+DEFAULT_LABELS = {
+    "integrated": "integrated-gradcam (paper, left, m=50)",
+    "expected": "expected-gradcam (defaults)",
+}
+
+
+def seed_table(summaries: list[Summary], score: str = "rank") -> Table:
+    """Per case family (and over all cases): the best comparator, each seed method at its
+    defaults and its best variant on that family, by mean ``score``."""
+    families = [*dict.fromkeys(s.case_family for s in summaries), "all"]
+    cells: dict[tuple[str, str], list[float]] = {}
+    kind = {s.method: s.method_family for s in summaries}
+    for s in summaries:
+        if s.status == "ok":
+            for family in (s.case_family, "all"):
+                cells.setdefault((s.method, family), []).append(s.means[score][0])
+    means = {key: _nanmean(values) for key, values in cells.items()}
+
+    def best(group: str, family: str) -> str:
+        found = [(v, m) for (m, f), v in means.items()
+                 if f == family and kind[m] == group and math.isfinite(v)]  # fmt: skip
+        if not found:
+            return "–"
+        value, method = max(found)
+        return f"{_fmt(value)} ({method})"
+
+    rows = [["best comparator", *(best("comparator", f) for f in families)]]
+    for group, label in DEFAULT_LABELS.items():
+        rows.append([f"{label}", *(_fmt(means.get((label, f), math.nan)) for f in families)])
+        rows.append([f"best {group} variant", *(best(group, f) for f in families)])
+    return ["", *families], rows
+
+
 def sections(truths: list[CaseTruth], summaries: list[Summary]) -> list[tuple[str, Table]]:
     """(caption, table) of every table of the report, in order."""
     direction = ", ".join(f"{s} {'↑' if HIGHER_IS_BETTER[s] else '↓'}" for s in SCORES)
@@ -149,6 +184,8 @@ def sections(truths: list[CaseTruth], summaries: list[Summary]) -> list[tuple[st
         ("Cases and their truth", case_table(truths)),
         (f"Leaderboard: mean over cases of the per-case mean over images ({direction})",
          overall_table(summaries)),
+        ("Seed methods against the best comparator: rank correlation by case family",
+         seed_table(summaries)),
         ("Rank correlation by case family", family_table(summaries)),
         ("Rank correlation per case: mean [95 % bootstrap interval] over images",
          per_case_table(summaries)),
@@ -163,6 +200,29 @@ def markdown(truths: list[CaseTruth], summaries: list[Summary], title: str) -> s
     parts += [f"**{caption}**\n\n{to_markdown(table)}" for caption, table in sections(
         truths, summaries)]  # fmt: skip
     return "\n\n".join(parts) + "\n"
+
+
+DOC_START, DOC_END = "<!-- truth:leaderboard:start -->", "<!-- truth:leaderboard:end -->"
+
+
+def check_doc(path: Path) -> str:
+    """The text of the markdown file ``path``, which must hold the leaderboard markers."""
+    if not path.is_file():
+        raise FaithcamValueError(f"--update-doc: no file {path}")
+    content = path.read_text(encoding="utf-8")
+    if DOC_START not in content or DOC_END not in content:
+        raise FaithcamValueError(
+            f"--update-doc: {path} has no {DOC_START} ... {DOC_END} markers to fill"
+        )
+    return content
+
+
+def update_doc(path: Path, text: str) -> None:
+    """Replace what lies between the leaderboard markers of the markdown file ``path``."""
+    content = check_doc(path)
+    before, rest = content.split(DOC_START, 1)
+    _, after = rest.split(DOC_END, 1)
+    path.write_text(f"{before}{DOC_START}\n{text}{DOC_END}{after}", encoding="utf-8")
 
 
 def text_table(summaries: list[Summary]) -> str:

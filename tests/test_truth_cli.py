@@ -1,0 +1,52 @@
+"""`faithcam truth` end to end on a small selection, and its argument errors."""
+
+from __future__ import annotations
+
+import csv
+
+import pytest
+
+from faithcam.cli import main
+from faithcam.truth.report import DOC_END, DOC_START
+
+
+def test_truth_command_writes_the_leaderboard(tmp_path, capsys):
+    doc = tmp_path / "doc.md"
+    doc.write_text(f"before\n{DOC_START}\nold\n{DOC_END}\nafter\n")
+    code = main(["truth", "--quick", "--cases", "masked-head,and", "--methods",
+                 "gradcam,hirescam,cam,fullgrad", "--images", "2", "--out", str(tmp_path / "out"),
+                 "--update-doc", str(doc)])  # fmt: skip
+    assert code == 0
+    out = tmp_path / "out"
+    with open(out / "leaderboard.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    assert {"case", "method", "rank", "rank_low", "rank_high", "topk", "sign", "distance"} <= set(
+        rows[0]
+    )
+    by_key = {(r["case"], r["method"]): r for r in rows}
+    assert float(by_key[("masked-head", "hirescam")]["rank"]) == pytest.approx(1.0)
+    assert by_key[("and", "cam")]["status"].startswith("n/a")  # no linear classifier
+    assert by_key[("masked-head", "fullgrad")]["status"] == "ok"  # pixel maps pooled to 4 x 4
+    with open(out / "scores.csv") as handle:
+        assert len([r for r in csv.DictReader(handle) if r["status"] == "ok"]) == 2 * 7  # 2 images x 7 method-case pairs
+    page = (out / "index.html").read_text()
+    assert "<table>" in page and "data:image/png;base64," in page
+    text = doc.read_text()
+    assert text.startswith("before\n") and text.endswith("after\n") and "old" not in text
+    assert "| hirescam |" in text
+    printed = capsys.readouterr().out
+    assert "hirescam" in printed and "rank" in printed
+
+
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (["--cases", "nope"], "cases: unknown 'nope'"),
+        (["--methods", "nope"], "methods: unknown 'nope'"),
+        (["--images", "1"], "--images"),
+        (["--update-doc", "missing.md"], "--update-doc"),
+    ],
+)
+def test_truth_command_errors_name_the_argument(tmp_path, capsys, args, words):
+    assert main(["truth", "--out", str(tmp_path), "--quiet", *args]) == 2
+    assert words in capsys.readouterr().err
