@@ -28,7 +28,8 @@ def test_truth_command_writes_the_leaderboard(tmp_path, capsys):
     assert by_key[("and", "cam")]["status"].startswith("n/a")  # no linear classifier
     assert by_key[("masked-head", "fullgrad")]["status"] == "ok"  # pixel maps pooled to 4 x 4
     with open(out / "scores.csv") as handle:
-        assert len([r for r in csv.DictReader(handle) if r["status"] == "ok"]) == 2 * 7  # 2 images x 7 method-case pairs
+        ok = [r for r in csv.DictReader(handle) if r["status"] == "ok"]
+    assert len(ok) == 2 * 7  # 2 images x the 7 (method, case) pairs that ran
     page = (out / "index.html").read_text()
     assert "<table>" in page and "data:image/png;base64," in page
     text = doc.read_text()
