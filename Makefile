@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 # Torch pins from ../shared/ENVIRONMENT.md (these wheels lie on local disk here and in CI).
 TORCH_PINS := torch==2.14.1 torchvision==0.29.1
 
-.PHONY: install demo figure test test-cuda test-without-peers lint bench mutation mutation-sample clean
+.PHONY: install demo figure test test-cuda test-without-peers lint bench truth truth-quick mutation mutation-sample clean
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -45,6 +45,15 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.run_all
+
+# The leaderboard against the Shapley truth at the layer (docs/truth.md): every method and seed
+# variant on 14 known-truth cases, 16 images each; it rewrites the tables of docs/truth.md.
+# Slow (see docs/truth.md for its time on 2 cores); `make truth-quick` is the 5-minute subset.
+truth: $(STAMP)
+	OMP_NUM_THREADS=2 $(BIN)/faithcam truth --out build/truth --update-doc docs/truth.md
+
+truth-quick: $(STAMP)
+	OMP_NUM_THREADS=2 $(BIN)/faithcam truth --quick --out build/truth-quick
 
 # Mutation testing of the core tiers (engine, cams, metrics, studies): slow (the ~10,600 mutants
 # take about nine hours on 2 cores), so not part of `make test` or CI; run it before a stop that

@@ -64,6 +64,7 @@ class Case:
     hard: str
     build: Callable[[int, bool], CaseData]  # (images, quick) -> data
     quick: bool = True  # in the quick runs' set
+    skip: tuple[str, ...] = ()  # methods too costly to run on this case
 
     def load(self, images: int, quick: bool = False) -> CaseData:
         """The model, ``images`` images, targets and layer of this case."""
@@ -163,7 +164,9 @@ CASES: tuple[Case, ...] = (
          _shapes("resnet", "clean", "layer2.body.2", permutations=(8, 32)), quick=False),
     Case("mobilenet", "imagenet",
          "ImageNet MobileNetV2 at features.16 (7 x 7), a depthwise-conv block follows "
-         "(sampled truth)", _mobilenet, quick=False),
+         "(sampled truth)", _mobilenet, quick=False,
+         # SS-CAM / IS-CAM: images x 160 channels x 35 / 10 full forwards at 224 px
+         skip=("sscam", "iscam")),
 )  # fmt: skip
 
 

@@ -64,10 +64,17 @@ def layer_maps(raw_maps: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:
     return F.adaptive_avg_pool2d(raw_maps[:, None].double(), grid)[:, 0]
 
 
+def _not_applicable(case: Case, entry: Entry, reason: str) -> Row:
+    nan = dict.fromkeys(SCORES, math.nan)
+    return Row(case.name, case.family, entry.label, entry.family, -1, nan, 0.0, f"n/a: {reason}")
+
+
 def score_entry(truth: CaseTruth, entry: Entry) -> list[Row]:
     """Explain the case's images with ``entry`` and score each map; a method that cannot run
     on the case gives one row whose status says why."""
     data, case = truth.data, truth.case
+    if entry.method in case.skip:
+        return [_not_applicable(case, entry, "skipped on this case (too many forwards)")]
     targets = truth.truth.targets if truth.truth.targets is not None else data.targets
     start = time.perf_counter()
     try:
@@ -75,10 +82,7 @@ def score_entry(truth: CaseTruth, entry: Entry) -> list[Row]:
         result = explain(data.model, data.images, entry.method, targets, layer, seed=0,
                          normalization=data.normalization, **entry.options)  # fmt: skip
     except (FaithcamError, RuntimeError) as error:
-        nan = dict.fromkeys(SCORES, math.nan)
-        reason = str(error).splitlines()[0][:200]
-        return [Row(case.name, case.family, entry.label, entry.family, -1, nan, 0.0,
-                    f"n/a: {reason}")]  # fmt: skip
+        return [_not_applicable(case, entry, str(error).splitlines()[0][:200])]
     seconds = (time.perf_counter() - start) / len(data.images)
     maps = layer_maps(result.raw_maps, tuple(truth.truth.values.shape[-2:]))
     values = truth.truth.values
