@@ -51,3 +51,34 @@ def test_truth_command_writes_the_leaderboard(tmp_path, capsys):
 def test_truth_command_errors_name_the_argument(tmp_path, capsys, args, words):
     assert main(["truth", "--out", str(tmp_path), "--quiet", *args]) == 2
     assert words in capsys.readouterr().err
+
+
+def test_resume_reuses_finished_cases(tmp_path):
+    def args(images: str) -> list[str]:
+        return ["truth", "--quick", "--cases", "masked-head", "--methods", "hirescam",
+                "--images", images, "--out", str(tmp_path), "--quiet", "--resume"]  # fmt: skip
+
+    assert main(args("2")) == 0
+    saved = tmp_path / "cases" / "masked-head.json"
+    first = (tmp_path / "leaderboard.csv").read_text()
+    stamp = saved.stat().st_mtime_ns
+    assert main(args("2")) == 0
+    assert saved.stat().st_mtime_ns == stamp  # reused, not recomputed
+    assert (tmp_path / "leaderboard.csv").read_text() == first
+    assert main(args("3")) == 0
+    assert saved.stat().st_mtime_ns != stamp  # other settings: computed again
+
+
+def test_a_case_that_fails_is_reported_not_fatal():
+    from faithcam.truth.cases import Case
+    from faithcam.truth.entries import select_entries
+    from faithcam.truth.leaderboard import run
+    from faithcam.truth.report import case_table
+
+    def broken(n, quick):
+        raise RuntimeError("no weights here")
+
+    case = Case("broken", "test", "nothing", broken)
+    truths, rows = run([case], select_entries(["gradcam"], False), 2, True)
+    assert rows == [] and truths[0].status.startswith("failed: RuntimeError: no weights here")
+    assert "failed" in case_table(truths)[1][0][4]

@@ -31,6 +31,10 @@ def add_truth_command(commands) -> None:
         "--update-doc", metavar="FILE",
         help="also write the tables between the leaderboard markers of this markdown file",
     )  # fmt: skip
+    command.add_argument(
+        "--resume", action="store_true",
+        help="reuse the cases an interrupted run finished (OUT/cases/*.json, same settings)",
+    )  # fmt: skip
     command.add_argument("--quiet", action="store_true", help="no progress bar or table")
     command.set_defaults(run=run_truth)
 
@@ -60,12 +64,13 @@ def run_truth(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     bar = tqdm(total=len(chosen) * (len(entries) + 1), disable=args.quiet, unit="step")
 
-    def progress(text: str) -> None:
+    def progress(text: str, steps: int = 1) -> None:
         bar.set_description(text[:60])
-        bar.update(1)
+        bar.update(steps)
 
     start = time.perf_counter()
-    truths, rows = leaderboard.run(chosen, entries, images, args.quick, progress)
+    truths, rows = leaderboard.run(chosen, entries, images, args.quick, progress,
+                                   store=out / "cases", resume=args.resume)  # fmt: skip
     bar.close()
     seconds = time.perf_counter() - start
     summaries = leaderboard.summarise(rows)

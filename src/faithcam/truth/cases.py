@@ -28,8 +28,8 @@ Trained CNNs (ShapesBench, :mod:`faithcam.data`, 8 × 8 grids: sampled truth):
   connection from the block's input and a ReLU follow, so the head is nonlinear and mixes
   neighbours.
 - ``mobilenet`` (full runs only): the offline ImageNet MobileNetV2 at ``features.16`` (7 × 7),
-  followed by an inverted residual block with a depthwise 3 × 3 conv; three photos from
-  scikit-image; sampled truth with its error bars.
+  followed by an inverted residual block with a depthwise 3 × 3 conv; up to six photos
+  from scikit-image; sampled truth with its error bars.
 """
 
 from __future__ import annotations
@@ -111,7 +111,8 @@ def _shapes(
     return build
 
 
-PHOTOS = ("chelsea", "coffee", "astronaut", "rocket", "motorcycle_left", "hubble_deep_field")
+# scikit-image photos shipped in its wheel (no download)
+PHOTOS = ("chelsea", "coffee", "astronaut", "rocket", "immunohistochemistry", "hubble_deep_field")
 
 
 def _mobilenet(n: int, quick: bool) -> CaseData:

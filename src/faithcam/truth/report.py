@@ -120,12 +120,13 @@ def case_table(truths: list[CaseTruth]) -> Table:
               "seconds", "what makes it hard"]  # fmt: skip
     rows = []
     for t in truths:
-        h, w = t.truth.values.shape[-2:]
-        kind = "exact" if t.truth.exact else f"sampled ({t.truth.permutations} permutations)"
-        baseline = t.data.truth.get("baseline", "zero")
-        rows.append([t.case.name, t.case.family, f"{h}×{w}", str(len(t.data.images)),
-                     f"{kind}, {baseline} baseline", f"{t.relative_error:.1e}", t.truth.route,
-                     f"{t.seconds:.1f}", t.case.hard])  # fmt: skip
+        if t.status != "ok":
+            rows.append([t.case, t.family, "–", str(t.images), t.status, "–", "–", "–", t.hard])
+            continue
+        kind = "exact" if t.exact else f"sampled ({t.permutations} permutations)"
+        rows.append([t.case, t.family, f"{t.grid[0]}×{t.grid[1]}", str(t.images),
+                     f"{kind}, {t.baseline} baseline", f"{t.relative_error:.1e}", t.route,
+                     f"{t.seconds:.1f}", t.hard])  # fmt: skip
     return header, rows
 
 
