@@ -189,6 +189,23 @@ def test_gap_linear_with_a_reference_baseline_subtracts_its_activations():
     assert torch.allclose(as_tensor.values, result.values, atol=1e-12)
 
 
+def test_expected_baseline_is_the_mean_over_references():
+    """v(S) = (1/R) Σ_r v_r(S): the naive formula on the averaged game, and, by linearity, the
+    mean of the single-reference truths."""
+    model, x = make(NonlinearHead), images(1)
+    references = images(3, seed=9)
+    result = shapley(model, x, targets=2, layer="features", baseline="expected",
+                     reference=references)  # fmt: skip
+    with torch.no_grad():
+        absent = model.features(references)
+    games = [head_value(model, x[0], 2, absent[r : r + 1]) for r in range(3)]
+    expected = naive_shapley(lambda s: sum(g(s) for g in games) / 3, 9)
+    assert torch.allclose(result.values[0].flatten(), expected, rtol=1e-5, atol=1e-9)
+    singles = [shapley(model, x, targets=2, layer="features", baseline="reference",
+                       reference=references[r]).values for r in range(3)]  # fmt: skip
+    assert torch.allclose(result.values, sum(singles) / 3, atol=1e-10)
+
+
 def test_flatten_linear_is_hirescam():
     """v(S) = b_c + Σ_{ij ∈ S} Σ_k W_c,kij A_kij: φ_ij = Σ_k W_c,kij A_kij = HiResCAM's term."""
     model, x = make(FlattenLinear), images()
@@ -304,6 +321,9 @@ def test_the_model_is_left_as_it_was():
         ({"baseline": "reference", "reference": torch.zeros(3, 5, 5)}, FaithcamValueError,
          "reference"),
         ({"seed": 1.5}, FaithcamTypeError, "seed"),
+        ({"baseline": "expected"}, FaithcamValueError, "reference"),
+        ({"baseline": "expected", "reference": torch.zeros(2, 3, 5, 5)}, FaithcamValueError,
+         "reference"),
         ({"batch_size": 0}, FaithcamValueError, "batch_size"),
     ],
 )

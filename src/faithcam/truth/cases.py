@@ -23,7 +23,9 @@ Trained CNNs (ShapesBench, :mod:`faithcam.data`, 8 × 8 grids: sampled truth):
   layers: additive heads (GAP + linear, flatten + linear), so the sampled truth has no sampling
   error; it is CAM / Z and HiResCAM's term. What is hard is the path methods' baseline: the
   truth of ``shapes-resnet-clean-black`` is the same model with a black-image baseline
-  (φ = W·(A(x) − A(black)) / Z), the convention Integrated Grad-CAM's Δ follows.
+  (φ = W·(A(x) − A(black)) / Z), the convention Integrated Grad-CAM's Δ follows;
+  ``shapes-resnet-clean-data`` / ``shapes-vgg-clean-data`` take the data as baseline (the mean
+  game over 8 other ShapesBench images), the truth a data-aware D aims at.
 - ``shapes-resnet-clean-inner``: the ResNet at its last block's inner ReLU: a 3 × 3 conv, a skip
   connection from the block's input and a ReLU follow, so the head is nonlinear and mixes
   neighbours.
@@ -91,6 +93,7 @@ def _vit(n: int, quick: bool) -> CaseData:
 # Permutations of the sampled truths: additive heads need few (no sampling error), the others
 # trade time for error bars.
 ADDITIVE_PERMUTATIONS = 4
+DATA_REFERENCES = 8  # reference images of the data-aware truths
 
 
 def _shapes(
@@ -106,6 +109,8 @@ def _shapes(
         loaded = load_shapes_model(arch, split)
         bench = ShapesBench(split, n, seed=2024)
         truth = {"samples": permutations[0] if quick else permutations[1], "baseline": baseline}
+        if baseline == "expected":  # D: other images of the same split
+            truth["reference"] = ShapesBench(split, DATA_REFERENCES, seed=7).images
         return CaseData(loaded.model, bench.images, bench.labels, layer or loaded.layer, truth)
 
     return build
@@ -155,8 +160,15 @@ CASES: tuple[Case, ...] = (
     Case("shapes-resnet-clean-black", "trained-cnn",
          "the same with a black-image baseline: truth = W·(A(x) − A(black)) / Z",
          _shapes("resnet", "clean", baseline="reference"), quick=False),
+    Case("shapes-resnet-clean-data", "trained-cnn",
+         "the same with the data as baseline (mean over 8 ShapesBench images): the truth "
+         "Expected Grad-CAM's data-aware D aims at",
+         _shapes("resnet", "clean", baseline="expected"), quick=False),
     Case("shapes-vgg-clean", "trained-cnn", "flatten + linear at 8 x 8; truth = HiResCAM",
          _shapes("vgg", "clean"), quick=False),
+    Case("shapes-vgg-clean-data", "trained-cnn",
+         "flatten + linear with the data as baseline (mean over 8 ShapesBench images)",
+         _shapes("vgg", "clean", baseline="expected"), quick=False),
     Case("shapes-vgg-spurious", "trained-cnn",
          "flatten + linear; the label is carried by a colour patch, not the shape",
          _shapes("vgg", "spurious")),

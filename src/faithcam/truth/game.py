@@ -3,6 +3,10 @@ activations; coalition S keeps the activation vectors A[:, i, j] of its location
 other location to the baseline B[:, i, j]; its value v(S) is the target score computed from the
 layer on. Locations are numbered row by row (player p = i·w + j).
 
+With several baselines B_1 … B_R (``absent`` of shape (R, C, h, w)) the value is the mean over
+them, v(S) = (1/R) Σ_r v_r(S): by linearity its Shapley values are the mean of each baseline's
+(the Expected-Gradients view of a data distribution of baselines).
+
 For token layers (a vision transformer's (B, N, C) tokens) the players are the patch tokens;
 extra tokens (class, distillation, registers) are not players and keep the image's own values.
 """
@@ -27,7 +31,7 @@ class LayerGame:
     prepared: Prepared
     layout: Layout
     present: torch.Tensor  # (1, C, h, w): the image's activations
-    absent: torch.Tensor  # (1, C, h, w): the baseline's activations
+    absent: torch.Tensor  # (R, C, h, w): the baselines' activations (R = 1 but for "expected")
     score: Callable[[Any], torch.Tensor]  # model outputs of this image's rows -> (N,) scores
 
     @property
@@ -42,10 +46,12 @@ class LayerGame:
     def values(self, masks: torch.Tensor) -> torch.Tensor:
         """v(S) in float64 for the (N, h·w) boolean coalition masks (True = kept)."""
         h, w = self.grid
-        keep = masks.to(self.present.device).view(len(masks), 1, h, w)
-        maps = torch.where(keep, self.present, self.absent)
-        like = self.prepared.value.expand(len(masks), *self.prepared.value.shape[1:])
+        n, baselines = len(masks), len(self.absent)
+        keep = masks.to(self.present.device).view(n, 1, 1, h, w)
+        maps = torch.where(keep, self.present[None], self.absent[None]).flatten(0, 1)
+        like = self.prepared.value.expand(len(maps), *self.prepared.value.shape[1:])
         native = self.layout.from_nchw(maps, like).contiguous()
         with torch.no_grad():
             outputs = self.head.run(self.prepared, native)
-        return self.score(outputs).detach().double().cpu()
+        scores = self.score(outputs).detach().double().cpu()
+        return scores.view(n, baselines).mean(1)

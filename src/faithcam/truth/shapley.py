@@ -42,7 +42,7 @@ from faithcam.truth.enumeration import MAX_EXACT_PLAYERS, all_values, shapley_fr
 from faithcam.truth.game import LayerGame
 from faithcam.truth.sampling import block_size, sampled_shapley
 
-BASELINES = ("zero", "reference")
+BASELINES = ("zero", "reference", "expected")
 DEFAULT_PERMUTATIONS = 32
 
 
@@ -103,11 +103,13 @@ def shapley(
     Args:
         targets, layer, output_selector, reshape_transform: as in :func:`faithcam.explain`.
         baseline: what an absent location holds: ``"zero"``; ``"reference"``, the activations
-            of ``reference`` at the layer; or a tensor of baseline activations, (C, h, w) or
-            (1 or B, C, h, w) in (channels, grid) order.
-        reference: the reference image(s) for ``baseline="reference"``, (C, H, W) or
-            (1 or B, C, H, W) in model space; None = the model input 0 (black for [0, 1]
-            inputs; pass (0 − mean) / std for normalised ones).
+            of ``reference`` at the layer; ``"expected"``, each of the R ``reference`` images'
+            activations in turn, the value being their mean (a data distribution of baselines,
+            as Expected Gradients; R forwards of the head per coalition); or a tensor of
+            baseline activations, (C, h, w) or (1 or B, C, h, w) in (channels, grid) order.
+        reference: the reference image(s): for ``"reference"`` (C, H, W) or (1 or B, C, H, W)
+            in model space, None = the model input 0 (black for [0, 1] inputs; pass
+            (0 − mean) / std for normalised ones); for ``"expected"`` (R, C, H, W), required.
         samples: None = exact when the grid has at most 16 locations, else 32 permutations;
             an int = that many sampled permutations (rounded up to whole blocks, at least two).
         sampler: ``"antithetic"``, ``"stratified"`` or ``"random"`` permutations.
@@ -162,6 +164,7 @@ class _Games:
     def __init__(self, head: Head, images, target, selector, baseline, reference) -> None:
         self.head, self.images, self.target, self.selector = head, images, target, selector
         self.baseline, self.reference = baseline, reference
+        self._expected: torch.Tensor | None = None  # the references' activations, once
 
     def game(self, b: int) -> LayerGame:
         image = self.images[b : b + 1]
@@ -185,6 +188,17 @@ class _Games:
             return chosen
         if self.baseline == "zero":
             return torch.zeros_like(present)
+        if self.baseline == "expected":
+            if self._expected is None:
+                references = self.reference.to(self.images.device, self.images.dtype)
+                if references.shape[1:] != self.images.shape[1:]:
+                    raise FaithcamValueError(
+                        f"reference: expected images of shape {tuple(self.images.shape[1:])}, "
+                        f"got {tuple(references.shape[1:])}"
+                    )
+                values = [self.head.prepare(image[None]).value for image in references]
+                self._expected = torch.cat([layout.to_nchw(v) for v in values])
+            return self._expected
         image = _reference_image(self.reference, self.images, b)
         value = self.head.prepare(image).value
         return layer_layout(self.head.layer, value, tuple(image.shape[-2:])).to_nchw(value)
@@ -236,13 +250,19 @@ def _check_baseline(baseline: object, reference: object) -> None:
             f"baseline: a tensor of activations must be (C, h, w) or (B, C, h, w), got shape "
             f"{tuple(baseline.shape)}"
         )
+    uses_reference = isinstance(baseline, str) and baseline in ("reference", "expected")
     if reference is not None:
         if not isinstance(reference, torch.Tensor):
             raise FaithcamTypeError(
                 f"reference: expected an image tensor or None, got {type(reference).__name__}"
             )
-        if not (isinstance(baseline, str) and baseline == "reference"):
-            raise FaithcamValueError("reference: only used with baseline='reference'")
+        if not uses_reference:
+            raise FaithcamValueError("reference: only used with baseline='reference' / 'expected'")
+    expected = isinstance(baseline, str) and baseline == "expected"
+    if expected and (reference is None or reference.dim() != 4 or len(reference) == 0):
+        raise FaithcamValueError(
+                "reference: baseline='expected' needs reference images, an (R, C, H, W) tensor"
+            )
 
 
 def _check_samples(samples: object) -> None:
