@@ -121,6 +121,17 @@ def test_black_baseline_case_subtracts_the_black_images_activations():
     assert torch.allclose(truth.values, expected, rtol=1e-4, atol=1e-5)
 
 
+def test_data_case_subtracts_the_mean_activations_of_the_references():
+    data, truth = load("shapes-resnet-clean-data")
+    model = data.model
+    features = lambda x: model.layer2(model.layer1(model.stem(x)))  # noqa: E731
+    with torch.no_grad():
+        delta = features(data.images) - features(data.truth["reference"]).mean(0, keepdim=True)
+    weights = model.fc.weight[truth.targets].double()
+    expected = torch.einsum("bk,bkhw->bhw", weights, delta.double()) / 64
+    assert torch.allclose(truth.values, expected, rtol=1e-4, atol=1e-5)
+
+
 def test_inner_resnet_case_reads_the_skip_connection_as_context():
     data, truth = load("shapes-resnet-clean-inner")
     assert truth.route == "graph" and not truth.exact
