@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from faithcam.truth.scores import agreement, bootstrap_interval
+from faithcam.truth.scores import agreement, interval
 
 TRUTH = torch.tensor([[4.0, 3.0, 2.0, 1.0], [0.5, 0.0, -1.0, -2.0]])  # 8 locations, k = 2
 
@@ -75,20 +75,24 @@ def test_rounding_dust_is_not_evidence():
     assert agreement(shown, TRUTH)["sign"] == 1.0
 
 
-def test_bootstrap_interval_holds_the_mean_and_stays_in_range():
-    values = [0.0, 1.0, 1.0, 1.0, 0.0, 1.0, 1.0, 1.0, math.nan]
-    mean, low, high, n = bootstrap_interval(values)
-    assert n == 8 and mean == pytest.approx(0.75)
+def test_interval_holds_the_mean_and_stays_in_range():
+    values = [0.0, 0.5, 1.0, 1.0, 0.0, 1.0, 1.0, 1.0, math.nan]
+    mean, low, high, n = interval(values, "topk")
+    assert n == 8 and mean == pytest.approx(0.6875)
     assert 0.0 <= low < mean < high <= 1.0
-    assert bootstrap_interval([0.3, 0.3, 0.3])[1:3] == pytest.approx((0.3, 0.3))
-    assert math.isnan(bootstrap_interval([math.nan])[0])
-    assert bootstrap_interval(values) == bootstrap_interval(values)  # seeded
+    assert interval([0.3, 0.3, 0.3], "sign")[1:3] == pytest.approx((0.3, 0.3))
+    assert math.isnan(interval([math.nan], "rank")[0])
+    assert interval(values, "topk") == interval(values, "topk")  # seeded
+    low, high = interval([-1.0, -0.98, -0.99, 1.0], "rank")[1:3]
+    assert low >= -1.0 and high <= 1.0
+    hits = interval([1.0, 1.0, 1.0, 0.0], "topk")  # every value at a bound: Wilson
+    assert 0.0 < hits[1] < 0.75 < hits[2] < 1.0
 
 
-def test_bootstrap_interval_covers_like_a_normal_interval_for_large_samples():
+def test_interval_covers_like_a_normal_interval_for_large_samples():
     rng = np.random.default_rng(1)
     values = list(rng.normal(0.5, 0.1, 400))
-    mean, low, high, _ = bootstrap_interval(values)
+    mean, low, high, _ = interval(values, "sign")
     assert low < mean < high
     half = 1.96 * np.std(values, ddof=1) / 20
     assert (high - low) / 2 == pytest.approx(half, rel=0.15)

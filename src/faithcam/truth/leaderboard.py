@@ -21,7 +21,7 @@ from faithcam.cams.methods import explain
 from faithcam.errors import FaithcamError
 from faithcam.truth.cases import Case, CaseData
 from faithcam.truth.entries import Entry
-from faithcam.truth.scores import SCORES, agreement, bootstrap_interval
+from faithcam.truth.scores import SCORES, agreement, interval
 from faithcam.truth.shapley import ShapleyResult, shapley
 
 
@@ -196,7 +196,7 @@ def summarise(rows: list[Row]) -> list[Summary]:
         means = {}
         n = 0
         for score in SCORES:
-            mean, low, high, count = bootstrap_interval([r.scores[score] for r in group])
+            mean, low, high, count = interval([r.scores[score] for r in group], score)
             means[score] = (mean, low, high)
             n = max(n, count)
         summaries.append(Summary(case, first.case_family, method, first.method_family, n, means,

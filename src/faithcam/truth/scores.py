@@ -20,8 +20,8 @@ and against the sign of φ for sign agreement:
   the best scale has a closed form. 0 = the right shape; 1 = nothing in common (a flat map).
 
 "Positive" means above 10⁻⁶ × the largest absolute value (rounding noise is not evidence).
-Intervals across images: percentile bootstrap of the mean (:func:`bootstrap_interval`), which
-stays inside the score's range.
+Intervals across images (:func:`interval`): those of :class:`faithcam.metrics.MetricResult` for
+a metric bounded to the score's range, which never leave it.
 """
 
 from __future__ import annotations
@@ -31,6 +31,8 @@ import math
 import numpy as np
 import torch
 from scipy import stats
+
+from faithcam.metrics import MetricResult
 
 SCORES = ("rank", "topk", "sign", "distance")
 # Higher is better for every score but the distance.
@@ -96,17 +98,16 @@ def agreement(raw_map: torch.Tensor, truth: torch.Tensor) -> dict[str, float]:
     }
 
 
-def bootstrap_interval(
-    values: list[float], level: float = 0.95, resamples: int = 2000, seed: int = 0
-) -> tuple[float, float, float, int]:
-    """(mean, low, high, n) of the finite ``values``: a percentile bootstrap of the mean."""
-    finite = np.asarray([v for v in values if math.isfinite(v)], dtype=np.float64)
-    if finite.size == 0:
-        return (math.nan, math.nan, math.nan, 0)
-    if finite.size == 1:
-        return (float(finite[0]), math.nan, math.nan, 1)
-    rng = np.random.default_rng(seed)
-    means = finite[rng.integers(0, finite.size, (resamples, finite.size))].mean(1)
-    tail = (1 - level) / 2
-    low, high = np.quantile(means, [tail, 1 - tail])
-    return (float(finite.mean()), float(low), float(high), int(finite.size))
+# The range of each score: its intervals stay inside it.
+BOUNDS = {"rank": (-1.0, 1.0), "topk": (0.0, 1.0), "sign": (0.0, 1.0), "distance": (0.0, 1.0)}
+
+
+def interval(values: list[float], score: str) -> tuple[float, float, float, int]:
+    """(mean, low, high, n) of the finite ``values`` of ``score`` across images: the 95 %
+    interval of :class:`faithcam.metrics.MetricResult` for a bounded metric (a seeded
+    percentile bootstrap of the mean; Wilson's interval when every value is at a bound)."""
+    result = MetricResult(score, torch.tensor(values, dtype=torch.float64), bounds=BOUNDS[score])
+    if result.n < 2:
+        return (result.mean, math.nan, math.nan, result.n)
+    low, high = result.ci
+    return (result.mean, low, high, result.n)
