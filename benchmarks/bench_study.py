@@ -2,7 +2,7 @@
 store, vs plain inference of the same work (the same number of forward passes, batched), and
 whether both cores are busy (process CPU time / wall time).
 
-    .venv/bin/python -m benchmarks.bench_study [--images 256] [--steps 20]
+    .venv/bin/python -m benchmarks.bench_study [--images 256] [--curve-steps 20]
 """
 
 from __future__ import annotations
@@ -34,12 +34,12 @@ class StudyItems(Dataset):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=256)
-    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--curve-steps", type=int, default=20)
     parser.add_argument("--batch-size", type=int, default=32)
     args = parser.parse_args()
     shapes = load_shapes_model("resnet", "clean")
     bench = ShapesBench("clean", n=args.images, seed=123)
-    n_forwards = args.images * (1 + args.steps + 1)  # explain + deletion curve points
+    n_forwards = args.images * (1 + args.curve_steps + 1)  # explain + deletion curve points
     inputs = bench.images.repeat(n_forwards // args.images, 1, 1, 1)
     with torch.inference_mode():
         shapes.model(inputs[: args.batch_size])
@@ -52,11 +52,11 @@ def main() -> None:
         start, cpu = time.perf_counter(), time.process_time()
         run_study(shapes.model, StudyItems(bench), ["gradcam"], ["deletion"],
                   Path(folder) / "s.sqlite", batch_size=args.batch_size,
-                  metric_kwargs={"deletion": {"steps": args.steps}},
+                  metric_kwargs={"deletion": {"curve_steps": args.curve_steps}},
                   explain_kwargs={"layer": shapes.layer}, progress=False)
         study_wall, study_cpu = time.perf_counter() - start, time.process_time() - cpu
     print(f"ShapesBench resnet-clean, {args.images} images 64x64, Grad-CAM + deletion "
-          f"({args.steps} steps), batch {args.batch_size}, {torch.get_num_threads()} threads")
+          f"({args.curve_steps} steps), batch {args.batch_size}, {torch.get_num_threads()} threads")
     print(f"  study:  {args.images / study_wall:7.1f} images/s  wall {study_wall:6.2f} s  "
           f"CPU/wall {study_cpu / study_wall:.2f} cores")
     print(f"  plain:  {args.images / plain_wall:7.1f} images/s  wall {plain_wall:6.2f} s  "

@@ -18,11 +18,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import random
 import sys
 from collections import Counter
 from pathlib import Path
+
+from scipy.stats import binomtest
 
 TIERS = ("engine", "cams", "metrics", "studies")
 KILLED = {1, 3, 24, -24, 36, 152, 255, 37, -9, -11}  # test failure, timeout, type check, crash
@@ -48,14 +49,12 @@ def exit_codes(root: Path) -> dict[str, dict[str, int | None]]:
     }
 
 
-def wilson(killed: int, checked: int, z: float = 1.96) -> tuple[float, float]:
-    """95 % Wilson score interval of a proportion killed / checked."""
+def wilson(killed: int, checked: int) -> tuple[float, float]:
+    """95 % Wilson score interval of a proportion killed / checked (scipy's binomtest)."""
     if not checked:
         return 0.0, 1.0
-    p = killed / checked
-    centre = (p + z * z / (2 * checked)) / (1 + z * z / checked)
-    half = z * math.sqrt(p * (1 - p) / checked + z * z / (4 * checked**2)) / (1 + z * z / checked)
-    return max(0.0, centre - half), min(1.0, centre + half)
+    found = binomtest(killed, checked).proportion_ci(0.95, method="wilson")
+    return float(found.low), float(found.high)
 
 
 def sample(codes: dict[str, dict[str, int | None]], per_tier: int, seed: int) -> list[str]:

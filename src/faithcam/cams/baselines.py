@@ -9,7 +9,7 @@ each image's value range (max − min), as in SmoothGrad, so they mean the same 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -142,6 +142,11 @@ class ReferenceSet(Baseline):
                 "baseline: ReferenceSet images must be finite floating-point values"
             )
         self._images = images
+
+    @property
+    def images(self) -> torch.Tensor:
+        """The (R, C, H, W) reference images."""
+        return self._images
 
     def validate(self, images: torch.Tensor) -> None:
         _check_same_image_shape("ReferenceSet", self._images, images)
@@ -287,3 +292,21 @@ def gaussian_blur(images: torch.Tensor, sigma: float, radius: int | None = None)
     padded = F.pad(images, (radius, radius, radius, radius), mode=mode)
     blurred = F.conv2d(padded, kernel.view(1, 1, 1, -1).repeat(channels, 1, 1, 1), groups=channels)
     return F.conv2d(blurred, kernel.view(1, 1, -1, 1).repeat(channels, 1, 1, 1), groups=channels)
+
+
+REFERENCE_IMAGES = 32  # the largest data-aware D drawn from the user's images
+
+
+def data_aware_references(
+    n_images: int, load: Callable[[list[int]], torch.Tensor], limit: int = REFERENCE_IMAGES
+) -> tuple[ReferenceSet, list[int]] | None:
+    """The data-aware D of Expected Grad-CAM, the one policy of the CLI, the studies,
+    :func:`faithcam.metrics.evaluate` and the demo: up to ``limit`` (32) of the user's
+    ``n_images`` images, evenly spaced over them (indices ``⌊linspace(0, n − 1, k)⌋``,
+    k = min(limit, n)), as a :class:`ReferenceSet`, which never draws an image as its own
+    baseline. ``load(indices)`` returns those images (k, C, H, W). Returns the set and the
+    indices, or None for fewer than two images (an image is no reference for itself)."""
+    if n_images < 2:
+        return None
+    picks = torch.linspace(0, n_images - 1, min(limit, n_images)).long().tolist()
+    return ReferenceSet(load(picks)), picks

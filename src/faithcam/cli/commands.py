@@ -8,6 +8,7 @@ time, so a large folder never sits in memory at once.
 from __future__ import annotations
 
 import argparse
+import ast
 import csv
 import json
 import warnings
@@ -21,8 +22,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from faithcam.cams.baselines import ReferenceSet
-from faithcam.cams.methods import METHODS, explain, method_spec
+from faithcam.api import explain
+from faithcam.cams.baselines import ReferenceSet, data_aware_references
+from faithcam.cams.registry import METHODS, method_spec
 from faithcam.cli.presets import apply_preset
 from faithcam.engine.layers import resolve_layer
 from faithcam.engine.result import CamResult
@@ -31,11 +33,9 @@ from faithcam.errors import FaithcamError, FaithcamValueError
 from faithcam.io.annotations import box_mask, read_annotations
 from faithcam.io.images import Preprocessing, find_images, load_image
 from faithcam.io.model_sources import LoadedModel, load_model
-from faithcam.io.outputs import check_writable, write_fresh
-from faithcam.io.viz import method_grid, overlay_alpha, save_overlay
+from faithcam.outputs import check_inputs_kept, check_writable, fit_name, write_fresh
 from faithcam.studies.settings import file_sha256
-
-STEP_ESTIMATORS = {"integrated": "steps", "expected": "samples", "smooth": "samples"}
+from faithcam.viz import method_grid, overlay_alpha, save_overlay
 
 
 @dataclass
@@ -47,7 +47,7 @@ class Session:
     device: torch.device
     layer: str | None
     methods: list[str]
-    options: dict[str, dict[str, int]]
+    options: dict[str, dict[str, Any]]
     batch_size: int
     seed: int | None
     quiet: bool
@@ -55,14 +55,17 @@ class Session:
     output_selector: str | int | None = None
     references: ReferenceSet | None = None  # Expected Grad-CAM's D: see use_references
 
-    def use_references(self, paths: Sequence[Path], count: int = 32) -> None:
-        """The data-aware D of Expected Grad-CAM: up to ``count`` of the user's images, evenly
-        spaced over ``paths`` (nothing to do for one image or without a sampling method)."""
-        if len(paths) < 2 or not any(METHODS[m].estimator == "expected" for m in self.methods):
+    def use_references(self, paths: Sequence[Path]) -> None:
+        """The data-aware D of Expected Grad-CAM from the user's images
+        (:func:`~faithcam.cams.baselines.data_aware_references`; nothing to do without a
+        sampling method)."""
+        if not any(METHODS[m].estimator == "expected" for m in self.methods):
             return
-        picks = torch.linspace(0, len(paths) - 1, min(count, len(paths))).long().tolist()
-        images, _ = self.prep.load([paths[i] for i in picks])
-        self.references = ReferenceSet(images)
+        found = data_aware_references(len(paths), lambda picks: self._load(paths, picks))
+        self.references = found[0] if found is not None else None
+
+    def _load(self, paths: Sequence[Path], picks: list[int]) -> torch.Tensor:
+        return self.prep.load([paths[i] for i in picks])[0]
 
     def explain(
         self, images: torch.Tensor, method: str, targets: Any, seed: int | None = None
@@ -128,7 +131,7 @@ def resolve_device(name: str) -> torch.device:
 
 def prepare_out(path: str | Path) -> Path:
     """Create the output folder and check that it is writable (OSError otherwise). Files are
-    then written through fresh names (:mod:`faithcam.io.outputs`): links in it are not followed."""
+    then written through fresh names (:mod:`faithcam.outputs`): links in it are not followed."""
     out = Path(path)
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -138,12 +141,40 @@ def prepare_out(path: str | Path) -> Path:
     return out
 
 
-def _method_options(methods: Sequence[str], steps: int | None, samples: int | None):
-    options: dict[str, dict[str, int]] = {}
+def parse_option(text: str) -> tuple[str, Any]:
+    """``"NAME=VALUE"`` -> (name, value): VALUE is read as a Python literal (``0.1``, ``8``,
+    ``(1, 2)``), ``true`` / ``false`` / ``none``, or else kept as a string (``others``)."""
+    name, sep, raw = text.partition("=")
+    name = name.strip().replace("-", "_")
+    if not sep or not name.isidentifier():
+        raise FaithcamValueError(f"--option: expected NAME=VALUE, got {text!r}")
+    raw = raw.strip()
+    words = {"true": True, "false": False, "none": None}
+    if raw.lower() in words:
+        return name, words[raw.lower()]
+    try:
+        return name, ast.literal_eval(raw)
+    except (ValueError, SyntaxError):
+        return name, raw
+
+
+def _method_options(
+    methods: Sequence[str], steps: int | None, samples: int | None, pairs: Sequence[str] = ()
+) -> dict[str, dict[str, Any]]:
+    """Each method's options: ``--steps`` / ``--samples`` for the methods that take them, and
+    every ``--option NAME=VALUE`` (which at least one of the methods must take)."""
+    counts = {k: v for k, v in (("steps", steps), ("samples", samples)) if v is not None}
+    given = dict(parse_option(pair) for pair in pairs)
+    options: dict[str, dict[str, Any]] = {}
     for name in methods:
-        key = STEP_ESTIMATORS.get(METHODS[name].estimator or "")
-        value = {"steps": steps, "samples": samples}.get(key or "")
-        options[name] = {key: value} if key and value is not None else {}
+        valid = {option.name for option in METHODS[name].options()}
+        options[name] = {k: v for k, v in {**counts, **given}.items() if k in valid}
+    unused = sorted(set(given) - {k for chosen in options.values() for k in chosen})
+    if unused:
+        valid = "; ".join(
+            f"{m}: {', '.join(o.name for o in METHODS[m].options()) or 'none'}" for m in methods
+        )
+        raise FaithcamValueError(f"--option {unused[0]}: no method given takes it ({valid})")
     return options
 
 
@@ -182,7 +213,8 @@ def open_session(args: argparse.Namespace) -> Session:
     if args.seed is not None:
         torch.manual_seed(args.seed)
     loaded.model.to(device)
-    options = _method_options(methods, args.steps, args.samples)
+    pairs = getattr(args, "option", None) or ()
+    options = _method_options(methods, args.steps, args.samples, pairs)
     return Session(
         loaded,
         prep,
@@ -268,16 +300,18 @@ class Explained:
 def unique_stems(paths: Sequence[Path]) -> list[str]:
     """One output name per input path: its stem, or ``stem-2``, ``stem-3``... where inputs share
     a stem, skipping names taken by other inputs (``a/x.png``, ``b/x.png``, ``x-2.png`` give
-    ``x``, ``x-3``, ``x-2``). Names compare case-insensitively (macOS and Windows disks)."""
-    counts = Counter(path.stem.casefold() for path in paths)
+    ``x``, ``x-3``, ``x-2``). Names compare case-insensitively (macOS and Windows disks). A stem
+    too long for an output name is shortened (:func:`~faithcam.outputs.fit_name`)."""
+    fitted = [fit_name(path.stem) for path in paths]
+    counts = Counter(stem.casefold() for stem in fitted)
     used = {stem for stem, n in counts.items() if n == 1}
     stems = []
-    for path in paths:
-        name, k = path.stem, 1
+    for stem in fitted:
+        name, k = stem, 1
         if counts[name.casefold()] > 1:
             while name.casefold() in used:
                 k += 1
-                name = f"{path.stem}-{k}"
+                name = f"{stem}-{k}"
             used.add(name.casefold())
         stems.append(name)
     return stems
@@ -460,20 +494,26 @@ def _report_line(session: Session, item: Explained) -> None:
         print(_title(session, item))
 
 
-def _start_explainer(args: argparse.Namespace) -> tuple[list[Path], Path, Session]:
+def _start_explainer(args: argparse.Namespace, kind: str) -> tuple[list[Path], Path, Session]:
     """What explain and compare share before the first image: the overlay options, the
-    images, the output folder, the session and Expected Grad-CAM's data-aware D."""
+    images, the output folder (whose outputs must not replace an input), the session and
+    Expected Grad-CAM's data-aware D."""
     overlay_alpha(args.style, args.alpha)
     paths = find_images(args.images)
     out = prepare_out(args.out)
     session = open_session(args)
+    tails = [".compare.png"] if kind == "compare" else [
+        f".{m}{ext}" for m in session.methods for ext in (".png", ".npy")
+    ]  # fmt: skip
+    planned = [out / f"{stem}{tail}" for stem in unique_stems(paths) for tail in tails]
+    check_inputs_kept([*planned, out / "summary.json"], paths, "--out")
     session.use_references(paths)
     return paths, out, session
 
 
 def run_explain(args: argparse.Namespace) -> int:
     """`faithcam explain`: overlays, raw maps and summary.json."""
-    paths, out, session = _start_explainer(args)
+    paths, out, session = _start_explainer(args, "explain")
     records, layer = [], None
     for item in explain_images(session, paths, args.target, args.top_k):
         files = {}
@@ -498,7 +538,7 @@ def run_explain(args: argparse.Namespace) -> int:
 
 def run_compare(args: argparse.Namespace) -> int:
     """`faithcam compare`: one grid per image with every method side by side."""
-    paths, out, session = _start_explainer(args)
+    paths, out, session = _start_explainer(args, "compare")
     records, layer = [], None
     for item in explain_images(session, paths, args.target, args.top_k):
         maps = {m: r.maps[0] for m, r in item.results.items()}
@@ -521,7 +561,6 @@ def run_compare(args: argparse.Namespace) -> int:
 
 
 BOX_METRICS = ["pointing_game", "energy_pointing_game"]
-STEP_METRICS = ("deletion", "insertion")
 
 
 class FolderDataset(torch.utils.data.Dataset):
@@ -541,6 +580,7 @@ class FolderDataset(torch.utils.data.Dataset):
             annotations,
             target,
         )
+        self.root = root
         self.ids = [str(p.relative_to(root)) if p.is_relative_to(root) else str(p) for p in paths]
 
     def __len__(self) -> int:
@@ -560,12 +600,14 @@ class FolderDataset(torch.utils.data.Dataset):
         return item
 
 
+RESULT_COLUMNS = ["method", "metric", "mean", "ci_low", "ci_high", "n"]
+
+
 def run_evaluate(args: argparse.Namespace) -> int:
     """`faithcam evaluate`: stream a folder through the methods and metrics into a resumable
     SQLite store (``--resume`` continues it; under torchrun the folder is sharded across ranks),
     then write results.csv and report.html (rank 0)."""
-    from faithcam.io.report import Report
-    from faithcam.metrics.evaluate import METRICS
+    from faithcam.metrics.registry import METRICS
     from faithcam.studies.study import run_study
 
     apply_preset(args)
@@ -582,19 +624,13 @@ def run_evaluate(args: argparse.Namespace) -> int:
         annotations, paths = None, find_images([folder])
     metrics = _parse_metrics(args.metrics, annotations is not None, METRICS)
     out = prepare_out(args.out)
-    target = None
-    if args.target is not None:
-        first = session.prep.normalise(session.prep.crop(load_image(paths[0]))[None])
-        n_classes = _predict(session, first).shape[1]
-        check_class_count(session.loaded, n_classes)
-        target = session.loaded.class_id(args.target, n_classes)
+    target = None if args.target is None else _fixed_target(session, args.target, paths[0])
     dataset = FolderDataset(paths, session.prep, folder, annotations, target)
     session.use_references(paths)
     stems = unique_stems(paths)
-    kwargs = {m: {"steps": args.metric_steps} for m in metrics if m in STEP_METRICS}
+    kwargs = {m: {"curve_steps": args.curve_steps} for m in metrics if _has_curve(m, METRICS)}
     store = Path(args.store) if args.store else out / "results.sqlite"
-    if store.is_symlink():
-        raise FaithcamValueError(f"--store {store}: a symbolic link; refusing to write through it")
+    _check_outputs(out, store, [out / f"{stem}.compare.png" for stem in stems[: args.grids]], paths)
     rows = run_study(
         session.loaded.model,
         dataset,
@@ -620,32 +656,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
     )
     if rows is None:  # a torchrun rank other than 0: rank 0 writes the results
         return 0
-    columns = ["method", "metric", "mean", "ci_low", "ci_high", "n"]
-    csv_path = out / "results.csv"
-
-    def write_csv(path: Path) -> None:
-        with path.open("w", newline="", encoding="utf-8") as file:
-            writer = csv.DictWriter(file, fieldnames=columns)
-            writer.writeheader()
-            writer.writerows({c: row[c] for c in columns} for row in rows)
-
-    write_fresh(csv_path, write_csv)
-    report = Report(f"faithcam evaluate: {session.loaded.name}")
-    report.paragraph(
-        f"{len(paths)} images from {folder}; methods {', '.join(session.methods)}; per-image "
-        f"rows in {store}; settings {json.dumps(session.settings(), default=str)}",
-        note=True,
-    )
-    report.heading("Results (mean and 95% confidence interval)")
-    report.table(columns, [[row[c] for c in columns] for row in rows])
-    for i in range(min(args.grids, len(paths))):
-        item = dataset[i]
-        maps = {m: session.explain(item["image"][None], m, target).maps[0] for m in session.methods}
-        grid = out / f"{stems[i]}.compare.png"
-        write_fresh(grid, partial(method_grid, item["crop"], maps, title=paths[i].name))
-        report.image(grid, paths[i].name)
-    html = out / "report.html"
-    write_fresh(html, report.write)
+    csv_path = _write_results_csv(out / "results.csv", rows)
+    html = _write_evaluation_report(out, session, dataset, rows, store, target, args.grids)
     if not session.quiet:
         for row in rows:
             print(
@@ -656,14 +668,85 @@ def run_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_outputs(out: Path, store: Path, grids: list[Path], inputs: Sequence[Path]) -> None:
+    """Before any work: the store is no link, and no output of evaluate replaces an input."""
+    if store.is_symlink():
+        raise FaithcamValueError(f"--store {store}: a symbolic link; refusing to write through it")
+    check_inputs_kept([*grids, out / "results.csv", out / "report.html", store], inputs, "--out")
+
+
+def _has_curve(metric: str, registry: dict[str, Any]) -> bool:
+    """The metric draws a deletion / insertion curve (``--curve-steps`` sets its steps)."""
+    return "curve_steps" in registry[metric].options
+
+
+def _fixed_target(session: Session, name: str, first_image: Path) -> int:
+    """The class id of ``--target`` (a name or an id), checked against the model's class count
+    as read from its output on the first image."""
+    first = session.prep.normalise(session.prep.crop(load_image(first_image))[None])
+    n_classes = _predict(session, first).shape[1]
+    check_class_count(session.loaded, n_classes)
+    return session.loaded.class_id(name, n_classes)
+
+
+def _write_results_csv(path: Path, rows: list[dict[str, Any]]) -> Path:
+    """results.csv: one row per method and metric (mean, 95 % interval, n)."""
+
+    def write_csv(fresh: Path) -> None:
+        with fresh.open("w", newline="", encoding="utf-8") as file:
+            writer = csv.DictWriter(file, fieldnames=RESULT_COLUMNS)
+            writer.writeheader()
+            writer.writerows({c: row[c] for c in RESULT_COLUMNS} for row in rows)
+
+    write_fresh(path, write_csv)
+    return path
+
+
+def _write_evaluation_report(
+    out: Path,
+    session: Session,
+    dataset: FolderDataset,
+    rows: list[dict[str, Any]],
+    store: Path,
+    target: int | None,
+    grids: int,
+) -> Path:
+    """report.html: the settings, the results table and a method grid for the first ``grids``
+    images."""
+    from faithcam.io.report import Report
+
+    paths = dataset.paths
+    report = Report(f"faithcam evaluate: {session.loaded.name}")
+    report.paragraph(
+        f"{len(paths)} images from {dataset.root}; methods {', '.join(session.methods)}; "
+        f"per-image rows in {store}; settings {json.dumps(session.settings(), default=str)}",
+        note=True,
+    )
+    report.heading("Results (mean and 95% confidence interval)")
+    report.table(RESULT_COLUMNS, [[row[c] for c in RESULT_COLUMNS] for row in rows])
+    stems = unique_stems(paths)
+    for i in range(min(grids, len(paths))):
+        item = dataset[i]
+        maps = {m: session.explain(item["image"][None], m, target).maps[0] for m in session.methods}
+        grid = out / f"{stems[i]}.compare.png"
+        write_fresh(grid, partial(method_grid, item["crop"], maps, title=paths[i].name))
+        report.image(grid, paths[i].name)
+    html = out / "report.html"
+    report.write(html)
+    return html
+
+
 def _parse_metrics(text: str | None, have_boxes: bool, valid: dict[str, Any]) -> list[str]:
     if text is None:
         return ["deletion", "insertion", *(BOX_METRICS if have_boxes else [])]
+    from faithcam.metrics.registry import RENAMED_METRICS, metric_spec
+
     names = [n.strip() for n in text.split(",") if n.strip()]
-    unknown = [n for n in names if n not in valid]
+    unknown = [n for n in names if n not in valid and n not in RENAMED_METRICS]
     if unknown or not names:
         raise FaithcamValueError(f"--metrics: unknown {unknown}; valid: {', '.join(valid)}")
-    needs = [n for n in names if valid[n][1]]
+    names = [metric_spec(n).name for n in names]
+    needs = [n for n in names if valid[n].needs_boxes]
     if needs and not have_boxes:
         raise FaithcamValueError(f"--metrics {', '.join(needs)}: need --annotations with boxes")
     return names

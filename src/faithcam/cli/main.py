@@ -14,8 +14,25 @@ from pathlib import Path
 from typing import NoReturn
 
 from faithcam.cli.presets import PRESETS
+from faithcam.cli.serve import add_serve_command
 from faithcam.cli.truth import add_truth_command
+from faithcam.engine.defaults import BATCH_SIZE, CURVE_STEPS
 from faithcam.errors import FaithcamError
+
+DEMO_CURVE_STEPS = 20  # the demo's own, for a quick run: stated in its report
+
+
+class _RenamedFlag(argparse.Action):
+    """A flag stored under its first (new) name; an old spelling still works, and says so."""
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        if option_string not in (None, self.option_strings[0]):
+            print(
+                f"faithcam: warning: {option_string} is deprecated and will be removed in the "
+                f"next release; use {self.option_strings[0]}",
+                file=sys.stderr,
+            )
+        setattr(namespace, self.dest, values)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -26,7 +43,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from faithcam.cli.demo import run_demo, seed_figure
+    from faithcam.demo.run import run_demo, seed_figure
 
     if args.figure:
         print(seed_figure(Path(args.figure)))
@@ -35,7 +52,7 @@ def _demo(args: argparse.Namespace) -> int:
         args.out,
         models=args.models,
         photos=args.photos,
-        steps=args.steps,
+        curve_steps=args.curve_steps,
         quiet=args.quiet,
         shapes=not args.no_shapes,
     )
@@ -91,8 +108,13 @@ def _model_options() -> argparse.ArgumentParser:
     )
     cam = shared.add_argument_group("explanation")
     cam.add_argument("--target", help="class id or name to explain (default: predicted class)")
-    cam.add_argument("--steps", type=int, help="path steps of integrated methods")
-    cam.add_argument("--samples", type=int, help="samples of expected / smooth methods")
+    cam.add_argument("--steps", type=int, help="path steps of the methods that take steps")
+    cam.add_argument("--samples", type=int, help="samples of the methods that take samples")
+    cam.add_argument(
+        "--option", action="append", metavar="NAME=VALUE", help="any method option, e.g. "
+        "sigma=0.1, baseline=others, variant=released (repeatable; the methods given that take "
+        "NAME get it)",
+    )  # fmt: skip
     prep = shared.add_argument_group("preprocessing")
     prep.add_argument("--size", type=int, help="resize shorter side and centre-crop (224)")
     prep.add_argument(
@@ -104,7 +126,10 @@ def _model_options() -> argparse.ArgumentParser:
     run = shared.add_argument_group("run")
     run.add_argument("--out", default="faithcam-out", help="output folder (default: %(default)s)")
     run.add_argument("--device", default="auto", help="auto, cpu or cuda (default: auto)")
-    run.add_argument("--batch-size", type=int, default=16, help="images / samples per forward")
+    run.add_argument(
+        "--batch-size", type=int, default=BATCH_SIZE,
+        help="images / samples per forward (default: %(default)s)",
+    )  # fmt: skip
     run.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     run.add_argument("--quiet", action="store_true", help="no progress bar or summary")
     return shared
@@ -170,7 +195,11 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument(
         "--metrics", help="comma-separated (default: deletion,insertion + pointing games)"
     )
-    evaluate.add_argument("--metric-steps", type=int, default=20, help="deletion/insertion steps")
+    evaluate.add_argument(
+        "--curve-steps", "--metric-steps", type=int, default=CURVE_STEPS, action=_RenamedFlag,
+        help="steps of the deletion / insertion curves (default: %(default)s, as the Python "
+        "API; --metric-steps is its deprecated name)",
+    )  # fmt: skip
     evaluate.add_argument("--grids", type=int, default=2, help="images shown in the report")
     evaluate.add_argument(
         "--store", help="SQLite file of per-image rows (default: OUT/results.sqlite)"
@@ -185,11 +214,16 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--out", default="faithcam-out", help="output folder (default: %(default)s)")
     demo.add_argument("--models", nargs="+", help="pretrained model names (default: all)")
     demo.add_argument("--photos", nargs="+", help="scikit-image photo names")
-    demo.add_argument("--steps", type=int, default=20, help="deletion/insertion steps")
+    demo.add_argument(
+        "--curve-steps", "--steps", type=int, default=DEMO_CURVE_STEPS, action=_RenamedFlag,
+        help="steps of the deletion / insertion curves (default: %(default)s, fewer than "
+        "evaluate's for a quick demo; --steps is its deprecated name)",
+    )  # fmt: skip
     demo.add_argument("--figure", help="only write the README figure (seed methods) to this PNG")
     demo.add_argument("--quiet", action="store_true", help="no progress bar or summary")
     demo.add_argument("--no-shapes", action="store_true", help="skip the ShapesBench section")
     demo.set_defaults(run=_demo)
+    add_serve_command(commands)
     add_truth_command(commands)
     return parser
 

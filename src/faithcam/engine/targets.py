@@ -435,22 +435,30 @@ def _class_tensor(
     return ids.to(device)
 
 
-def as_target(targets: Any) -> Target:
-    """Normalise the ``targets`` argument of :func:`faithcam.explain` to a :class:`Target`.
+def as_target(targets: Any, score: str = "logit") -> Target:
+    """Normalise the ``targets`` argument of :func:`faithcam.explain` and of the metrics to a
+    :class:`Target`.
 
     Accepts None (predicted class), an int, a sequence, tensor or NumPy array of ints (one per
     image), a list of lists of ints (several classes per image, summed), a :class:`Target`, a
     callable ``outputs -> (N,) scores``, or a list of callables (one per image, each given that
-    image's output: pytorch-grad-cam's targets).
+    image's output: pytorch-grad-cam's targets). Class ids are scored by ``score`` (one of
+    :data:`SCORES`; ``explain`` explains the logit, the metrics pass their own default); a
+    :class:`Target` keeps its own score.
     """
     if isinstance(targets, Target):
         return targets
+    if score not in SCORES:
+        raise FaithcamValueError(f"score: expected one of {', '.join(SCORES)}, got {score!r}")
+    class_target = {"logit": ClassLogit, "probability": ClassProbability}.get(
+        score, SigmoidProbability
+    )
     if isinstance(targets, np.generic | np.ndarray):
         if not np.issubdtype(np.asarray(targets).dtype, np.integer):
             raise FaithcamTypeError(f"targets: class ids must be integers, got {targets!r:.80}")
         targets = torch.as_tensor(np.asarray(targets))
     if targets is None or isinstance(targets, int | torch.Tensor):
-        return ClassLogit(targets)
+        return class_target(targets)
     if callable(targets):
         return CallableTarget(targets)
     if isinstance(targets, Sequence) and not isinstance(targets, str):
@@ -458,12 +466,13 @@ def as_target(targets: Any) -> Target:
         if items and all(callable(item) for item in items):
             return CallableTarget(items)
         if all(_is_class_id(item) for item in items):
-            return ClassLogit([int(item) for item in items])
+            return class_target([int(item) for item in items])
         if items and all(
             _is_sequence(item) and all(_is_class_id(c) for c in _as_list(item, "targets"))
             for item in items
         ):
-            return MultiLabel([[int(c) for c in _as_list(item, "targets")] for item in items])
+            lists = [[int(c) for c in _as_list(item, "targets")] for item in items]
+            return MultiLabel(lists, score=score)
     raise FaithcamTypeError(
         "targets: expected None (predicted class), an int, a list/tensor of ints (one per "
         "image), a list of lists of ints (several classes per image), a Target, or a callable "

@@ -7,7 +7,9 @@ AOTInductor packages load shared libraries, and symbolic shape expressions go th
 ``sympy.sympify`` (Python ``eval``). :func:`untrusted_content` reads the archive as a plain zip
 and lists whatever would reach one of those paths, so that such a file is refused unless the
 user trusts it. A plain ``torch.export.save`` of a module (raw tensor weights, static or simple
-symbolic shapes) has none.
+symbolic shapes) has none. The archive must first pass :func:`~faithcam.io.zip_layout.
+check_zip_layout`, so that this reading and torch's (miniz) see the same entries; the caller
+hands torch the very bytes inspected here.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
+
+from faithcam.io.zip_layout import ZipLayoutError, check_zip_layout
 
 # Files of a plain archive, relative to its root folder.
 _PLAIN = re.compile(
@@ -45,15 +49,21 @@ _IDENTIFIER = re.compile(r"[A-Za-z_]\w*")
 SHOWN = 3
 
 
-def untrusted_content(path: str | Path) -> list[str]:
-    """What in the archive at ``path`` would run code when loaded (empty: a plain archive).
+def untrusted_content(archive_bytes: bytes | str | Path) -> list[str]:
+    """What in the archive (its bytes, or a path) would run code when loaded (empty: a plain
+    archive).
 
     Raises ``ValueError`` when the file is not a zip archive laid out as ``torch.export.save``
-    writes it.
+    writes it, or is laid out so that two zip readers could read it differently.
     """
-    if not zipfile.is_zipfile(path):
+    data = archive_bytes if isinstance(archive_bytes, bytes) else Path(archive_bytes).read_bytes()
+    if not data.startswith(b"PK"):
         raise ValueError("not a torch.export archive (not a zip file)")
-    with zipfile.ZipFile(path) as archive:
+    try:
+        check_zip_layout(data)
+    except ZipLayoutError as error:
+        raise ValueError(f"a zip archive laid out ambiguously or damaged ({error})") from None
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
         names = [n for n in archive.namelist() if not n.endswith("/")]
         roots = {name.split("/", 1)[0] for name in names}
         if len(roots) != 1 or any("/" not in name for name in names):

@@ -1,13 +1,19 @@
 """Reading the user's image files: any PIL mode to RGB, clear errors, model preprocessing.
 
 Grayscale, palette, RGBA/LA (composited over white), CMYK, 16-bit and 32-bit integer and float
-images all become (H, W, 3) float32 arrays in [0, 1]. A missing, unreadable, non-image or
-truncated file raises :class:`ImageError` naming the file.
+images all become (H, W, 3) float32 arrays in [0, 1]. 8- and 16-bit images are scaled by their
+bit depth; 32-bit integer and float images, whose type fixes no range, by the smallest of 1
+(floats only), 255 and 65535 that holds their maximum (a 0-255 float TIFF is not read as
+near-black), or by their maximum beyond that. A missing, unreadable, non-image or truncated
+file, NaN or infinite pixels, and an image over :data:`MAX_PIXELS` (a decompression bomb) raise
+:class:`ImageError` naming the file. :func:`find_images` lists each file once, even when two
+paths (a link, a hard link) name it.
 """
 
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +25,7 @@ from faithcam.errors import FaithcamValueError
 from faithcam.io.pretrained import IMAGENET_MEAN, IMAGENET_STD, resize_center_crop, to_chw_float
 
 MAX_SIZE = 4096  # pixels: 3 x 4096 x 4096 float32 is 0.2 GB per image before any activation
+MAX_PIXELS = 89_478_485  # PIL's decompression-bomb limit: 1.1 GB as a float32 RGB array
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm")
 
 
@@ -26,13 +33,20 @@ class ImageError(FaithcamValueError):
     """An image file is missing, unreadable, not an image or truncated."""
 
 
+class _NonFinitePixels(ValueError):
+    """A float image holds NaN or infinite values."""
+
+
 def find_images(paths: Iterable[str | Path]) -> list[Path]:
-    """Files as given, folders expanded to the image files inside them (sorted, recursive)."""
+    """Files as given, folders expanded to the image files inside them (sorted, recursive);
+    a file named twice (two paths, a link) is kept once, with a warning."""
     found: list[Path] = []
     for item in paths:
         path = Path(item)
         if path.is_dir():
-            inside = sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+            inside = sorted(
+                p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()
+            )
             if not inside:
                 raise ImageError(
                     f"{path}: the folder holds no image files ({', '.join(IMAGE_SUFFIXES)})"
@@ -44,7 +58,32 @@ def find_images(paths: Iterable[str | Path]) -> list[Path]:
             found.append(path)
     if not found:
         raise ImageError("no input images given")
-    return found
+    return distinct_files(found, "input image")
+
+
+def distinct_files(paths: Sequence[Path], what: str) -> list[Path]:
+    """``paths`` without repeats of one file (same device and inode: a second path, a symbolic
+    or hard link); each repeat is named in one warning."""
+    seen: dict[tuple[int, int], Path] = {}
+    kept, repeats = [], []
+    for path in paths:
+        try:
+            info = path.stat()
+        except OSError:
+            kept.append(path)  # reported by whoever reads it
+            continue
+        first = seen.setdefault((info.st_dev, info.st_ino), path)
+        if first is path:
+            kept.append(path)
+        else:
+            repeats.append(f"{path} (= {first})")
+    if repeats:
+        more = f" (+{len(repeats) - 3} more)" if len(repeats) > 3 else ""
+        warnings.warn(
+            f"{len(repeats)} {what}(s) named twice, each used once: {', '.join(repeats[:3])}{more}",
+            stacklevel=3,
+        )
+    return kept
 
 
 def _to_array(image) -> np.ndarray:
@@ -56,9 +95,13 @@ def _to_array(image) -> np.ndarray:
     if image.mode in ("I;16", "I;16B", "I;16L", "I;16N"):
         array = np.asarray(image, dtype=np.float32) / 65535.0
     elif image.mode in ("I", "F"):
-        array = np.asarray(image, dtype=np.float32)
+        array = np.asarray(image, dtype=np.float64)
+        bad = int((~np.isfinite(array)).sum())
+        if bad:
+            raise _NonFinitePixels(f"{bad} pixel(s) NaN or infinite; expected finite values")
         peak = float(array.max()) if array.size else 1.0
-        scale = 1.0 if image.mode == "F" and peak <= 1.0 else 65535.0 if peak <= 65535 else peak
+        ranges = (1.0, 255.0, 65535.0) if image.mode == "F" else (255.0, 65535.0)
+        scale = next((r for r in ranges if peak <= r), peak)
         array = np.clip(array / scale, 0.0, 1.0)
     else:
         if image.mode in ("RGBA", "LA", "PA"):
@@ -77,12 +120,22 @@ def load_image(path: str | Path) -> np.ndarray:
     path = Path(path)
     if not path.is_file():
         raise ImageError(f"{path}: no such file" if not path.exists() else f"{path}: not a file")
+    too_large = ImageError(
+        f"{path}: more than {MAX_PIXELS:,} pixels (a decompression bomb, or an image that "
+        "needs over 1 GB as floats); downscale it first"
+    )
     try:
         with Image.open(path) as image:
+            if image.width * image.height > MAX_PIXELS:
+                raise too_large
             image.load()
             return _to_array(image)
+    except Image.DecompressionBombError:
+        raise too_large from None
     except UnidentifiedImageError:
         raise ImageError(f"{path}: not an image file (PIL cannot identify it)") from None
+    except _NonFinitePixels as error:
+        raise ImageError(f"{path}: {error}") from None
     except (OSError, SyntaxError, ValueError) as error:
         reason = str(error).splitlines()[0] if str(error) else type(error).__name__
         raise ImageError(f"{path}: truncated or corrupt image ({reason})") from None

@@ -21,6 +21,7 @@ from __future__ import annotations
 import difflib
 import importlib
 import importlib.util
+import io
 import logging
 import zipfile
 from collections.abc import Mapping
@@ -33,6 +34,7 @@ from torch import nn
 
 from faithcam.errors import FaithcamValueError
 from faithcam.io.export_archive import describe, untrusted_content
+from faithcam.io.graph_ops import disallowed_operators
 from faithcam.io.pretrained import IMAGENET_MEAN, IMAGENET_STD, PRETRAINED, load_pretrained
 
 SHOWN = 5  # names listed in a mismatch message
@@ -264,29 +266,39 @@ def _load_model_file(path: Path, trust_pickle: bool) -> LoadedModel:
 
 
 def _load_export(path: Path, trust_pickle: bool) -> torch.export.ExportedProgram:
-    """A ``.pt2`` program; an archive that would run code when loaded (pickled weights, custom
-    objects, shared libraries, evaluated expressions) needs ``trust_pickle``."""
-    try:
-        found = untrusted_content(path)
-    except ValueError as error:
-        if not trust_pickle:
+    """A ``.pt2`` program. Without ``trust_pickle``, the archive must be laid out unambiguously
+    and hold nothing that runs code when loaded (pickled weights, custom objects, shared
+    libraries, evaluated expressions), torch reads the very bytes that were inspected, and the
+    graph may call only side-effect-free operators (:mod:`faithcam.io.graph_ops`)."""
+    data = path.read_bytes()
+    if not trust_pickle:
+        try:
+            found = untrusted_content(data)
+        except ValueError as error:
             raise ModelError(f"--model {path}: {error}") from None
-        found = []
-    if found and not trust_pickle:
-        raise ModelError(
-            f"--model {path}: this archive runs code when loaded ({describe(found)}); pass "
-            "--trust-pickle if you trust this file"
-        )
+        if found:
+            raise ModelError(
+                f"--model {path}: this archive runs code when loaded ({describe(found)}); pass "
+                "--trust-pickle if you trust this file"
+            )
     logger = logging.getLogger("torch.export")  # it logs a traceback before re-raising
     disabled, logger.disabled = logger.disabled, True
     try:
-        return torch.export.load(path)
+        program = torch.export.load(io.BytesIO(data))
     except Exception as error:
         text = str(error).strip()
         reason = text.splitlines()[0] if text else type(error).__name__
         raise ModelError(f"--model {path}: not a torch.export program ({reason})") from None
     finally:
         logger.disabled = disabled
+    refused = [] if trust_pickle else disallowed_operators(program)
+    if refused:
+        raise ModelError(
+            f"--model {path}: the graph calls {describe(refused)}, outside the side-effect-free "
+            "tensor operators an untrusted model may run (running a graph runs its operators; "
+            "see docs/model-files.md); pass --trust-pickle if you trust this file"
+        )
+    return program
 
 
 def _is_torchscript(path: Path) -> bool:

@@ -8,6 +8,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from faithcam.outputs import write_fresh
+
 # On load, record how many images decoded and how many tables exist on <body>, so a headless
 # browser test (chromium --dump-dom) can check the page really rendered.
 CHECK_SCRIPT = """
@@ -70,13 +72,15 @@ class Report:
         self.parts.append(table(header, rows, caption))
 
     def write(self, path: str | Path) -> Path:
+        """Write the page to ``path`` through a fresh file (:func:`~faithcam.outputs.
+        write_fresh`: a link planted at ``path`` is replaced, never followed)."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         body = "\n".join(self.parts)
-        path.write_text(
+        text = (
             f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(self.title)}"
             f"</title><style>{STYLE}</style></head><body><h1>{html.escape(self.title)}</h1>\n"
-            f"{body}\n{CHECK_SCRIPT}</body></html>\n",
-            encoding="utf-8",
+            f"{body}\n{CHECK_SCRIPT}</body></html>\n"
         )
+        write_fresh(path, lambda fresh: fresh.write_text(text, encoding="utf-8"))
         return path

@@ -1,7 +1,8 @@
-"""Shared helpers of the metrics: input checks, the result object, scoring, perturbation tools.
+"""Shared helpers of the metrics: the result object and its intervals, input checks,
+perturbation tools.
 
-Every metric builds on these so that validation, target resolution, batching and summaries are
-written once.
+Every metric builds on these (and on :mod:`faithcam.metrics.scoring` for targets and model calls)
+so that validation, batching and summaries are written once.
 """
 
 from __future__ import annotations
@@ -9,65 +10,81 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import torch
+from scipy import stats
 from torch import Tensor, nn
 
 from faithcam.cams.baselines import gaussian_blur
-from faithcam.engine.model_state import model_guard
+from faithcam.engine.deprecation import warn_renamed
 from faithcam.engine.normalization import NormalizationSpec, as_normalization
-from faithcam.engine.targets import class_scores
 from faithcam.errors import FaithcamTypeError, FaithcamValueError
 
 ArrayLike = Tensor | np.ndarray
-Targets = None | int | Sequence[int] | Tensor | np.ndarray
-Score = Literal["probability", "logit"]
 
-Z975 = 1.959963984540054  # 97.5 % quantile of the standard normal
-
-# 97.5 % quantiles of Student's t for 1..30 degrees of freedom (two-sided 95 % interval).
-_T975 = (
-    12.7062, 4.3027, 3.1824, 2.7764, 2.5706, 2.4469, 2.3646, 2.3060, 2.2622, 2.2281,
-    2.2010, 2.1788, 2.1604, 2.1448, 2.1314, 2.1199, 2.1098, 2.1009, 2.0930, 2.0860,
-    2.0796, 2.0739, 2.0687, 2.0639, 2.0595, 2.0555, 2.0518, 2.0484, 2.0452, 2.0423,
-)  # fmt: skip
+Z975 = float(stats.norm.ppf(0.975))  # 97.5 % quantile of the standard normal
+BOOTSTRAP_RESAMPLES = 2000
+Bounds = tuple[float, float] | None
 
 
 def t_quantile_975(df: int) -> float:
-    """97.5 % quantile of Student's t with ``df`` degrees of freedom (table, then expansion)."""
-    if df < 1:
-        return math.nan
-    if df <= len(_T975):
-        return _T975[df - 1]
-    z = Z975  # Cornish-Fisher expansion around the normal quantile
-    return z + (z**3 + z) / (4 * df) + (5 * z**5 + 16 * z**3 + 3 * z) / (96 * df**2)
-
-
-BOOTSTRAP_RESAMPLES = 2000
+    """97.5 % quantile of Student's t with ``df`` degrees of freedom (NaN below one)."""
+    return float(stats.t.ppf(0.975, df)) if df >= 1 else math.nan
 
 
 def wilson_interval(successes: int, n: int, z: float = Z975) -> tuple[float, float]:
-    """Wilson score interval of a rate (Wilson, JASA 1927), always inside [0, 1]:
-    (p + z²/2n ± z · sqrt(p(1 − p)/n + z²/4n²)) / (1 + z²/n), p = successes / n."""
-    p = successes / n
-    centre = p + z * z / (2 * n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
-    denominator = 1 + z * z / n
-    return (max(0.0, (centre - half) / denominator), min(1.0, (centre + half) / denominator))
+    """Wilson score interval of a rate successes / n (Wilson, JASA 1927), always inside [0, 1]
+    (``scipy.stats.binomtest(...).proportion_ci(method="wilson")``; z sets the level)."""
+    level = 2 * float(stats.norm.cdf(z)) - 1
+    found = stats.binomtest(int(successes), int(n)).proportion_ci(level, method="wilson")
+    return (float(found.low), float(found.high))
 
 
 def bootstrap_interval(
     values: Tensor, resamples: int = BOOTSTRAP_RESAMPLES, seed: int = 0
 ) -> tuple[float, float]:
-    """95 % percentile-bootstrap interval of the mean (seeded, so summaries are reproducible);
-    it lies within [min(values), max(values)]."""
-    generator = torch.Generator().manual_seed(seed)
-    picks = torch.randint(len(values), (resamples, len(values)), generator=generator)
-    means = values.cpu().double()[picks].mean(dim=1)
-    low, high = torch.quantile(means, torch.tensor([0.025, 0.975], dtype=torch.float64))
-    return (float(low), float(high))
+    """95 % percentile-bootstrap interval of the mean (``scipy.stats.bootstrap``, seeded so that
+    summaries are reproducible); it lies within [min(values), max(values)]."""
+    sample = values.detach().cpu().double().numpy()
+    found = stats.bootstrap(
+        (sample,),
+        np.mean,
+        n_resamples=resamples,
+        method="percentile",
+        random_state=np.random.default_rng(seed),
+    ).confidence_interval
+    return (float(found.low), float(found.high))
+
+
+def mean_interval(values: Tensor, bounds: Bounds = None) -> tuple[float, float]:
+    """Two-sided 95 % interval of the mean of ``values`` (no NaN), inside ``bounds``.
+
+    Unbounded metrics (``bounds=None``): Student's t, ``mean ± t_{0.975, n-1} · s / sqrt(n)``.
+    A metric bounded to (lo, hi) (hi may be ``inf``) gets an interval that cannot leave its
+    range: the Wilson score interval when every value is lo or hi (a hit rate such as the
+    pointing game or Increase in Confidence, scaled to [lo, hi]), otherwise the seeded
+    percentile bootstrap (2.5 % and 97.5 % quantiles of the means of 2000 resamples; Efron,
+    1979). Why the bootstrap and not a clipped t interval: its quantiles are means of the values,
+    so it lies within [min, max] of the values, inside any range, and it follows the skew of
+    values piled up at a bound (deletion AUCs near 0, infidelity's heavy right tail), where a
+    symmetric t interval crosses the bound and clipping it would report a one-sided interval as
+    if the bound were measured. It agrees with t on large samples. Fewer than two values: NaN.
+    """
+    n = values.numel()
+    if n < 2 or bounds is None:
+        mean = float(values.mean()) if n else math.nan
+        std = float(values.std()) if n > 1 else math.nan
+        half = t_quantile_975(n - 1) * std / math.sqrt(max(n, 1))
+        return (mean - half, mean + half)
+    values = values.double()
+    low, high = bounds
+    if math.isfinite(high) and bool(((values == low) | (values == high)).all()):
+        rate_low, rate_high = wilson_interval(int((values == high).sum()), n)
+        return (low + (high - low) * rate_low, low + (high - low) * rate_high)
+    found_low, found_high = bootstrap_interval(values)
+    return (min(max(found_low, low), high), max(min(found_high, high), low))
 
 
 @dataclass(frozen=True, eq=False)
@@ -76,14 +93,9 @@ class MetricResult:
 
     ``values`` is a float64 CPU tensor of shape (B,); NaN marks an image the metric is undefined
     for (for example an empty ground-truth mask) and is left out of the summary. The summary is
-    the mean with a two-sided 95 % confidence interval, NaN when fewer than two values are
-    defined. Unbounded metrics use Student's t, ``mean ± t_{0.975, n-1} · s / sqrt(n)``
-    (s = sample standard deviation). A metric bounded to ``bounds`` = (lo, hi) (deletion and
-    insertion of probabilities, pointing games: [0, 1]) gets an interval that cannot leave them:
-    the Wilson score interval when every value is lo or hi (a hit rate; Wilson, JASA 1927),
-    otherwise the seeded percentile bootstrap (2.5 % and 97.5 % quantiles of the means of
-    2000 resamples; Efron, 1979), which lies within the values' range. ``details`` holds
-    metric-specific extras (curves, per-layer correlations...).
+    the mean with a two-sided 95 % confidence interval (:func:`mean_interval`), inside
+    ``bounds`` = (lo, hi), the range of the metric's per-image values (None: unbounded).
+    ``details`` holds metric-specific extras (curves, per-layer correlations...).
     """
 
     name: str
@@ -107,15 +119,7 @@ class MetricResult:
 
     @property
     def ci(self) -> tuple[float, float]:
-        if self.bounds is None or self.n < 2:
-            half = t_quantile_975(self.n - 1) * self.std / math.sqrt(max(self.n, 1))
-            return (self.mean - half, self.mean + half)
-        valid = self.values[~torch.isnan(self.values)].double()
-        low, high = self.bounds
-        if bool(((valid == low) | (valid == high)).all()):
-            rate_low, rate_high = wilson_interval(int((valid == high).sum()), len(valid))
-            return (low + (high - low) * rate_low, low + (high - low) * rate_high)
-        return bootstrap_interval(valid)
+        return mean_interval(self.values[~torch.isnan(self.values)], self.bounds)
 
     @property
     def ci_low(self) -> float:
@@ -204,78 +208,11 @@ def check_choice(value: Any, name: str, choices: Sequence[str]) -> str:
     return value
 
 
-# ----------------------------------------------------------------------------- model calls
+# ----------------------------------------------------------------------------- batching
 def chunks(n: int, batch_size: int) -> Iterator[slice]:
     """Slices that cover ``range(n)`` in pieces of at most ``batch_size``."""
     for start in range(0, n, batch_size):
         yield slice(start, min(start + batch_size, n))
-
-
-def forward(model: Callable[[Tensor], Tensor], inputs: Tensor, batch_size: int) -> Tensor:
-    """Model outputs (N, classes) for ``inputs``, in chunks, under ``torch.inference_mode``
-    (eval mode, the model's modes and buffers restored afterwards)."""
-    with torch.inference_mode(), model_guard(model):
-        outs = [_as_logits(model(inputs[s])) for s in chunks(inputs.shape[0], batch_size)]
-    return torch.cat(outs)
-
-
-def _as_logits(out: Any) -> Tensor:
-    if hasattr(out, "logits"):  # e.g. Hugging Face outputs
-        out = out.logits
-    if not isinstance(out, Tensor) or out.ndim != 2:
-        shape = tuple(out.shape) if isinstance(out, Tensor) else type(out).__name__
-        raise FaithcamValueError(
-            f"model must return class scores of shape (N, classes), got {shape}"
-        )
-    return out
-
-
-def resolve_targets(
-    model: Callable[[Tensor], Tensor], images: Tensor, targets: Targets, batch_size: int
-) -> Tensor:
-    """Class ids (B,) long: ``None`` means the model's predicted class on ``images``."""
-    b = images.shape[0]
-    if targets is None:
-        return forward(model, images, batch_size).argmax(dim=1)
-    if isinstance(targets, (int, np.integer)) and not isinstance(targets, bool):
-        return torch.full((b,), int(targets), dtype=torch.long, device=images.device)
-    t = torch.as_tensor(np.asarray(targets) if not isinstance(targets, Tensor) else targets)
-    if t.is_floating_point() or t.dtype == torch.bool or t.ndim != 1 or t.shape[0] != b:
-        raise FaithcamValueError(
-            f"targets must be None, an int, or {b} integer class ids of shape (B,), "
-            f"got {tuple(t.shape)} {t.dtype}"
-        )
-    return t.to(device=images.device, dtype=torch.long)
-
-
-def target_scores(logits: Tensor, targets: Tensor, score: Score) -> Tensor:
-    """Score of each row's target class: softmax probability or raw logit. A single-output
-    model's probability is the sigmoid σ(z), never a softmax of one value (constant 1).
-    """
-    n_classes = logits.shape[1]
-    if targets.numel() and (targets.min() < 0 or targets.max() >= n_classes):
-        raise FaithcamValueError(
-            f"targets must be class ids in [0, {n_classes - 1}], got "
-            f"min {int(targets.min())}, max {int(targets.max())}"
-        )
-    return class_scores(logits, targets, score)
-
-
-def scores_of(
-    model: Callable[[Tensor], Tensor],
-    inputs: Tensor,
-    targets: Tensor,
-    score: Score,
-    batch_size: int,
-) -> Tensor:
-    """Target-class scores (N,) of ``inputs`` under ``inference_mode``, in chunks."""
-    check_choice(score, "score", ("probability", "logit"))
-    with torch.inference_mode(), model_guard(model):
-        out = [
-            target_scores(_as_logits(model(inputs[s])), targets[s], score)
-            for s in chunks(inputs.shape[0], batch_size)
-        ]
-    return torch.cat(out)
 
 
 # ----------------------------------------------------------------------------- perturbation tools
@@ -318,7 +255,7 @@ def substrate(
 
 def black_like(images: Tensor, normalization: NormalizationSpec = None) -> Tensor:
     """Pixel-black images like ``images``: −mean/std per channel, or zeros without a
-    normalisation."""
+    normalization."""
     norm = as_normalization(normalization)
     if norm is None:
         return torch.zeros_like(images)
@@ -326,7 +263,7 @@ def black_like(images: Tensor, normalization: NormalizationSpec = None) -> Tenso
     return norm.black(images).expand_as(images).clone()
 
 
-def minmax_normalise(maps: Tensor) -> Tensor:
+def minmax_normalize(maps: Tensor) -> Tensor:
     """Per-image min-max scaling to [0, 1]; a constant map becomes all zeros."""
     flat = maps.reshape(maps.shape[0], -1)
     low = flat.min(dim=1, keepdim=True).values
@@ -335,11 +272,13 @@ def minmax_normalise(maps: Tensor) -> Tensor:
 
 
 def spearman(a: Tensor, b: Tensor) -> Tensor:
-    """Row-wise Spearman rank correlation of (N, D) tensors, average ranks for ties.
+    """Row-wise Spearman rank correlation of (N, D) tensors: the Pearson correlation of the
+    rows' ranks (``scipy.stats.rankdata``, ties get their average rank).
 
     NaN where a row is constant (its ranks have no variance).
     """
-    ra, rb = average_ranks(a.double()), average_ranks(b.double())
+    ra = torch.from_numpy(stats.rankdata(a.detach().double().cpu().numpy(), axis=1))
+    rb = torch.from_numpy(stats.rankdata(b.detach().double().cpu().numpy(), axis=1))
     ra = ra - ra.mean(dim=1, keepdim=True)
     rb = rb - rb.mean(dim=1, keepdim=True)
     denom = ra.norm(dim=1) * rb.norm(dim=1)
@@ -347,34 +286,30 @@ def spearman(a: Tensor, b: Tensor) -> Tensor:
     return torch.where(denom > 0, num / denom.clamp_min(1e-300), torch.full_like(num, math.nan))
 
 
-def average_ranks(x: Tensor) -> Tensor:
-    """Row-wise ranks (1-based) of an (N, D) tensor, ties get their average rank."""
-    n = x.shape[0]
-    sorted_x, order = torch.sort(x, dim=1, stable=True)
-    ranks = torch.empty_like(x)
-    for i in range(n):
-        _, inverse, counts = torch.unique_consecutive(
-            sorted_x[i], return_inverse=True, return_counts=True
-        )
-        ends = torch.cumsum(counts, 0).to(x.dtype)
-        mean_rank = ends - (counts.to(x.dtype) - 1) / 2
-        ranks[i, order[i]] = mean_rank[inverse]
-    return ranks
-
-
-def as_generator(generator: torch.Generator | int | None, device: torch.device) -> torch.Generator:
-    """A torch.Generator: given, seeded from an int, or a fresh one seeded from torch's RNG."""
-    if isinstance(generator, torch.Generator):
+def random_generator(
+    seed: int | None, generator: torch.Generator | int | None, device: torch.device, where: str
+) -> torch.Generator:
+    """The random stream of a stochastic metric, as :func:`faithcam.explain` takes it:
+    ``generator`` (a torch.Generator, used as given), else a new one seeded with ``seed``, else
+    one seeded from torch's global RNG. An int passed as ``generator`` is the old spelling of
+    ``seed`` (deprecated)."""
+    if isinstance(generator, (int, np.integer)) and not isinstance(generator, bool):
+        if seed is not None:
+            raise FaithcamTypeError(f"{where}: got both seed and an int generator; pass seed only")
+        warn_renamed("generator=<int>", "seed=<int>", where)
+        seed, generator = int(generator), None
+    if generator is not None:
+        if not isinstance(generator, torch.Generator):
+            raise FaithcamTypeError(
+                f"generator must be a torch.Generator or None, got {type(generator).__name__}"
+            )
+        if seed is not None:
+            raise FaithcamTypeError(f"{where}: got both seed and generator; pass one")
         return generator
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))):
+        raise FaithcamTypeError(f"seed must be an int or None, got {type(seed).__name__}")
     g = torch.Generator(device=device)
-    if generator is None:
-        g.manual_seed(int(torch.randint(0, 2**62, (1,)).item()))
-    elif isinstance(generator, (int, np.integer)) and not isinstance(generator, bool):
-        g.manual_seed(int(generator))
-    else:
-        raise FaithcamTypeError(
-            f"generator must be a torch.Generator, an int seed or None, got {type(generator)}"
-        )
+    g.manual_seed(int(torch.randint(0, 2**62, (1,)).item()) if seed is None else int(seed))
     return g
 
 

@@ -13,41 +13,50 @@ LayerCAM's ReLU(G) ⊙ ·), giving ``L = Σ_k w^k ⊙ A^k``. Channel k's share o
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import torch
 from torch import Tensor
 
+from faithcam.engine.defaults import BATCH_SIZE
 from faithcam.errors import FaithcamTypeError, FaithcamValueError
-from faithcam.metrics._common import (
-    MetricResult,
-    Targets,
-    check_positive_int,
-    chunks,
-    target_scores,
-)
+from faithcam.metrics._common import MetricResult, check_positive_int, chunks
+from faithcam.metrics.scoring import MetricTarget, Targets, metric_target
 
 __all__ = ["conservation_violation", "sensitivity_violation"]
 
 Head = Callable[[Tensor], Tensor]
 
 
-def _head_scores(head: Head, activations: Tensor, targets: Tensor, batch_size: int) -> Tensor:
-    """Target logits (N,) of ``head`` on activations, in chunks, under inference_mode."""
+def _head_outputs(head: Head, activations: Tensor, batch_size: int) -> Tensor:
+    """Class scores (N, classes) of ``head`` on activations, in chunks, under inference_mode."""
+    with torch.inference_mode():
+        pieces = chunks(len(activations), batch_size)
+        return torch.cat([_checked(head(activations[sl])) for sl in pieces])
+
+
+def _checked(logits: object) -> Tensor:
+    if not isinstance(logits, Tensor) or logits.ndim != 2:
+        raise FaithcamValueError("head must return class scores of shape (N, classes)")
+    return logits
+
+
+def _head_scores(
+    head: Head, activations: Tensor, target: MetricTarget, rows: Tensor, batch_size: int
+) -> Tensor:
+    """Target scores (N,) of ``head`` on activations (row r of image ``rows[r]``)."""
     out = []
     with torch.inference_mode():
         for sl in chunks(activations.shape[0], batch_size):
-            logits = head(activations[sl])
-            if not isinstance(logits, Tensor) or logits.ndim != 2:
-                raise FaithcamValueError("head must return class scores of shape (N, classes)")
-            out.append(target_scores(logits, targets[sl], "logit").double())
+            out.append(target.scores(_checked(head(activations[sl])), rows[sl]).double())
     return torch.cat(out)
 
 
 def _prepare(
     activations: Tensor, weights: Tensor, head: Head, targets: Targets, batch_size: int
-) -> tuple[Tensor, Tensor, Tensor]:
-    """Checked inputs: channel contributions c (B, K), target ids (B,), full scores y (B,)."""
+) -> tuple[Tensor, MetricTarget, Tensor]:
+    """Checked inputs: channel contributions c (B, K), the bound target, full scores y (B,)."""
     if not isinstance(activations, Tensor) or activations.ndim != 4:
         raise FaithcamValueError(
             "activations must be a tensor of shape (B, K, h, w), got "
@@ -67,19 +76,13 @@ def _prepare(
     batch_size = check_positive_int(batch_size, "batch_size")
     activations = activations.detach()
     contributions = (weights.detach() * activations).sum(dim=(2, 3)).double()
-    if targets is None:
-        with torch.inference_mode():
-            targets_t = torch.cat(
-                [head(activations[sl]).argmax(dim=1) for sl in chunks(b, batch_size)]
-            )
-    else:
-        targets_t = torch.as_tensor(targets, device=activations.device).long().reshape(-1)
-        if targets_t.numel() == 1:
-            targets_t = targets_t.expand(b)
-        if targets_t.shape != (b,):
-            raise FaithcamValueError(f"targets must hold {b} class ids, got {targets_t.numel()}")
-    scores = _head_scores(head, activations, targets_t, batch_size)
-    return contributions, targets_t, scores
+    target = metric_target(
+        targets, activations, lambda: _head_outputs(head, activations, batch_size),
+        score=None, default="logit", metric="the axioms",
+    )  # fmt: skip
+    rows = torch.arange(b, device=activations.device)
+    scores = _head_scores(head, activations, target, rows, batch_size)
+    return contributions, target, scores
 
 
 def conservation_violation(
@@ -89,7 +92,7 @@ def conservation_violation(
     targets: Targets = None,
     *,
     relative: bool = True,
-    batch_size: int = 64,
+    batch_size: int = BATCH_SIZE,
 ) -> MetricResult:
     """Violation of the Conservation axiom (XGrad-CAM §3). Lower is better.
 
@@ -100,7 +103,8 @@ def conservation_violation(
     contributions, _, scores = _prepare(activations, weights, head, targets, batch_size)
     gap = (scores - contributions.sum(dim=1)).abs()
     values = gap / scores.abs() if relative else gap
-    return MetricResult("conservation_violation", values.cpu(), {"scores": scores.cpu()})
+    bounds = (0.0, math.inf)
+    return MetricResult("conservation_violation", values.cpu(), {"scores": scores.cpu()}, bounds)
 
 
 def sensitivity_violation(
@@ -110,7 +114,7 @@ def sensitivity_violation(
     targets: Targets = None,
     *,
     relative: bool = True,
-    batch_size: int = 64,
+    batch_size: int = BATCH_SIZE,
 ) -> MetricResult:
     """Violation of the Sensitivity axiom (XGrad-CAM §3). Lower is better.
 
@@ -120,15 +124,16 @@ def sensitivity_violation(
     activations of every image are scored ``batch_size`` at a time (B·K head calls in total).
     ``details["drops"]`` holds S (B, K).
     """
-    contributions, targets_t, scores = _prepare(activations, weights, head, targets, batch_size)
+    contributions, target, scores = _prepare(activations, weights, head, targets, batch_size)
     b, k = contributions.shape
     ablated_scores = torch.empty(b * k, dtype=torch.float64, device=activations.device)
     for sl in chunks(b * k, check_positive_int(batch_size, "batch_size")):
         idx = torch.arange(sl.start, sl.stop, device=activations.device)
         ablated = activations.detach()[idx // k].clone()
         ablated[torch.arange(idx.numel()), idx % k] = 0  # the whole channel k of that image
-        ablated_scores[sl] = _head_scores(head, ablated, targets_t[idx // k], batch_size)
+        ablated_scores[sl] = _head_scores(head, ablated, target, idx // k, batch_size)
     drops = scores[:, None] - ablated_scores.view(b, k)
     gap = (drops - contributions).abs().sum(dim=1)
     values = gap / drops.abs().sum(dim=1) if relative else gap
-    return MetricResult("sensitivity_violation", values.cpu(), {"drops": drops.cpu()})
+    bounds = (0.0, math.inf)
+    return MetricResult("sensitivity_violation", values.cpu(), {"drops": drops.cpu()}, bounds)

@@ -13,23 +13,23 @@ score against a zero feature map. This metric reports, per image, the relative g
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
+import torch
 from torch import Tensor
 
+from faithcam.engine.defaults import BATCH_SIZE
 from faithcam.engine.normalization import NormalizationSpec
 from faithcam.errors import FaithcamValueError
 from faithcam.metrics._common import (
     MetricResult,
-    Targets,
     black_like,
     check_images,
     check_model,
     check_positive_int,
-    forward,
-    resolve_targets,
-    scores_of,
 )
+from faithcam.metrics.scoring import Targets, forward, metric_target, scores_of
 
 __all__ = ["completeness"]
 
@@ -42,14 +42,15 @@ def completeness(
     *,
     references: Tensor | None = None,
     normalization: NormalizationSpec = None,
-    batch_size: int = 64,
+    batch_size: int = BATCH_SIZE,
 ) -> MetricResult:
     """Relative completeness gap of raw maps (B, h, w) (``CamResult.raw_maps``).
 
     The baseline expectation E[y^c(x')] is the mean logit over ``references`` (R, C, H, W) — the
     data distribution D — or, by default, the logit of pixel black (``normalization`` gives
-    black's model-space value; without it the input 0). Scores are logits: the score the
-    gradient methods differentiate.
+    black's model-space value; without it the input 0). Scores are logits by default: the score
+    the gradient methods differentiate (a Target that names another score, e.g.
+    ``ClassProbability``, is scored as it says). Values are >= 0 (0 = complete).
     """
     check_model(model)
     images = check_images(images)
@@ -59,10 +60,14 @@ def completeness(
         raise FaithcamValueError(
             f"raw_maps: expected ({len(images)}, h, w) maps (CamResult.raw_maps), got {shape}"
         )
-    targets_t = resolve_targets(model, images, targets, batch_size)
-    full = scores_of(model, images, targets_t, "logit", batch_size).double().cpu()
+    target = metric_target(
+        targets, images, lambda: forward(model, images, batch_size),
+        score=None, default="logit", metric="completeness",
+    )  # fmt: skip
+    rows = torch.arange(len(images), device=images.device)
+    full = scores_of(model, images, target, rows, batch_size).double().cpu()
     if references is None:
-        base = scores_of(model, black_like(images, normalization), targets_t, "logit", batch_size)
+        base = scores_of(model, black_like(images, normalization), target, rows, batch_size)
         expected = base.double().cpu()
     else:
         references = check_images(references)
@@ -72,7 +77,9 @@ def completeness(
                 f"{tuple(images.shape[1:])}"
             )
         logits = forward(model, references.to(images.device), batch_size)
-        expected = logits[:, targets_t].double().mean(dim=0).cpu()
+        n_ref = len(logits)  # every reference scored for every image's target: (B, R)
+        per_image = target.scores(logits.repeat(len(images), 1), rows.repeat_interleave(n_ref))
+        expected = per_image.view(len(images), n_ref).double().mean(dim=1).cpu()
     sums = raw_maps.detach().double().sum(dim=(1, 2)).cpu()
     difference = full - expected
     gap = (sums - difference).abs() / difference.abs()
@@ -80,4 +87,5 @@ def completeness(
         "completeness",
         gap,
         {"map_sum": sums, "score": full, "baseline_score": expected, "difference": difference},
+        bounds=(0.0, math.inf),
     )

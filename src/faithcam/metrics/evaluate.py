@@ -3,102 +3,31 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from torch import Tensor, nn
 
-from faithcam.cams.baselines import ReferenceSet
-from faithcam.cams.methods import explain, method_spec
-from faithcam.engine.normalization import NormalizationSpec, as_normalization
+from faithcam.api import explain
+from faithcam.cams.baselines import data_aware_references
+from faithcam.cams.registry import method_spec
+from faithcam.engine.defaults import BATCH_SIZE
+from faithcam.engine.normalization import Normalization, NormalizationSpec, as_normalization
 from faithcam.errors import FaithcamTypeError, FaithcamValueError
-from faithcam.metrics._common import MetricResult, Targets, check_images, resolve_targets
-from faithcam.metrics.faithfulness import average_drop, deletion, increase_in_confidence, insertion
-from faithcam.metrics.localization import (
-    GroundTruth,
-    bbox_accuracy,
-    boxes_to_masks,
-    energy_pointing_game,
-    pointing_game,
+from faithcam.metrics._common import MetricResult, check_images, check_positive_int
+from faithcam.metrics.localization import GroundTruth, boxes_to_masks
+from faithcam.metrics.registry import (
+    METRICS,
+    RENAMED_METRICS,
+    MetricRun,
+    MetricSpec,
+    metric_bounds,
+    metric_spec,
 )
-from faithcam.metrics.road import road
-from faithcam.metrics.robustness import infidelity, max_sensitivity
-from faithcam.metrics.sanity import model_randomisation
+from faithcam.metrics.scoring import MetricTarget, Targets, forward, metric_target
 
 __all__ = ["METRICS", "EvaluationTable", "evaluate", "metric_bounds"]
 
-ExplainCallable = Callable[[nn.Module, Tensor, str, Tensor], Any]
-
-
-@dataclass(frozen=True)
-class _Run:
-    """What one metric needs for one method."""
-
-    model: nn.Module
-    images: Tensor
-    maps: Tensor
-    targets: Tensor
-    boxes: GroundTruth | None
-    method: str
-    explain: ExplainCallable
-
-    def explain_images(self, images: Tensor, targets: Tensor) -> Any:
-        return self.explain(self.model, images, self.method, targets)
-
-    def explain_model(self, model: nn.Module, images: Tensor, targets: Tensor) -> Any:
-        return self.explain(model, images, self.method, targets)
-
-
-def _model_args(r: _Run) -> tuple[Any, ...]:
-    return (r.model, r.images, r.maps, r.targets)
-
-
-def _box_args(r: _Run) -> tuple[Any, ...]:
-    return (r.images, r.maps, r.boxes)
-
-
-MetricFn = Callable[..., MetricResult]
-
-# name -> (function of a _Run and keyword arguments, needs ground-truth boxes)
-METRICS: dict[str, tuple[MetricFn, bool]] = {
-    "deletion": (lambda r, **kw: deletion(*_model_args(r), **kw), False),
-    "insertion": (lambda r, **kw: insertion(*_model_args(r), **kw), False),
-    "average_drop": (lambda r, **kw: average_drop(*_model_args(r), **kw), False),
-    "increase_in_confidence": (
-        lambda r, **kw: increase_in_confidence(*_model_args(r), **kw),
-        False,
-    ),
-    "road_morf": (lambda r, **kw: road(*_model_args(r), order="morf", **kw), False),
-    "road_lerf": (lambda r, **kw: road(*_model_args(r), order="lerf", **kw), False),
-    "infidelity": (lambda r, **kw: infidelity(*_model_args(r), **kw), False),
-    "max_sensitivity": (
-        lambda r, **kw: max_sensitivity(*_model_args(r), r.explain_images, **kw),
-        False,
-    ),
-    "model_randomisation": (
-        lambda r, **kw: model_randomisation(*_model_args(r), r.explain_model, **kw),
-        False,
-    ),
-    "pointing_game": (lambda r, **kw: pointing_game(*_box_args(r), **kw), True),
-    "energy_pointing_game": (lambda r, **kw: energy_pointing_game(*_box_args(r), **kw), True),
-    "bbox_accuracy": (lambda r, **kw: bbox_accuracy(*_box_args(r), **kw), True),
-}
-
-
-# Metrics whose per-image values lie in [0, 1] (deletion and insertion when they score
-# probabilities, their default): their confidence intervals must stay there too.
-UNIT_INTERVAL_METRICS = ("pointing_game", "energy_pointing_game", "bbox_accuracy")
-PROBABILITY_METRICS = ("deletion", "insertion")
-
-
-def metric_bounds(metric: str, kwargs: dict[str, Any] | None = None) -> tuple[float, float] | None:
-    """The range of ``metric``'s per-image values under ``kwargs``, or None if unbounded."""
-    score = (kwargs or {}).get("score", "probability")
-    if metric in UNIT_INTERVAL_METRICS or (
-        metric in PROBABILITY_METRICS and score == "probability"
-    ):
-        return (0.0, 1.0)
-    return None
+ExplainCallable = Callable[[nn.Module, Tensor, str, Any], Any]
 
 
 class EvaluationTable(list):
@@ -130,18 +59,14 @@ class EvaluationTable(list):
         return "\n".join(lines)
 
 
-# Metrics that replace pixels by black, and so need the input normalisation to know black.
-_BLACK_METRICS = ("deletion", "insertion", "average_drop", "increase_in_confidence")
+def default_explain(images: Tensor, normalization: NormalizationSpec = None) -> ExplainCallable:
+    """``faithcam.explain`` with the evaluation's normalization, and for the methods that
+    sample baselines (Expected Grad-CAM) the data-aware D of the evaluated images
+    (:func:`~faithcam.cams.baselines.data_aware_references`)."""
+    found = data_aware_references(len(images), lambda picks: images[picks])
+    references = found[0] if found is not None else None
 
-
-def default_explain(
-    images: Tensor, normalization: NormalizationSpec = None
-) -> ExplainCallable:
-    """``faithcam.explain`` with the evaluation's normalisation, and for the methods that
-    sample baselines (Expected Grad-CAM) the data-aware D: the other evaluated images."""
-    references = ReferenceSet(images) if len(images) > 1 else None
-
-    def run(model: nn.Module, batch: Tensor, method: str, targets: Tensor) -> Any:
+    def run(model: nn.Module, batch: Tensor, method: str, targets: Any) -> Any:
         options: dict[str, Any] = {}
         estimator = method_spec(method)[1].estimator
         if estimator == "expected" and references is not None:
@@ -169,6 +94,62 @@ def _check_names(values: Any, name: str, valid: Sequence[str] | None = None) -> 
     return list(values)
 
 
+def metric_options(
+    metrics: Sequence[str],
+    metric_kwargs: dict[str, dict[str, Any]] | None,
+    normalization: Normalization | None = None,
+    batch_size: int | None = None,
+) -> dict[str, dict[str, Any]]:
+    """The options each metric runs with: ``metric_kwargs`` (checked against the registry,
+    old names renamed), plus ``normalization`` for the metrics that replace pixels by black
+    and ``batch_size`` for those that take one (``metric_kwargs`` wins)."""
+    given = dict(metric_kwargs or {})
+    valid = [*METRICS, *RENAMED_METRICS]
+    _check_names(list(given) or ["deletion"], "metric_kwargs keys", valid)
+    options = {}
+    for metric in metrics:
+        spec = metric_spec(metric)
+        own = spec.check_options(given.get(metric, given.get(spec.name, {})), "metric_kwargs")
+        shared: dict[str, Any] = {}
+        if normalization is not None and spec.uses_black_substrate:
+            shared["normalization"] = normalization
+        if batch_size is not None and "batch_size" in spec.options:
+            shared["batch_size"] = batch_size
+        options[spec.name] = {**shared, **own}
+    return options
+
+
+def _checked_metrics(metrics: Any, boxes: GroundTruth | None, images: Tensor) -> list[MetricSpec]:
+    names = _check_names(metrics, "metric names", [*METRICS, *RENAMED_METRICS])
+    specs = [metric_spec(m) for m in names]
+    needs_boxes = [s.name for s in specs if s.needs_boxes]
+    if needs_boxes and boxes is None:
+        raise FaithcamValueError(f"metrics {needs_boxes} need ground-truth boxes: pass boxes=")
+    if boxes is not None:
+        boxes_to_masks(boxes, images)  # validate before any heavy work
+    return specs
+
+
+def _run(
+    model: nn.Module,
+    images: Tensor,
+    maps: Any,
+    target: MetricTarget,
+    boxes: GroundTruth | None,
+    method: str,
+    explain_fn: ExplainCallable,
+) -> MetricRun:
+    return MetricRun(
+        model,
+        images,
+        getattr(maps, "maps", maps),
+        target.explained(),
+        boxes,
+        lambda batch, targets: explain_fn(model, batch, method, targets),
+        lambda other, batch, targets: explain_fn(other, batch, method, targets),
+    )
+
+
 def evaluate(
     model: nn.Module,
     images: Tensor,
@@ -179,7 +160,7 @@ def evaluate(
     explain: ExplainCallable | None = None,
     *,
     metric_kwargs: dict[str, dict[str, Any]] | None = None,
-    batch_size: int = 64,
+    batch_size: int = BATCH_SIZE,
     normalization: NormalizationSpec = None,
     progress: Callable[[str, int], None] | None = None,
 ) -> EvaluationTable:
@@ -187,46 +168,41 @@ def evaluate(
 
     ``explain(model, images, method, targets)`` returns maps (B, H, W) (or an object with
     ``.maps``); default: ``faithcam.explain(model, images, method=method, targets=targets)``.
-    Targets are resolved once (``None`` = the predicted class) so that every method explains
-    the same class. ``metric_kwargs`` maps a metric name to extra keyword arguments, e.g.
-    ``{"deletion": {"steps": 50}}``. Metric names: see :data:`METRICS` (the localisation ones
-    need ``boxes``). ``progress(method, n)`` is called with n = 0 before each method and with
-    n = the number of images once its metrics are done.
-    ``normalization=(mean, std)`` makes black pixel black in the metrics and the default
-    explain; with more than one image, the default explain draws Expected Grad-CAM's baselines
-    from the other images (the data-aware D). Returns an :class:`EvaluationTable`, one row per
-    (method, metric).
+    ``targets`` takes what :func:`faithcam.explain` takes; they are resolved once (``None`` =
+    the predicted class) so that every method explains, and every metric scores, the same
+    class. ``metric_kwargs`` maps a metric name to its options, e.g.
+    ``{"deletion": {"curve_steps": 50}}`` (checked against the registry, :data:`METRICS`; the
+    localization metrics need ``boxes``). ``batch_size``: inputs per forward pass, in the
+    metrics too. ``progress(method, n)`` is called with n = 0 before each method and with
+    n = the number of images once its metrics are done. ``normalization=(mean, std)`` makes
+    black pixel black in the metrics and the default explain; with more than one image, the
+    default explain draws Expected Grad-CAM's baselines from the other images (the data-aware
+    D). Returns an :class:`EvaluationTable`, one row per (method, metric).
     """
     images = check_images(images)
     methods = _check_names(methods, "methods")
-    metrics = _check_names(metrics, "metric names", list(METRICS))
-    metric_kwargs = dict(metric_kwargs or {})
-    _check_names(list(metric_kwargs) or ["deletion"], "metric_kwargs keys", list(METRICS))
-    needs_boxes = [m for m in metrics if METRICS[m][1]]
-    if needs_boxes and boxes is None:
-        raise FaithcamValueError(f"metrics {needs_boxes} need ground-truth boxes: pass boxes=")
-    if boxes is not None:
-        boxes_to_masks(boxes, images)  # validate before any heavy work
+    specs = _checked_metrics(metrics, boxes, images)
+    batch_size = check_positive_int(batch_size, "batch_size")
     norm = as_normalization(normalization)
+    options = metric_options([s.name for s in specs], metric_kwargs, norm, batch_size)
     if explain is None:
         explain = default_explain(images, norm)
     elif not callable(explain):
         raise FaithcamTypeError("explain must be a callable (model, images, method, targets)")
-    targets_t = resolve_targets(model, images, targets, batch_size)
+    target = metric_target(
+        targets, images, lambda: forward(model, images, batch_size),
+        score=None, default="logit", metric="evaluate",
+    )  # fmt: skip
     rows, results = [], {}
     for method in methods:
         if progress is not None:
             progress(method, 0)
-        maps = explain(model, images, method, targets_t)
-        maps = getattr(maps, "maps", maps)
-        run = _Run(model, images, maps, targets_t, boxes, method, explain)
-        for metric in metrics:
-            fn, _ = METRICS[metric]
-            kwargs = {"normalization": norm} if norm and metric in _BLACK_METRICS else {}
-            result = fn(run, **{**kwargs, **metric_kwargs.get(metric, {})})
-            results[(method, metric)] = result
-            summary = result.summary()
-            rows.append({"method": method, **summary, "metric": metric})
+        maps = explain(model, images, method, target.explained())
+        run = _run(model, images, maps, target, boxes, method, explain)
+        for spec in specs:
+            result: MetricResult = spec.call(run, options[spec.name])
+            results[(method, spec.name)] = result
+            rows.append({"method": method, **result.summary(), "metric": spec.name})
         if progress is not None:
             progress(method, len(images))
     return EvaluationTable(rows, results)

@@ -1,4 +1,4 @@
-"""Localisation metrics: pointing game, energy-based pointing game, bounding-box accuracy.
+"""Localization metrics: pointing game, energy-based pointing game, bounding-box accuracy.
 
 Ground truth per image is either a list of pixel boxes ``(x0, y0, x1, y1)`` (x1, y1 exclusive)
 or a boolean mask (H, W); a (B, H, W) boolean tensor/array gives one mask per image. These
@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from faithcam.engine.deprecation import renamed_keywords
 from faithcam.errors import FaithcamTypeError, FaithcamValueError
 from faithcam.metrics._common import ArrayLike, MetricResult, check_images, check_maps
 
@@ -111,22 +112,27 @@ def count_empty_masks(masks: Tensor, metric: str) -> int:
     return empty
 
 
+@renamed_keywords(tolerance="radius")
 def pointing_game(
-    images: Tensor, maps: ArrayLike, boxes: GroundTruth, *, tolerance: int = 0
+    images: Tensor, maps: ArrayLike, boxes: GroundTruth, *, radius: int = 0
 ) -> MetricResult:
     """Pointing game (Zhang et al., "Top-down neural attention by excitation backprop", 2018).
+    Higher is better.
 
     Hit (1) when the map's maximum lies inside the ground truth, else miss (0). With
-    ``tolerance`` = r > 0 a maximum within Euclidean distance r of the ground truth also hits
-    (the paper uses 15 px). If the maximum is tied, any maximal pixel inside counts as a hit
-    (the convention of Quantus' ``PointingGame``). An empty mask gives NaN.
+    ``radius`` = r > 0 pixels (formerly ``tolerance``) a maximum within Euclidean distance r of
+    the ground truth also hits (the paper uses 15 px). If the maximum is tied, any maximal pixel
+    inside counts as a hit (the convention of Quantus' ``PointingGame``). An empty mask gives
+    NaN.
     """
-    if isinstance(tolerance, bool) or not isinstance(tolerance, int) or tolerance < 0:
-        raise FaithcamValueError(f"tolerance must be an int >= 0 (pixels), got {tolerance!r}")
+    if isinstance(radius, bool) or not isinstance(radius, int) or radius < 0:
+        raise FaithcamValueError(
+            f"radius must be an int >= 0 (pixels; formerly tolerance), got {radius!r}"
+        )
     maps, masks = _prepare(images, maps, boxes)
     flat = maps.reshape(maps.shape[0], -1)
     is_max = flat == flat.max(dim=1, keepdim=True).values
-    region = _disk_dilate(masks, tolerance).reshape(flat.shape)
+    region = _disk_dilate(masks, radius).reshape(flat.shape)
     hits = (is_max & region).any(dim=1).double().cpu()
     hits[masks.reshape(flat.shape).sum(dim=1).cpu() == 0] = math.nan
     empty = count_empty_masks(masks, "pointing_game")

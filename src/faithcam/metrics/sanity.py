@@ -1,4 +1,4 @@
-"""Sanity check by cascading model randomisation (Adebayo et al., "Sanity Checks for Saliency
+"""Sanity check by cascading model randomization (Adebayo et al., "Sanity Checks for Saliency
 Maps", NeurIPS 2018)."""
 
 from __future__ import annotations
@@ -9,23 +9,23 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import Tensor, nn
 
+from faithcam.engine.defaults import BATCH_SIZE
+from faithcam.engine.deprecation import renamed_function
 from faithcam.errors import FaithcamTypeError, FaithcamValueError
-from faithcam.metrics._common import (
-    ArrayLike,
-    MetricResult,
-    Targets,
-    check_images,
-    check_maps,
-    resolve_targets,
-    spearman,
-)
+from faithcam.metrics._common import ArrayLike, MetricResult, check_images, check_maps, spearman
+from faithcam.metrics.scoring import Targets, forward, metric_target
 
-__all__ = ["model_randomisation", "randomisable_layers"]
+__all__ = [
+    "model_randomisation",
+    "model_randomization",
+    "randomisable_layers",
+    "randomizable_layers",
+]
 
 ModelExplainFn = Callable[[nn.Module, Tensor, Tensor], Tensor]
 
 
-def randomisable_layers(model: nn.Module) -> list[str]:
+def randomizable_layers(model: nn.Module) -> list[str]:
     """Names of the modules that own parameters directly, from the output back to the input.
 
     The order is the reverse of registration order, which for sequential-style definitions
@@ -39,7 +39,7 @@ def randomisable_layers(model: nn.Module) -> list[str]:
     return names[::-1]
 
 
-def _reinitialise(module: nn.Module) -> None:
+def _reinitialize(module: nn.Module) -> None:
     """Fresh random parameters: the module's own ``reset_parameters`` or N(0, 0.01²)."""
     if hasattr(module, "reset_parameters"):
         module.reset_parameters()
@@ -49,7 +49,7 @@ def _reinitialise(module: nn.Module) -> None:
             p.normal_(0.0, 0.01)
 
 
-def model_randomisation(
+def model_randomization(
     model: nn.Module,
     images: Tensor,
     maps: ArrayLike | None,
@@ -60,22 +60,22 @@ def model_randomisation(
     absolute: bool = False,
     include_original: bool = True,
     seed: int = 0,
-    batch_size: int = 64,
+    batch_size: int = BATCH_SIZE,
 ) -> MetricResult:
-    """Cascading model-randomisation sanity check (Adebayo et al., NeurIPS 2018).
+    """Cascading model-randomization sanity check (Adebayo et al., NeurIPS 2018).
 
     On a deep copy of ``model`` (the model itself is never modified), the parameters of
-    ``layers`` (default :func:`randomisable_layers`, top to bottom) are re-initialised one after
+    ``layers`` (default :func:`randomizable_layers`, top to bottom) are re-initialized one after
     the other, cumulatively; after each, the images are re-explained with
-    ``explain_fn(randomised_model, images, targets)`` and compared with the original maps by the
+    ``explain_fn(randomized_model, images, targets)`` and compared with the original maps by the
     Spearman rank correlation over pixels (ties get average ranks; ``absolute=True`` takes
     ``|ρ|`` as in the paper's figures). A map that keeps correlating with the original once the
     weights are random does not depend on what the model learnt: it fails the check.
 
-    The per-image value is the mean correlation over the randomised layers (lower = passes).
+    The per-image value is the mean correlation over the randomized layers (lower = passes).
     ``details``: ``layers`` (names, with ``"original"`` first when ``include_original``: the
-    unrandomised copy re-explained, which must correlate 1 for a deterministic method) and
-    ``correlations`` (L, B). Re-initialisation is seeded by ``seed`` (torch's RNG is restored).
+    unrandomized copy re-explained, which must correlate 1 for a deterministic method) and
+    ``correlations`` (L, B). Re-initialization is seeded by ``seed`` (torch's RNG is restored).
     ``maps=None`` explains the images with ``explain_fn(model, images, targets)`` first.
     """
     if not isinstance(model, nn.Module):
@@ -83,11 +83,14 @@ def model_randomisation(
     if not callable(explain_fn):
         raise FaithcamTypeError("explain_fn must be a callable (model, images, targets) -> maps")
     images = check_images(images)
-    targets_t = resolve_targets(model, images, targets, batch_size)
+    targets_t = metric_target(
+        targets, images, lambda: forward(model, images, batch_size),
+        score=None, default="logit", metric="model_randomization",
+    ).explained()  # fmt: skip
     if maps is None:
         maps = explain_fn(model, images, targets_t)
     maps = check_maps(maps, images)
-    available = randomisable_layers(model)
+    available = randomizable_layers(model)
     chosen = available if layers is None else list(layers)
     unknown = [name for name in chosen if name not in available]
     if unknown or not chosen:
@@ -111,13 +114,18 @@ def model_randomisation(
     with torch.random.fork_rng():
         torch.manual_seed(seed)
         for name in chosen:
-            _reinitialise(modules[name])
+            _reinitialize(modules[name])
             names.append(name)
             rows.append(correlate())
     correlations = torch.stack(rows)
-    randomised = correlations[1:] if include_original else correlations
+    randomized = correlations[1:] if include_original else correlations
     return MetricResult(
-        "model_randomisation",
-        randomised.nanmean(dim=0),
+        "model_randomization",
+        randomized.nanmean(dim=0),
         {"layers": names, "correlations": correlations},
+        bounds=(0.0, 1.0) if absolute else (-1.0, 1.0),
     )
+
+
+model_randomisation = renamed_function(model_randomization, "model_randomisation")
+randomisable_layers = renamed_function(randomizable_layers, "randomisable_layers")

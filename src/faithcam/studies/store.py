@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from faithcam.errors import FaithcamValueError
+from faithcam.studies.store_checks import check_store, open_store_file
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS results (
@@ -31,37 +32,25 @@ class StoreError(FaithcamValueError):
 class ResultStore:
     """Per-image metric values in a SQLite file; rows are never duplicated.
 
-    An existing file is checked with ``PRAGMA quick_check`` before anything is written to it.
+    An existing file is checked read-only (:mod:`faithcam.studies.store_checks`: integrity,
+    schema, values; never through a symbolic link) before anything is written to it.
     """
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        if self.path.exists() and self.path.stat().st_size > 0:
-            self._check_integrity()
+        open_store_file(self.path, StoreError)
+        if self.path.stat().st_size > 0:
+            check_store(self.path, StoreError)  # read-only: a refused file is left unchanged
         try:
             with closing(self._connect()) as db, db:
-                db.executescript(SCHEMA)
+                if not db.execute("SELECT 1 FROM sqlite_master WHERE name = 'results'").fetchone():
+                    db.executescript(SCHEMA)
         except sqlite3.DatabaseError as error:
-            raise self._damaged(str(error)) from None
+            raise StoreError(f"store: {self.path} cannot be written ({error})") from None
 
     def _connect(self) -> sqlite3.Connection:
         return sqlite3.connect(self.path, timeout=60)
-
-    def _damaged(self, reason: str) -> StoreError:
-        return StoreError(
-            f"store: {self.path} is damaged ({reason}); it was not resumed. Restore it from a "
-            "backup, or move it away and start a new store"
-        )
-
-    def _check_integrity(self) -> None:
-        try:
-            with closing(self._connect()) as db:
-                found = [row[0] for row in db.execute("PRAGMA quick_check").fetchall()]
-        except sqlite3.DatabaseError as error:
-            raise self._damaged(str(error)) from None
-        if found != ["ok"]:
-            raise self._damaged("; ".join(map(str, found[:SHOWN])))
 
     def add(
         self, rows: Sequence[tuple[str, str, str, str, float]], replace_partial: bool = False
@@ -109,7 +98,10 @@ class ResultStore:
         """Record that this store holds the study ``key`` (described by ``settings``); refuse a
         store that holds rows of other settings, naming what differs."""
         with closing(self._connect()) as db, db:
-            known = dict(db.execute("SELECT key, settings FROM study").fetchall())
+            has_study = db.execute("SELECT 1 FROM sqlite_master WHERE name = 'study'").fetchone()
+            known = dict(
+                db.execute("SELECT key, settings FROM study").fetchall() if has_study else []
+            )
             other_rows = db.execute(
                 "SELECT COUNT(*) FROM results WHERE settings != ?", (key,)
             ).fetchone()[0]
@@ -126,6 +118,7 @@ class ResultStore:
                     f"store: {self.path} holds {other_rows} rows of unknown settings (an older "
                     "faithcam?); use a new store"
                 )
+            db.executescript(SCHEMA)  # an older store without the study table gets it now
             db.execute(
                 "INSERT OR IGNORE INTO study VALUES (?, ?)",
                 (key, json.dumps(settings, sort_keys=True)),

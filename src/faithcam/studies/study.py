@@ -26,20 +26,26 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.distributed as dist
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, Subset
 
+from faithcam.engine.defaults import BATCH_SIZE
+from faithcam.engine.deprecation import renamed_function
 from faithcam.engine.model_state import model_guard
-from faithcam.engine.normalization import NormalizationSpec, as_normalization
+from faithcam.engine.normalization import Normalization, NormalizationSpec, as_normalization
 from faithcam.engine.validation import model_device
 from faithcam.errors import FaithcamValueError
 from faithcam.studies.settings import image_seed, study_settings
 from faithcam.studies.store import ResultStore
+
+if TYPE_CHECKING:  # cams is imported when a study runs, not when studies is imported
+    from faithcam.cams.baselines import ReferenceSet
 
 STOCHASTIC_ESTIMATORS = ("expected", "smooth")
 PR_SET_PDEATHSIG = 1
@@ -95,7 +101,7 @@ def _die_with_parent(parent: int, worker_id: int) -> None:
 
 
 def _stochastic(method: str, explain_kwargs: dict[str, Any]) -> bool:
-    from faithcam.cams.methods import method_spec
+    from faithcam.cams.registry import method_spec
 
     estimator = explain_kwargs.get("estimator") or method_spec(method)[1].estimator
     return getattr(estimator, "name", estimator) in STOCHASTIC_ESTIMATORS
@@ -117,59 +123,19 @@ def _distributed() -> tuple[int, int]:
     return 0, 1
 
 
-def run_study(
-    model: nn.Module,
-    dataset: Dataset,
-    methods: Sequence[str],
-    metrics: Sequence[str],
-    store: str | Path,
-    *,
-    batch_size: int = 16,
-    num_workers: int = 0,
-    resume: bool = True,
-    metric_kwargs: dict[str, dict[str, Any]] | None = None,
-    explain_kwargs: dict[str, Any] | None = None,
-    explain_fn: Callable[..., torch.Tensor] | None = None,
-    fingerprint: dict[str, Any] | None = None,
-    progress: bool = True,
-    normalization: NormalizationSpec = None,
-    references: int = 32,
-) -> list[dict[str, Any]] | None:
-    """Evaluate ``methods`` x ``metrics`` over ``dataset``; returns the summary rows on rank 0
-    (None on other ranks).
+def _checked_metrics(metrics: Sequence[str]) -> list[str]:
+    """Registered metric names (old names resolved to the new ones, with a warning)."""
+    from faithcam.metrics.registry import METRICS, RENAMED_METRICS, metric_spec
 
-    Items of ``dataset`` are dicts with ``image`` (C, H, W), ``id``, and optionally ``target``
-    (class id; -1 or absent = predicted class) and ``boxes`` (ground truth for localisation
-    metrics). Maps come from ``faithcam.explain(model, images, method, targets,
-    **explain_kwargs)``, or from ``explain_fn(model, images, method, targets)``; either way
-    ``explain_kwargs`` is part of the settings hash that keys the stored rows.
-
-    The key also covers a SHA-256 of the model's weights and ``fingerprint`` (anything else that
-    changes a row: targets, annotations, class names, preprocessing). A store holds one study:
-    resuming it with other settings is refused, naming what differs; a damaged store is
-    refused; image ids must be unique. Stochastic methods (expected, smooth estimators) explain
-    each image alone with the seed ``image_seed(seed, image_id)`` (``seed`` from
-    ``explain_kwargs``, default 0), so rows depend on neither batching nor world size;
-    ``explain_fn`` then receives ``seed=`` when it takes one (the global RNG is seeded too).
-    DataLoader workers die with the process that started them.
-    ``normalization=(mean, std)`` makes black pixel black (explain and metrics). Methods that
-    sample baselines (Expected Grad-CAM) draw them from ``references`` images of the data set,
-    evenly spaced over it (the data-aware D, part of the key), unless ``explain_kwargs`` sets
-    ``baseline``.
-    """
-    from faithcam.cams.baselines import ReferenceSet
-    from faithcam.cams.methods import explain, method_spec
-    from faithcam.metrics.evaluate import METRICS, evaluate, metric_bounds
-
-    unknown = [m for m in metrics if m not in METRICS]
+    unknown = [m for m in metrics if m not in METRICS and m not in RENAMED_METRICS]
     if unknown:
         raise FaithcamValueError(f"metrics: unknown {unknown}; valid: {', '.join(METRICS)}")
-    if not resume and Path(store).exists():
-        raise FaithcamValueError(
-            f"store: {store} exists; pass resume=True to continue it or choose a new file"
-        )
-    metric_kwargs = metric_kwargs or {}
-    norm = as_normalization(normalization)
+    return [metric_spec(m).name for m in metrics]
+
+
+def _checked_explain_kwargs(
+    explain_kwargs: dict[str, Any] | None, norm: Normalization | None
+) -> dict[str, Any]:
     explain_kwargs = dict(explain_kwargs or {})
     if explain_kwargs.get("generator") is not None:
         raise FaithcamValueError(
@@ -177,29 +143,63 @@ def run_study(
         )
     if norm is not None:
         explain_kwargs["normalization"] = norm.as_dict()
-    sampled = [m for m in methods if method_spec(m)[1].estimator == "expected"]
-    reference_set = None
-    if explain_fn is None and sampled and "baseline" not in explain_kwargs and len(dataset) > 1:
-        picks = torch.linspace(0, len(dataset) - 1, min(references, len(dataset))).long()
-        reference_set = ReferenceSet(torch.stack([dataset[int(i)]["image"] for i in picks]))
-        explain_kwargs["reference_images"] = picks.tolist()
-    ids = image_ids(dataset)
-    settings, described = study_settings(
-        list(methods), list(metrics), metric_kwargs, explain_kwargs, model, fingerprint or {}
-    )
-    rank, world = _distributed()
+    return explain_kwargs
+
+
+def _sampling_methods(methods: Sequence[str]) -> list[str]:
+    """The methods that sample baselines (Expected Grad-CAM): they get the data-aware D."""
+    from faithcam.cams.registry import method_spec
+
+    return [m for m in methods if method_spec(m)[1].estimator == "expected"]
+
+
+def _reference_set(
+    dataset: Dataset, limit: int, explain_kwargs: dict[str, Any]
+) -> ReferenceSet | None:
+    """The data-aware D of the data set (:func:`~faithcam.cams.baselines.data_aware_references`),
+    its image indices recorded in ``explain_kwargs`` (part of the settings key)."""
+    from faithcam.cams.baselines import data_aware_references
+
+    def load(picks: list[int]) -> torch.Tensor:
+        return torch.stack([dataset[i]["image"] for i in picks])
+
+    found = data_aware_references(len(dataset), load, limit)
+    if found is None:
+        return None
+    explain_kwargs["reference_images"] = found[1]
+    return found[0]
+
+
+def _open_stores(
+    store: str | Path, settings: str, described: dict[str, Any], rank: int, world: int
+) -> tuple[ResultStore, ResultStore]:
+    """The main store and this process's store (the same one without torchrun), claimed."""
     main_store = ResultStore(store)
     main_store.claim(settings, described)
     rank_store = ResultStore(_rank_file(store, rank)) if world > 1 else main_store
     if rank_store is not main_store:
         rank_store.claim(settings, described)
-    expected = len(methods) * len(metrics)
+    return main_store, rank_store
+
+
+def _todo(
+    main_store: ResultStore, store: str | Path, settings: str, expected: int, ids: list[str],
+    world: int,
+) -> list[int]:  # fmt: skip
+    """Indices of the images whose rows are not all stored yet."""
     done = main_store.done_images(settings, expected)
     if world > 1:  # one to-do list for all ranks (after a kill their files differ): read them all
         for other in range(world):
             done |= ResultStore(_rank_file(store, other)).done_images(settings, expected)
         dist.barrier()  # before any rank writes
-    todo = [i for i, image_id in enumerate(ids) if image_id not in done]
+    return [i for i, image_id in enumerate(ids) if image_id not in done]
+
+
+def _loader(
+    dataset: Dataset, todo: list[int], batch_size: int, num_workers: int, rank: int, world: int
+) -> tuple[DataLoader, int]:
+    """The DataLoader of the to-do images (split across ranks under torchrun) and the number
+    of images it gives this process."""
     subset = Subset(dataset, todo)
     sampler = None
     if world > 1:
@@ -214,80 +214,222 @@ def run_study(
         collate_fn=_collate,
         worker_init_fn=functools.partial(_die_with_parent, os.getpid()) if num_workers else None,
     )
-    base_seed = explain_kwargs.get("seed")
-    base_seed = 0 if base_seed is None else base_seed
-    batch_ids: list[str] = []
+    return loader, len(todo) if sampler is None else len(sampler)
 
-    def explain_once(model_, images, method, targets, seed):
-        if explain_fn is None:
-            kwargs = {k: v for k, v in explain_kwargs.items() if k != "reference_images"}
+
+class _Explainer:
+    """The study's explain function for :func:`faithcam.metrics.evaluate`: stochastic methods
+    explain each image of the current batch alone, with its own seed."""
+
+    def __init__(
+        self,
+        explain_fn: Callable[..., Any] | None,
+        explain_kwargs: dict[str, Any],
+        references: ReferenceSet | None,
+        sampled: list[str],
+    ) -> None:
+        self.explain_fn = explain_fn
+        self.explain_kwargs = explain_kwargs
+        self.references = references
+        self.sampled = sampled
+        seed = explain_kwargs.get("seed")
+        self.base_seed = 0 if seed is None else seed
+        self.images: torch.Tensor | None = None  # the current batch and its ids
+        self.ids: list[str] = []
+
+    def once(self, model: nn.Module, images, method: str, targets, seed: int | None):
+        if self.explain_fn is None:
+            from faithcam.api import explain
+
+            kwargs = {k: v for k, v in self.explain_kwargs.items() if k != "reference_images"}
             if seed is not None:
                 kwargs["seed"] = seed
-            if reference_set is not None and method in sampled:
-                kwargs["baseline"] = reference_set
-            return explain(model_, images, method, targets, **kwargs).maps
+            if self.references is not None and method in self.sampled:
+                kwargs["baseline"] = self.references
+            return explain(model, images, method, targets, **kwargs).maps
         if seed is None:
-            return explain_fn(model_, images, method, targets)
+            return self.explain_fn(model, images, method, targets)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            if _takes_seed(explain_fn):
-                return explain_fn(model_, images, method, targets, seed=seed)
-            return explain_fn(model_, images, method, targets)
+            if _takes_seed(self.explain_fn):
+                return self.explain_fn(model, images, method, targets, seed=seed)
+            return self.explain_fn(model, images, method, targets)
 
-    def explain_maps(model_, images, method, targets):
-        if not _stochastic(method, explain_kwargs) or len(images) != len(batch_ids):
-            return explain_once(model_, images, method, targets, None)
+    def __call__(self, model: nn.Module, images: torch.Tensor, method: str, targets):
+        if not _stochastic(method, self.explain_kwargs) or images is not self.images:
+            return self.once(model, images, method, targets, None)
         maps = [  # one image at a time, its own random stream
-            explain_once(
-                model_, images[i : i + 1], method, targets[i : i + 1], image_seed(base_seed, id_)
+            self.once(
+                model, images[i : i + 1], method, targets[i : i + 1],
+                image_seed(self.base_seed, id_),
             )
-            for i, id_ in enumerate(batch_ids)
-        ]
+            for i, id_ in enumerate(self.ids)
+        ]  # fmt: skip
         return torch.cat([m.maps if hasattr(m, "maps") else m for m in maps])
 
-    device = model_device(model, torch.device("cpu"))
 
+def _batch_targets(model: nn.Module, images: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """The items' class ids, the predicted class where an item gives none (-1)."""
+    if (targets < 0).any():
+        with torch.inference_mode(), model_guard(model):
+            predicted = model(images).argmax(-1)
+        targets = torch.where(targets < 0, predicted, targets)
+    return targets
+
+
+def _progress(total: int, shown: bool) -> tuple[Any, Callable[[str, int], None]]:
+    """The study's progress bar, one step per image and method, and the ``progress`` callback
+    of :func:`faithcam.metrics.evaluate` that advances it, naming the method."""
     from tqdm.auto import tqdm
 
-    # one step per image and method, the method being explained in the bar's text
-    bar = tqdm(
-        total=(len(todo) if sampler is None else len(sampler)) * len(methods),
-        disable=not progress or rank != 0,
-        desc="evaluate",
-        unit="image·method",
-    )
+    bar = tqdm(total=total, disable=not shown, desc="evaluate", unit="image·method")
 
     def advance(method: str, n_images: int) -> None:
         bar.set_description(f"evaluate {method}")  # refreshed: shown even on fast runs
         bar.update(n_images)
 
-    for batch in loader:
-        images = batch["image"].to(device)
-        batch_ids[:] = batch["id"]
-        targets = batch["target"].to(device)
-        if (targets < 0).any():
-            with torch.inference_mode(), model_guard(model):
-                predicted = model(images).argmax(-1)
-            targets = torch.where(targets < 0, predicted, targets)
-        boxes = batch["boxes"] if any(b is not None for b in batch["boxes"]) else None
-        table = evaluate(
-            model,
-            images,
-            list(methods),
-            list(metrics),
-            boxes=boxes,
-            targets=targets,
-            explain=explain_maps,
-            metric_kwargs=metric_kwargs,
-            normalization=norm,
-            progress=advance,
+    return bar, advance
+
+
+def _evaluate_batch(
+    model: nn.Module,
+    batch: dict[str, Any],
+    device: torch.device,
+    explainer: _Explainer,
+    methods: Sequence[str],
+    metrics: list[str],
+    evaluation: dict[str, Any],
+) -> Any:
+    """:func:`faithcam.metrics.evaluate` on one batch of the data set."""
+    from faithcam.metrics.evaluate import evaluate
+
+    images = explainer.images = batch["image"].to(device)
+    explainer.ids = batch["id"]
+    boxes = batch["boxes"] if any(b is not None for b in batch["boxes"]) else None
+    targets = _batch_targets(model, images, batch["target"].to(device))
+    return evaluate(
+        model, images, list(methods), metrics, boxes=boxes, targets=targets, explain=explainer,
+        **evaluation,
+    )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """A study's checked settings: registered metric names and their options, the explain
+    options (normalization, reference images), and the data-aware D of sampling methods."""
+
+    metrics: list[str]
+    metric_kwargs: dict[str, dict[str, Any]]
+    explain_kwargs: dict[str, Any]
+    normalization: Normalization | None
+    sampled: list[str]
+    references: ReferenceSet | None
+
+
+def _plan(
+    dataset: Dataset,
+    methods: Sequence[str],
+    metrics: Sequence[str],
+    metric_kwargs: dict[str, dict[str, Any]] | None,
+    explain_kwargs: dict[str, Any] | None,
+    explain_fn: Callable[..., Any] | None,
+    normalization: NormalizationSpec,
+    references: int,
+) -> _Plan:
+    """Check the metrics (against the registry) and options before any work."""
+    from faithcam.metrics.evaluate import metric_options
+
+    names = _checked_metrics(metrics)
+    options = {m: o for m, o in metric_options(names, metric_kwargs).items() if o}
+    norm = as_normalization(normalization)
+    explain_kwargs = _checked_explain_kwargs(explain_kwargs, norm)
+    sampled = _sampling_methods(methods)
+    reference_set = None
+    if explain_fn is None and sampled and "baseline" not in explain_kwargs:
+        reference_set = _reference_set(dataset, references, explain_kwargs)
+    return _Plan(names, options, explain_kwargs, norm, sampled, reference_set)
+
+
+def _rows(table: Any, ids: list[str], settings: str) -> list[tuple[str, str, str, str, float]]:
+    """The store's rows of one evaluated batch: (image id, method, metric, settings, value)."""
+    return [
+        (image_id, method, metric, settings, float(value))
+        for (method, metric), result in table.results.items()
+        for image_id, value in zip(ids, result.values.tolist(), strict=True)
+    ]
+
+
+def run_study(
+    model: nn.Module,
+    dataset: Dataset,
+    methods: Sequence[str],
+    metrics: Sequence[str],
+    store: str | Path,
+    *,
+    batch_size: int = BATCH_SIZE,
+    num_workers: int = 0,
+    resume: bool = True,
+    metric_kwargs: dict[str, dict[str, Any]] | None = None,
+    explain_kwargs: dict[str, Any] | None = None,
+    explain_fn: Callable[..., torch.Tensor] | None = None,
+    fingerprint: dict[str, Any] | None = None,
+    progress: bool = True,
+    normalization: NormalizationSpec = None,
+    references: int = 32,
+) -> list[dict[str, Any]] | None:
+    """Evaluate ``methods`` x ``metrics`` over ``dataset``; returns the summary rows on rank 0
+    (None on other ranks).
+
+    Items of ``dataset`` are dicts with ``image`` (C, H, W), ``id``, and optionally ``target``
+    (class id; -1 or absent = predicted class) and ``boxes`` (ground truth for localization
+    metrics). Maps come from ``faithcam.explain(model, images, method, targets,
+    **explain_kwargs)``, or from ``explain_fn(model, images, method, targets)``; either way
+    ``explain_kwargs`` is part of the settings hash that keys the stored rows. Metrics and
+    ``metric_kwargs`` are checked against the metric registry first. ``batch_size``: images
+    per batch (one transaction) and inputs per forward pass.
+
+    The key also covers a SHA-256 of the model's weights and ``fingerprint`` (anything else that
+    changes a row: targets, annotations, class names, preprocessing). A store holds one study:
+    resuming it with other settings is refused, naming what differs; a damaged store is
+    refused; image ids must be unique. Stochastic methods (expected, smooth estimators) explain
+    each image alone with the seed ``image_seed(seed, image_id)`` (``seed`` from
+    ``explain_kwargs``, default 0), so rows depend on neither batching nor world size;
+    ``explain_fn`` then receives ``seed=`` when it takes one (the global RNG is seeded too).
+    DataLoader workers die with the process that started them.
+    ``normalization=(mean, std)`` makes black pixel black (explain and metrics). Methods that
+    sample baselines (Expected Grad-CAM) draw them from the data-aware D: ``references``
+    images of the data set (:func:`~faithcam.cams.baselines.data_aware_references`, part of
+    the key), unless ``explain_kwargs`` sets ``baseline``.
+    """
+    from faithcam.metrics.registry import metric_bounds
+
+    if not resume and Path(store).exists():
+        raise FaithcamValueError(
+            f"store: {store} exists; pass resume=True to continue it or choose a new file"
         )
-        rows = [
-            (image_id, method, metric, settings, float(value))
-            for (method, metric), result in table.results.items()
-            for image_id, value in zip(batch["id"], result.values.tolist(), strict=True)
-        ]
-        rank_store.add(rows, replace_partial=True)
+    plan = _plan(
+        dataset, methods, metrics, metric_kwargs, explain_kwargs, explain_fn, normalization,
+        references,
+    )  # fmt: skip
+    metrics, metric_kwargs, explain_kwargs = plan.metrics, plan.metric_kwargs, plan.explain_kwargs
+    ids = image_ids(dataset)
+    settings, described = study_settings(
+        list(methods), metrics, metric_kwargs, explain_kwargs, model, fingerprint or {}
+    )
+    rank, world = _distributed()
+    main_store, rank_store = _open_stores(store, settings, described, rank, world)
+    todo = _todo(main_store, store, settings, len(methods) * len(metrics), ids, world)
+    loader, n_items = _loader(dataset, todo, batch_size, num_workers, rank, world)
+    explainer = _Explainer(explain_fn, explain_kwargs, plan.references, plan.sampled)
+    device = model_device(model, torch.device("cpu"))
+    bar, advance = _progress(n_items * len(methods), progress and rank == 0)
+    evaluation = {
+        "metric_kwargs": metric_kwargs, "batch_size": batch_size,
+        "normalization": plan.normalization, "progress": advance,
+    }  # fmt: skip
+    for batch in loader:
+        table = _evaluate_batch(model, batch, device, explainer, methods, metrics, evaluation)
+        rank_store.add(_rows(table, batch["id"], settings), replace_partial=True)
     bar.close()
     if world > 1:
         dist.barrier()
@@ -296,10 +438,10 @@ def run_study(
         for other in range(world):
             main_store.merge_from(_rank_file(store, other))
     bounds = {m: metric_bounds(m, metric_kwargs.get(m)) for m in metrics}
-    return summarise(main_store, settings, methods, metrics, bounds)
+    return summarize(main_store, settings, methods, metrics, bounds)
 
 
-def summarise(
+def summarize(
     store: ResultStore,
     settings: str,
     methods: Sequence[str],
@@ -308,7 +450,8 @@ def summarise(
 ) -> list[dict[str, Any]]:
     """Mean and 95 % CI per (method, metric) over the stored per-image values, in the order
     the methods and metrics were asked for; ``bounds[metric]`` keeps a bounded metric's
-    interval inside its range (see :class:`~faithcam.metrics.MetricResult`)."""
+    interval inside its range (see :func:`~faithcam.metrics._common.mean_interval`; without
+    bounds, Student's t)."""
     from faithcam.metrics import MetricResult
 
     values: dict[tuple[str, str], list[float]] = {}
@@ -325,3 +468,6 @@ def summarise(
             )
             rows.append({"method": method, **result.summary()})
     return rows
+
+
+summarise = renamed_function(summarize, "summarise")

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from faithcam.cams.methods import METHODS
+from faithcam.cams.registry import METHODS
 from faithcam.errors import FaithcamValueError
 
 SEED_FAMILIES = ("integrated", "expected")

@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from faithcam.cams.methods import explain
+from faithcam.api import explain
 from faithcam.errors import FaithcamError
 from faithcam.truth.cases import Case, CaseData
 from faithcam.truth.entries import Entry

@@ -1,0 +1,115 @@
+"""Checks a study store passes before faithcam writes a byte to it.
+
+- The path is a regular file or nothing: a symbolic link (even a dangling one, as a planted
+  ``results.sqlite.rank1``) is refused, never followed; a folder, FIFO or device is refused.
+  A missing file is created with ``O_CREAT | O_EXCL | O_NOFOLLOW``.
+- An existing file is read through a read-only connection: SQLite's ``quick_check``, then the
+  schema (only faithcam's ``results`` and ``study`` tables, with exactly their columns), then
+  the values (numbers or NULL). A refusal leaves the file byte-identical. The one write before
+  the checks is SQLite's own recovery: a hot journal left by a killed run is rolled back, which
+  restores the last committed state.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import sqlite3
+import stat
+from contextlib import closing
+from pathlib import Path
+from urllib.parse import quote
+
+from faithcam.errors import FaithcamValueError
+
+COLUMNS = {
+    "results": ["image_id", "method", "metric", "settings", "value"],
+    "study": ["key", "settings"],
+}
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+
+
+def open_store_file(path: Path, error: type[FaithcamValueError]) -> None:
+    """Create ``path`` if missing; refuse a link, a folder or any non-regular file."""
+    if path.is_symlink():
+        raise error(
+            f"store: {path} is a symbolic link; refusing to write through it (remove the link "
+            "or name the real file)"
+        )
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CREAT | _NOFOLLOW | os.O_NONBLOCK, 0o666)
+    except OSError as failure:
+        if failure.errno == errno.ELOOP:  # a link planted after the check above
+            raise error(f"store: {path} is a symbolic link; refusing to write through it") from None
+        what = "a folder" if failure.errno == errno.EISDIR else failure.strerror
+        raise error(f"store: {path} cannot be opened as a SQLite file ({what})") from None
+    try:
+        mode = os.fstat(fd).st_mode
+    finally:
+        os.close(fd)
+    if not stat.S_ISREG(mode):
+        raise error(f"store: {path} is not a regular file (expected a SQLite file)")
+
+
+def check_store(path: Path, error: type[FaithcamValueError]) -> None:
+    """Refuse an existing store that is damaged or not a faithcam store, without writing it."""
+    try:
+        _check_read_only(path, error)
+    except sqlite3.OperationalError as failure:
+        journal = path.with_name(path.name + "-journal")
+        if "readonly" not in str(failure) or not journal.is_file() or journal.is_symlink():
+            raise _damaged(path, str(failure), error) from None
+        with closing(sqlite3.connect(path)) as db:  # roll the interrupted transaction back
+            db.execute("PRAGMA quick_check").fetchall()
+        _check_read_only(path, error)
+    except sqlite3.DatabaseError as failure:
+        raise _damaged(path, str(failure), error) from None
+
+
+def _damaged(path: Path, reason: str, error: type[FaithcamValueError]) -> FaithcamValueError:
+    return error(
+        f"store: {path} is damaged ({reason}); it was not resumed and was left unchanged. "
+        "Restore it from a backup, or move it away and start a new store"
+    )
+
+
+def _check_read_only(path: Path, error: type[FaithcamValueError]) -> None:
+    uri = f"file:{quote(str(path.resolve()))}?mode=ro"
+    with closing(sqlite3.connect(uri, uri=True)) as db:
+        found = [row[0] for row in db.execute("PRAGMA quick_check").fetchall()]
+        if found != ["ok"]:
+            raise _damaged(path, "; ".join(map(str, found[:3])), error)
+        objects = db.execute("SELECT type, name FROM sqlite_master").fetchall()
+        tables = {name for kind, name in objects if kind == "table"}
+        others = [
+            f"{kind} {name}" for kind, name in objects if kind != "table" or name not in COLUMNS
+        ]
+        others = [o for o in others if not o.split(" ", 1)[1].startswith("sqlite_autoindex_")]
+        if others:
+            raise error(
+                f"store: {path} is not a faithcam store (it holds {', '.join(others[:3])}); it "
+                "was left unchanged; name a new file"
+            )
+        for table in sorted(tables):
+            columns = [row[1] for row in db.execute(f"PRAGMA table_info({table})")]
+            if columns != COLUMNS[table]:
+                raise error(
+                    f"store: {path}: table {table} has columns {', '.join(columns)}; expected "
+                    f"{', '.join(COLUMNS[table])} (a store of another faithcam version?); it was "
+                    "left unchanged; use a new store"
+                )
+        if "results" in tables:
+            _check_values(db, path, error)
+
+
+def _check_values(db: sqlite3.Connection, path: Path, error: type[FaithcamValueError]) -> None:
+    bad = db.execute(
+        "SELECT image_id, method, metric, value FROM results "
+        "WHERE typeof(value) NOT IN ('real', 'integer', 'null') LIMIT 1"
+    ).fetchone()
+    if bad is not None:
+        image, method, metric, value = bad
+        raise error(
+            f"store: {path}: the value of image {image!r}, {method} {metric} is {value!r}, not a "
+            "number (a damaged or edited store); it was left unchanged; restore it from a backup"
+        )
