@@ -8,7 +8,7 @@ the whole model runs instead). Up to 16 locations the values are exact (every co
 :mod:`faithcam.truth.enumeration`); above, or when ``samples`` is given, they are estimated by
 permutation sampling with standard errors (:mod:`faithcam.truth.sampling`).
 
-Closed forms (derived in docs/truth.md, checked in tests/test_truth_shapley.py): a global average
+Closed forms (derived in docs/truth.md, checked in tests/truth/test_shapley.py): a global average
 pooling + linear head gives φ_ij = (1/Z) Σ_k W_ck (A_kij − B_kij), i.e. CAM / Z with the zero
 baseline; a flatten + linear head gives φ_ij = Σ_k W_c,kij (A_kij − B_kij), HiResCAM's
 per-location term with the zero baseline. Efficiency holds for every estimate:
