@@ -15,7 +15,7 @@ from faithcam.truth.entries import all_entries, select_entries
 IMAGES = 4
 
 
-def load(name: str, quick: bool = True):
+def load(name: str, quick: bool = False):
     data = cases([name])[0].load(IMAGES, quick)
     truth = shapley(data.model, data.images, data.targets, data.layer, seed=0, **data.truth)
     return data, truth
@@ -91,7 +91,7 @@ def test_attention_pool_is_not_additive():
 
 
 def test_vit_players_are_the_patch_tokens():
-    data, truth = load("vit")
+    data, truth = load("vit", quick=True)
     assert truth.values.shape == (IMAGES, 4, 4) and truth.route == "graph"
     assert not truth.exact and (truth.stderr > 0).any()  # sampled in quick runs
     with torch.no_grad():
@@ -133,7 +133,7 @@ def test_data_case_subtracts_the_mean_activations_of_the_references():
 
 
 def test_inner_resnet_case_reads_the_skip_connection_as_context():
-    data, truth = load("shapes-resnet-clean-inner")
+    data, truth = load("shapes-resnet-clean-inner", quick=True)
     assert truth.route == "graph" and not truth.exact
     with torch.no_grad():
         logits = data.model(data.images)
@@ -151,6 +151,22 @@ def test_mobilenet_case_gives_a_sampled_truth_with_error_bars():
     truth = shapley(data.model, data.images, data.targets, data.layer, samples=4, seed=0)
     assert truth.values.shape == (1, 7, 7) and truth.route == "graph"
     assert (truth.stderr > 0).any() and float(truth.efficiency_gap.abs().max()) < 1e-4
+
+
+@pytest.mark.parametrize("name", ["masked-head", "and"])
+def test_quick_runs_sample_the_toys_truth(name):
+    """Quick: permutation sampling; an additive head has no sampling error (equal to the exact
+    truth to rounding), a nonlinear one gets standard errors that cover the exact truth."""
+    data = cases([name])[0].load(2, quick=True)
+    sampled = shapley(data.model, data.images, data.targets, data.layer, seed=0, **data.truth)
+    exact = shapley(data.model, data.images, data.targets, data.layer)
+    assert not sampled.exact and exact.exact
+    error = (sampled.values - exact.values).abs()
+    if name == "masked-head":
+        assert float(error.max()) < 1e-9 * float(exact.values.abs().max())
+    else:
+        assert (sampled.stderr > 0).any()
+        assert float((error <= 4 * sampled.stderr + 1e-9).double().mean()) > 0.9
 
 
 def test_case_selection():

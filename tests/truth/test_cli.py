@@ -20,11 +20,11 @@ def test_truth_command_writes_the_leaderboard(tmp_path, capsys):
     out = tmp_path / "out"
     with open(out / "leaderboard.csv") as handle:
         rows = list(csv.DictReader(handle))
-    assert {"case", "method", "rank", "rank_low", "rank_high", "topk", "sign", "distance"} <= set(
-        rows[0]
-    )
+    assert {"case", "method", "rank", "rank_low", "rank_high", "mean_rank", "spearman", "topk",
+            "sign", "distance"} <= set(rows[0])  # fmt: skip
     by_key = {(r["case"], r["method"]): r for r in rows}
-    assert float(by_key[("masked-head", "hirescam")]["rank"]) == pytest.approx(1.0)
+    assert float(by_key[("masked-head", "hirescam")]["spearman"]) == pytest.approx(1.0)
+    assert float(by_key[("masked-head", "hirescam")]["rank"]) == 1.0  # the only perfect map
     assert by_key[("and", "cam")]["status"].startswith("n/a")  # no linear classifier
     assert by_key[("masked-head", "fullgrad")]["status"] == "ok"  # pixel maps pooled to 4 x 4
     with open(out / "scores.csv") as handle:
@@ -36,7 +36,7 @@ def test_truth_command_writes_the_leaderboard(tmp_path, capsys):
     assert text.startswith("before\n") and text.endswith("after\n") and "old" not in text
     assert "| hirescam |" in text
     printed = capsys.readouterr().out
-    assert "hirescam" in printed and "rank" in printed
+    assert "hirescam" in printed and "mean rank" in printed
 
 
 @pytest.mark.parametrize(

@@ -15,7 +15,7 @@ TRUTH = torch.tensor([[4.0, 3.0, 2.0, 1.0], [0.5, 0.0, -1.0, -2.0]])  # 8 locati
 
 def test_a_map_proportional_to_the_positive_truth_is_perfect():
     scores = agreement(3.0 * TRUTH.clamp(min=0), TRUTH)
-    assert scores == pytest.approx({"rank": 1.0, "topk": 1.0, "sign": 1.0, "distance": 0.0})
+    assert scores == pytest.approx({"spearman": 1.0, "topk": 1.0, "sign": 1.0, "distance": 0.0})
 
 
 def test_negative_parts_of_a_signed_map_do_not_count():
@@ -30,7 +30,7 @@ def test_rank_is_spearman_of_the_positive_parts_by_hand():
     truth_ranks = np.array([8, 7, 6, 5, 4, 2, 2, 2], dtype=float)
     shown_ranks = np.arange(1, 9, dtype=float)
     expected = np.corrcoef(truth_ranks, shown_ranks)[0, 1]
-    assert agreement(shown, TRUTH)["rank"] == pytest.approx(expected)
+    assert agreement(shown, TRUTH)["spearman"] == pytest.approx(expected)
     assert expected < -0.9
 
 
@@ -63,9 +63,9 @@ def test_distance_is_the_sine_of_the_angle_to_the_positive_truth():
 
 def test_flat_and_empty_maps():
     flat = agreement(torch.zeros(2, 4), TRUTH)
-    assert flat["rank"] == 0.0 and flat["topk"] == 0.0 and flat["distance"] == 1.0
+    assert flat["spearman"] == 0.0 and flat["topk"] == 0.0 and flat["distance"] == 1.0
     no_evidence = agreement(torch.rand(2, 4), -TRUTH.abs() - 1)
-    assert math.isnan(no_evidence["rank"]) and math.isnan(no_evidence["topk"])
+    assert math.isnan(no_evidence["spearman"]) and math.isnan(no_evidence["topk"])
     assert math.isnan(no_evidence["distance"])
     assert no_evidence["sign"] == 0.0  # every location shown, none adds to the score
 
@@ -81,9 +81,9 @@ def test_interval_holds_the_mean_and_stays_in_range():
     assert n == 8 and mean == pytest.approx(0.6875)
     assert 0.0 <= low < mean < high <= 1.0
     assert interval([0.3, 0.3, 0.3], "sign")[1:3] == pytest.approx((0.3, 0.3))
-    assert math.isnan(interval([math.nan], "rank")[0])
+    assert math.isnan(interval([math.nan], "spearman")[0])
     assert interval(values, "topk") == interval(values, "topk")  # seeded
-    low, high = interval([-1.0, -0.98, -0.99, 1.0], "rank")[1:3]
+    low, high = interval([-1.0, -0.98, -0.99, 1.0], "spearman")[1:3]
     assert low >= -1.0 and high <= 1.0
     hits = interval([1.0, 1.0, 1.0, 0.0], "topk")  # every value at a bound: Wilson
     assert 0.0 < hits[1] < 0.75 < hits[2] < 1.0

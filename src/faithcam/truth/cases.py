@@ -1,7 +1,7 @@
 """Cases with a known truth: a model, images, targets and a layer, each with what makes it hard
 for a class activation map. :func:`cases` lists them; :meth:`Case.load` builds one.
 
-Toys (:mod:`faithcam.truth.toys`, 4 × 4 grids: exact truth):
+Toys (:mod:`faithcam.truth.toys`, 4 × 4 grids: exact truth; sampled in quick runs):
 
 - ``gap-linear``: global average pooling + linear. φ = CAM / Z. Nothing is hard; a control.
 - ``flatten-linear``: a weight per location. φ = HiResCAM's term; Grad-CAM averages the gradient
@@ -73,13 +73,25 @@ class Case:
         return self.build(images, quick)
 
 
-def _toy(model_fn: Callable[[], toys.Toy], targets: Any = None, calibrate: bool = False):
+# Quick runs sample the toys' truths instead of enumerating 65,536 coalitions per image: an
+# additive head has no sampling error (every permutation gives each location its exact
+# contribution), the others get error bars (the report's "relative error" column).
+QUICK_TOY_PERMUTATIONS = {"additive": 2, "nonlinear": 64}
+
+
+def _toy(
+    model_fn: Callable[[], toys.Toy],
+    targets: Any = None,
+    calibrate: bool = False,
+    head: str = "nonlinear",
+):
     def build(n: int, quick: bool) -> CaseData:
         images = toys.toy_images(n, seed=11)
         model = model_fn().eval()
         if calibrate:
             model.calibrate(images)
-        return CaseData(model, images, targets, "features")
+        truth = {"samples": QUICK_TOY_PERMUTATIONS[head]} if quick else {}
+        return CaseData(model, images, targets, "features", truth)
 
     return build
 
@@ -139,12 +151,12 @@ def _mobilenet(n: int, quick: bool) -> CaseData:
 
 CASES: tuple[Case, ...] = (
     Case("gap-linear", "linear", "nothing: CAM / Z is the truth (a control)",
-         _toy(toys.GapLinear), quick=False),
+         _toy(toys.GapLinear, head="additive"), quick=False),
     Case("flatten-linear", "linear",
          "a weight per location; Grad-CAM averages the gradient over space",
-         _toy(toys.FlattenLinear)),
+         _toy(toys.FlattenLinear, head="additive")),
     Case("masked-head", "linear", "half the grid is never read but has large activations",
-         _toy(toys.MaskedHead)),
+         _toy(toys.MaskedHead, head="additive")),
     Case("saturating", "nonlinear", "most images sit on the cap: zero gradient at the input",
          _toy(toys.Saturating, targets=0, calibrate=True)),
     Case("and", "interaction", "min of two halves: the gradient reaches only the weaker half",

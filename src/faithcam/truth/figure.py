@@ -11,7 +11,7 @@ from faithcam.truth.leaderboard import Summary
 from faithcam.truth.report import standings
 
 
-def heatmap(summaries: list[Summary], path: Path, score: str = "rank") -> Path:
+def heatmap(summaries: list[Summary], path: Path, score: str = "spearman") -> Path:
     import matplotlib
 
     matplotlib.use("Agg")

@@ -21,6 +21,7 @@ from faithcam.api import explain
 from faithcam.errors import FaithcamError
 from faithcam.truth.cases import Case, CaseData
 from faithcam.truth.entries import Entry
+from faithcam.truth.ranking import Place, places
 from faithcam.truth.scores import SCORES, agreement, interval
 from faithcam.truth.shapley import ShapleyResult, shapley
 
@@ -174,7 +175,8 @@ def _load(store: Path | None, name: str, key: dict) -> tuple[CaseTruth, list[Row
 
 @dataclass
 class Summary:
-    """Mean and 95 % bootstrap interval of each score for one (case, method)."""
+    """Mean and 95 % bootstrap interval of each score for one (case, method), the method's rank
+    on the case and its mean rank over all cases (:mod:`faithcam.truth.ranking`)."""
 
     case: str
     case_family: str
@@ -184,12 +186,15 @@ class Summary:
     means: dict[str, tuple[float, float, float]]  # score -> (mean, low, high)
     seconds: float
     status: str
+    place: Place | None = None
+    mean_place: Place | None = None
 
 
 def summarise(rows: list[Row]) -> list[Summary]:
     groups: dict[tuple[str, str], list[Row]] = {}
     for row in rows:
         groups.setdefault((row.case, row.method), []).append(row)
+    per_case, overall = places(rows)
     summaries = []
     for (case, method), group in groups.items():
         first = group[0]
@@ -200,5 +205,6 @@ def summarise(rows: list[Row]) -> list[Summary]:
             means[score] = (mean, low, high)
             n = max(n, count)
         summaries.append(Summary(case, first.case_family, method, first.method_family, n, means,
-                                 first.seconds, first.status))  # fmt: skip
+                                 first.seconds, first.status, per_case.get((case, method)),
+                                 overall.get(method)))  # fmt: skip
     return summaries

@@ -12,22 +12,31 @@ import numpy as np
 
 from faithcam.errors import FaithcamValueError
 from faithcam.truth.leaderboard import CaseTruth, Row, Summary
+from faithcam.truth.ranking import Place, format_place
 from faithcam.truth.scores import HIGHER_IS_BETTER, SCORES
 
 
 @dataclass
 class Standing:
-    """A method's mean score over the cases it ran on (each case weighs the same)."""
+    """A method's mean rank and mean scores over the cases it ran on (each case weighs the
+    same)."""
 
     method: str
     family: str
     cases: int
     means: dict[str, float]
     seconds: float
+    place: Place | None = None
+
+
+def _order(standing: Standing) -> tuple[float, float]:
+    place = standing.place.rank if standing.place is not None else math.inf
+    spearman = standing.means["spearman"]
+    return (place, -spearman if math.isfinite(spearman) else math.inf)
 
 
 def standings(summaries: list[Summary]) -> list[Standing]:
-    """Methods ranked by their mean rank correlation over cases (best first)."""
+    """Methods by their mean rank over cases (best first; ties by mean Spearman)."""
     methods: dict[str, list[Summary]] = {}
     for s in summaries:
         if s.status == "ok":
@@ -39,10 +48,11 @@ def standings(summaries: list[Summary]) -> list[Standing]:
             len(group),
             {score: _nanmean([s.means[score][0] for s in group]) for score in SCORES},
             float(np.mean([s.seconds for s in group])),
+            group[0].mean_place,
         )
         for method, group in methods.items()
     ]
-    return sorted(table, key=lambda s: -s.means["rank"] if math.isfinite(s.means["rank"]) else 9)
+    return sorted(table, key=_order)
 
 
 def _nanmean(values: list[float]) -> float:
@@ -72,13 +82,19 @@ def write_csvs(out: Path, rows: list[Row], summaries: list[Summary]) -> None:
                              f"{r.seconds:.4f}", r.status])  # fmt: skip
     with open(out / "leaderboard.csv", "w", newline="") as handle:
         writer = csv.writer(handle)
-        bounds = [f"{s}{suffix}" for s in SCORES for suffix in ("", "_low", "_high")]
+        bounds = [f"{s}{suffix}" for s in ("rank", "mean_rank", *SCORES)
+                  for suffix in ("", "_low", "_high")]  # fmt: skip
         writer.writerow(["case", "case_family", "method", "method_family", "images", *bounds,
                          "seconds_per_image", "status"])  # fmt: skip
         for s in summaries:
+            places = [v for place in (s.place, s.mean_place) for v in _place_values(place)]
             values = [v for score in SCORES for v in s.means[score]]
-            writer.writerow([s.case, s.case_family, s.method, s.method_family, s.n, *values,
-                             f"{s.seconds:.4f}", s.status])  # fmt: skip
+            writer.writerow([s.case, s.case_family, s.method, s.method_family, s.n, *places,
+                             *values, f"{s.seconds:.4f}", s.status])  # fmt: skip
+
+
+def _place_values(place: Place | None) -> tuple[float, float, float]:
+    return (math.nan,) * 3 if place is None else (place.rank, place.low, place.high)
 
 
 Table = tuple[list[str], list[list[str]]]
@@ -91,17 +107,17 @@ def to_markdown(table: Table) -> str:
 
 
 def overall_table(summaries: list[Summary]) -> Table:
-    header = ["#", "method", "family", "rank corr. ↑", "top-k ↑", "sign ↑", "distance ↓",
-              "cases", "s / image"]  # fmt: skip
+    header = ["#", "method", "family", "mean rank [95 %] ↓", "Spearman ↑", "top-k ↑", "sign ↑",
+              "distance ↓", "cases", "s / image"]  # fmt: skip
     rows = [
-        [str(i), s.method, s.family, *(_fmt(s.means[score]) for score in SCORES),
-         str(s.cases), f"{s.seconds:.3f}"]
+        [str(i), s.method, s.family, format_place(s.place),
+         *(_fmt(s.means[score]) for score in SCORES), str(s.cases), f"{s.seconds:.3f}"]
         for i, s in enumerate(standings(summaries), 1)
-    ]
+    ]  # fmt: skip
     return header, rows
 
 
-def family_table(summaries: list[Summary], score: str = "rank") -> Table:
+def family_table(summaries: list[Summary], score: str = "spearman") -> Table:
     """Mean ``score`` per case family (columns) for every method (rows, in standing order)."""
     families = list(dict.fromkeys(s.case_family for s in summaries))
     cells: dict[tuple[str, str], list[float]] = {}
@@ -130,8 +146,9 @@ def case_table(truths: list[CaseTruth]) -> Table:
     return header, rows
 
 
-def per_case_table(summaries: list[Summary], score: str = "rank") -> Table:
-    """``score`` with its 95 % interval for every (method, case)."""
+def per_case_table(summaries: list[Summary], score: str | None = "spearman") -> Table:
+    """``score`` with its 95 % interval for every (method, case); None: the method's rank on
+    the case with its interval."""
     cases = list(dict.fromkeys(s.case for s in summaries))
     found = {(s.method, s.case): s for s in summaries}
     rows = []
@@ -139,7 +156,10 @@ def per_case_table(summaries: list[Summary], score: str = "rank") -> Table:
         cells = []
         for case in cases:
             s = found.get((standing.method, case))
-            cells.append("n/a" if s is None or s.status != "ok" else _interval(s.means[score]))
+            if s is None or s.status != "ok":
+                cells.append("n/a")
+            else:
+                cells.append(format_place(s.place) if score is None else _interval(s.means[score]))
         rows.append([standing.method, *cells])
     return ["method", *cases], rows
 
@@ -151,7 +171,7 @@ DEFAULT_LABELS = {
 }
 
 
-def seed_table(summaries: list[Summary], score: str = "rank") -> Table:
+def seed_table(summaries: list[Summary], score: str = "spearman") -> Table:
     """Per case family (and over all cases): the best comparator, each seed method at its
     defaults and its best variant on that family, by mean ``score``."""
     families = [*dict.fromkeys(s.case_family for s in summaries), "all"]
@@ -183,12 +203,15 @@ def sections(truths: list[CaseTruth], summaries: list[Summary]) -> list[tuple[st
     direction = ", ".join(f"{s} {'↑' if HIGHER_IS_BETTER[s] else '↓'}" for s in SCORES)
     return [
         ("Cases and their truth", case_table(truths)),
-        (f"Leaderboard: mean over cases of the per-case mean over images ({direction})",
+        ("Leaderboard: mean rank over cases (1 = best on a case, by mean Spearman; 95 % paired "
+         f"bootstrap interval), and each score's mean over cases ({direction})",
          overall_table(summaries)),
-        ("Seed methods against the best comparator: rank correlation by case family",
+        ("Rank per case (1 = best): rank [95 % paired bootstrap interval]",
+         per_case_table(summaries, None)),
+        ("Seed methods against the best comparator: Spearman correlation by case family",
          seed_table(summaries)),
-        ("Rank correlation by case family", family_table(summaries)),
-        ("Rank correlation per case: mean [95 % bootstrap interval] over images",
+        ("Spearman correlation by case family", family_table(summaries)),
+        ("Spearman correlation per case: mean [95 % bootstrap interval] over images",
          per_case_table(summaries)),
         ("Distance per case: mean [95 % bootstrap interval] over images",
          per_case_table(summaries, "distance")),
@@ -230,12 +253,13 @@ def text_table(summaries: list[Summary]) -> str:
     """The leaderboard for the terminal."""
     table = standings(summaries)
     width = max([len(s.method) for s in table] + [6])
-    head = f"{'#':>3}  {'method':<{width}}  rank   top-k  sign   dist   cases"
+    head = (f"{'#':>3}  {'method':<{width}}  {'mean rank [95 %]':<18}  rho    top-k  sign   "
+            "dist   cases")  # fmt: skip
     lines = [head, "-" * len(head)]
     for i, s in enumerate(table, 1):
         m = s.means
         lines.append(
-            f"{i:>3}  {s.method:<{width}}  {_fmt(m['rank']):>5}  {_fmt(m['topk']):>5}  "
-            f"{_fmt(m['sign']):>5}  {_fmt(m['distance']):>5}  {s.cases:>5}"
+            f"{i:>3}  {s.method:<{width}}  {format_place(s.place):<18}  {_fmt(m['spearman']):>5}  "
+            f"{_fmt(m['topk']):>5}  {_fmt(m['sign']):>5}  {_fmt(m['distance']):>5}  {s.cases:>5}"
         )
     return "\n".join(lines)

@@ -5,7 +5,7 @@ say nothing about negative evidence. So a map m is scored as the user sees it, m
 map), against the *positive part* of the truth, φ⁺ = max(φ, 0), for ranks, top-k and distance,
 and against the sign of φ for sign agreement:
 
-- ``rank``: Spearman's rank correlation of m and φ⁺ over the locations (ties share ranks).
+- ``spearman``: Spearman's rank correlation of m and φ⁺ over the locations (ties share ranks).
   Undefined (NaN, the image is left out) when φ⁺ is constant; 0 when m is constant (a flat map
   ranks nothing).
 - ``topk``: of the k = ⌈n/4⌉ locations with the largest positive truth, the share that are
@@ -34,9 +34,9 @@ from scipy import stats
 
 from faithcam.metrics import MetricResult
 
-SCORES = ("rank", "topk", "sign", "distance")
+SCORES = ("spearman", "topk", "sign", "distance")
 # Higher is better for every score but the distance.
-HIGHER_IS_BETTER = {"rank": True, "topk": True, "sign": True, "distance": False}
+HIGHER_IS_BETTER = {"spearman": True, "topk": True, "sign": True, "distance": False}
 RELATIVE_ZERO = 1e-6
 
 
@@ -91,7 +91,7 @@ def agreement(raw_map: torch.Tensor, truth: torch.Tensor) -> dict[str, float]:
     positive = np.clip(phi, 0, None)
     k = math.ceil(len(phi) / 4)
     return {
-        "rank": rank_correlation(shown, positive),
+        "spearman": rank_correlation(shown, positive),
         "topk": top_k_overlap(shown, phi, k),
         "sign": sign_agreement(shown, phi),
         "distance": scaled_distance(shown, positive),
@@ -99,7 +99,7 @@ def agreement(raw_map: torch.Tensor, truth: torch.Tensor) -> dict[str, float]:
 
 
 # The range of each score: its intervals stay inside it.
-BOUNDS = {"rank": (-1.0, 1.0), "topk": (0.0, 1.0), "sign": (0.0, 1.0), "distance": (0.0, 1.0)}
+BOUNDS = {"spearman": (-1.0, 1.0), "topk": (0.0, 1.0), "sign": (0.0, 1.0), "distance": (0.0, 1.0)}
 
 
 def interval(values: list[float], score: str) -> tuple[float, float, float, int]:
