@@ -82,3 +82,18 @@ def test_a_case_that_fails_is_reported_not_fatal():
     truths, rows = run([case], select_entries(["gradcam"], False), 2, True)
     assert rows == [] and truths[0].status.startswith("failed: RuntimeError: no weights here")
     assert "failed" in case_table(truths)[1][0][4]
+
+
+def test_update_doc_fills_only_its_own_section(tmp_path):
+    from faithcam.errors import FaithcamValueError
+    from faithcam.truth.report import doc_markers, update_doc
+
+    quick, seeds = doc_markers("quick"), doc_markers("seeds")
+    doc = tmp_path / "doc.md"
+    doc.write_text(f"a\n{quick[0]}\nold quick\n{quick[1]}\nb\n{seeds[0]}\nold seeds\n{seeds[1]}\n")
+    update_doc(doc, "new quick\n", "quick")
+    assert doc.read_text() == (
+        f"a\n{quick[0]}\nnew quick\n{quick[1]}\nb\n{seeds[0]}\nold seeds\n{seeds[1]}\n"
+    )
+    with pytest.raises(FaithcamValueError, match="truth:full:start"):
+        update_doc(doc, "x", "full")

@@ -29,7 +29,12 @@ def add_truth_command(commands) -> None:
     command.add_argument("--images", type=int, help="images per case (quick 6, full 16)")
     command.add_argument(
         "--update-doc", metavar="FILE",
-        help="also write the tables between the leaderboard markers of this markdown file",
+        help="also write the tables between the markers <!-- truth:SECTION:start/end --> of this "
+        "markdown file",
+    )  # fmt: skip
+    command.add_argument(
+        "--doc-section", default="leaderboard", metavar="SECTION",
+        help="which markers --update-doc fills (%(default)s)",
     )  # fmt: skip
     command.add_argument(
         "--resume", action="store_true",
@@ -59,7 +64,7 @@ def run_truth(args: argparse.Namespace) -> int:
     if images < 2:
         raise FaithcamValueError(f"--images: need at least 2 (for intervals), got {images}")
     if args.update_doc:
-        report.check_doc(Path(args.update_doc))
+        report.check_doc(Path(args.update_doc), args.doc_section)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     bar = tqdm(total=len(chosen) * (len(entries) + 1), disable=args.quiet, unit="step")
@@ -80,7 +85,7 @@ def run_truth(args: argparse.Namespace) -> int:
     tables = report.markdown(truths, summaries, title)
     (out / "leaderboard.md").write_text(tables, encoding="utf-8")
     if args.update_doc:
-        report.update_doc(Path(args.update_doc), tables)
+        report.update_doc(Path(args.update_doc), tables, args.doc_section)
     page = Report(f"faithcam truth: {title}")
     page.paragraph(
         "Each map (ReLU of the raw map at the layer's resolution) is scored against the "

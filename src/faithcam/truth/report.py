@@ -229,24 +229,29 @@ def markdown(truths: list[CaseTruth], summaries: list[Summary], title: str) -> s
 DOC_START, DOC_END = "<!-- truth:leaderboard:start -->", "<!-- truth:leaderboard:end -->"
 
 
-def check_doc(path: Path) -> str:
-    """The text of the markdown file ``path``, which must hold the leaderboard markers."""
+def doc_markers(section: str = "leaderboard") -> tuple[str, str]:
+    """The markers between which ``--update-doc`` writes the tables of ``section``."""
+    return f"<!-- truth:{section}:start -->", f"<!-- truth:{section}:end -->"
+
+
+def check_doc(path: Path, section: str = "leaderboard") -> str:
+    """The text of the markdown file ``path``, which must hold the markers of ``section``."""
     if not path.is_file():
         raise FaithcamValueError(f"--update-doc: no file {path}")
     content = path.read_text(encoding="utf-8")
-    if DOC_START not in content or DOC_END not in content:
-        raise FaithcamValueError(
-            f"--update-doc: {path} has no {DOC_START} ... {DOC_END} markers to fill"
-        )
+    start, end = doc_markers(section)
+    if start not in content or end not in content:
+        raise FaithcamValueError(f"--update-doc: {path} has no {start} ... {end} markers to fill")
     return content
 
 
-def update_doc(path: Path, text: str) -> None:
-    """Replace what lies between the leaderboard markers of the markdown file ``path``."""
-    content = check_doc(path)
-    before, rest = content.split(DOC_START, 1)
-    _, after = rest.split(DOC_END, 1)
-    path.write_text(f"{before}{DOC_START}\n{text}{DOC_END}{after}", encoding="utf-8")
+def update_doc(path: Path, text: str, section: str = "leaderboard") -> None:
+    """Replace what lies between the markers of ``section`` in the markdown file ``path``."""
+    content = check_doc(path, section)
+    start, end = doc_markers(section)
+    before, rest = content.split(start, 1)
+    _, after = rest.split(end, 1)
+    path.write_text(f"{before}{start}\n{text}{end}{after}", encoding="utf-8")
 
 
 def text_table(summaries: list[Summary]) -> str:
