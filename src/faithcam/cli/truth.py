@@ -6,7 +6,6 @@ method, with 95 % intervals), leaderboard.md (the tables docs/truth.md includes)
 from __future__ import annotations
 
 import argparse
-import time
 from pathlib import Path
 
 QUICK_IMAGES, FULL_IMAGES = 6, 16
@@ -73,14 +72,14 @@ def run_truth(args: argparse.Namespace) -> int:
         bar.set_description(text[:60])
         bar.update(steps)
 
-    start = time.perf_counter()
     truths, rows = leaderboard.run(chosen, entries, images, args.quick, progress,
                                    store=out / "cases", resume=args.resume)  # fmt: skip
     bar.close()
-    seconds = time.perf_counter() - start
+    seconds = leaderboard.case_seconds(truths, rows)
     summaries = leaderboard.summarise(rows)
-    title = (f"{'quick' if args.quick else 'full'} run, {len(chosen)} cases × {len(entries)} "
-             f"methods, {images} images per case, {seconds:.0f} s")  # fmt: skip
+    kind = "quick" if args.quick else "full" if not (args.cases or args.methods) else "selected"
+    title = (f"{kind} run, {len(chosen)} cases × {len(entries)} "
+             f"methods, {images} images per case, {seconds:.0f} s wall")  # fmt: skip
     report.write_csvs(out, rows, summaries)
     tables = report.markdown(truths, summaries, title)
     (out / "leaderboard.md").write_text(tables, encoding="utf-8")

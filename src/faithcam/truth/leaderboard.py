@@ -173,6 +173,14 @@ def _load(store: Path | None, name: str, key: dict) -> tuple[CaseTruth, list[Row
     return CaseTruth(**truth), [Row(**row) for row in payload["rows"]]
 
 
+def case_seconds(truths: list[CaseTruth], rows: list[Row]) -> float:
+    """Wall seconds the cases took when they were computed (truths and methods), whether in this
+    run or in the run that a resumed one reuses."""
+    methods = {(r.case, r.method): r.seconds * t.images for t in truths for r in rows
+               if r.case == t.case}  # fmt: skip
+    return sum(t.seconds for t in truths if math.isfinite(t.seconds)) + sum(methods.values())
+
+
 @dataclass
 class Summary:
     """Mean and 95 % bootstrap interval of each score for one (case, method), the method's rank
