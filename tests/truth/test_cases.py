@@ -156,14 +156,14 @@ def test_mobilenet_case_gives_a_sampled_truth_with_error_bars():
 @pytest.mark.parametrize("name", ["masked-head", "and"])
 def test_quick_runs_sample_the_toys_truth(name):
     """Quick: permutation sampling; an additive head has no sampling error (equal to the exact
-    truth to rounding), a nonlinear one gets standard errors that cover the exact truth."""
-    data = cases([name])[0].load(2, quick=True)
+    truth to float32 rounding), a nonlinear one gets standard errors that cover the exact truth."""
+    data = cases([name])[0].load(1, quick=True)
     sampled = shapley(data.model, data.images, data.targets, data.layer, seed=0, **data.truth)
     exact = shapley(data.model, data.images, data.targets, data.layer)
     assert not sampled.exact and exact.exact
     error = (sampled.values - exact.values).abs()
     if name == "masked-head":
-        assert float(error.max()) < 1e-9 * float(exact.values.abs().max())
+        assert float(error.max()) < 1e-5 * float(exact.values.abs().max())  # float32 model
     else:
         assert (sampled.stderr > 0).any()
         assert float((error <= 4 * sampled.stderr + 1e-9).double().mean()) > 0.9
