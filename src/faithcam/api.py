@@ -25,6 +25,7 @@ from faithcam.engine.request import Request
 from faithcam.engine.result import CamResult, build_result
 from faithcam.engine.targets import OutputSelector, as_target
 from faithcam.engine.validation import check_flag, check_model
+from faithcam.errors import FaithcamValueError
 
 
 def explain(
@@ -90,9 +91,12 @@ def explain(
     """
     name, spec = method_spec(method)
     with model_guard(model, train_mode):
-        chosen = spec.build(estimator, **options)
+        chosen = spec.method.create(spec, estimator, options)
         aug_smooth = check_flag("aug_smooth", aug_smooth)
-        compose.check_fusion(fusion)
+        if fusion not in compose.FUSIONS:
+            raise FaithcamValueError(
+                f"fusion: expected one of {', '.join(compose.FUSIONS)}, got {fusion!r}"
+            )
         with torch.inference_mode(False):  # gradients need autograd, even in a caller's
             request = Request.build(  # inference_mode (whose tensors cannot be updated)
                 model, images, chosen.target(as_target(targets)), method=name, layer=layer,
