@@ -25,7 +25,6 @@ from faithcam.engine.request import Request
 from faithcam.engine.result import CamResult, build_result
 from faithcam.engine.targets import OutputSelector, as_target
 from faithcam.engine.validation import check_flag, check_model
-from faithcam.errors import FaithcamValueError
 
 
 def explain(
@@ -93,10 +92,7 @@ def explain(
     with model_guard(model, train_mode):
         chosen = spec.method.create(spec, estimator, options)
         aug_smooth = check_flag("aug_smooth", aug_smooth)
-        if fusion not in compose.FUSIONS:
-            raise FaithcamValueError(
-                f"fusion: expected one of {', '.join(compose.FUSIONS)}, got {fusion!r}"
-            )
+        compose.check_fusion(fusion)
         with torch.inference_mode(False):  # gradients need autograd, even in a caller's
             request = Request.build(  # inference_mode (whose tensors cannot be updated)
                 model, images, chosen.target(as_target(targets)), method=name, layer=layer,

@@ -91,6 +91,12 @@ def augmentation_smoothing(
     )
 
 
+def check_fusion(fusion: str) -> str:
+    if fusion not in FUSIONS:
+        raise FaithcamValueError(f"fusion: expected one of {', '.join(FUSIONS)}, got {fusion!r}")
+    return fusion
+
+
 def fuse_layers(raws: Sequence[Raw], size: tuple[int, int], fusion: str, relu: bool) -> Raw:
     """One map from the per-layer maps (see the module docstring for the two fusions)."""
     maps = [r.maps.detach().float() for r in raws]

@@ -176,7 +176,9 @@ def capture(
                     f"layer: {layer.name!r} was never called during the forward pass; pick a "
                     "module on the path from the input to the output"
                 )
-            outputs = select_output(raw_outputs, output_selector)
+            outputs = raw_outputs  # a plain tensor output is scored as it is
+            if output_selector is not None or not isinstance(raw_outputs, torch.Tensor):
+                outputs = select_output(raw_outputs, output_selector)
             scores = target.scores(outputs, image_index, is_input)
             gradients = product = None
             if with_gradients:

@@ -85,7 +85,8 @@ def resolve_layer(
     ``reshape_transform`` turns the layer's tensor into (B, C, h, w) (pytorch-grad-cam's
     semantics); None infers the layout (see :mod:`faithcam.engine.layouts`).
     """
-    reshape = check_reshape_transform(reshape_transform)
+    if reshape_transform is not None:
+        check_reshape_transform(reshape_transform)
     site = "output"
     if layer is None:
         auto = _auto_layer(model, example)
@@ -120,7 +121,7 @@ def resolve_layer(
             "layer: expected a dotted module name, an nn.Module or None, got "
             f"{type(layer).__name__}"
         )
-    return ResolvedLayer(name, module, site, reshape, model)
+    return ResolvedLayer(name, module, site, reshape_transform, model)
 
 
 def _unknown_layer_message(name: str, valid: list[str]) -> str:

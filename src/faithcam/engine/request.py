@@ -86,7 +86,8 @@ class Request:
             with torch.inference_mode(False):
                 images = images.clone()
         batch_size = check_count("batch_size", batch_size)
-        reshape_transform = check_reshape_transform(reshape_transform)
+        if reshape_transform is not None:
+            check_reshape_transform(reshape_transform)
         eigen_smooth = check_flag("eigen_smooth", eigen_smooth)
         images = images.to(*model_placement(model, images.device, images.dtype))
         if seed is not None or generator is not None:  # else torch's global RNG
