@@ -50,7 +50,7 @@ def class_scores(outputs: torch.Tensor, classes: torch.Tensor, score: str) -> to
     return outputs.gather(1, classes[:, None]).squeeze(1)
 
 
-def class_range_error(classes: torch.Tensor, n_outputs: int) -> TargetError:
+def _class_range_error(classes: torch.Tensor, n_outputs: int) -> TargetError:
     """The error for class ids that do not index the model's outputs (some ``classes`` are
     ``>= n_outputs``: the caller checks, which is cheap)."""
     bad = int(classes[classes >= n_outputs][0])
@@ -259,7 +259,7 @@ class BoundClassTarget(BoundTarget):
         if (classes == PENDING).any():
             raise TargetError("targets: predicted class requested before the image was scored")
         if (classes >= outputs.shape[-1]).any():
-            raise class_range_error(classes, outputs.shape[-1])
+            raise _class_range_error(classes, outputs.shape[-1])
         return class_scores(outputs, classes, self.score)
 
 
@@ -276,7 +276,7 @@ class BoundMultiLabel(BoundTarget):
         rows = torch.repeat_interleave(row_ids, counts[image_index])
         classes = torch.cat([self.classes[i] for i in image_index.tolist()])
         if (classes >= outputs.shape[-1]).any():
-            raise class_range_error(classes, outputs.shape[-1])
+            raise _class_range_error(classes, outputs.shape[-1])
         values = class_scores(outputs[rows], classes, self.score)
         return values.new_zeros(len(image_index)).index_add(0, rows, values)
 
@@ -291,7 +291,7 @@ class BoundSegmentationTarget(BoundTarget):
             raise _not_dense(outputs, "segmentation targets need (N, classes, H, W) outputs")
         classes = self.class_ids[image_index]
         if (classes >= outputs.shape[1]).any():
-            raise class_range_error(classes, outputs.shape[1])
+            raise _class_range_error(classes, outputs.shape[1])
         maps = outputs[torch.arange(len(outputs), device=outputs.device), classes]
         if self.mask is None:
             return maps.flatten(1).sum(1)
