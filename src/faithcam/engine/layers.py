@@ -26,7 +26,7 @@ import difflib
 import math
 import weakref
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import nn
@@ -60,7 +60,7 @@ class ResolvedLayer:
     module: nn.Module
     site: str = "output"
     reshape: ReshapeTransform | None = None
-    model: nn.Module | None = None
+    model: nn.Module | None = field(default=None, repr=False, compare=False)
 
     def hints(self) -> LayoutHints:
         """What the model says about its token grid (patch size, extra tokens)."""
