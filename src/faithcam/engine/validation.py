@@ -91,9 +91,24 @@ def make_generator(
     if seed is not None and generator is not None:
         raise FaithcamValueError("seed, generator: pass one of them, not both")
     if seed is not None:
-        if isinstance(seed, bool) or not isinstance(seed, int):
-            raise FaithcamTypeError(f"seed: expected an int, got {seed!r}")
-        return torch.Generator(device=device or "cpu").manual_seed(seed)
+        return torch.Generator(device=device or "cpu").manual_seed(check_seed(seed))
     if generator is not None and not isinstance(generator, torch.Generator):
         raise FaithcamTypeError(f"generator: expected a torch.Generator, got {generator!r}")
     return generator
+
+
+SEED_RANGE = (-(2**63), 2**64 - 1)  # what torch.manual_seed accepts
+
+
+def check_seed(seed: Any, name: str = "seed") -> int:
+    """``seed`` if it is an int torch can seed with (64 bits: -2**63 to 2**64 - 1)."""
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise FaithcamTypeError(f"{name}: expected an int, got {seed!r}")
+    if not SEED_RANGE[0] <= seed <= SEED_RANGE[1]:
+        text = str(seed)
+        shown = text if len(text) <= 24 else f"{text[:20]}... ({len(text)} digits)"
+        raise FaithcamValueError(
+            f"{name}: {shown} does not fit torch's 64-bit seed; pass an int from -2**63 to "
+            "2**64 - 1"
+        )
+    return seed

@@ -23,6 +23,7 @@ import importlib
 import importlib.util
 import io
 import logging
+import sys
 import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -204,6 +205,20 @@ def _load_timm(name: str, num_classes: int | None, weights: str | Path | None) -
         mean=tuple(config.get("mean", IMAGENET_MEAN)),
         std=tuple(config.get("std", IMAGENET_STD)),
     )
+
+
+def model_source_file(spec: str) -> Path | None:
+    """The file whose code or graph made the model of ``--model spec``: the model file itself
+    (``.pt2``, pickled module), or the source file of a ``package.module:factory``'s module
+    (imported by :func:`load_model`); None for bundled, torchvision and timm names, whose
+    code is their classes'."""
+    if Path(spec).is_file():
+        return Path(spec)
+    if ":" not in spec:
+        return None
+    module = sys.modules.get(spec.partition(":")[0])
+    source = getattr(module, "__file__", None)
+    return Path(source) if source and Path(source).is_file() else None
 
 
 def _load_factory(spec: str, num_classes: int | None) -> LoadedModel:
