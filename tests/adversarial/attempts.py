@@ -62,7 +62,12 @@ def attempt(
 
 
 def all_attempts() -> list[Attempt]:
-    from tests.adversarial import attempts_inputs, attempts_models, attempts_outputs  # noqa: F401
+    from tests.adversarial import (  # noqa: F401
+        attempts_inputs,
+        attempts_models,
+        attempts_outputs,
+        attempts_studies,
+    )
 
     return list(_REGISTRY)
 
