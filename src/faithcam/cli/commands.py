@@ -32,9 +32,9 @@ from faithcam.errors import FaithcamError, FaithcamValueError
 from faithcam.io.annotations import box_mask, read_annotations
 from faithcam.io.images import Preprocessing, find_images, load_image
 from faithcam.io.model_sources import LoadedModel, load_model, model_source_file
-from faithcam.io.outputs import check_inputs_kept, check_writable, fit_name, write_fresh
-from faithcam.io.viz import method_grid, overlay_alpha, save_overlay
+from faithcam.outputs import check_inputs_kept, check_writable, fit_name, write_fresh
 from faithcam.studies.settings import file_sha256, jsonable
+from faithcam.viz import method_grid, overlay_alpha, save_overlay
 
 STEP_ESTIMATORS = {"integrated": "steps", "expected": "samples", "smooth": "samples"}
 
@@ -140,7 +140,7 @@ def resolve_device(name: str) -> torch.device:
 
 def prepare_out(path: str | Path) -> Path:
     """Create the output folder and check that it is writable (OSError otherwise). Files are
-    then written through fresh names (:mod:`faithcam.io.outputs`): links in it are not followed."""
+    then written through fresh names (:mod:`faithcam.outputs`): links in it are not followed."""
     out = Path(path)
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -289,7 +289,7 @@ def unique_stems(paths: Sequence[Path]) -> list[str]:
     """One output name per input path: its stem, or ``stem-2``, ``stem-3``... where inputs share
     a stem, skipping names taken by other inputs (``a/x.png``, ``b/x.png``, ``x-2.png`` give
     ``x``, ``x-3``, ``x-2``). Names compare case-insensitively (macOS and Windows disks). A stem
-    too long for an output name is shortened (:func:`~faithcam.io.outputs.fit_name`)."""
+    too long for an output name is shortened (:func:`~faithcam.outputs.fit_name`)."""
     fitted = [fit_name(path.stem) for path in paths]
     counts = Counter(stem.casefold() for stem in fitted)
     used = {stem for stem, n in counts.items() if n == 1}
@@ -568,6 +568,7 @@ class FolderDataset(torch.utils.data.Dataset):
             annotations,
             target,
         )
+        self.root = root
         self.ids = [str(p.relative_to(root)) if p.is_relative_to(root) else str(p) for p in paths]
 
     def __len__(self) -> int:
@@ -587,11 +588,13 @@ class FolderDataset(torch.utils.data.Dataset):
         return item
 
 
+RESULT_COLUMNS = ["method", "metric", "mean", "ci_low", "ci_high", "n"]
+
+
 def run_evaluate(args: argparse.Namespace) -> int:
     """`faithcam evaluate`: stream a folder through the methods and metrics into a resumable
     SQLite store (``--resume`` continues it; under torchrun the folder is sharded across ranks),
     then write results.csv and report.html (rank 0)."""
-    from faithcam.io.report import Report
     from faithcam.metrics.registry import METRICS
     from faithcam.studies.study import run_study
 
@@ -609,12 +612,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
         annotations, paths = None, find_images([folder])
     metrics = _parse_metrics(args.metrics, annotations is not None, METRICS)
     out = prepare_out(args.out)
-    target = None
-    if args.target is not None:
-        first = session.prep.normalise(session.prep.crop(load_image(paths[0]))[None])
-        n_classes = _predict(session, first).shape[1]
-        check_class_count(session.loaded, n_classes)
-        target = session.loaded.class_id(args.target, n_classes)
+    target = None if args.target is None else _fixed_target(session, args.target, paths[0])
     dataset = FolderDataset(paths, session.prep, folder, annotations, target)
     session.use_references(paths)
     stems = unique_stems(paths)
@@ -648,32 +646,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
     )
     if rows is None:  # a torchrun rank other than 0: rank 0 writes the results
         return 0
-    columns = ["method", "metric", "mean", "ci_low", "ci_high", "n"]
-    csv_path = out / "results.csv"
-
-    def write_csv(path: Path) -> None:
-        with path.open("w", newline="", encoding="utf-8") as file:
-            writer = csv.DictWriter(file, fieldnames=columns)
-            writer.writeheader()
-            writer.writerows({c: row[c] for c in columns} for row in rows)
-
-    write_fresh(csv_path, write_csv)
-    report = Report(f"faithcam evaluate: {session.loaded.name}")
-    report.paragraph(
-        f"{len(paths)} images from {folder}; methods {', '.join(session.methods)}; per-image "
-        f"rows in {store}; settings {json.dumps(session.settings(), default=str)}",
-        note=True,
-    )
-    report.heading("Results (mean and 95% confidence interval)")
-    report.table(columns, [[row[c] for c in columns] for row in rows])
-    for i in range(min(args.grids, len(paths))):
-        item = dataset[i]
-        maps = {m: session.explain(item["image"][None], m, target).maps[0] for m in session.methods}
-        grid = out / f"{stems[i]}.compare.png"
-        write_fresh(grid, partial(method_grid, item["crop"], maps, title=paths[i].name))
-        report.image(grid, paths[i].name)
-    html = out / "report.html"
-    report.write(html)
+    csv_path = _write_results_csv(out / "results.csv", rows)
+    html = _write_evaluation_report(out, session, dataset, rows, store, target, args.grids)
     if not session.quiet:
         for row in rows:
             print(
@@ -700,6 +674,62 @@ def _check_outputs(out: Path, store: Path, grids: list[Path], inputs: Sequence[P
 def _has_curve(metric: str, registry: dict[str, Any]) -> bool:
     """The metric draws a deletion / insertion curve (``--curve-steps`` sets its steps)."""
     return "curve_steps" in registry[metric].options
+
+
+def _fixed_target(session: Session, name: str, first_image: Path) -> int:
+    """The class id of ``--target`` (a name or an id), checked against the model's class count
+    as read from its output on the first image."""
+    first = session.prep.normalise(session.prep.crop(load_image(first_image))[None])
+    n_classes = _predict(session, first).shape[1]
+    check_class_count(session.loaded, n_classes)
+    return session.loaded.class_id(name, n_classes)
+
+
+def _write_results_csv(path: Path, rows: list[dict[str, Any]]) -> Path:
+    """results.csv: one row per method and metric (mean, 95 % interval, n)."""
+
+    def write_csv(fresh: Path) -> None:
+        with fresh.open("w", newline="", encoding="utf-8") as file:
+            writer = csv.DictWriter(file, fieldnames=RESULT_COLUMNS)
+            writer.writeheader()
+            writer.writerows({c: row[c] for c in RESULT_COLUMNS} for row in rows)
+
+    write_fresh(path, write_csv)
+    return path
+
+
+def _write_evaluation_report(
+    out: Path,
+    session: Session,
+    dataset: FolderDataset,
+    rows: list[dict[str, Any]],
+    store: Path,
+    target: int | None,
+    grids: int,
+) -> Path:
+    """report.html: the settings, the results table and a method grid for the first ``grids``
+    images."""
+    from faithcam.io.report import Report
+
+    paths = dataset.paths
+    report = Report(f"faithcam evaluate: {session.loaded.name}")
+    report.paragraph(
+        f"{len(paths)} images from {dataset.root}; methods {', '.join(session.methods)}; "
+        f"per-image rows in {store}; settings {json.dumps(session.settings(), default=str)}",
+        note=True,
+    )
+    report.heading("Results (mean and 95% confidence interval)")
+    report.table(RESULT_COLUMNS, [[row[c] for c in RESULT_COLUMNS] for row in rows])
+    stems = unique_stems(paths)
+    for i in range(min(grids, len(paths))):
+        item = dataset[i]
+        maps = {m: session.explain(item["image"][None], m, target).maps[0] for m in session.methods}
+        grid = out / f"{stems[i]}.compare.png"
+        write_fresh(grid, partial(method_grid, item["crop"], maps, title=paths[i].name))
+        report.image(grid, paths[i].name)
+    html = out / "report.html"
+    report.write(html)
+    return html
 
 
 def _parse_metrics(text: str | None, have_boxes: bool, valid: dict[str, Any]) -> list[str]:

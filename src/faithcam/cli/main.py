@@ -42,7 +42,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from faithcam.cli.demo import run_demo, seed_figure
+    from faithcam.demo.run import run_demo, seed_figure
 
     if args.figure:
         print(seed_figure(Path(args.figure)))
