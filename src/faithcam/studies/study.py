@@ -337,12 +337,12 @@ def _changed_images(
 
 
 def _todo(
-    main_store: ResultStore, settings: str, expected: int, keyed: _Keyed, has_ids: bool,
+    main_store: ResultStore, settings: str, expected: int, keyed: _Keyed, dataset: Dataset,
     options: dict[str, Any],
 ) -> list[int]:  # fmt: skip
     """Indices of the images whose rows are not all stored yet, once the stored ones are
     checked: the same images (none removed) with the same contents (SHA-256 per image)."""
-    world = options["world"]
+    world, has_ids = options["world"], getattr(dataset, "ids", None) is not None
     done, inputs = _stored(main_store, settings, expected, world)
     _check_same_images(main_store.path, keyed.ids, inputs, has_ids)
     done_indices = [i for i, image_id in enumerate(keyed.ids) if image_id in done]
@@ -458,7 +458,6 @@ def _progress(total: int, shown: bool) -> tuple[Any, Callable[[str, int], None]]
 def _evaluate_batch(
     model: nn.Module,
     batch: dict[str, Any],
-    device: torch.device,
     explainer: _Explainer,
     methods: Sequence[str],
     metrics: list[str],
@@ -467,6 +466,7 @@ def _evaluate_batch(
     """:func:`faithcam.metrics.evaluate` on one batch of the data set."""
     from faithcam.metrics.evaluate import evaluate
 
+    device = model_device(model, torch.device("cpu"))
     images = explainer.images = batch["image"].to(device)
     explainer.ids = batch["id"]
     boxes = batch["boxes"] if any(b is not None for b in batch["boxes"]) else None
@@ -515,13 +515,16 @@ def _plan(
     return _Plan(names, options, explain_kwargs, norm, sampled, reference_set, data_key)
 
 
-def _rows(table: Any, ids: list[str], settings: str) -> list[tuple[str, str, str, str, float]]:
-    """The store's rows of one evaluated batch: (image id, method, metric, settings, value)."""
-    return [
+def _store_batch(store: ResultStore, table: Any, batch: dict[str, Any], settings: str) -> None:
+    """The rows of one evaluated batch, (image id, method, metric, settings, value), each with
+    its image's SHA-256, into ``store`` in one transaction (replacing partial rows)."""
+    rows = [
         (image_id, method, metric, settings, float(value))
         for (method, metric), result in table.results.items()
-        for image_id, value in zip(ids, result.values.tolist(), strict=True)
+        for image_id, value in zip(batch["id"], result.values.tolist(), strict=True)
     ]
+    inputs = dict(zip(batch["id"], batch["sha256"], strict=True))
+    store.add(rows, replace_partial=True, inputs=inputs)
 
 
 def run_study(
@@ -545,22 +548,23 @@ def run_study(
     """Evaluate ``methods`` x ``metrics`` over ``dataset``; returns the summary rows on rank 0
     (None on other ranks).
 
-    Items of ``dataset`` are dicts with ``image`` (C, H, W), ``id``, and optionally ``target``
-    (class id; -1 or absent = predicted class) and ``boxes`` (ground truth for localization
-    metrics). Maps come from ``faithcam.explain(model, images, method, targets,
-    **explain_kwargs)``, or from ``explain_fn(model, images, method, targets)``; either way
-    ``explain_kwargs`` is part of the settings hash that keys the stored rows. Metrics and
-    ``metric_kwargs`` are checked against the metric registry first. ``batch_size``: images
-    per batch (one transaction) and inputs per forward pass.
+    Items of ``dataset`` are dicts with ``image`` (C, H, W), and optionally ``id`` (if given,
+    ``dataset.ids[i]``), ``target`` (class id; -1 or absent = predicted class) and ``boxes``
+    (ground truth). Rows are keyed by ``dataset.ids`` (unique), or by position without it.
+    Maps come from ``faithcam.explain(model, images, method, targets, **explain_kwargs)``, or
+    ``explain_fn(model, images, method, targets)``. Metrics and ``metric_kwargs`` are checked
+    against the metric registry first. ``batch_size``: images per batch (one transaction) and
+    inputs per forward pass.
 
-    The key also covers a SHA-256 of the model's weights and ``fingerprint`` (anything else that
-    changes a row: targets, annotations, class names, preprocessing). A store holds one study:
-    resuming it with other settings is refused, naming what differs; a damaged store is
-    refused; image ids must be unique. Stochastic methods (expected, smooth estimators) explain
-    each image alone with the seed ``image_seed(seed, image_id)`` (``seed`` from
-    ``explain_kwargs``, default 0), so rows depend on neither batching nor world size;
-    ``explain_fn`` then receives ``seed=`` when it takes one (the global RNG is seeded too).
-    DataLoader workers die with the process that started them.
+    A store holds one study, keyed (:mod:`faithcam.studies.settings`) by the options, the
+    model's weights, buffers and code, the code version and ``fingerprint`` (targets,
+    annotations, class names, preprocessing); resuming with other settings is refused, naming
+    what differs. Each row records its image's SHA-256: a resume re-reads the stored images,
+    refuses changed ones and rows of images no longer in the data set, and explains added
+    ones. Edited or damaged stores are refused. Stochastic methods explain each image alone
+    with the seed ``image_seed(seed, image_id)`` (``seed`` from ``explain_kwargs``, default
+    0), so rows depend on neither batching nor world size; ``explain_fn`` then receives
+    ``seed=`` when it takes one. DataLoader workers die with the process that started them.
     ``normalization=(mean, std)`` makes black pixel black (explain and metrics). Methods that
     sample baselines (Expected Grad-CAM) draw them from the data-aware D: ``references``
     images of the data set (:func:`~faithcam.cams.baselines.data_aware_references`, part of
@@ -576,28 +580,24 @@ def run_study(
         references,
     )  # fmt: skip
     metrics, metric_kwargs, explain_kwargs = plan.metrics, plan.metric_kwargs, plan.explain_kwargs
-    ids = image_ids(dataset)
     settings, described = study_settings(
         list(methods), metrics, metric_kwargs, explain_kwargs, model,
         {**(fingerprint or {}), **plan.data_key},
     )  # fmt: skip
     main_store, rank_store = _open_stores(store, settings, described, rank, world)
-    keyed = _Keyed(dataset, ids)
+    keyed = _Keyed(dataset, image_ids(dataset))
     options = {"batch_size": batch_size, "num_workers": num_workers, "rank": rank, "world": world}
-    expected = len(methods) * len(metrics)
-    todo = _todo(main_store, settings, expected, keyed, hasattr(dataset, "ids"), options)
+    todo = _todo(main_store, settings, len(methods) * len(metrics), keyed, dataset, options)
     loader, n_items = _loader(keyed, todo, **options)
     explainer = _Explainer(explain_fn, explain_kwargs, plan.references, plan.sampled)
-    device = model_device(model, torch.device("cpu"))
     bar, advance = _progress(n_items * len(methods), progress and rank == 0)
     evaluation = {
         "metric_kwargs": metric_kwargs, "batch_size": batch_size,
         "normalization": plan.normalization, "progress": advance,
     }  # fmt: skip
     for batch in _batches(loader):
-        table = _evaluate_batch(model, batch, device, explainer, methods, metrics, evaluation)
-        inputs = dict(zip(batch["id"], batch["sha256"], strict=True))
-        rank_store.add(_rows(table, batch["id"], settings), replace_partial=True, inputs=inputs)
+        table = _evaluate_batch(model, batch, explainer, methods, metrics, evaluation)
+        _store_batch(rank_store, table, batch, settings)
     bar.close()
     if world > 1:
         dist.barrier()
