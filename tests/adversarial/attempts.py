@@ -63,6 +63,7 @@ def attempt(
 
 def all_attempts() -> list[Attempt]:
     from tests.adversarial import (  # noqa: F401
+        attempts_explain,
         attempts_inputs,
         attempts_models,
         attempts_outputs,

@@ -14,12 +14,13 @@ import torch
 from faithcam.cams.call import Call, make_result
 from faithcam.cams.eigen import check_kernel, eigencam, first_component, kpcacam
 from faithcam.engine.result import CamResult
+from faithcam.engine.targets import class_agnostic
 
 
 def run_eigencam(call: Call) -> CamResult:
     """Eigen-CAM: the first principal component of A (``eigen_smooth`` changes nothing)."""
     call.take_options({})
-    target, layer = call.bind(), call.resolve()
+    target, layer = class_agnostic(call.bind()), call.resolve()
     captured = call.forward_capture(layer, target)
     raw = eigencam(captured.activations)
     return make_result(call, raw, target, captured.scores, layer.name, {})
@@ -29,7 +30,7 @@ def run_kpcacam(call: Call) -> CamResult:
     """KPCA-CAM: the first kernel principal component of A (options ``kernel``, ``gamma``)."""
     options = call.take_options({"kernel": "sigmoid", "gamma": None})
     check_kernel(options["kernel"], options["gamma"])
-    target, layer = call.bind(), call.resolve()
+    target, layer = class_agnostic(call.bind()), call.resolve()
     captured = call.forward_capture(layer, target)
     raw = kpcacam(captured.activations, options["kernel"], options["gamma"])
     return make_result(call, raw, target, captured.scores, layer.name, options)
@@ -48,7 +49,7 @@ def run_randomcam(call: Call) -> CamResult:
     """RandomCAM: map = Σ_k w_k A^k with w_k ~ U(−1, 1) (first principal component of w_k A^k
     with ``eigen_smooth``)."""
     call.take_options({})
-    target, layer = call.bind(), call.resolve()
+    target, layer = class_agnostic(call.bind()), call.resolve()
     captured = call.forward_capture(layer, target)
     activations = captured.activations
     weights = random_weights(tuple(activations.shape[:2]), call.generator, activations)

@@ -41,6 +41,7 @@ from faithcam.engine.result import CamResult, build_result
 from faithcam.engine.targets import OutputSelector, as_target
 from faithcam.engine.validation import (
     check_batch_size,
+    check_cost,
     check_images,
     check_model,
     make_generator,
@@ -202,6 +203,7 @@ def explain(
     batch_size = check_batch_size(batch_size)
     reshape_transform = check_reshape_transform(reshape_transform)
     eigen_smooth, aug_smooth = _flag("eigen_smooth", eigen_smooth), _flag("aug_smooth", aug_smooth)
+    relu = _flag("relu", relu)
     composite.check_fusion(fusion)
     images = images.to(model_device(model, images.device), model_dtype(model, images.dtype))
     generator = make_generator(seed, generator, images.device)
@@ -287,6 +289,8 @@ def explain(
             model, images, name, target_spec, layer, batch_size, output_selector, relu, options
         )
     estimator_obj = make_estimator(estimator or spec.estimator, **options)
+    sizes = " ".join(f"{k}={options[k]}" for k in ("steps", "samples") if k in options)
+    check_cost(len(images), estimator_obj.rows_per_image, sizes or name, batch_size)
     weighting = eigen_smoothed(spec.weighting) if eigen_smooth else get_weighting(spec.weighting)
     estimator_obj.validate(images)
     estimator_obj = estimator_obj.bind(images, norm)

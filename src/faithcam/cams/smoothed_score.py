@@ -26,6 +26,7 @@ from faithcam.cams.call import Call, make_result
 from faithcam.cams.gradient_free import _distinct_masks, _masks, combine
 from faithcam.engine.result import CamResult
 from faithcam.engine.targets import select_output
+from faithcam.engine.validation import check_cost
 from faithcam.errors import FaithcamTypeError, FaithcamValueError
 
 
@@ -60,7 +61,10 @@ def _distinct_rows(activations: torch.Tensor):
 
 def _run(call: Call, defaults: dict, noise: bool) -> CamResult:
     options = call.take_options(defaults)
-    _check(options)
+    _check(options)  # then its cost: at least one forward per sample and image (x channels)
+    check_cost(
+        len(call.images), options["samples"], f"samples={options['samples']}", call.batch_size
+    )
     target, layer = call.bind(), call.resolve()
     captured = call.forward_capture(layer, target)
     activations, images = captured.activations, call.images

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import torch
 from torch import nn
+from torch.nn.parameter import is_lazy
 
-from faithcam.errors import FaithcamTypeError, FaithcamValueError
+from faithcam.errors import FaithcamTypeError, FaithcamValueError, FaithcamWarning
 
 
 def check_model(model: Any) -> nn.Module:
@@ -17,6 +19,11 @@ def check_model(model: Any) -> nn.Module:
     if not isinstance(model, nn.Module):
         raise FaithcamTypeError(f"model: expected a torch.nn.Module, got {type(model).__name__}")
     for name, tensor in (*model.named_parameters(), *model.named_buffers()):
+        if is_lazy(tensor):
+            raise FaithcamValueError(
+                f"model: {name} is not initialised yet (a lazy module); run one forward pass "
+                "first, model(images), so that its shapes are known"
+            )
         if tensor.is_meta:
             raise FaithcamValueError(
                 f"model: {name} is on the meta device (no data); load real weights first "
@@ -112,3 +119,42 @@ def check_seed(seed: Any, name: str = "seed") -> int:
             "2**64 - 1"
         )
     return seed
+
+
+# Forward rows (model inputs) one call may run: above WARN_ROWS a warning states the cost,
+# above MAX_ROWS the call is refused before any work (10**8 rows: days on a CPU, hours on a GPU).
+WARN_ROWS = 10**6
+MAX_ROWS = 10**8
+
+
+def check_cost(n_images: int, per_image: int, option: str, batch_size: int) -> None:
+    """Refuse (above :data:`MAX_ROWS`) or warn about (above :data:`WARN_ROWS`) a call that
+    runs ``n_images`` x ``per_image`` forward rows; ``option`` names what sets ``per_image``
+    (``"samples=1000000000"``)."""
+    rows = n_images * per_image
+    if rows <= WARN_ROWS:
+        return
+    cost = (
+        f"{option}: {n_images} images x {per_image:,} rows = {rows:,} forward rows through the "
+        f"model, {-(-rows // batch_size):,} passes of batch_size={batch_size}"
+    )
+    if rows > MAX_ROWS:
+        raise FaithcamValueError(
+            f"{cost}; faithcam runs at most {MAX_ROWS:,} rows per call: pass a smaller value"
+        )
+    warnings.warn(f"{cost}: this call will take long", FaithcamWarning, stacklevel=3)
+
+
+def check_finite(values: torch.Tensor, what: str, image_index: torch.Tensor | None = None) -> None:
+    """Refuse NaN or infinite ``values`` (activations, gradients or scores of sample rows),
+    naming ``what`` and the first image (``image_index[row]``) they belong to: a NaN must never
+    become a finite map."""
+    rows = values.detach().reshape(len(values), -1) if values.dim() else values.reshape(1, 1)
+    bad = ~torch.isfinite(rows).all(1)
+    if bool(bad.any()):
+        row = int(bad.nonzero()[0])
+        image = row if image_index is None else int(image_index[row])
+        raise FaithcamValueError(
+            f"{what} of image {image} are NaN or infinite ({int(bad.sum())} of {len(rows)} "
+            "rows): NaN or infinite weights, inputs or baselines?"
+        )
