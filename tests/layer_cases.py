@@ -1,5 +1,5 @@
 """Model set-ups and the layer the community explains in each, for the automatic-layer checks
-(tests/adversarial/test_auto_layers.py) and their table (scripts/auto_layers.py).
+(tests/guarantees/test_auto_layers.py) and their table (scripts/auto_layers.py).
 
 Every model is built with random weights from a fixed seed (``weights=None``, and
 ``weights_backbone=None`` for dense models: nothing is downloaded). ``community`` names the

@@ -37,15 +37,15 @@ def model_guard(model: Any, train_mode: bool = False) -> Iterator[None]:
     if not isinstance(model, nn.Module):
         yield
         return
-    modes = [(module, module.training) for module in model.modules()]
-    buffers = [
-        (module, name, tensor, tensor.detach().clone())
-        for module in model.modules()
-        for name, tensor in module._buffers.items()
-        if tensor is not None
-    ]
+    modes, buffers, training_modules = [], [], False
+    for module in model.modules():
+        modes.append((module, module.training))
+        training_modules = training_modules or module.training
+        for name, tensor in module._buffers.items():
+            if tensor is not None:
+                buffers.append((module, name, tensor, tensor.detach().clone()))
     attributes = [(m, dict(vars(m)), dict(m._modules)) for m in model.modules()]
-    if not train_mode and any(training for _, training in modes):
+    if not train_mode and training_modules:
         model.eval()
     try:
         yield

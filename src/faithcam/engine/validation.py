@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import warnings
 from typing import Any
 
@@ -63,30 +64,50 @@ def check_images(images: Any) -> torch.Tensor:
     return images
 
 
+def check_count(name: str, value: Any) -> int:
+    """``value`` if it is an int >= 1 (``batch_size``, ``steps``, ``samples``)."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise FaithcamTypeError(f"{name}: expected an int >= 1, got {value!r}")
+    if value < 1:
+        raise FaithcamValueError(f"{name}: must be >= 1, got {value}")
+    return value
+
+
 def check_batch_size(batch_size: Any) -> int:
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int):
-        raise FaithcamTypeError(f"batch_size: expected an int >= 1, got {batch_size!r}")
-    if batch_size < 1:
-        raise FaithcamValueError(f"batch_size: must be >= 1, got {batch_size}")
-    return batch_size
+    return check_count("batch_size", batch_size)
+
+
+def check_flag(name: str, value: Any) -> bool:
+    """``value`` if it is True or False (not 1, "yes", ...)."""
+    if not isinstance(value, bool):
+        raise FaithcamTypeError(f"{name}: expected True or False, got {value!r}")
+    return value
+
+
+def model_placement(
+    model: nn.Module, fallback_device: torch.device, fallback_dtype: torch.dtype | None
+) -> tuple[torch.device, torch.dtype | None]:
+    """(device, dtype) that inputs of ``model`` take: the device of its first parameter or
+    buffer and the dtype of its first floating one (the fallbacks where it has none), so that
+    float64 / float16 / bfloat16 inputs meet the model's own."""
+    device = dtype = None
+    for tensor in itertools.chain(model.parameters(), model.buffers()):
+        device = tensor.device if device is None else device
+        if tensor.is_floating_point():
+            dtype = tensor.dtype
+            break
+    return (fallback_device if device is None else device), (dtype or fallback_dtype)
 
 
 def model_device(model: nn.Module, fallback: torch.device) -> torch.device:
     """The device of the model's first parameter or buffer (``fallback`` if it has none)."""
-    for tensor in model.parameters():
-        return tensor.device
-    for tensor in model.buffers():
-        return tensor.device
-    return fallback
+    return model_placement(model, fallback, None)[0]
 
 
 def model_dtype(model: nn.Module, fallback: torch.dtype) -> torch.dtype:
     """The floating dtype of the model's first floating parameter or buffer (``fallback`` if
-    none): images are cast to it, so float64 / float16 / bfloat16 inputs meet the model's own."""
-    for tensor in (*model.parameters(), *model.buffers()):
-        if tensor.is_floating_point():
-            return tensor.dtype
-    return fallback
+    none): images are cast to it."""
+    return model_placement(model, torch.device("cpu"), fallback)[1]
 
 
 def make_generator(
