@@ -23,7 +23,7 @@ from faithcam.studies.settings import (
 )
 from faithcam.studies.store import ResultStore, StoreError
 from faithcam.studies.store_checks import row_checksum, sqlite_failure
-from tests import study_setup
+from tests.studies import study_setup
 from tests.conftest import GapLinearNet
 
 ROOT = Path(__file__).resolve().parents[2]
