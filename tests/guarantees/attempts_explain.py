@@ -304,3 +304,114 @@ def eigencam_on_a_segmentation_model_without_target(folder: Path) -> Verdict:
     if result.maps.shape != (2, 16, 16) or result.targets is not None:
         return WRONG, f"maps {tuple(result.maps.shape)}, targets {result.targets}"
     return HANDLED, "class-agnostic: maps without a class (scores NaN)"
+
+
+@attempt(INPUT)
+def two_targets_for_a_batch_of_four(folder: Path) -> Verdict:
+    import faithcam
+
+    return expect_refusal(lambda: faithcam.explain(_gap(), _images(4), "gradcam", [3, 1]),
+                          "targets", "2 class ids for 4 images")  # fmt: skip
+
+
+@attempt(INPUT)
+def two_target_callables_for_a_batch_of_four(folder: Path) -> Verdict:
+    import faithcam
+
+    per_image = [lambda out: out[1], lambda out: out[2]]
+    return expect_refusal(lambda: faithcam.explain(_gap(), _images(4), "gradcam", per_image),
+                          "targets", "2 callables for 4 images")  # fmt: skip
+
+
+@attempt(INPUT)
+def cli_size_negative(folder: Path) -> Verdict:
+    return _cli_value(folder, "--size", "-1")
+
+
+@attempt(INPUT)
+def cli_top_k_negative(folder: Path) -> Verdict:
+    return _cli_value(folder, "--top-k", "-2")
+
+
+def _cli_value(folder: Path, flag: str, value: str) -> Verdict:
+    image = save_image(folder / "images" / "im0.png", 0)
+    args = ["explain", *tiny_model_args(folder), "--out", str(folder / "out"), flag, value,
+            str(image)]  # fmt: skip
+    return expect_cli_refusal(args, flag, ">= 1")
+
+
+CHANNELS = "error message: images"
+
+
+@attempt(CHANNELS)
+def grayscale_images_for_an_rgb_model(folder: Path) -> Verdict:
+    import faithcam
+
+    gray = _images(2)[:, :1]
+    return expect_refusal(lambda: faithcam.explain(_gap(), gray, "gradcam", 1, layer="features"),
+                          "images", "1 channel", "model expects 3")  # fmt: skip
+
+
+@attempt(CHANNELS)
+def grayscale_images_for_an_rgb_model_with_the_automatic_layer(folder: Path) -> Verdict:
+    import faithcam
+
+    gray = _images(2)[:, :1]
+    return expect_refusal(lambda: faithcam.explain(_gap(), gray, "hirescam", 1),
+                          "images", "1 channel", "model expects 3")  # fmt: skip
+
+
+@attempt(CHANNELS)
+def grayscale_images_for_an_rgb_model_in_deletion(folder: Path) -> Verdict:
+    from faithcam.metrics import deletion
+
+    gray, maps = _images(2)[:, :1], torch.rand(2, 16, 16)
+    return expect_refusal(lambda: deletion(_gap(), gray, maps, 1, curve_steps=4),
+                          "images", "1 channel", "model expects 3")  # fmt: skip
+
+
+class _InnerMismatch(nn.Module):
+    """A model whose own second convolution is built wrong: the error is the model's."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.first, self.second = nn.Conv2d(3, 4, 3), nn.Conv2d(8, 2, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.second(self.first(x)).mean((2, 3))
+
+
+@attempt(CHANNELS)
+def model_whose_inner_convolution_is_wrong(folder: Path) -> Verdict:
+    import faithcam
+
+    try:
+        faithcam.explain(_InnerMismatch().eval(), _images(1), "gradcam", 1, layer="first")
+    except RuntimeError as error:
+        if "images" in str(error).split(":")[0]:
+            return WRONG, "the model's own bug blamed on the images"
+        return HANDLED, "torch's error about the model's inner tensor, unchanged"
+    return WRONG, "accepted"
+
+
+DENSE_TARGETS = "error message: targets"
+
+
+def _metric_with_dense_target(name: str, kind: str) -> Verdict:
+    import faithcam
+    from faithcam import metrics
+
+    dense = {"segmentation": faithcam.SegmentationTarget(1),
+             "detection": faithcam.DetectionTarget([[0, 0, 4, 4]], [1])}  # fmt: skip
+    maps = torch.rand(2, 16, 16)
+    return expect_refusal(
+        lambda: getattr(metrics, name)(_gap(), _images(2), maps, dense[kind]), "targets",
+        type(dense[kind]).__name__, "not supported by the metrics",
+    )  # fmt: skip
+
+
+for _metric in ("deletion", "insertion", "average_drop", "increase_in_confidence"):
+    for _kind in ("segmentation", "detection"):
+        attempt(DENSE_TARGETS, name=f"{_metric}_given_a_{_kind}_target")(
+            lambda folder, metric=_metric, kind=_kind: _metric_with_dense_target(metric, kind)
+        )

@@ -23,8 +23,8 @@ from faithcam.studies.settings import (
 )
 from faithcam.studies.store import ResultStore, StoreError
 from faithcam.studies.store_checks import row_checksum, sqlite_failure
-from tests.studies import study_setup
 from tests.conftest import GapLinearNet
+from tests.studies import study_setup
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -33,7 +33,12 @@ from faithcam.engine.validation import check_seed
 from faithcam.errors import FaithcamError, FaithcamValueError
 from faithcam.io.annotations import box_mask, read_annotations
 from faithcam.io.images import Preprocessing, find_images, load_image
-from faithcam.io.model_sources import LoadedModel, load_model, model_source_file
+from faithcam.io.model_sources import (
+    LoadedModel,
+    load_model,
+    missing_file_message,
+    model_source_file,
+)
 from faithcam.outputs import check_inputs_kept, check_writable, fit_name, write_fresh
 from faithcam.studies.settings import file_sha256, jsonable
 from faithcam.viz import method_grid, overlay_alpha, save_overlay
@@ -265,7 +270,7 @@ def _per_channel(
 def _read_class_names(path: str) -> list[str]:
     file = Path(path)
     if not file.is_file():
-        raise FaithcamValueError(f"--classes: no such file: {file}")
+        raise FaithcamValueError(missing_file_message("--classes", file))
     text = file.read_text(encoding="utf-8")
     if file.suffix == ".json":
         try:

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import itertools
+import re
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import torch
@@ -62,6 +65,34 @@ def check_images(images: Any) -> torch.Tensor:
         bad = int((~torch.isfinite(images)).flatten(1).any(1).nonzero()[0])
         raise FaithcamValueError(f"images: image {bad} contains NaN or infinite values")
     return images
+
+
+# torch's convolution error for an input of the wrong channel count
+_CHANNEL_MISMATCH = re.compile(
+    r"expected input\[([\d, ]+)\] to have (\d+) channels, but got (\d+) channels"
+)
+
+
+@contextmanager
+def naming_channel_mismatch(images: torch.Tensor) -> Iterator[None]:
+    """Turn torch's convolution error for ``images`` of the wrong channel count (a grayscale
+    image for an RGB model) into a one-line error naming ``images``; any other error, and the
+    same error about an inner tensor of another shape, passes through unchanged."""
+    try:
+        yield
+    except RuntimeError as error:
+        found = _CHANNEL_MISMATCH.search(str(error))
+        if found is None:
+            raise
+        shape = tuple(int(size) for size in found.group(1).split(","))
+        expected, got = int(found.group(2)), int(found.group(3))
+        if shape[1:] != tuple(images.shape[1:]):
+            raise
+        raise FaithcamValueError(
+            f"images: {got} channel(s) per image {tuple(images.shape)}, but the model expects "
+            f"{expected} (its convolution said so); convert the images (e.g. repeat a grayscale "
+            "channel) or pass a model made for them"
+        ) from error
 
 
 def check_count(name: str, value: Any) -> int:

@@ -145,7 +145,7 @@ def _timm_names() -> list[str]:
 
 def _unknown_model_message(spec: str) -> str:
     if "/" in spec or "\\" in spec or spec.endswith((".pt", ".pth", ".pt2", ".ts")):
-        return f"--model: no such file: {spec}"
+        return missing_file_message("--model", Path(spec))
     names = [*PRETRAINED, *torchvision_names(), *_timm_names()]
     close = difflib.get_close_matches(spec, names, n=4, cutoff=0.6)
     hint = f"; did you mean {', '.join(close)}?" if close else ""
@@ -316,6 +316,14 @@ def _load_export(path: Path, trust_pickle: bool) -> torch.export.ExportedProgram
     return program
 
 
+def missing_file_message(option: str, path: Path) -> str:
+    """Why ``path``, given to ``option``, cannot be read as a file: it is missing, or it is a
+    folder, FIFO, socket or device (reading a FIFO would wait for a writer for ever)."""
+    if not path.exists():
+        return f"{option}: no such file: {path}"
+    return f"{option} {path}: not a regular file (a folder, FIFO, socket or device)"
+
+
 def _is_torchscript(path: Path) -> bool:
     if not zipfile.is_zipfile(path):
         return False
@@ -326,7 +334,7 @@ def _is_torchscript(path: Path) -> bool:
 
 def _torch_load(path: Path, option: str, trust_pickle: bool) -> Any:
     if not path.is_file():
-        raise ModelError(f"{option}: no such file: {path}")
+        raise ModelError(missing_file_message(option, path))
     try:
         return torch.load(path, map_location="cpu", weights_only=not trust_pickle)
     except Exception as error:
