@@ -13,6 +13,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from faithcam import CamResult
 from tests.conftest import GapLinearNet
 from tests.guarantees.attempts import (
     HANDLED,
@@ -23,7 +24,7 @@ from tests.guarantees.attempts import (
     expect_refusal,
 )
 from tests.guarantees.attempts_outputs import save_image, tiny_model_args
-from tests.layer_cases import CASES, plain_fcn, same_map
+from tests.layer_cases import CASES, LayerCase, plain_fcn, same_map
 
 LAYERS = "silently wrong: automatic layers"
 MAPS = "silently wrong: meaningless maps"
@@ -45,6 +46,10 @@ def _auto_layer(case_name: str, target: object = None) -> Verdict:
     case = next(c for c in CASES if c.name == case_name)
     model = case.build()
     result = faithcam.explain(model, torch.rand(1, 3, case.size, case.size), "gradcam", target)
+    return _judge_layer(model, case, result)
+
+
+def _judge_layer(model: nn.Module, case: LayerCase, result: CamResult) -> Verdict:
     if not same_map(model, result.layer, case.community, case.size):
         return WRONG, f"picked {result.layer!r} (raw map {tuple(result.raw_maps.shape)})"
     return HANDLED, f"picked {result.layer!r}"
@@ -60,6 +65,27 @@ def auto_layer_of_a_segmentation_models_pytorch_unet(folder: Path) -> Verdict:
     import faithcam
 
     return _auto_layer("smp Unet (resnet18), rebuilt", faithcam.SegmentationTarget(1))
+
+
+@attempt(LAYERS)
+def auto_layer_of_deeplabv3_resnet50(folder: Path) -> Verdict:
+    import faithcam
+
+    return _auto_layer("deeplabv3_resnet50", faithcam.SegmentationTarget(1))
+
+
+@attempt(LAYERS, timeout=300)
+def auto_layer_of_mask_rcnn(folder: Path) -> Verdict:
+    import faithcam
+
+    case = next(c for c in CASES if c.name == "maskrcnn_resnet50_fpn")
+    model = case.build()
+    model.roi_heads.score_thresh = 0.0  # random weights: keep every detection
+    image = torch.rand(1, 3, case.size, case.size, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        label = int(model(image)[0]["labels"][0])  # a class the model detects
+    whole = faithcam.DetectionTarget([[0, 0, case.size, case.size]], [label], iou_threshold=0.0)
+    return _judge_layer(model, case, faithcam.explain(model, image, "gradcam", whole))
 
 
 @attempt(LAYERS)
