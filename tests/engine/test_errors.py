@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 import faithcam
-from tests.helpers import GapLinearNet
+from tests.helpers import GapLinearNet, InnerChannelMismatch
 
 
 @pytest.fixture
@@ -55,18 +55,9 @@ def test_images_of_the_wrong_channel_count_are_named(model, layer) -> None:
         faithcam.metrics.deletion(model, gray, torch.rand(2, 16, 16), 1, curve_steps=3)
 
 
-class _InnerMismatch(nn.Module):
-    def __init__(self) -> None:
-        super().__init__()
-        self.first, self.second = nn.Conv2d(3, 4, 3), nn.Conv2d(8, 2, 3)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.second(self.first(x)).mean((2, 3))
-
-
 def test_a_models_own_channel_bug_is_not_blamed_on_the_images() -> None:
     with pytest.raises(RuntimeError, match=r"expected input\[2, 4, 14, 14\] to have 8 channels"):
-        faithcam.explain(_InnerMismatch().eval(), IMAGES, "gradcam", 1, layer="first")
+        faithcam.explain(InnerChannelMismatch().eval(), IMAGES, "gradcam", 1, layer="first")
 
 
 def test_target_out_of_range(model) -> None:

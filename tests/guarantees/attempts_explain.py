@@ -14,7 +14,6 @@ import torch
 from torch import nn
 
 from faithcam import CamResult
-from tests.conftest import GapLinearNet
 from tests.guarantees.attempts import (
     HANDLED,
     WRONG,
@@ -24,6 +23,7 @@ from tests.guarantees.attempts import (
     expect_refusal,
 )
 from tests.guarantees.attempts_outputs import save_image, tiny_model_args
+from tests.helpers import GapLinearNet, InnerChannelMismatch
 from tests.layer_cases import CASES, LayerCase, plain_fcn, same_map
 
 LAYERS = "silently wrong: automatic layers"
@@ -396,23 +396,12 @@ def grayscale_images_for_an_rgb_model_in_deletion(folder: Path) -> Verdict:
                           "images", "1 channel", "model expects 3")  # fmt: skip
 
 
-class _InnerMismatch(nn.Module):
-    """A model whose own second convolution is built wrong: the error is the model's."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.first, self.second = nn.Conv2d(3, 4, 3), nn.Conv2d(8, 2, 3)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.second(self.first(x)).mean((2, 3))
-
-
 @attempt(CHANNELS)
 def model_whose_inner_convolution_is_wrong(folder: Path) -> Verdict:
     import faithcam
 
     try:
-        faithcam.explain(_InnerMismatch().eval(), _images(1), "gradcam", 1, layer="first")
+        faithcam.explain(InnerChannelMismatch().eval(), _images(1), "gradcam", 1, layer="first")
     except RuntimeError as error:
         if "images" in str(error).split(":")[0]:
             return WRONG, "the model's own bug blamed on the images"
