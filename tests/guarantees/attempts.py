@@ -43,19 +43,20 @@ class Attempt:
     category: str
     run: Callable[[Path], Verdict]
     timeout: int = 120
+    slow: bool = False  # a large model: under the slow marker in the test suite
 
 
 _REGISTRY: list[Attempt] = []
 
 
 def attempt(
-    category: str, timeout: int = 120, name: str | None = None
+    category: str, timeout: int = 120, name: str | None = None, slow: bool = False
 ) -> Callable[[Callable[[Path], Verdict]], Callable]:
     """Register the decorated ``run(folder) -> (outcome, detail)`` under ``name`` (default: its
     function name)."""
 
     def register(run: Callable[[Path], Verdict]) -> Callable[[Path], Verdict]:
-        _REGISTRY.append(Attempt(name or run.__name__, category, run, timeout))
+        _REGISTRY.append(Attempt(name or run.__name__, category, run, timeout, slow))
         return run
 
     return register

@@ -67,14 +67,14 @@ def auto_layer_of_a_segmentation_models_pytorch_unet(folder: Path) -> Verdict:
     return _auto_layer("smp Unet (resnet18), rebuilt", faithcam.SegmentationTarget(1))
 
 
-@attempt(LAYERS)
+@attempt(LAYERS, slow=True)
 def auto_layer_of_deeplabv3_resnet50(folder: Path) -> Verdict:
     import faithcam
 
     return _auto_layer("deeplabv3_resnet50", faithcam.SegmentationTarget(1))
 
 
-@attempt(LAYERS, timeout=300)
+@attempt(LAYERS, timeout=300, slow=True)
 def auto_layer_of_mask_rcnn(folder: Path) -> Verdict:
     import faithcam
 
