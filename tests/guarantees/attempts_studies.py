@@ -18,6 +18,8 @@ from torch import nn
 
 from tests.guarantees.attempts import (
     HANDLED,
+    REFUSED,
+    UNCLEAR,
     WRONG,
     Verdict,
     attempt,
@@ -315,6 +317,36 @@ def fresh_run_after_the_store_was_deleted_finds_rank_files(folder: Path) -> Verd
     fresh = folder / "fresh.sqlite"
     study(fresh, dataset)
     if rows(store) != rows(fresh):
+        return WRONG, "rows of the leftover rank files came back"
+    return HANDLED, "a fresh run's rows"
+
+
+@attempt("silently wrong: torchrun leftovers", timeout=300, slow=True)
+def torchrun_fresh_run_finds_rank_files_of_other_images(folder: Path) -> Verdict:
+    """Two torchrun ranks start a fresh study (no resume) where an earlier two-rank run on other
+    images under the same ids left its rank files: none of their rows may come back."""
+    import os
+    import subprocess
+
+    old = ToyShapes()
+    old.images = old.images.flip(-1)
+    study(folder / "old.sqlite", old)
+    for rank in (0, 1):
+        (folder / f"s.sqlite.rank{rank}").write_bytes((folder / "old.sqlite").read_bytes())
+    store = folder / "s.sqlite"
+    command = [
+        sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--standalone",
+        "-m", "tests.studies.study_setup", str(store), "--fresh",
+    ]  # fmt: skip
+    root, env = Path(__file__).resolve().parents[2], {**os.environ, "OMP_NUM_THREADS": "1"}
+    out = subprocess.run(command, cwd=root, capture_output=True, text=True, timeout=280, env=env)
+    if out.returncode != 0:
+        said = [line for line in out.stderr.splitlines() if "left from an earlier" in line]
+        if said and not store.exists():
+            return REFUSED, said[0].split("Error: ", 1)[-1][:200]
+        return UNCLEAR, " ".join(out.stderr.split()[-30:])[:200]
+    study(folder / "fresh.sqlite", ToyShapes())
+    if rows(store) != rows(folder / "fresh.sqlite"):
         return WRONG, "rows of the leftover rank files came back"
     return HANDLED, "a fresh run's rows"
 
