@@ -37,14 +37,14 @@ def model_guard(model: Any, train_mode: bool = False) -> Iterator[None]:
     if not isinstance(model, nn.Module):
         yield
         return
-    modes, buffers, training_modules = [], [], False
+    modes, buffers, attributes, training_modules = [], [], [], False
     for module in model.modules():
         modes.append((module, module.training))
+        attributes.append((module, dict(vars(module)), dict(module._modules)))
         training_modules = training_modules or module.training
         for name, tensor in module._buffers.items():
             if tensor is not None:
                 buffers.append((module, name, tensor, tensor.detach().clone()))
-    attributes = [(m, dict(vars(m)), dict(m._modules)) for m in model.modules()]
     if not train_mode and training_modules:
         model.eval()
     try:
@@ -72,7 +72,7 @@ def restore_attributes(saved: list[tuple[nn.Module, dict[str, Any], dict[str, An
     parameter and buffer dicts, restored separately, stay the module's own)."""
     for module, attributes, children in saved:
         current = vars(module)
-        for name in [name for name in current if name not in attributes]:
+        for name in set(current).difference(attributes):
             del current[name]
         for name, value in attributes.items():
             if current.get(name, _MISSING) is not value:

@@ -73,26 +73,34 @@ _CHANNEL_MISMATCH = re.compile(
 )
 
 
+def channel_mismatch(images: Any, error: RuntimeError) -> FaithcamValueError | None:
+    """The one-line error naming ``images`` for torch's convolution ``error`` about images of
+    the wrong channel count (a grayscale image for an RGB model); None for any other error, and
+    for the same error about an inner tensor of another shape (the model's own bug)."""
+    found = _CHANNEL_MISMATCH.search(str(error))
+    if found is None or not hasattr(images, "shape"):
+        return None
+    shape = tuple(int(size) for size in found.group(1).split(","))
+    expected, got = int(found.group(2)), int(found.group(3))
+    if shape[1:] != tuple(images.shape[1:]):
+        return None
+    return FaithcamValueError(
+        f"images: {got} channel(s) per image {tuple(images.shape)}, but the model expects "
+        f"{expected} (its convolution said so); convert the images (e.g. repeat a grayscale "
+        "channel) or pass a model made for them"
+    )
+
+
 @contextmanager
 def naming_channel_mismatch(images: torch.Tensor) -> Iterator[None]:
-    """Turn torch's convolution error for ``images`` of the wrong channel count (a grayscale
-    image for an RGB model) into a one-line error naming ``images``; any other error, and the
-    same error about an inner tensor of another shape, passes through unchanged."""
+    """Raise :func:`channel_mismatch`'s error in place of torch's inside the body."""
     try:
         yield
     except RuntimeError as error:
-        found = _CHANNEL_MISMATCH.search(str(error))
-        if found is None:
+        named = channel_mismatch(images, error)
+        if named is None:
             raise
-        shape = tuple(int(size) for size in found.group(1).split(","))
-        expected, got = int(found.group(2)), int(found.group(3))
-        if shape[1:] != tuple(images.shape[1:]):
-            raise
-        raise FaithcamValueError(
-            f"images: {got} channel(s) per image {tuple(images.shape)}, but the model expects "
-            f"{expected} (its convolution said so); convert the images (e.g. repeat a grayscale "
-            "channel) or pass a model made for them"
-        ) from error
+        raise named from error
 
 
 def check_count(name: str, value: Any) -> int:
