@@ -60,9 +60,10 @@ test-without-peers: $(STAMP)
 test-cuda: $(STAMP)
 	$(BIN)/python -m pytest -m cuda
 
-# The adversarial attempts on faithcam's file handling (tests/guarantees/attempts_*.py): one
-# line per attempt, then the count per outcome (refused cleanly, handled correctly, unclear
-# error, silently wrong, harmed, traceback, hang); exit 1 unless all are refused or handled.
+# The adversarial attempts (tests/guarantees/attempts_*.py: files, studies, explain's inputs,
+# automatic layers, meaningless maps): one line per attempt, then the count per outcome
+# (refused cleanly, handled correctly, unclear error, silently wrong, harmed, traceback, hang)
+# per category and in all; exit 1 unless all are refused or handled.
 # Another checkout: PYTHONPATH=OTHER/src $(BIN)/python scripts/adversarial.py
 adversarial: $(STAMP)
 	OMP_NUM_THREADS=1 $(BIN)/python scripts/adversarial.py

@@ -24,7 +24,7 @@ from faithcam.engine.normalization import NormalizationSpec
 from faithcam.engine.request import Request
 from faithcam.engine.result import CamResult, build_result
 from faithcam.engine.targets import OutputSelector, as_target
-from faithcam.engine.validation import check_flag, check_model
+from faithcam.engine.validation import check_flag, check_model, naming_channel_mismatch
 
 
 def explain(
@@ -93,8 +93,8 @@ def explain(
         chosen = spec.method.create(spec, estimator, options)
         aug_smooth = check_flag("aug_smooth", aug_smooth)
         compose.check_fusion(fusion)
-        with torch.inference_mode(False):  # gradients need autograd, even in a caller's
-            request = Request.build(  # inference_mode (whose tensors cannot be updated)
+        with torch.inference_mode(False), naming_channel_mismatch(images):  # autograd even in
+            request = Request.build(  # a caller's inference_mode (its tensors cannot update)
                 model, images, chosen.target(as_target(targets)), method=name, layer=layer,
                 batch_size=batch_size, output_selector=output_selector, relu=relu, seed=seed,
                 reshape_transform=reshape_transform, generator=generator, progress=progress,

@@ -23,6 +23,7 @@ class EigenCAM(Method):
     """Eigen-CAM: the first principal component of A (``eigen_smooth`` changes nothing)."""
 
     def run(self, request: Request) -> Raw:
+        request = request.class_agnostic()
         captured = capture_inputs(request)
         raw = eigencam(captured.activations)
         return Raw(raw, captured.scores, request.layer.name, {}, request.target)
@@ -46,6 +47,7 @@ class KPCACAM(Method):
     Options = KernelOptions
 
     def run(self, request: Request) -> Raw:
+        request = request.class_agnostic()
         captured = capture_inputs(request)
         raw = kpcacam(captured.activations, self.options.kernel, self.options.gamma)
         return Raw(raw, captured.scores, request.layer.name, self.settings(), request.target)
@@ -65,6 +67,7 @@ class RandomCAM(Method):
     with ``eigen_smooth``)."""
 
     def run(self, request: Request) -> Raw:
+        request = request.class_agnostic()
         captured = capture_inputs(request)
         activations = captured.activations
         weights = random_weights(tuple(activations.shape[:2]), request.generator, activations)

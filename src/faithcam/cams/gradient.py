@@ -17,6 +17,7 @@ from faithcam.cams.method import Method, Option, Raw, check_option_names, option
 from faithcam.cams.multilayer import vanilla_layers
 from faithcam.cams.weightings import get_weighting
 from faithcam.engine.targets import Target
+from faithcam.engine.validation import check_cost
 from faithcam.errors import FaithcamValueError
 
 if TYPE_CHECKING:
@@ -55,7 +56,12 @@ class GradientMethod(Method):
         return cls.extra_options() + _estimator_options(estimator or spec.estimator)
 
     def check(self, request: Request) -> None:
+        """The estimator's checks, then its cost (rows per image x images, warned or refused)."""
         self.estimator.validate(request.images)
+        settings = self.estimator.settings()
+        sizes = " ".join(f"{k}={settings[k]}" for k in ("steps", "samples") if k in settings)
+        rows = self.estimator.rows_per_image
+        check_cost(len(request.images), rows, sizes or request.method, request.batch_size)
 
     def run(self, request: Request) -> Raw:
         """The estimator's (A, G) or averaged per-sample maps, then the weighting."""

@@ -25,6 +25,7 @@ from torch.utils.hooks import RemovableHandle
 from faithcam.engine.layers import ResolvedLayer
 from faithcam.engine.layouts import NCHW, Layout, custom_nchw, infer_layout
 from faithcam.engine.targets import BoundTarget, OutputSelector, select_output
+from faithcam.engine.validation import check_finite
 from faithcam.errors import LayerError, TargetError
 
 if TYPE_CHECKING:
@@ -180,9 +181,11 @@ def capture(
             if output_selector is not None or not isinstance(raw_outputs, torch.Tensor):
                 outputs = select_output(raw_outputs, output_selector)
             scores = target.scores(outputs, image_index, is_input)
+            _check_capture(hook.activations, scores, target, layer, image_index)
             gradients = product = None
             if with_gradients:
-                raw = _score_gradients(scores, hook, layer, create_graph=hessian_product)
+                raw = _score_gradients(scores, hook, layer, target, image_index, hessian_product)
+                check_finite(raw, f"the gradients at layer {layer.name!r}", image_index)
                 if hessian_product:
                     hessian = _hessian_product(raw, hook.leaf)
                     product = custom_nchw(hook.layout, hessian, layer.name)
@@ -210,8 +213,26 @@ def _hessian_product(gradients: torch.Tensor, leaf: torch.Tensor) -> torch.Tenso
     return torch.zeros_like(gradients) if product is None else product
 
 
+def _check_capture(
+    activations: torch.Tensor,
+    scores: Any,
+    target: BoundTarget,
+    layer: ResolvedLayer,
+    image_index: torch.Tensor,
+) -> None:
+    """Activations and (real) scores are finite, for every method alike."""
+    check_finite(activations, f"the activations at layer {layer.name!r}", image_index)
+    if target.scored and isinstance(scores, torch.Tensor):
+        check_finite(scores, "the target scores", image_index)
+
+
 def _score_gradients(
-    scores: torch.Tensor, hook: _LayerHook, layer: ResolvedLayer, create_graph: bool = False
+    scores: torch.Tensor,
+    hook: _LayerHook,
+    layer: ResolvedLayer,
+    target: BoundTarget,
+    image_index: torch.Tensor,
+    create_graph: bool = False,
 ) -> torch.Tensor:
     leaf = hook.leaf
     gradients = None
@@ -228,6 +249,10 @@ def _score_gradients(
             "from the output back to it; use use_reentrant=False, or a layer outside the "
             "checkpointed segment"
         )
+    reasons = {i: target.constant_reason(i) for i in sorted(set(image_index.tolist()))}
+    found = [f"image {i}: {reason}" for i, reason in reasons.items() if reason]
+    if found:
+        raise TargetError(f"targets: nothing to explain: {'; '.join(found[:3])}")
     raise TargetError(
         f"targets: the target score does not depend on layer {layer.name!r} "
         "(no gradient path from the score to the layer)"
@@ -318,4 +343,5 @@ def activations_at(model: nn.Module, layer: ResolvedLayer, inputs: torch.Tensor)
             f"layer: {layer.name!r} was never called during the forward pass; pick a module on "
             "the path from the input to the output"
         )
+    check_finite(stored[0], f"the activations at layer {layer.name!r}")
     return stored[0]

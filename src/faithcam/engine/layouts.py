@@ -125,6 +125,22 @@ def _pair(value: object) -> tuple[int, int] | None:
     return None
 
 
+def is_spatial_map(shape: tuple[int, ...], image: tuple[int, int], batch: int) -> bool:
+    """Whether a 4-D tensor of ``shape`` is a feature map of a ``batch`` of images of size
+    ``image``: one row per image, and a grid of the image's aspect ratio read channels-first
+    (B, C, h, w) or channels-last (B, h, w, C). Window or grid partitions of attention layers,
+    (B, windows, tokens, C) or (B·windows, h, w, C), are not. The grid may be finer than
+    the image (a detector resizes its input first)."""
+    if len(shape) != 4 or shape[0] != batch:
+        return False
+
+    def same_stride(h: int, w: int) -> bool:  # as _plausible, without h <= H and w <= W
+        stride_h, stride_w = image[0] / h, image[1] / w
+        return max(stride_h, stride_w) / min(stride_h, stride_w) <= 2.0
+
+    return all(shape) and (same_stride(*shape[2:]) or same_stride(*shape[1:3]))
+
+
 def _norm_over_last(module: nn.Module, size: int) -> bool:
     """A LayerNorm (or Linear) acting on the last dimension, of length ``size``."""
     if isinstance(module, nn.LayerNorm):

@@ -217,6 +217,7 @@ class BoundTarget:
     """A target bound to one batch of images."""
 
     class_ids: torch.Tensor | None = None
+    scored = True  # False: the scores are NaN placeholders (a class-agnostic method's)
 
     def scores(self, outputs: Any, image_index: torch.Tensor, is_input: torch.Tensor) -> Any:
         raise NotImplementedError
@@ -224,6 +225,35 @@ class BoundTarget:
     @property
     def needs_prediction(self) -> bool:
         return False
+
+    def constant_reason(self, image: int) -> str | None:
+        """Why image ``image``'s score cannot depend on the model (an empty mask, no matching
+        detection), once its rows were scored; None when the target knows no reason."""
+        return None
+
+
+class BoundNoScore(BoundTarget):
+    """The predicted-class target of a class-agnostic method (EigenCAM, KPCA-CAM, RandomCAM),
+    which needs no score: (N, classes) outputs are scored as usual; any other output (a
+    segmentation map, detections) gives no class and NaN scores instead of an error."""
+
+    def __init__(self, inner: BoundClassTarget) -> None:
+        self.inner = inner
+        self.class_ids = inner.class_ids
+
+    def scores(self, outputs: Any, image_index: torch.Tensor, is_input: torch.Tensor) -> Any:
+        if isinstance(outputs, torch.Tensor) and outputs.dim() == 2:
+            return self.inner.scores(outputs, image_index, is_input)
+        self.class_ids, self.scored = None, False
+        return torch.full((len(image_index),), float("nan"), device=image_index.device)
+
+
+def class_agnostic(target: BoundTarget) -> BoundTarget:
+    """``target`` for a method that does not use it: the predicted class (``targets=None``)
+    becomes :class:`BoundNoScore`; a target the user gave is kept (and checked)."""
+    if isinstance(target, BoundClassTarget) and bool((target.class_ids == PENDING).all()):
+        return BoundNoScore(target)
+    return target
 
 
 def _not_dense(outputs: Any, what: str) -> TargetError:
@@ -303,12 +333,18 @@ class BoundSegmentationTarget(BoundTarget):
             )
         return (maps * mask.to(maps.dtype)).flatten(1).sum(1)
 
+    def constant_reason(self, image: int) -> str | None:
+        if self.mask is not None and not bool(self.mask[image].any()):
+            return "its segmentation mask is empty"
+        return None
+
 
 class BoundDetectionTarget(BoundTarget):
     def __init__(self, pairs, iou_threshold: float, with_iou: bool) -> None:
         self.pairs = pairs
         self.iou_threshold = iou_threshold
         self.with_iou = with_iou
+        self.unmatched: dict[int, str] = {}  # image -> what its unmodified input's row found
 
     def scores(self, outputs, image_index, is_input):
         if not isinstance(outputs, Sequence) or not all(isinstance(o, Mapping) for o in outputs):
@@ -316,22 +352,48 @@ class BoundDetectionTarget(BoundTarget):
                 "targets: detection targets need a list of per-image dicts with boxes, labels "
                 f"and scores (torchvision detectors), got {type(outputs).__name__}"
             )
-        return torch.stack(
-            [self._score(outputs[r], *self.pairs[i]) for r, i in enumerate(image_index.tolist())]
-        )
+        scores = []
+        for row, (image, plain) in enumerate(
+            zip(image_index.tolist(), is_input.tolist(), strict=True)
+        ):
+            score, matched = self._score(outputs[row], *self.pairs[image])
+            if plain and not matched:
+                self.unmatched[image] = _found(outputs[row])
+            scores.append(score)
+        return torch.stack(scores)
 
     def _score(self, detections: Mapping, boxes: torch.Tensor, labels: torch.Tensor):
+        """(score, whether any given box matched a detection)."""
         found, found_labels = detections["boxes"], detections["labels"]
         total = detections["scores"].new_zeros(())
         if len(found) == 0:
-            return total
+            return total, False
         iou = box_iou(boxes.to(found), found)  # (targets, detections)
         iou = torch.where(labels[:, None] == found_labels[None], iou, torch.zeros_like(iou))
         best, index = iou.max(dim=1)
-        for k in torch.nonzero(best > self.iou_threshold).flatten().tolist():
+        matched = torch.nonzero(best > self.iou_threshold).flatten().tolist()
+        for k in matched:
             score = detections["scores"][index[k]]
             total = total + (score + best[k] if self.with_iou else score)
-        return total
+        return total, bool(matched)
+
+    def constant_reason(self, image: int) -> str | None:
+        found = self.unmatched.get(image)
+        if found is None:
+            return None
+        labels = self.pairs[image][1].tolist()
+        return (
+            f"DetectionTarget matched no detection: none of label {labels} has IoU > "
+            f"{self.iou_threshold} with its boxes ({found})"
+        )
+
+
+def _found(detections: Mapping) -> str:
+    labels = detections["labels"].tolist()
+    if not labels:
+        return "the model detected nothing"
+    shown = ", ".join(map(str, labels[:8])) + (", ..." if len(labels) > 8 else "")
+    return f"the model found {len(labels)} detections, labels {shown}"
 
 
 def box_iou(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -430,11 +492,15 @@ def _class_tensor(
             ) from error
         if ids.is_floating_point() or ids.is_complex() or ids.dtype == torch.bool:
             raise FaithcamTypeError(f"targets: class ids must be integers, got dtype {ids.dtype}")
+        scalar = ids.dim() == 0
         ids = ids.reshape(-1).long()
-        if ids.numel() == 1:
+        if scalar:  # a 0-d tensor is one class for every image, as an int
             ids = ids.expand(n_images).clone()
         if ids.numel() != n_images:
-            raise TargetError(f"targets: got {ids.numel()} class ids for {n_images} images")
+            raise TargetError(
+                f"targets: got {ids.numel()} class ids for {n_images} images; give one per "
+                "image, or an int for the same class in every image"
+            )
     if (ids < 0).any():
         raise TargetError(f"targets: class ids must be >= 0, got {int(ids.min())}")
     return ids.to(device)

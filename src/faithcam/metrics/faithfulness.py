@@ -17,6 +17,7 @@ from torch import Tensor
 from faithcam.engine.defaults import BATCH_SIZE, CURVE_STEPS
 from faithcam.engine.deprecation import renamed_keywords
 from faithcam.engine.model_state import model_guard
+from faithcam.engine.validation import naming_channel_mismatch
 from faithcam.errors import FaithcamValueError
 from faithcam.metrics._common import (
     ArrayLike,
@@ -77,7 +78,7 @@ def _perturbation_curves(
     t = counts.numel()
     counts = counts.to(ranks.device)
     flat_scores = torch.empty(b * t, dtype=torch.float64)
-    with torch.inference_mode(), model_guard(model):
+    with torch.inference_mode(), model_guard(model), naming_channel_mismatch(start):
         for sl in chunks(b * t, batch_size):
             idx = torch.arange(sl.start, sl.stop, device=ranks.device)
             img, step = idx // t, idx % t

@@ -37,6 +37,7 @@ from faithcam.engine.targets import (
     as_target,
     class_scores,
 )
+from faithcam.engine.validation import naming_channel_mismatch
 from faithcam.errors import FaithcamValueError, TargetError
 from faithcam.metrics._common import Bounds, check_choice, chunks
 
@@ -60,7 +61,7 @@ def class_outputs(out: Any) -> Tensor:
 def forward(model: Callable[[Tensor], Tensor], inputs: Tensor, batch_size: int) -> Tensor:
     """Model outputs (N, classes) for ``inputs``, in chunks, under ``torch.inference_mode``
     (eval mode, the model's modes and buffers restored afterwards)."""
-    with torch.inference_mode(), model_guard(model):
+    with torch.inference_mode(), model_guard(model), naming_channel_mismatch(inputs):
         outs = [class_outputs(model(inputs[s])) for s in chunks(inputs.shape[0], batch_size)]
     return torch.cat(outs)
 
@@ -228,7 +229,7 @@ def scores_of(
 ) -> Tensor:
     """Target scores (N,) of ``inputs`` (row r of image ``image_index[r]``) under
     ``inference_mode``, in chunks."""
-    with torch.inference_mode(), model_guard(model):
+    with torch.inference_mode(), model_guard(model), naming_channel_mismatch(inputs):
         out = [
             target.scores(class_outputs(model(inputs[s])), image_index[s])
             for s in chunks(inputs.shape[0], batch_size)
