@@ -24,7 +24,7 @@ from faithcam.engine.normalization import NormalizationSpec
 from faithcam.engine.request import Request
 from faithcam.engine.result import CamResult, build_result
 from faithcam.engine.targets import OutputSelector, as_target
-from faithcam.engine.validation import check_flag, check_model, naming_channel_mismatch
+from faithcam.engine.validation import channel_mismatch, check_flag, check_model
 
 
 def explain(
@@ -93,15 +93,20 @@ def explain(
         chosen = spec.method.create(spec, estimator, options)
         aug_smooth = check_flag("aug_smooth", aug_smooth)
         compose.check_fusion(fusion)
-        with torch.inference_mode(False), naming_channel_mismatch(images):  # autograd even in
-            request = Request.build(  # a caller's inference_mode (its tensors cannot update)
-                model, images, chosen.target(as_target(targets)), method=name, layer=layer,
-                batch_size=batch_size, output_selector=output_selector, relu=relu, seed=seed,
-                reshape_transform=reshape_transform, generator=generator, progress=progress,
-                normalization=normalization, eigen_smooth=eigen_smooth,
-            )  # fmt: skip
-            chosen.check(request)
-            raw = compose.run(chosen, request, layer, aug_smooth, fusion)
+        try:  # autograd even in a caller's inference_mode (its tensors cannot update)
+            with torch.inference_mode(False):
+                request = Request.build(
+                    model, images, chosen.target(as_target(targets)), method=name, layer=layer,
+                    batch_size=batch_size, output_selector=output_selector, relu=relu,
+                    seed=seed, reshape_transform=reshape_transform, generator=generator,
+                    progress=progress, normalization=normalization, eigen_smooth=eigen_smooth,
+                )  # fmt: skip
+                chosen.check(request)
+                raw = compose.run(chosen, request, layer, aug_smooth, fusion)
+        except RuntimeError as error:  # torch's channel error becomes one naming ``images``
+            if (named := channel_mismatch(images, error)) is None:
+                raise
+            raise named from error
     # ReLU (unless relu=False), upsampling to the input size, per-image scaling
     return build_result(
         raw.maps, tuple(request.images.shape[-2:]), raw.target, raw.scores, raw.layer,

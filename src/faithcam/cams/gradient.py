@@ -16,8 +16,8 @@ from faithcam.cams.finer import DEFAULT_COMPARISONS, finer_target
 from faithcam.cams.method import Method, Option, Raw, check_option_names, options_of
 from faithcam.cams.multilayer import vanilla_layers
 from faithcam.cams.weightings import get_weighting
+from faithcam.engine import validation
 from faithcam.engine.targets import Target
-from faithcam.engine.validation import check_cost
 from faithcam.errors import FaithcamValueError
 
 if TYPE_CHECKING:
@@ -58,10 +58,12 @@ class GradientMethod(Method):
     def check(self, request: Request) -> None:
         """The estimator's checks, then its cost (rows per image x images, warned or refused)."""
         self.estimator.validate(request.images)
-        settings = self.estimator.settings()
-        sizes = " ".join(f"{k}={settings[k]}" for k in ("steps", "samples") if k in settings)
         rows = self.estimator.rows_per_image
-        check_cost(len(request.images), rows, sizes or request.method, request.batch_size)
+        if len(request.images) * rows > validation.WARN_ROWS:  # check_cost names the options
+            settings = self.estimator.settings()
+            sizes = " ".join(f"{k}={settings[k]}" for k in ("steps", "samples") if k in settings)
+            option, images = sizes or request.method, len(request.images)
+            validation.check_cost(images, rows, option, request.batch_size)
 
     def run(self, request: Request) -> Raw:
         """The estimator's (A, G) or averaged per-sample maps, then the weighting."""

@@ -181,11 +181,17 @@ def capture(
             if output_selector is not None or not isinstance(raw_outputs, torch.Tensor):
                 outputs = select_output(raw_outputs, output_selector)
             scores = target.scores(outputs, image_index, is_input)
-            _check_capture(hook.activations, scores, target, layer, image_index)
+            checked = [(hook.activations, f"the activations at layer {layer.name!r}")]
+            if target.scored and isinstance(scores, torch.Tensor):
+                checked.append((scores, "the target scores"))
+            for values, what in checked:  # every method alike; check_finite names the image
+                if not bool(torch.isfinite(values.detach()).all()):
+                    check_finite(values, what, image_index)
             gradients = product = None
             if with_gradients:
                 raw = _score_gradients(scores, hook, layer, target, image_index, hessian_product)
-                check_finite(raw, f"the gradients at layer {layer.name!r}", image_index)
+                if not bool(torch.isfinite(raw.detach()).all()):
+                    check_finite(raw, f"the gradients at layer {layer.name!r}", image_index)
                 if hessian_product:
                     hessian = _hessian_product(raw, hook.leaf)
                     product = custom_nchw(hook.layout, hessian, layer.name)
@@ -211,19 +217,6 @@ def _hessian_product(gradients: torch.Tensor, leaf: torch.Tensor) -> torch.Tenso
         return torch.zeros_like(gradients)
     (product,) = torch.autograd.grad(gradients, leaf, grad_outputs=leaf.detach(), allow_unused=True)
     return torch.zeros_like(gradients) if product is None else product
-
-
-def _check_capture(
-    activations: torch.Tensor,
-    scores: Any,
-    target: BoundTarget,
-    layer: ResolvedLayer,
-    image_index: torch.Tensor,
-) -> None:
-    """Activations and (real) scores are finite, for every method alike."""
-    check_finite(activations, f"the activations at layer {layer.name!r}", image_index)
-    if target.scored and isinstance(scores, torch.Tensor):
-        check_finite(scores, "the target scores", image_index)
 
 
 def _score_gradients(

@@ -50,7 +50,19 @@ def model_guard(model: Any, train_mode: bool = False) -> Iterator[None]:
     try:
         yield
     finally:
-        restore_attributes(attributes)
+        # each module's attributes (vars) and children as they were: what a model's own
+        # train() override or forward set is undone (the same objects, so the parameter and
+        # buffer dicts, restored below, stay the module's own)
+        for module, saved_vars, children in attributes:
+            current = vars(module)
+            for name in set(current).difference(saved_vars):
+                del current[name]
+            for name, value in saved_vars.items():
+                if current.get(name, _MISSING) is not value:
+                    current[name] = value
+            if module._modules != children:
+                module._modules.clear()
+                module._modules.update(children)
         for module, training in modes:
             module.training = training
         with torch.no_grad():
@@ -64,22 +76,6 @@ def model_guard(model: Any, train_mode: bool = False) -> Iterator[None]:
                         tensor.copy_(saved)
                 else:
                     tensor.copy_(saved)
-
-
-def restore_attributes(saved: list[tuple[nn.Module, dict[str, Any], dict[str, Any]]]) -> None:
-    """Put back each module's attributes (``vars``) and children as recorded in ``saved``:
-    what a model's own ``train()`` override or forward set is undone (the same objects, so
-    parameter and buffer dicts, restored separately, stay the module's own)."""
-    for module, attributes, children in saved:
-        current = vars(module)
-        for name in set(current).difference(attributes):
-            del current[name]
-        for name, value in attributes.items():
-            if current.get(name, _MISSING) is not value:
-                current[name] = value
-        if module._modules != children:
-            module._modules.clear()
-            module._modules.update(children)
 
 
 _MISSING = object()
