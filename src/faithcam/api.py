@@ -52,15 +52,13 @@ def explain(
     """Explain ``images`` (B, C, H, W) for ``targets`` with a class activation map.
 
     Args:
-        model: the network, run in eval mode; its modes, parameters, buffers and
-            ``requires_grad`` flags are left exactly as they were.
+        model: the network, run in eval mode (modes, parameters, buffers, flags left intact).
         method: a name from :data:`METHODS` (``"gradcam"``, ``"expected-gradcam"``, ...).
         targets: None (predicted class), a class id, one class id per image, a
             :class:`~faithcam.engine.targets.Target`, or a callable ``outputs -> (N,) scores``.
         layer: dotted module name, ``"name:input"`` (the module's input), module, or None
-            (automatic: the last feature map; the first norm of a transformer's last block;
-            the backbone's last stage of segmentation and detection models); a list of them
-            runs the method once per layer and fuses the maps (``fusion``).
+            (automatic: docs/automatic-layers.md); a list of them runs the method once per
+            layer and fuses the maps (``fusion``).
         estimator: override the method's gradient estimator (``"vanilla"``, ``"integrated"``,
             ``"expected"``, ``"smooth"`` or an Estimator object).
         batch_size: sample rows per forward pass; bounds memory for every estimator.
@@ -69,14 +67,12 @@ def explain(
             into (B, C, h, w), as pytorch-grad-cam's; None infers token (B, N, C) and
             channels-last (B, h, w, C) layouts and refuses ambiguous ones.
         relu: False keeps the sign of the map (scaled to [-1, 1]).
-        seed: make the stochastic estimators reproducible (an int seed).
-        generator: the same with your own ``torch.Generator``.
+        seed, generator: make the stochastic estimators reproducible (an int or a Generator).
         progress: show a progress bar (None: only on long runs in a terminal).
-        normalization: the model's input normalization, ``(mean, std)`` or a
-            :class:`~faithcam.engine.normalization.Normalization`, so that ``Black()`` is pixel
-            black. Without it, black is the model input 0 (mean grey for normalized inputs).
-        train_mode: run the model in its own mode (dropout, batch statistics) instead of eval
-            mode; its buffers are still restored bit for bit afterwards.
+        normalization: the model's input normalization, ``(mean, std)`` or a ``Normalization``,
+            so that ``Black()`` is pixel black (else the model input 0: grey if normalized).
+        train_mode: run the model in its own mode (dropout, batch statistics), not eval mode;
+            its buffers are still restored bit for bit afterwards.
         eigen_smooth: project the per-channel terms of the map on their first principal
             component instead of summing them (pytorch-grad-cam's option).
         aug_smooth: average the min-max scaled maps of 6 flipped / intensity-scaled copies
@@ -107,8 +103,7 @@ def explain(
             if (named := channel_mismatch(images, error)) is None:
                 raise
             raise named from error
-    # ReLU (unless relu=False), upsampling to the input size, per-image scaling
-    return build_result(
+    return build_result(  # ReLU (unless relu=False), upsampled to the input, scaled per image
         raw.maps, tuple(request.images.shape[-2:]), raw.target, raw.scores, raw.layer,
         raw.method or name, {**raw.settings, "relu": relu}, relu,
     )  # fmt: skip
