@@ -51,9 +51,7 @@ from faithcam.errors import FaithcamTypeError, FaithcamValueError
 KERNELS = ("sigmoid", "rbf", "poly", "linear")
 SIGN_RULES = ("faithcam", "pytorch-grad-cam", "peak")
 SIGN_TIE = 1e-6  # |Σ_k v₁k| below this (v₁ of unit norm) is a tie of the "faithcam" rule
-_SIGN_RULE: ContextVar[str] = ContextVar(
-    "faithcam_eigen_sign_rule", default="pytorch-grad-cam"
-)
+_SIGN_RULE: ContextVar[str] = ContextVar("faithcam_eigen_sign_rule", default="pytorch-grad-cam")
 
 
 def check_sign_rule(sign: str) -> str:
