@@ -9,7 +9,7 @@ Every public class of the peer is here (the 25 of ``dir(pytorch_grad_cam)``), wi
 in each module's docstring (:mod:`~faithcam.compat.pytorch_grad_cam.base_cam` first).
 """
 
-from faithcam.compat.pytorch_grad_cam import utils
+from faithcam.compat.pytorch_grad_cam import metrics, utils
 from faithcam.compat.pytorch_grad_cam.ablation_layer import (
     AblationLayer,
     AblationLayerFasterRCNN,
@@ -72,6 +72,7 @@ __all__ = [
     "SegEigenCAM",
     "ShapleyCAM",
     "XGradCAM",
+    "metrics",
     "run_dff_on_image",
     "utils",
 ]
