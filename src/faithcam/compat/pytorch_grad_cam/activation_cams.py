@@ -18,7 +18,6 @@ from torch import nn
 from faithcam.api import explain
 from faithcam.compat.pytorch_grad_cam.base_cam import ExplainedCAM
 from faithcam.compat.pytorch_grad_cam.utils.image import scale_cam_image
-from faithcam.engine.model_state import model_guard
 from faithcam.engine.targets import Target
 
 Reshape = Callable[[torch.Tensor], torch.Tensor] | None
@@ -112,7 +111,6 @@ class FullGrad(ExplainedCAM):
             self.model, images, self.method, target, batch_size=self.batch_size, relu=False,
             eigen_smooth=eigen_smooth,
         )  # fmt: skip
-        with torch.no_grad(), model_guard(self.model):
-            self.outputs = self.model(images)
+        self.defer_outputs(images)
         size = (images.shape[-1], images.shape[-2])
         return scale_cam_image(np.maximum(result.raw_maps.float().cpu().numpy(), 0), size)

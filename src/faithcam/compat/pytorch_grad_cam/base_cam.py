@@ -95,8 +95,25 @@ class BaseCAM:
                 "use a gradient method (GradCAM, HiResCAM...) or reshape_transform=None"
             )
         self.reshape_transform = reshape_transform
-        self.outputs: torch.Tensor | None = None
+        self.outputs = None
         self.batch_size = 16
+
+    @property
+    def outputs(self) -> Any:
+        """The model's outputs on the last call's images (the peer's ``cam.outputs``); computed
+        on first access where the method did not need them."""
+        if self._outputs is None and self._last_images is not None:
+            with torch.no_grad(), model_guard(self.model):
+                self._outputs = self.model(self._last_images)
+        return self._outputs
+
+    @outputs.setter
+    def outputs(self, value: Any) -> None:
+        self._outputs, self._last_images = value, None
+
+    def defer_outputs(self, images: torch.Tensor) -> None:
+        """``outputs`` will be the model's outputs on ``images``, computed when read."""
+        self._outputs, self._last_images = None, images
 
     def __call__(
         self,
@@ -154,7 +171,7 @@ class BaseCAM:
         # reshape_transform: as the peer, the capture applies it to activations and gradients
         request = Request(self.model, images, target, bound, len(images), layer=layer)
         ((_, captured),) = capture_batches(request)
-        if self.outputs is None or layer.module is self.target_layers[0]:
+        if layer.module is self.target_layers[0]:
             self.outputs = captured.outputs
         activations, gradients = captured.activations, captured.gradients
         raw = self.weighting(activations, gradients, eigen_smooth)
@@ -225,8 +242,7 @@ class ExplainedCAM(BaseCAM):
             **self.options,
         )
         if layer.module is self.target_layers[0]:
-            with torch.no_grad():
-                self.outputs = self.model(images)
+            self.defer_outputs(images)
         return result.raw_maps.float().cpu().numpy()
 
 
