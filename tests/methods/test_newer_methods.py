@@ -147,3 +147,12 @@ def test_sign_rule_sets_the_rule_of_eigen_smooth_for_a_block(model) -> None:
     torch.testing.assert_close(outside, first_component(terms, "pytorch-grad-cam"))
     with pytest.raises(faithcam.FaithcamValueError, match="sign"), sign_rule("up"):
         pass
+
+
+def test_every_sign_rule_takes_half_precision_and_nan() -> None:
+    terms = random_terms(3, 1)[0]
+    terms[0, 0, 0, 0] = float("nan")
+    for sign in ("pytorch-grad-cam", "faithcam", "peak"):
+        for dtype in (torch.bfloat16, torch.float16, torch.float64):
+            projected = first_component(terms.to(dtype), sign)
+            assert projected.dtype == dtype and torch.isfinite(projected.float()).all()

@@ -118,3 +118,15 @@ def test_factorization_picture_colours_each_pixel_by_its_strongest_concept() -> 
     colours = [np.array([1.0, 0.0, 0.0]), np.array([0.0, 0.0, 1.0])]
     picture = image.show_factorization_on_image(np.zeros((4, 4, 3)), maps, colours, 0.0)
     assert (picture[:, :2] == [255, 0, 0]).all() and (picture[:, 2:] == [0, 0, 127]).all()
+
+
+def test_refinecam_passes_eigen_smooth_as_eigen_smooth(model) -> None:
+    """A deliberate difference: the peer hands ``eigen_smooth`` to its base class's
+    ``aug_smooth``; the drop-in's RefineCAM is the scaled product of the eigen-smoothed maps."""
+    layers = [model.features[1], model.features]
+    refined = dropin.RefineCAM(model, layers, base_method=dropin.GradCAM)
+    maps = [dropin.GradCAM(model, [one])(IMAGES, targets(), eigen_smooth=True) for one in layers]
+    product = maps[0] * maps[1]
+    low = product.min(axis=(1, 2), keepdims=True)
+    expected = (product - low) / (1e-7 + (product - low).max(axis=(1, 2), keepdims=True))
+    np.testing.assert_allclose(refined(IMAGES, targets(), eigen_smooth=True), expected, atol=1e-6)

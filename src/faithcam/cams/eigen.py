@@ -97,8 +97,8 @@ def faithcam_sign(top: torch.Tensor, projection: torch.Tensor) -> torch.Tensor:
 def _numpy_projection(tensor: torch.Tensor) -> torch.Tensor:
     """(B, hw) X v₁ as pytorch-grad-cam 1.5.7 computes it: per image in NumPy, NaN -> 0, centred,
     v₁ from ``np.linalg.svd`` with the sign it returns (gesdd; the same v₁ as full matrices)."""
-    array = tensor.detach().flatten(2).transpose(1, 2).cpu().numpy()
-    array = np.nan_to_num(array if array.dtype == np.float64 else array.astype(np.float32))
+    x = tensor.detach().flatten(2).transpose(1, 2).cpu()
+    array = np.nan_to_num((x if x.dtype == torch.float64 else x.float()).numpy())
     projections = []
     for matrix in array:
         centred = matrix - matrix.mean(axis=0)
