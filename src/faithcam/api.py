@@ -77,8 +77,8 @@ def explain(
             component instead of summing them (pytorch-grad-cam's option).
         aug_smooth: average the min-max scaled maps of 6 flipped / intensity-scaled copies
             (pytorch-grad-cam's test-time augmentation; :mod:`faithcam.cams.compose`).
-        fusion: how a list of layers is fused: ``"mean"`` (pytorch-grad-cam) or
-            ``"layercam"`` (LayerCAM's tanh-scaled element-wise maximum).
+        fusion: how a list of layers is fused: ``"mean"`` (pytorch-grad-cam), ``"layercam"``
+            (LayerCAM's tanh-scaled element-wise maximum) or ``"product"`` (RefineCAM).
         **options: the method's typed options (``METHODS[name].options()``): the estimator's
             (``steps``, ``samples``, ``baseline``, ``sigma``, ``variant``, ...), ``classifier``
             for CAM, ``weights`` and ``align_corners`` for Score-CAM, ... An unknown option is

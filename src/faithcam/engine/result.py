@@ -159,7 +159,7 @@ def build_result(
 
 # Methods whose map is no attribution of the target score (principal components, random
 # weights): their magnitude is not compared with the score.
-SCORE_FREE_METHODS = ("eigencam", "kpcacam", "randomcam")
+SCORE_FREE_METHODS = ("eigencam", "kpcacam", "randomcam", "fem")
 SHOWN = 5
 
 
