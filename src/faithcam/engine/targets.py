@@ -133,6 +133,10 @@ class SegmentationTarget(Target):
         self.mask = mask
 
     def bind(self, n_images: int, device: torch.device) -> BoundTarget:
+        if self.class_ids is None:  # no "predicted class" of a whole map: refuse, never guess
+            raise TargetError(
+                "targets: SegmentationTarget needs class ids (an int or one per image), got None"
+            )
         classes = _class_tensor(self.class_ids, n_images, device)
         mask = None
         if self.mask is not None:

@@ -20,6 +20,7 @@ import torch
 from torch import Tensor
 
 from faithcam.engine.defaults import BATCH_SIZE
+from faithcam.engine.model_state import model_guard
 from faithcam.engine.normalization import NormalizationSpec
 from faithcam.errors import FaithcamValueError
 from faithcam.metrics._common import (
@@ -28,10 +29,28 @@ from faithcam.metrics._common import (
     check_images,
     check_model,
     check_positive_int,
+    chunks,
 )
-from faithcam.metrics.scoring import Targets, forward, metric_target, scores_of
+from faithcam.metrics.scoring import MetricTarget, Targets, forward, metric_target, scores_of
 
 __all__ = ["completeness"]
+
+
+def reference_scores(
+    model: Callable[[Tensor], Tensor], references: Tensor, target: MetricTarget, batch_size: int
+) -> Tensor:
+    """Every reference scored for every image's target, (B, R): R forward passes (in chunks,
+    under ``inference_mode``), each output scored once per image."""
+    with torch.inference_mode(), model_guard(model):
+        parts = [model(references[s]) for s in chunks(len(references), batch_size)]
+        sizes = [s.stop - s.start for s in chunks(len(references), batch_size)]
+        return torch.stack([
+            torch.cat([
+                target.scores(out, torch.full((n,), i, device=references.device))
+                for out, n in zip(parts, sizes, strict=True)
+            ])
+            for i in range(target.n_images)
+        ])  # fmt: skip
 
 
 def completeness(
@@ -76,10 +95,8 @@ def completeness(
                 f"references: images of shape {tuple(references.shape[1:])} expected "
                 f"{tuple(images.shape[1:])}"
             )
-        logits = forward(model, references.to(images.device), batch_size)
-        n_ref = len(logits)  # every reference scored for every image's target: (B, R)
-        per_image = target.scores(logits.repeat(len(images), 1), rows.repeat_interleave(n_ref))
-        expected = per_image.view(len(images), n_ref).double().mean(dim=1).cpu()
+        per_image = reference_scores(model, references.to(images.device), target, batch_size)
+        expected = per_image.double().mean(dim=1).cpu()
     sums = raw_maps.detach().double().sum(dim=(1, 2)).cpu()
     difference = full - expected
     gap = (sums - difference).abs() / difference.abs()
