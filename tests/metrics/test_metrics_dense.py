@@ -231,7 +231,8 @@ def test_the_drop_in_segmentation_targets_score_as_the_native_target() -> None:
     images, maps, classes, masks = seg_case()
     native = deletion(fcn(), images, maps, faithcam.SegmentationTarget(classes, masks),
                       curve_steps=2)  # fmt: skip
-    targets = [SemanticSegmentationTarget(c, m.numpy()) for c, m in zip(classes, masks, strict=True)]
+    pairs = zip(classes, masks, strict=True)
+    targets = [SemanticSegmentationTarget(c, m.numpy()) for c, m in pairs]
     as_drop_in = deletion(fcn(), images, maps, targets, curve_steps=2)
     torch.testing.assert_close(as_drop_in.details["curves"], native.details["curves"])
 
@@ -240,7 +241,8 @@ def test_the_peers_target_objects_score_as_the_native_targets() -> None:
     peer = pytest.importorskip("pytorch_grad_cam.utils.model_targets")
     images, maps, classes, masks = seg_case()
     native = average_drop(fcn(), images, maps, faithcam.SegmentationTarget(classes, masks))
-    targets = [peer.SemanticSegmentationTarget(c, m.numpy()) for c, m in zip(classes, masks)]
+    pairs = zip(classes, masks, strict=True)
+    targets = [peer.SemanticSegmentationTarget(c, m.numpy()) for c, m in pairs]
     as_peer = average_drop(fcn(), images, maps, targets)
     torch.testing.assert_close(as_peer.details["masked"], native.details["masked"])
     images, maps, boxes, labels = det_case()
@@ -281,7 +283,7 @@ def test_explain_functions_get_the_dense_target_of_their_rows() -> None:
     assert all(isinstance(t, faithcam.SegmentationTarget) for t in seen)
     assert max(len(t.class_ids) for t in seen) == 2  # split into chunks of batch_size
     rows = [[classes.index(c) for c in t.class_ids.tolist()] for t in seen]
-    assert sorted(sum(rows, [])) == [0, 0, 0, 1, 1, 1, 2, 2, 2]  # each image, then 2 copies
+    assert sorted(r for row in rows for r in row) == [0, 0, 0, 1, 1, 1, 2, 2, 2]  # each image, then 2 copies
     for t, row in zip(seen, rows, strict=True):
         torch.testing.assert_close(t.mask, masks[row])
 
