@@ -283,7 +283,7 @@ def test_explain_functions_get_the_dense_target_of_their_rows() -> None:
     assert all(isinstance(t, faithcam.SegmentationTarget) for t in seen)
     assert max(len(t.class_ids) for t in seen) == 2  # split into chunks of batch_size
     rows = [[classes.index(c) for c in t.class_ids.tolist()] for t in seen]
-    assert sorted(r for row in rows for r in row) == [0, 0, 0, 1, 1, 1, 2, 2, 2]  # each image, then 2 copies
+    assert sorted(r for row in rows for r in row) == [0, 0, 0, 1, 1, 1, 2, 2, 2]  # 1 + 2 each
     for t, row in zip(seen, rows, strict=True):
         torch.testing.assert_close(t.mask, masks[row])
 
