@@ -25,6 +25,7 @@ CASES = {  # case: (extractor, target layer(s), extra constructor arguments)
     "CAM": ("CAM", "layer4", {"fc_layer": "fc"}),
     "ScoreCAM": ("ScoreCAM", "layer4", {"batch_size": 128}),  # 2 x 2 maps: see below
     "ScoreCAM-layer3": ("ScoreCAM", "layer3", {"batch_size": 128}),
+    "ISCAM": ("ISCAM", "layer4", {"batch_size": 256, "num_samples": 2}),
     "GradCAMpp": ("GradCAMpp", "layer4", {}),
 }
 DIFFERENT = ("GradCAMpp", "ScoreCAM-layer3")
@@ -157,5 +158,9 @@ def test_misuse_is_refused_in_one_line() -> None:
             extractor(1, scores, targets=lambda out: out[1])
         with pytest.raises(FaithcamValueError, match=r"^class_idx: got 2 class ids for 1 images"):
             extractor([1, 2], scores)
+        with torch.no_grad():
+            frozen = model(seeded_images(1, 64))
+        with pytest.raises(FaithcamValueError, match=r"^scores: GradCAM differentiates"):
+            extractor(1, frozen)
     with pytest.raises(FaithcamNotImplementedError, match=r"^SSCAM: not part of"):
         drop_in.SSCAM(model, "layer4")

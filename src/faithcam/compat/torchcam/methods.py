@@ -21,8 +21,9 @@ Differences from torchcam, on purpose:
   (:func:`faithcam.engine.layers.resolve_layer`), from a zero input of ``input_shape``.
 - ``CAM`` takes the last ``nn.Linear`` whose inputs match the layer's channels when
   ``fc_layer`` is None (torchcam refuses a model with several linear layers).
-- Not provided: ``SmoothGradCAMpp``, ``SSCAM``, ``ISCAM``, ``FinerCAM``, ``RefineCAM`` and
-  ``LeGrad`` (a clear error names the faithcam method to use instead).
+- Not provided: ``SmoothGradCAMpp`` and ``SSCAM`` (their noise comes from torch's global
+  random state; faithcam's draw from a seeded generator: a clear error names the faithcam
+  method to use instead), ``FinerCAM``, ``RefineCAM`` and ``LeGrad``.
 """
 
 from __future__ import annotations
@@ -48,7 +49,10 @@ OutputTarget = Callable[[Any], Tensor]
 LayerArg = nn.Module | str | Sequence[nn.Module | str] | None
 NORMALIZE_EPS = 1e-8  # torchcam's ε in (m − min) / (max − min + ε)
 
-__all__ = ["CAM", "GradCAM", "GradCAMpp", "LayerCAM", "OutputTarget", "ScoreCAM", "XGradCAM"]
+__all__ = [
+    "CAM", "ISCAM", "SSCAM", "GradCAM", "GradCAMpp", "LayerCAM", "OutputTarget", "ScoreCAM",
+    "SmoothGradCAMpp", "XGradCAM",
+]  # fmt: skip
 
 
 def normalize_maps(maps: Tensor, eps: float = NORMALIZE_EPS) -> Tensor:
@@ -216,6 +220,11 @@ class _GradientExtractor(_Extractor):
     method = "gradcam"
 
     def _raw_maps(self, target: Target, scores: Any, retain_graph: bool) -> list[Tensor]:
+        if not all(out.requires_grad for out in self.outputs):
+            raise FaithcamValueError(
+                f"scores: {type(self).__name__} differentiates the model's output; run the "
+                "model with gradients enabled (not under torch.no_grad / inference_mode)"
+            )
         n = len(self.outputs[0])
         index = torch.arange(n, device=self.outputs[0].device)
         bound = target.bind(n, index.device)
@@ -307,13 +316,43 @@ class ScoreCAM(_Extractor):
         super().__init__(model, target_layer, input_shape, **kwargs)
         self.bs = batch_size
 
+    method = "scorecam"
+
     def _raw_maps(self, target: Target, scores: Any, retain_graph: bool) -> list[Tensor]:
         if self._reshape is not None:
-            raise FaithcamNotImplementedError("reshape_transform: not supported by ScoreCAM")
+            raise FaithcamNotImplementedError(
+                f"reshape_transform: not supported by {type(self).__name__}"
+            )
+        options = {"batch_size": self.bs, **self.options()}
         return [
-            explain(self.model, self.input, "scorecam", target, name, batch_size=self.bs).raw_maps
+            explain(self.model, self.input, self.method, target, name, **options).raw_maps
             for name in self.target_names
         ]
+
+    def options(self) -> dict[str, Any]:
+        return {}
+
+
+class ISCAM(ScoreCAM):
+    """IS-CAM (Naidu et al., 2020): Score-CAM's weights averaged over ``num_samples`` mask
+    scalings c_i = Σ_{j≤i} j/N (faithcam's ``"iscam"`` with ``steps=num_samples``)."""
+
+    method = "iscam"
+
+    def __init__(
+        self,
+        model: nn.Module,
+        target_layer: LayerArg = None,
+        batch_size: int = 32,
+        num_samples: int = 10,
+        input_shape: tuple[int, ...] = (3, 224, 224),
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(model, target_layer, batch_size, input_shape, **kwargs)
+        self.num_samples = num_samples
+
+    def options(self) -> dict[str, Any]:
+        return {"steps": self.num_samples}
 
 
 def _not_provided(name: str, instead: str) -> type:
@@ -328,4 +367,3 @@ def _not_provided(name: str, instead: str) -> type:
 
 SmoothGradCAMpp = _not_provided("SmoothGradCAMpp", "smoothgradcam++")
 SSCAM = _not_provided("SSCAM", "sscam")
-ISCAM = _not_provided("ISCAM", "iscam")
