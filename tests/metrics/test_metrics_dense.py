@@ -19,6 +19,7 @@ import faithcam
 from faithcam.compat.pytorch_grad_cam.utils.model_targets import SemanticSegmentationTarget
 from faithcam.errors import TargetError
 from faithcam.metrics import (
+    METRICS,
     average_drop,
     completeness,
     deletion,
@@ -29,6 +30,7 @@ from faithcam.metrics import (
 )
 from faithcam.metrics.road import noisy_linear_imputation
 from tests.metrics.metric_models import seeded
+from tests.metrics.test_metrics_targets import MODEL_METRICS, call
 
 SEG_SIZE, DET_SIZE = 32, 64
 
@@ -295,3 +297,18 @@ def test_a_segmentation_target_without_a_class_is_refused() -> None:
     with pytest.raises(TargetError, match=r"^mask: shape \(4, 4\) differs"):
         deletion(model, images, seeded(2, 8, 8, seed=2),
                  faithcam.SegmentationTarget(1, torch.ones(4, 4)))  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "name", [m for m in MODEL_METRICS if METRICS[m].explains != "model"]  # needs a Sequential
+)
+def test_every_metric_scores_a_segmentation_target_as_the_same_callable(name: str) -> None:
+    """The masked class-logit sum written out as a callable on the (N, classes, H, W) maps
+    gives every metric the same values as the SegmentationTarget."""
+    model, images = TinySegmenter().eval(), seeded(3, 3, 8, 8, seed=1)
+    maps, mask = seeded(3, 8, 8, seed=2), seeded(8, 8, seed=3) > 0.5
+    dense = call(name, model, images, maps, faithcam.SegmentationTarget(1, mask))
+    by_hand = faithcam.CallableTarget(lambda out: (out[:, 1] * mask).sum(dim=(1, 2)))
+    written = call(name, model, images, maps, by_hand)
+    torch.testing.assert_close(dense.values, written.values, equal_nan=True)
+    assert dense.bounds == written.bounds
