@@ -156,37 +156,32 @@ def masked_scores(score, images: torch.Tensor, maps: torch.Tensor) -> tuple[list
     return full, masked
 
 
-def confidence_expectations(full: list, masked: list) -> tuple[np.ndarray, np.ndarray]:
+def check_confidence_metrics(model, images, maps, target, score) -> None:
+    """Average Drop 100 · max(0, Y − O) / Y and Increase in Confidence 100 · [O > Y] from Y, O
+    computed by hand (``score(i, x)``: image i's target score of x)."""
+    full, masked = masked_scores(score, images, maps)
     y, o = np.array(full), np.array(masked)
-    return 100 * np.maximum(y - o, 0) / y, 100.0 * (o > y)
+    dropped = average_drop(model, images, maps, target)
+    np.testing.assert_allclose(dropped.details["full"].numpy(), y, rtol=1e-4)
+    np.testing.assert_allclose(dropped.details["masked"].numpy(), o, rtol=1e-4)
+    drop = 100 * np.maximum(y - o, 0) / y
+    np.testing.assert_allclose(dropped.values.numpy(), drop, rtol=1e-4, atol=1e-6)
+    raised = increase_in_confidence(model, images, maps, target)
+    np.testing.assert_array_equal(raised.values.numpy(), 100.0 * (o > y))
 
 
 def test_segmentation_confidence_metrics_match_y_and_o_by_hand() -> None:
     images, maps, classes, masks = seg_case()
     target = faithcam.SegmentationTarget(classes, masks)
-    full, masked = masked_scores(
-        lambda i, x: seg_score(x, classes[i], masks[i]), images, maps
-    )  # fmt: skip
-    drop, increase = confidence_expectations(full, masked)
-    dropped = average_drop(fcn(), images, maps, target)
-    np.testing.assert_allclose(dropped.details["full"].numpy(), full, rtol=1e-4)
-    np.testing.assert_allclose(dropped.details["masked"].numpy(), masked, rtol=1e-4)
-    np.testing.assert_allclose(dropped.values.numpy(), drop, rtol=1e-4, atol=1e-6)
-    raised = increase_in_confidence(fcn(), images, maps, target)
-    np.testing.assert_array_equal(raised.values.numpy(), increase)
+    score = lambda i, x: seg_score(x, classes[i], masks[i])  # noqa: E731
+    check_confidence_metrics(fcn(), images, maps, target, score)
 
 
 def test_detection_confidence_metrics_match_y_and_o_by_hand() -> None:
     images, maps, boxes, labels = det_case()
     target = faithcam.DetectionTarget(boxes, labels)
-    full, masked = masked_scores(lambda i, x: det_score(x, boxes[i], labels[i]), images, maps)
-    drop, increase = confidence_expectations(full, masked)
-    dropped = average_drop(detector(), images, maps, target)
-    np.testing.assert_allclose(dropped.details["full"].numpy(), full, rtol=1e-4)
-    np.testing.assert_allclose(dropped.details["masked"].numpy(), masked, rtol=1e-4)
-    np.testing.assert_allclose(dropped.values.numpy(), drop, rtol=1e-4, atol=1e-6)
-    raised = increase_in_confidence(detector(), images, maps, target)
-    np.testing.assert_array_equal(raised.values.numpy(), increase)
+    score = lambda i, x: det_score(x, boxes[i], labels[i])  # noqa: E731
+    check_confidence_metrics(detector(), images, maps, target, score)
 
 
 @pytest.mark.parametrize("order", ["morf", "lerf"])
@@ -299,9 +294,10 @@ def test_a_segmentation_target_without_a_class_is_refused() -> None:
                  faithcam.SegmentationTarget(1, torch.ones(4, 4)))  # fmt: skip
 
 
-@pytest.mark.parametrize(
-    "name", [m for m in MODEL_METRICS if METRICS[m].explains != "model"]  # needs a Sequential
-)
+WITHOUT_EXPLAIN_MODEL = [m for m in MODEL_METRICS if METRICS[m].explains != "model"]
+
+
+@pytest.mark.parametrize("name", WITHOUT_EXPLAIN_MODEL)  # explain_model needs a Sequential
 def test_every_metric_scores_a_segmentation_target_as_the_same_callable(name: str) -> None:
     """The masked class-logit sum written out as a callable on the (N, classes, H, W) maps
     gives every metric the same values as the SegmentationTarget."""
