@@ -253,6 +253,16 @@ def test_the_peers_target_objects_score_as_the_native_targets() -> None:
     torch.testing.assert_close(as_peer.details["masked"], native.details["masked"])
 
 
+def test_one_drop_in_target_object_scores_every_image() -> None:
+    """A single pytorch-grad-cam-style target (not in a list) is called per image, as the
+    peer's own objects: never on the whole (N, classes, H, W) batch."""
+    model, images = TinySegmenter().eval(), seeded(3, 3, 8, 8, seed=1)
+    maps, mask = seeded(3, 8, 8, seed=2), seeded(8, 8, seed=3) > 0.5
+    native = deletion(model, images, maps, faithcam.SegmentationTarget(2, mask), curve_steps=2)
+    one = deletion(model, images, maps, SemanticSegmentationTarget(2, mask), curve_steps=2)
+    torch.testing.assert_close(one.details["curves"], native.details["curves"])
+
+
 class TinySegmenter(nn.Module):
     """conv 3 -> 3 classes, returning ``{"out": (N, 3, H, W)}`` as torchvision's segmenters."""
 
