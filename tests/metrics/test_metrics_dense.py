@@ -295,6 +295,26 @@ def test_explain_functions_get_the_dense_target_of_their_rows() -> None:
         torch.testing.assert_close(t.mask, masks[row])
 
 
+def test_explain_functions_get_the_detection_target_of_their_rows() -> None:
+    model, images = TinySegmenter().eval(), seeded(3, 3, 8, 8, seed=1)
+    boxes = [torch.tensor([[i, 0.0, 4 + i, 4]]) for i in range(3)]  # x1 = the image's index
+    labels = [[1], [2], [1]]
+    seen = []
+
+    def explain_fn(batch: torch.Tensor, targets) -> torch.Tensor:
+        seen.append(targets)
+        return batch.mean(1)
+
+    target = faithcam.DetectionTarget(boxes, labels, iou_threshold=0.3, with_iou=False)
+    max_sensitivity(model, images, None, target, explain_fn, samples=1, seed=0, batch_size=2)
+    assert all(isinstance(t, faithcam.DetectionTarget) for t in seen)
+    assert all(t.iou_threshold == 0.3 and t.with_iou is False for t in seen)
+    for t in seen:
+        rows = [int(box[0, 0]) for box in t.boxes]
+        assert [label.tolist() for label in t.labels] == [labels[r] for r in rows]
+    assert sorted(int(box[0, 0]) for t in seen for box in t.boxes) == [0, 0, 1, 1, 2, 2]
+
+
 def test_a_segmentation_target_without_a_class_is_refused() -> None:
     model, images = TinySegmenter().eval(), seeded(2, 3, 8, 8, seed=1)
     with pytest.raises(TargetError, match=r"^targets: SegmentationTarget needs class ids"):
