@@ -1,10 +1,13 @@
 """faithcam.compat.torchcam agrees with torchcam 0.5 on code written for torchcam (its README's
 call: hook, run the model, ``extractor(class_idx, scores)``), on a seeded ResNet-18: the maps
-of every provided extractor to 1e-4, LayerCAM's fusion and ``overlay_mask``. torchcam's outputs
-are golden (tests/golden/) in ``make test``, live in ``make test-peers``. The one deliberate
-difference, Grad-CAM++, is pinned against an independent computation of what torchcam does."""
+of every provided extractor to 1e-4, LayerCAM's fusion, ``overlay_mask`` and the metrics.
+torchcam's outputs are golden (tests/golden/) in ``make test``, live in ``make test-peers``.
+The deliberate differences (Grad-CAM++, Score-CAM's mask order) are pinned, Grad-CAM++'s
+against an independent computation of what torchcam does."""
 
 from __future__ import annotations
+
+from functools import partial
 
 import numpy as np
 import pytest
@@ -13,6 +16,7 @@ from PIL import Image
 
 import faithcam
 from faithcam.compat.torchcam import methods as drop_in
+from faithcam.compat.torchcam import metrics as drop_in_metrics
 from faithcam.compat.torchcam.utils import overlay_mask
 from faithcam.errors import FaithcamNotImplementedError, FaithcamValueError
 from tests.helpers import seeded_images, seeded_torchvision
@@ -160,3 +164,50 @@ def test_misuse_is_refused_in_one_line() -> None:
             extractor(1, frozen)
     with pytest.raises(FaithcamNotImplementedError, match=r"^SSCAM: not part of"):
         drop_in.SSCAM(model, "layer4")
+
+
+def metric_summaries(methods, metrics, images: torch.Tensor) -> dict[str, float]:
+    """torchcam's README metric usage (softmax scores; the top class, then targets)."""
+    model = seeded_torchvision("resnet18")
+    softmax = partial(torch.softmax, dim=-1)
+    per_image = [lambda out: out[3], lambda out: out[17]]
+    with methods.GradCAM(model, "layer3") as extractor:
+        confidence = metrics.ClassificationMetric(extractor, softmax)
+        curves = metrics.DeletionInsertionMetric(extractor, softmax, steps=5)
+        for metric in (confidence, curves):
+            metric.update(images)
+            metric.update(images, targets=per_image)
+        summary = {**confidence.summary(), **curves.summary()}
+    model.zero_grad(set_to_none=True)
+    return summary
+
+
+def test_metrics_match_torchcam(peer_output) -> None:
+    """Average Drop / Increase in Confidence to 1e-6; the AUCs (≈ 3e-3 here) to 2e-6: the
+    extractors' maps differ by ~1e-7, which can swap near-tied pixels of the upsampled map."""
+    images = seeded_images(2, 64)
+    ours = metric_summaries(drop_in, drop_in_metrics, images)
+
+    def theirs_run() -> dict[str, torch.Tensor]:
+        peer = pytest.importorskip("torchcam.metrics")
+        summary = metric_summaries(pytest.importorskip("torchcam.methods"), peer, images)
+        return {key: torch.tensor(value) for key, value in summary.items()}
+
+    theirs = peer_output("metrics", theirs_run, model="resnet18", images=images)
+    assert ours.keys() == theirs.keys()
+    for key in ("avg_drop", "conf_increase"):
+        assert ours[key] == pytest.approx(float(theirs[key]), abs=1e-6)
+    for key in ("deletion_auc", "insertion_auc"):
+        assert ours[key] == pytest.approx(float(theirs[key]), abs=2e-6)
+
+
+@pytest.mark.peers
+def test_metrics_on_torchcams_own_extractor_match_torchcam() -> None:
+    """The same extractor (torchcam's) in both metric classes: the same values to 1e-7."""
+    methods = pytest.importorskip("torchcam.methods")
+    peer = pytest.importorskip("torchcam.metrics")
+    images = seeded_images(2, 64)
+    ours = metric_summaries(methods, drop_in_metrics, images)
+    theirs = metric_summaries(methods, peer, images)
+    for key, value in theirs.items():
+        assert ours[key] == pytest.approx(value, rel=1e-7, abs=1e-12)
