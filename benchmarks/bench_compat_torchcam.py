@@ -12,7 +12,7 @@ import argparse
 import torch
 import torchvision
 
-from benchmarks.timing import alternate, print_rows, save, summarise
+from benchmarks.timing import alternate, print_rows, save, summarise, user_code_sides
 
 PACKAGES = {"torchcam": "torchcam", "faithcam drop-in": "faithcam.compat.torchcam"}
 
@@ -29,28 +29,25 @@ def run():
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default="resnet50")
-    parser.add_argument("--batch", type=int, default=8)
-    parser.add_argument("--size", type=int, default=224)
-    parser.add_argument("--repeats", type=int, default=3)
+    for flag, default in (("--model", "resnet50"), ("--device", "cpu")):
+        parser.add_argument(flag, default=default)
+    for flag, default in (("--batch", 8), ("--size", 224), ("--repeats", 3)):
+        parser.add_argument(flag, type=int, default=default)
     parser.add_argument("--methods", nargs="+", default=["GradCAM", "XGradCAM", "LayerCAM"])
-    parser.add_argument("--device", default="cpu")
     args = parser.parse_args()
-    device = torch.device(args.device)
     torch.manual_seed(0)
-    model = getattr(torchvision.models, args.model)(weights=None).eval().to(device)
-    input_tensor = torch.rand(args.batch, 3, args.size, args.size).to(device)
+    names = {
+        "model": getattr(torchvision.models, args.model)(weights=None).eval().to(args.device),
+        "input_tensor": torch.rand(args.batch, 3, args.size, args.size).to(args.device),
+    }
     results = []
     for method in args.methods:
-        runs = {}
-        for side, pkg in PACKAGES.items():
-            namespace = {"model": model, "input_tensor": input_tensor}
-            exec(USER_CODE.format(pkg=pkg, method=method), namespace)
-            runs[side] = namespace["run"]
-        rows = summarise(alternate(runs, args.repeats), "torchcam", per=args.batch)
+        sides = user_code_sides(PACKAGES, USER_CODE, names, method=method)
+        rows = summarise(alternate(sides, args.repeats), "torchcam", per=args.batch)
+        setting = {"model": args.model, "batch": args.batch, "size": args.size}
         for row in rows:
-            row.update(model=args.model, batch=args.batch, method=method, device=str(device))
-        print_rows(f"{method}, {args.model}, batch {args.batch}, {device}, x torchcam", rows)
+            row.update(setting, method=method, device=args.device)
+        print_rows(f"{method}, {args.model}, batch {args.batch}, {args.device}, x torchcam", rows)
         results += rows
     print(f"saved {save('compat_torchcam', {'rows': results})}")
 

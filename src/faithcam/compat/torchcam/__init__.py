@@ -3,11 +3,12 @@
 
 from faithcam.compat.torchcam.methods import GradCAM
 from faithcam.compat.torchcam.utils import overlay_mask
+from faithcam.compat.torchcam.metrics import ClassificationMetric
 
 See :mod:`faithcam.compat.torchcam.methods` for what is provided and the deliberate
 differences.
 """
 
-from faithcam.compat.torchcam import methods, utils
+from faithcam.compat.torchcam import methods, metrics, utils
 
-__all__ = ["methods", "utils"]
+__all__ = ["methods", "metrics", "utils"]

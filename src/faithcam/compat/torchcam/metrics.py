@@ -84,9 +84,6 @@ class _ExtractorMetric:
         return input_tensor[keep], cam, [t for t, k in zip(chosen, keep.tolist(), strict=True) if k]
 
 
-class ClassificationMetric(_ExtractorMetric):
-    """Average Drop and Increase in Confidence over the updates (see the module notes)."""
-
     def update(
         self,
         input_tensor: Tensor,
@@ -94,9 +91,21 @@ class ClassificationMetric(_ExtractorMetric):
         *,
         targets: OutputTarget | Sequence[OutputTarget] | None = None,
     ) -> None:
+        """Explain ``input_tensor`` for ``class_idx`` (None: the top class) or ``targets`` and
+        add its images' values."""
         images, cam, chosen = self.explained(input_tensor, class_idx, targets)
-        if not len(images):
-            return
+        if len(images):
+            self.accumulate(images, cam, chosen)
+            self.total += len(images)
+
+    def accumulate(self, images: Tensor, cam: Tensor, chosen: Any) -> None:
+        raise NotImplementedError
+
+
+class ClassificationMetric(_ExtractorMetric):
+    """Average Drop and Increase in Confidence over the updates (see the module notes)."""
+
+    def accumulate(self, images: Tensor, cam: Tensor, chosen: Any) -> None:
         target = metric_target(chosen, images, lambda: None, score=None, default="logit",
                                metric="ClassificationMetric")  # fmt: skip
         rows = torch.arange(len(images), device=images.device)
@@ -104,7 +113,6 @@ class ClassificationMetric(_ExtractorMetric):
         masked = scores_of(self.scored, cam[:, None] * images, target, rows, len(images))
         self.drop += float(((full - masked).clamp(min=0) / (full + 1e-7)).sum())
         self.increase += float((masked > full).sum())
-        self.total += len(images)
 
     def summary(self) -> dict[str, float]:
         if self.total == 0:
@@ -133,16 +141,7 @@ class DeletionInsertionMetric(_ExtractorMetric):
         super().__init__(cam_extractor, logits_fn)
         self.steps, self.baseline, self.batch_size = steps, baseline, batch_size
 
-    def update(
-        self,
-        input_tensor: Tensor,
-        class_idx: int | Sequence[int] | None = None,
-        *,
-        targets: OutputTarget | Sequence[OutputTarget] | None = None,
-    ) -> None:
-        images, cam, chosen = self.explained(input_tensor, class_idx, targets)
-        if not len(images):
-            return
+    def accumulate(self, images: Tensor, cam: Tensor, chosen: Any) -> None:
         base = self.baseline(images) if callable(self.baseline) else self.baseline
         options = {
             "curve_steps": self.steps, "batch_size": self.batch_size,
@@ -151,7 +150,6 @@ class DeletionInsertionMetric(_ExtractorMetric):
         }  # fmt: skip
         self.deletion += float(deletion(self.scored, images, cam, chosen, **options).values.sum())
         self.insertion += float(insertion(self.scored, images, cam, chosen, **options).values.sum())
-        self.total += len(images)
 
     def summary(self) -> dict[str, float]:
         if self.total == 0:
