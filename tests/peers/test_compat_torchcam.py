@@ -19,7 +19,7 @@ from faithcam.compat.torchcam import methods as drop_in
 from faithcam.compat.torchcam import metrics as drop_in_metrics
 from faithcam.compat.torchcam.utils import overlay_mask
 from faithcam.errors import FaithcamNotImplementedError, FaithcamValueError
-from tests.helpers import seeded_images, seeded_torchvision
+from tests.helpers import GapLinearNet, seeded_images, seeded_torchvision
 
 CLASSES = [3, 17]
 CASES = {  # case: (extractor, target layer(s), extra constructor arguments)
@@ -146,6 +146,22 @@ def test_callable_targets_equal_class_idx_and_hooks_are_removed() -> None:
         by_target = extractor(targets=targets, scores=model(images))[0]
     torch.testing.assert_close(by_target, by_class)
     assert not model._forward_hooks and not model.layer4._forward_hooks
+
+
+def test_scorecam_on_two_layers_explains_the_input_the_model_saw() -> None:
+    """Score-CAM's own masked forwards must not replace the stored input: with two layers the
+    second layer's map equals that layer's map alone."""
+    torch.manual_seed(0)
+    model = GapLinearNet().eval()
+    images = seeded_images(2, 16)
+    with drop_in.ScoreCAM(model, ["features.1", "features.3"]) as extractor:
+        model(images)
+        both = extractor([1, 3])
+    with drop_in.ScoreCAM(model, "features.3") as extractor:
+        model(images)
+        (alone,) = extractor([1, 3])
+    torch.testing.assert_close(both[1], alone)
+    assert not model._forward_pre_hooks
 
 
 def test_misuse_is_refused_in_one_line() -> None:

@@ -28,7 +28,8 @@ Differences from torchcam, on purpose:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from functools import partial
 from typing import Any
 
@@ -137,6 +138,15 @@ class _Extractor:
 
     def enable_hooks(self) -> None:
         self._enabled = True
+
+    @contextmanager
+    def paused_hooks(self) -> Iterator[None]:
+        """The hooks store nothing inside the block (the extractor's own forwards)."""
+        previous, self._enabled = self._enabled, False
+        try:
+            yield
+        finally:
+            self._enabled = previous
 
     def disable_hooks(self) -> None:
         self._enabled = False
@@ -324,10 +334,11 @@ class ScoreCAM(_Extractor):
                 f"reshape_transform: not supported by {type(self).__name__}"
             )
         options = {"batch_size": self.bs, **self.options()}
-        return [
-            explain(self.model, self.input, self.method, target, name, **options).raw_maps
-            for name in self.target_names
-        ]
+        with self.paused_hooks():  # explain's masked forwards must not replace the input
+            return [
+                explain(self.model, self.input, self.method, target, name, **options).raw_maps
+                for name in self.target_names
+            ]
 
     def options(self) -> dict[str, Any]:
         return {}

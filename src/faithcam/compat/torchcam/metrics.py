@@ -95,7 +95,11 @@ class _ExtractorMetric:
         add its images' values."""
         images, cam, chosen = self.explained(input_tensor, class_idx, targets)
         if len(images):
-            self.accumulate(images, cam, chosen)
+            self.cam_extractor.disable_hooks()  # the perturbed forwards are not explained
+            try:
+                self.accumulate(images, cam, chosen)
+            finally:
+                self.cam_extractor.enable_hooks()
             self.total += len(images)
 
     def accumulate(self, images: Tensor, cam: Tensor, chosen: Any) -> None:
