@@ -83,7 +83,6 @@ class _ExtractorMetric:
             return input_tensor[keep], cam, chosen[keep]
         return input_tensor[keep], cam, [t for t, k in zip(chosen, keep.tolist(), strict=True) if k]
 
-
     def update(
         self,
         input_tensor: Tensor,
