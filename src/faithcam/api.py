@@ -90,7 +90,7 @@ def explain(
     """
     name, spec = method_spec(method)
     with model_guard(model, train_mode):
-        chosen = spec.build(estimator, **options)
+        chosen = spec.method.create(spec, estimator, options)
         aug_smooth = check_flag("aug_smooth", aug_smooth)
         compose.check_fusion(fusion)
         with torch.inference_mode(False):  # gradients need autograd, even in a caller's

@@ -33,7 +33,7 @@ def gradcam_weights(gradients: torch.Tensor) -> torch.Tensor:
 
 def gradcam(activations: torch.Tensor, gradients: torch.Tensor) -> torch.Tensor:
     """Grad-CAM (Selvaraju et al., ICCV 2017): w_k = (1/Z) Σ_ij G^k_ij, map = Σ_k w_k A^k."""
-    return _weighted_sum(gradcam_weights(gradients), activations)
+    return torch.einsum("bk,bkhw->bhw", gradients.mean(dim=(2, 3)), activations)
 
 
 def gradcam_plus_plus_weights(activations: torch.Tensor, gradients: torch.Tensor) -> torch.Tensor:

@@ -26,7 +26,7 @@ import difflib
 import math
 import weakref
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import nn
@@ -53,14 +53,18 @@ NO_HINTS = LayoutHints()
 @dataclass(frozen=True)
 class ResolvedLayer:
     """A target layer: its dotted name, the module, which of its tensors is explained
-    (``site``: its output, or its first input), the user's reshape transform and what the model
-    says about its token grid."""
+    (``site``: its output, or its first input), the user's reshape transform and the model
+    (asked about its token grid by :meth:`hints`)."""
 
     name: str
     module: nn.Module
     site: str = "output"
     reshape: ReshapeTransform | None = None
-    hints: LayoutHints = NO_HINTS
+    model: nn.Module | None = field(default=None, repr=False, compare=False)
+
+    def hints(self) -> LayoutHints:
+        """What the model says about its token grid (patch size, extra tokens)."""
+        return NO_HINTS if self.model is None else model_hints(self.model)
 
 
 def module_names(model: nn.Module) -> dict[nn.Module, str]:
@@ -81,40 +85,43 @@ def resolve_layer(
     ``reshape_transform`` turns the layer's tensor into (B, C, h, w) (pytorch-grad-cam's
     semantics); None infers the layout (see :mod:`faithcam.engine.layouts`).
     """
-    reshape = check_reshape_transform(reshape_transform)
-    found = _find_layer(model, layer, example)
-    return ResolvedLayer(found.name, found.module, found.site, reshape, model_hints(model))
-
-
-def _find_layer(model: nn.Module, layer: LayerSpec, example: torch.Tensor) -> ResolvedLayer:
+    if reshape_transform is not None:
+        check_reshape_transform(reshape_transform)
+    site = "output"
     if layer is None:
-        return _auto_layer(model, example)
-    if isinstance(layer, str):
+        auto = _auto_layer(model, example)
+        name, module = auto.name, auto.module
+    elif isinstance(layer, str):
         modules = dict(model.named_modules())
         modules.pop("", None)
-        name, site = layer, "output"
+        name = layer
         if layer.endswith(INPUT_SUFFIX):
             name, site = layer[: -len(INPUT_SUFFIX)], "input"
         if name not in modules and name.startswith("_orig_mod."):  # a torch.compile'd name
             name = name[len("_orig_mod.") :]
         if name not in modules:
             raise LayerError(_unknown_layer_message(name, list(modules)))
-        return ResolvedLayer(name if site == "output" else layer, modules[name], site)
-    if isinstance(layer, nn.Module):
+        module = modules[name]
+        name = name if site == "output" else layer
+    elif isinstance(layer, nn.Module):
         if layer is model:
             raise LayerError(
                 "layer: the model itself cannot be the target layer; pass a sub-module"
             )
         for name, module in model.named_modules():
             if module is layer and name:
-                return ResolvedLayer(name, layer)
-        raise LayerError(
-            "layer: the module passed is not a sub-module of the model "
-            f"({type(layer).__name__}); pass one of model.named_modules() or its name"
+                break
+        else:
+            raise LayerError(
+                "layer: the module passed is not a sub-module of the model "
+                f"({type(layer).__name__}); pass one of model.named_modules() or its name"
+            )
+    else:
+        raise FaithcamTypeError(
+            "layer: expected a dotted module name, an nn.Module or None, got "
+            f"{type(layer).__name__}"
         )
-    raise FaithcamTypeError(
-        f"layer: expected a dotted module name, an nn.Module or None, got {type(layer).__name__}"
-    )
+    return ResolvedLayer(name, module, site, reshape_transform, model)
 
 
 def _unknown_layer_message(name: str, valid: list[str]) -> str:

@@ -86,12 +86,15 @@ class Request:
             with torch.inference_mode(False):
                 images = images.clone()
         batch_size = check_count("batch_size", batch_size)
-        reshape_transform = check_reshape_transform(reshape_transform)
+        if reshape_transform is not None:
+            check_reshape_transform(reshape_transform)
         eigen_smooth = check_flag("eigen_smooth", eigen_smooth)
         images = images.to(*model_placement(model, images.device, images.dtype))
-        generator = make_generator(seed, generator, images.device)
-        norm = as_normalization(normalization)
-        if norm is not None:
+        if seed is not None or generator is not None:  # else torch's global RNG
+            generator = make_generator(seed, generator, images.device)
+        norm = None
+        if normalization is not None:
+            norm = as_normalization(normalization)
             norm.check(images)
         return cls(
             model, images, target, target.bind(len(images), images.device), batch_size,

@@ -22,16 +22,6 @@ def postprocess(raw_maps: torch.Tensor, size: tuple[int, int], relu: bool = True
     zero meaning *no evidence*; after the ReLU the minimum is 0 almost always, where both agree.
     A raw map holding NaN or infinity raises: it must never pass for an all-zero map.
     """
-    check_finite_maps(raw_maps)
-    maps = raw_maps.clamp(min=0) if relu else raw_maps
-    maps = F.interpolate(maps[:, None].float(), size=size, mode="bilinear", align_corners=False)
-    maps = maps[:, 0]
-    peak = maps.abs().flatten(1).amax(1).view(-1, 1, 1)
-    return torch.where(peak > 0, maps / peak.clamp(min=torch.finfo(maps.dtype).tiny), 0.0)
-
-
-def check_finite_maps(raw_maps: torch.Tensor) -> None:
-    """Raise when a raw map holds NaN or infinite values (naming the first such image)."""
     finite = torch.isfinite(raw_maps.detach()).flatten(1).all(1)
     if not bool(finite.all()):
         bad = int((~finite).nonzero()[0])
@@ -40,6 +30,11 @@ def check_finite_maps(raw_maps: torch.Tensor) -> None:
             f"{len(finite)} images): the model's scores or gradients are not finite (NaN or "
             "infinite weights, a NaN baseline, an infinite sigma?)"
         )
+    maps = raw_maps.clamp(min=0) if relu else raw_maps
+    maps = F.interpolate(maps[:, None].float(), size=size, mode="bilinear", align_corners=False)
+    maps = maps[:, 0]
+    peak = maps.abs().flatten(1).amax(1).view(-1, 1, 1)
+    return torch.where(peak > 0, maps / peak.clamp(min=torch.finfo(maps.dtype).tiny), 0.0)
 
 
 @dataclass

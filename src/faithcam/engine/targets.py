@@ -50,14 +50,14 @@ def class_scores(outputs: torch.Tensor, classes: torch.Tensor, score: str) -> to
     return outputs.gather(1, classes[:, None]).squeeze(1)
 
 
-def check_class_range(classes: torch.Tensor, n_outputs: int) -> None:
-    """Class ids must index the model's outputs."""
-    if (classes >= n_outputs).any():
-        bad = int(classes[classes >= n_outputs][0])
-        raise TargetError(
-            f"targets: class id {bad} is out of range for a model with {n_outputs} outputs "
-            f"(valid: 0..{n_outputs - 1})"
-        )
+def _class_range_error(classes: torch.Tensor, n_outputs: int) -> TargetError:
+    """The error for class ids that do not index the model's outputs (some ``classes`` are
+    ``>= n_outputs``: the caller checks, which is cheap)."""
+    bad = int(classes[classes >= n_outputs][0])
+    return TargetError(
+        f"targets: class id {bad} is out of range for a model with {n_outputs} outputs "
+        f"(valid: 0..{n_outputs - 1})"
+    )
 
 
 class ClassLogit(Target):
@@ -236,11 +236,10 @@ class BoundTarget:
         return False
 
 
-def _check_dense(outputs: Any, dims: int, what: str) -> torch.Tensor:
-    if not isinstance(outputs, torch.Tensor) or outputs.dim() != dims:
-        got = tuple(outputs.shape) if isinstance(outputs, torch.Tensor) else type(outputs).__name__
-        raise TargetError(f"targets: {what}, got {got}; pass an output_selector or a callable")
-    return outputs
+def _not_dense(outputs: Any, what: str) -> TargetError:
+    """The error for model outputs that are not a tensor of the dimensions a target needs."""
+    got = tuple(outputs.shape) if isinstance(outputs, torch.Tensor) else type(outputs).__name__
+    return TargetError(f"targets: {what}, got {got}; pass an output_selector or a callable")
 
 
 class BoundClassTarget(BoundTarget):
@@ -263,12 +262,14 @@ class BoundClassTarget(BoundTarget):
     def scores(
         self, outputs: torch.Tensor, image_index: torch.Tensor, is_input: torch.Tensor
     ) -> torch.Tensor:
-        _check_dense(outputs, 2, "class targets need (N, classes) model outputs")
+        if not isinstance(outputs, torch.Tensor) or outputs.dim() != 2:
+            raise _not_dense(outputs, "class targets need (N, classes) model outputs")
         self.resolve_predictions(outputs.detach(), image_index, is_input)
         classes = self.class_ids[image_index]
         if (classes == PENDING).any():
             raise TargetError("targets: predicted class requested before the image was scored")
-        check_class_range(classes, outputs.shape[-1])
+        if (classes >= outputs.shape[-1]).any():
+            raise _class_range_error(classes, outputs.shape[-1])
         return class_scores(outputs, classes, self.score)
 
 
@@ -278,12 +279,14 @@ class BoundMultiLabel(BoundTarget):
         self.score = score
 
     def scores(self, outputs, image_index, is_input):
-        _check_dense(outputs, 2, "multi-label targets need (N, classes) model outputs")
+        if not isinstance(outputs, torch.Tensor) or outputs.dim() != 2:
+            raise _not_dense(outputs, "multi-label targets need (N, classes) model outputs")
         counts = torch.tensor([len(c) for c in self.classes], device=image_index.device)
         row_ids = torch.arange(len(image_index), device=image_index.device)
         rows = torch.repeat_interleave(row_ids, counts[image_index])
         classes = torch.cat([self.classes[i] for i in image_index.tolist()])
-        check_class_range(classes, outputs.shape[-1])
+        if (classes >= outputs.shape[-1]).any():
+            raise _class_range_error(classes, outputs.shape[-1])
         values = class_scores(outputs[rows], classes, self.score)
         return values.new_zeros(len(image_index)).index_add(0, rows, values)
 
@@ -294,9 +297,11 @@ class BoundSegmentationTarget(BoundTarget):
         self.mask = mask
 
     def scores(self, outputs, image_index, is_input):
-        _check_dense(outputs, 4, "segmentation targets need (N, classes, H, W) outputs")
+        if not isinstance(outputs, torch.Tensor) or outputs.dim() != 4:
+            raise _not_dense(outputs, "segmentation targets need (N, classes, H, W) outputs")
         classes = self.class_ids[image_index]
-        check_class_range(classes, outputs.shape[1])
+        if (classes >= outputs.shape[1]).any():
+            raise _class_range_error(classes, outputs.shape[1])
         maps = outputs[torch.arange(len(outputs), device=outputs.device), classes]
         if self.mask is None:
             return maps.flatten(1).sum(1)

@@ -67,9 +67,12 @@ def completeness(
 
     The baseline expectation E[y^c(x')] is the mean logit over ``references`` (R, C, H, W) — the
     data distribution D — or, by default, the logit of pixel black (``normalization`` gives
-    black's model-space value; without it the input 0). Scores are logits by default: the score
-    the gradient methods differentiate (a Target that names another score, e.g.
-    ``ClassProbability``, is scored as it says). Values are >= 0 (0 = complete).
+    black's model-space value; without it the input 0). A reference identical to the image
+    itself is left out of that image's mean, as Expected Grad-CAM's
+    :class:`~faithcam.cams.baselines.ReferenceSet` never draws an image as its own baseline
+    (so ``references=images`` matches the method's data-aware D). Scores are logits by
+    default: the score the gradient methods differentiate (a Target that names another score,
+    e.g. ``ClassProbability``, is scored as it says). Values are >= 0 (0 = complete).
     """
     check_model(model)
     images = check_images(images)
@@ -95,8 +98,7 @@ def completeness(
                 f"references: images of shape {tuple(references.shape[1:])} expected "
                 f"{tuple(images.shape[1:])}"
             )
-        per_image = reference_scores(model, references.to(images.device), target, batch_size)
-        expected = per_image.double().mean(dim=1).cpu()
+        expected = _reference_mean(model, images, references.to(images.device), target, batch_size)
     sums = raw_maps.detach().double().sum(dim=(1, 2)).cpu()
     difference = full - expected
     gap = (sums - difference).abs() / difference.abs()
@@ -106,3 +108,16 @@ def completeness(
         {"map_sum": sums, "score": full, "baseline_score": expected, "difference": difference},
         bounds=(0.0, math.inf),
     )
+
+
+def _reference_mean(model, images, references, target, batch_size) -> Tensor:
+    """(B,) mean score of each image's target over the references other than the image."""
+    same = (images[:, None] == references[None].to(images.dtype)).flatten(2).all(2).cpu()
+    if same.all(1).any():
+        raise FaithcamValueError(
+            "references: every reference equals an image itself; an image is no reference for "
+            "itself (pass at least one other image)"
+        )
+    per_image = reference_scores(model, references, target, batch_size).double().cpu()
+    kept = (~same).double()
+    return (per_image * kept).sum(1) / kept.sum(1)
