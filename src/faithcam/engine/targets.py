@@ -133,6 +133,10 @@ class SegmentationTarget(Target):
         self.mask = mask
 
     def bind(self, n_images: int, device: torch.device) -> BoundTarget:
+        if self.class_ids is None:  # no "predicted class" of a whole map: refuse, never guess
+            raise TargetError(
+                "targets: SegmentationTarget needs class ids (an int or one per image), got None"
+            )
         classes = _class_tensor(self.class_ids, n_images, device)
         mask = None
         if self.mask is not None:
@@ -192,12 +196,18 @@ class DetectionTarget(Target):
         return BoundDetectionTarget(pairs, self.iou_threshold, self.with_iou)
 
 
+# pytorch-grad-cam's target objects, and the drop-in's, score one image's output per call
+PER_IMAGE_TARGET_MODULES = ("pytorch_grad_cam", "faithcam.compat.pytorch_grad_cam")
+
+
 class CallableTarget(Target):
     """Score = ``fn(outputs)``, a (N,) tensor for the N rows of a chunk.
 
     With a list of callables, callable i scores image i and is called with *one* row's output
     at a time (an (K,) logit vector, a (K, H, W) segmentation map or a detection dict), and
-    returns one score: pytorch-grad-cam's target objects work unchanged.
+    returns one score: pytorch-grad-cam's target objects work unchanged. One such object
+    alone (the peer's or the drop-in's, :data:`PER_IMAGE_TARGET_MODULES`) is also called once
+    per image.
     """
 
     def __init__(self, fn: ScoreFn | Sequence[ScoreFn]) -> None:
@@ -205,7 +215,7 @@ class CallableTarget(Target):
 
     def bind(self, n_images: int, device: torch.device) -> BoundTarget:
         if callable(self.fns):
-            per_row = type(self.fns).__module__.startswith("pytorch_grad_cam")
+            per_row = type(self.fns).__module__.startswith(PER_IMAGE_TARGET_MODULES)
             return BoundCallableTarget([self.fns] * n_images, shared=not per_row)
         fns = list(self.fns)
         if len(fns) != n_images:

@@ -38,7 +38,6 @@ from faithcam.metrics.scoring import (
     MetricTarget,
     Score,
     Targets,
-    class_outputs,
     forward,
     metric_target,
     scores_of,
@@ -84,7 +83,7 @@ def _perturbation_curves(
             img, step = idx // t, idx % t
             keep_end = (ranks[img] < counts[step, None]).view(-1, 1, h, w)
             batch = torch.where(keep_end, end[img], start[img])
-            flat_scores[sl] = target.scores(class_outputs(model(batch)), img).double().cpu()
+            flat_scores[sl] = target.scores(model(batch), img).double().cpu()
     return flat_scores.view(b, t)
 
 
