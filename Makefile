@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 TORCH_PINS := torch==2.14.1 torchvision==0.29.1
 
 .PHONY: install demo figure serve serve-screenshot test test-peers golden test-cuda test-without-peers lint docs bench mutation mutation-sample mutants clean
-.PHONY: adversarial
+.PHONY: adversarial truth truth-quick truth-seeds
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -60,9 +60,10 @@ test-without-peers: $(STAMP)
 test-cuda: $(STAMP)
 	$(BIN)/python -m pytest -m cuda
 
-# The adversarial attempts on faithcam's file handling (tests/guarantees/attempts_*.py): one
-# line per attempt, then the count per outcome (refused cleanly, handled correctly, unclear
-# error, silently wrong, harmed, traceback, hang); exit 1 unless all are refused or handled.
+# The adversarial attempts (tests/guarantees/attempts_*.py: files, studies, explain's inputs,
+# automatic layers, meaningless maps): one line per attempt, then the count per outcome
+# (refused cleanly, handled correctly, unclear error, silently wrong, harmed, traceback, hang)
+# per category and in all; exit 1 unless all are refused or handled.
 # Another checkout: PYTHONPATH=OTHER/src $(BIN)/python scripts/adversarial.py
 adversarial: $(STAMP)
 	OMP_NUM_THREADS=1 $(BIN)/python scripts/adversarial.py
@@ -85,6 +86,23 @@ bench: $(STAMP)
 # cannot read) fails the build.
 docs: $(STAMP)
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+
+# The leaderboards against the Shapley truth at the layer (docs/truth.md); each rewrites its own
+# tables of docs/truth.md (between its markers). `truth`: every method and seed variant on the
+# 16 known-truth cases, 16 images each (slow: hours on 2 shared cores, not yet run in full).
+# `truth-quick`: 11 methods x 9 cases, 6 images (about 90 CPU-seconds; see docs/truth.md).
+# `truth-seeds`: the seed methods' variants (baselines, sigma, samples, samplers, rules) with
+# Grad-CAM and HiResCAM on 13 cases, 8 images each: the evidence for their defaults.
+SEED_CASES := flatten-linear,masked-head,saturating,and,or,attention-pool,vit,shapes-resnet-clean,shapes-resnet-clean-black,shapes-resnet-clean-data,shapes-vgg-clean-data,shapes-vgg-spurious,shapes-resnet-clean-inner
+
+truth: $(STAMP)
+	OMP_NUM_THREADS=2 $(BIN)/faithcam truth --out build/truth --resume --update-doc docs/truth.md
+
+truth-quick: $(STAMP)
+	OMP_NUM_THREADS=2 $(BIN)/faithcam truth --quick --out build/truth-quick --update-doc docs/truth.md --doc-section quick
+
+truth-seeds: $(STAMP)
+	OMP_NUM_THREADS=2 $(BIN)/faithcam truth --cases $(SEED_CASES) --methods gradcam,hirescam,integrated-gradcam,expected-gradcam --images 8 --out build/truth-seeds --resume --update-doc docs/truth.md --doc-section seeds
 
 # Mutation testing of the core tiers (engine, cams, metrics, studies): slow (the ~10,600 mutants
 # take about nine hours on 2 cores), so not part of `make test` or CI; run it before a stop that

@@ -3,7 +3,9 @@ and ``faithcam.compat.pytorch_grad_cam`` (the drop-in). Speed alternates the sid
 peak memory is the RSS growth of one call in a fresh process.
 
     .venv/bin/python -m benchmarks.bench_compat [--model resnet50] [--batch 8] [--memory]
-        [--device cuda]
+        [--device cuda] [--methods GradCAM HiResCAM | all]
+
+``--methods all``: every drop-in class called as a CAM on one layer (ALL_METHODS).
 
 On CPU, peak memory is the RSS growth of a fresh process; on CUDA it is the growth of
 ``torch.cuda.max_memory_allocated`` during one call, in this process.
@@ -34,6 +36,14 @@ def run():
         return cam(input_tensor=input_tensor, targets=targets)
 """
 
+# the classes called as the peer's README calls a CAM, ``with Class(model, target_layers) as cam``
+# (the peer's RefineCAM is no context manager; SESS is too slow to time this way)
+ALL_METHODS = [
+    "GradCAM", "HiResCAM", "XGradCAM", "GradCAMPlusPlus", "LayerCAM", "GradCAMElementWise",
+    "EigenCAM", "EigenGradCAM", "SegEigenCAM", "KPCA_CAM", "FEM", "ShapleyCAM", "RandomCAM",
+    "FullGrad", "FinerCAM", "ScoreCAM", "AblationCAM",
+]  # fmt: skip
+
 SETUP = """
 import torch, torchvision
 def setup():
@@ -54,6 +64,8 @@ def main() -> None:
     parser.add_argument("--memory", action="store_true", help="also measure peak memory per side")
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args()
+    if args.methods == ["all"]:
+        args.methods = ALL_METHODS
     device = torch.device(args.device)
     torch.manual_seed(0)
     model = getattr(torchvision.models, args.model)(weights=None).eval().to(device)

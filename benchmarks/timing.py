@@ -99,3 +99,14 @@ def save(name: str, payload: dict) -> Path:
     }
     path.write_text(json.dumps(payload, indent=2))
     return path
+
+
+def user_code_sides(packages: dict[str, str], code: str, names: dict, **fields) -> dict:
+    """``{side: run}``: ``code`` (defining ``run()``) formatted with each side's package
+    (``{pkg}``) and ``fields``, executed with the globals ``names`` (model, input...)."""
+    sides = {}
+    for side, pkg in packages.items():
+        namespace = dict(names)
+        exec(code.format(pkg=pkg, **fields), namespace)
+        sides[side] = namespace["run"]
+    return sides

@@ -11,11 +11,23 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 import warnings
 from collections import Counter
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the tests package
+
+
+def print_categories(by_category: dict[str, Counter[str]], outcomes: tuple[str, ...]) -> None:
+    """The count per outcome of each category, as a Markdown table (outcomes never seen left
+    out)."""
+    seen = [o for o in outcomes if any(c[o] for c in by_category.values())]
+    print("\n| category | " + " | ".join(seen) + " |")
+    print("|---|" + "---|" * len(seen))
+    for category in sorted(by_category):
+        counts = by_category[category]
+        print(f"| {category} | " + " | ".join(str(counts[o]) for o in seen) + " |")
 
 
 def main() -> int:
@@ -30,11 +42,16 @@ def main() -> int:
     chosen = [a for a in all_attempts() if args.k in a.name]
     print(f"faithcam from {Path(faithcam.__file__).parent}: {len(chosen)} attempts")
     counts: Counter[str] = Counter()
+    by_category: dict[str, Counter[str]] = {}
+    started = time.monotonic()
     for item in chosen:
         outcome, detail = run_attempt(item)
         counts[outcome] += 1
+        by_category.setdefault(item.category, Counter())[outcome] += 1
         print(f"{outcome:<18} {item.name:<48} {detail}", flush=True)
+    print_categories(by_category, OUTCOMES)
     print("\n" + ", ".join(f"{outcome}: {counts[outcome]}" for outcome in OUTCOMES))
+    print(f"{len(chosen)} attempts in {time.monotonic() - started:.0f} s")
     bad = sum(counts[o] for o in OUTCOMES[2:])
     return 1 if bad else 0
 

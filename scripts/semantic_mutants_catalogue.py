@@ -76,7 +76,7 @@ SURVIVORS = [
     ),
     survivor(
         "studies/settings.py", "weights hash without tensor names",
-        'digest.update(f"{name}|{data.dtype}|', 'digest.update(f"{data.dtype}|',
+        '_tensor_update(digest, f"{name}|", tensor)', '_tensor_update(digest, "", tensor)',
         ("tests/studies/test_weights_key.py", "tests/studies/test_study_store.py",
          "tests/studies/test_study_units.py"),
     ),
@@ -143,7 +143,7 @@ NEW = [
         "generator = make_generator(seed, generator, images.device)",
         "generator = make_generator(None, generator, images.device)", API),
     new("engine/request.py", "normalization not checked against the images",
-        "        if norm is not None:\n            norm.check(images)\n", "", API),
+        "            norm.check(images)\n", "", API),
     new("engine/request.py", "batch_size not checked",
         "batch_size = check_count(\"batch_size\", batch_size)", "batch_size = batch_size", API),
     new("engine/request.py", "augmented copies keep the original images' bound target",

@@ -70,3 +70,15 @@ class FlattenLinearNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.fc(self.features(x).flatten(1))
+
+
+class InnerChannelMismatch(nn.Module):
+    """A model whose own second convolution is built wrong (8 input channels after a 4-channel
+    one): torch's channel error is about the model, not the images."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.first, self.second = nn.Conv2d(3, 4, 3), nn.Conv2d(8, 2, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.second(self.first(x)).mean((2, 3))

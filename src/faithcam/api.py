@@ -24,7 +24,7 @@ from faithcam.engine.normalization import NormalizationSpec
 from faithcam.engine.request import Request
 from faithcam.engine.result import CamResult, build_result
 from faithcam.engine.targets import OutputSelector, as_target
-from faithcam.engine.validation import check_flag, check_model
+from faithcam.engine.validation import channel_mismatch, check_flag, check_model
 
 
 def explain(
@@ -52,15 +52,13 @@ def explain(
     """Explain ``images`` (B, C, H, W) for ``targets`` with a class activation map.
 
     Args:
-        model: the network, run in eval mode; its modes, parameters, buffers and
-            ``requires_grad`` flags are left exactly as they were.
+        model: the network, run in eval mode (modes, parameters, buffers, flags left intact).
         method: a name from :data:`METHODS` (``"gradcam"``, ``"expected-gradcam"``, ...).
         targets: None (predicted class), a class id, one class id per image, a
             :class:`~faithcam.engine.targets.Target`, or a callable ``outputs -> (N,) scores``.
         layer: dotted module name, ``"name:input"`` (the module's input), module, or None
-            (automatic: the last feature map; the first norm of a transformer's last block;
-            the backbone's last stage of segmentation and detection models); a list of them
-            runs the method once per layer and fuses the maps (``fusion``).
+            (automatic: docs/automatic-layers.md); a list of them runs the method once per
+            layer and fuses the maps (``fusion``).
         estimator: override the method's gradient estimator (``"vanilla"``, ``"integrated"``,
             ``"expected"``, ``"smooth"`` or an Estimator object).
         batch_size: sample rows per forward pass; bounds memory for every estimator.
@@ -69,20 +67,18 @@ def explain(
             into (B, C, h, w), as pytorch-grad-cam's; None infers token (B, N, C) and
             channels-last (B, h, w, C) layouts and refuses ambiguous ones.
         relu: False keeps the sign of the map (scaled to [-1, 1]).
-        seed: make the stochastic estimators reproducible (an int seed).
-        generator: the same with your own ``torch.Generator``.
+        seed, generator: make the stochastic estimators reproducible (an int or a Generator).
         progress: show a progress bar (None: only on long runs in a terminal).
-        normalization: the model's input normalization, ``(mean, std)`` or a
-            :class:`~faithcam.engine.normalization.Normalization`, so that ``Black()`` is pixel
-            black. Without it, black is the model input 0 (mean grey for normalized inputs).
-        train_mode: run the model in its own mode (dropout, batch statistics) instead of eval
-            mode; its buffers are still restored bit for bit afterwards.
+        normalization: the model's input normalization, ``(mean, std)`` or a ``Normalization``,
+            so that ``Black()`` is pixel black (else the model input 0: grey if normalized).
+        train_mode: run the model in its own mode (dropout, batch statistics), not eval mode;
+            its buffers are still restored bit for bit afterwards.
         eigen_smooth: project the per-channel terms of the map on their first principal
             component instead of summing them (pytorch-grad-cam's option).
         aug_smooth: average the min-max scaled maps of 6 flipped / intensity-scaled copies
             (pytorch-grad-cam's test-time augmentation; :mod:`faithcam.cams.compose`).
-        fusion: how a list of layers is fused: ``"mean"`` (pytorch-grad-cam) or
-            ``"layercam"`` (LayerCAM's tanh-scaled element-wise maximum).
+        fusion: how a list of layers is fused: ``"mean"`` (pytorch-grad-cam), ``"layercam"``
+            (LayerCAM's tanh-scaled element-wise maximum) or ``"product"`` (RefineCAM).
         **options: the method's typed options (``METHODS[name].options()``): the estimator's
             (``steps``, ``samples``, ``baseline``, ``sigma``, ``variant``, ...), ``classifier``
             for CAM, ``weights`` and ``align_corners`` for Score-CAM, ... An unknown option is
@@ -90,20 +86,24 @@ def explain(
     """
     name, spec = method_spec(method)
     with model_guard(model, train_mode):
-        chosen = spec.build(estimator, **options)
+        chosen = spec.method.create(spec, estimator, options)
         aug_smooth = check_flag("aug_smooth", aug_smooth)
         compose.check_fusion(fusion)
-        with torch.inference_mode(False):  # gradients need autograd, even in a caller's
-            request = Request.build(  # inference_mode (whose tensors cannot be updated)
-                model, images, chosen.target(as_target(targets)), method=name, layer=layer,
-                batch_size=batch_size, output_selector=output_selector, relu=relu, seed=seed,
-                reshape_transform=reshape_transform, generator=generator, progress=progress,
-                normalization=normalization, eigen_smooth=eigen_smooth,
-            )  # fmt: skip
-            chosen.check(request)
-            raw = compose.run(chosen, request, layer, aug_smooth, fusion)
-    # ReLU (unless relu=False), upsampling to the input size, per-image scaling
-    return build_result(
+        try:  # autograd even in a caller's inference_mode (its tensors cannot update)
+            with torch.inference_mode(False):
+                request = Request.build(
+                    model, images, chosen.target(as_target(targets)), method=name, layer=layer,
+                    batch_size=batch_size, output_selector=output_selector, relu=relu,
+                    seed=seed, reshape_transform=reshape_transform, generator=generator,
+                    progress=progress, normalization=normalization, eigen_smooth=eigen_smooth,
+                )  # fmt: skip
+                chosen.check(request)
+                raw = compose.run(chosen, request, layer, aug_smooth, fusion)
+        except RuntimeError as error:  # torch's channel error becomes one naming ``images``
+            if (named := channel_mismatch(images, error)) is None:
+                raise
+            raise named from error
+    return build_result(  # ReLU (unless relu=False), upsampled to the input, scaled per image
         raw.maps, tuple(request.images.shape[-2:]), raw.target, raw.scores, raw.layer,
         raw.method or name, {**raw.settings, "relu": relu}, relu,
     )  # fmt: skip

@@ -28,5 +28,10 @@ class TargetError(FaithcamValueError):
     """The target (class id, callable...) is invalid for this model's outputs."""
 
 
+class FaithcamWarning(UserWarning):
+    """A result faithcam returns but doubts: a map that means nothing, an automatic layer that
+    is the model's output. The message names the image (or layer) and the reason."""
+
+
 class FaithcamNotImplementedError(FaithcamError, NotImplementedError):
     """A feature of a peer library's interface that faithcam does not provide."""

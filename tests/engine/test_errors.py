@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 import faithcam
-from tests.helpers import GapLinearNet
+from tests.helpers import GapLinearNet, InnerChannelMismatch
 
 
 @pytest.fixture
@@ -40,6 +40,24 @@ def test_non_finite_images(model, bad) -> None:
     images[1, 0, 3, 3] = bad
     with pytest.raises(ValueError, match="image 1 contains NaN or infinite"):
         faithcam.explain(model, images)
+
+
+@pytest.mark.parametrize("layer", ["features", None])
+def test_images_of_the_wrong_channel_count_are_named(model, layer) -> None:
+    gray = IMAGES[:, :1]
+    with pytest.raises(
+        faithcam.FaithcamError, match=r"^images: 1 channel\(s\) per image \(2, 1, 16, 16\), but "
+        r"the model expects 3"
+    ) as caught:
+        faithcam.explain(model, gray, "gradcam", 1, layer=layer)
+    assert isinstance(caught.value.__cause__, RuntimeError)  # torch's own error kept as cause
+    with pytest.raises(faithcam.FaithcamError, match=r"^images: 1 channel"):
+        faithcam.metrics.deletion(model, gray, torch.rand(2, 16, 16), 1, curve_steps=3)
+
+
+def test_a_models_own_channel_bug_is_not_blamed_on_the_images() -> None:
+    with pytest.raises(RuntimeError, match=r"expected input\[2, 4, 14, 14\] to have 8 channels"):
+        faithcam.explain(InnerChannelMismatch().eval(), IMAGES, "gradcam", 1, layer="first")
 
 
 def test_target_out_of_range(model) -> None:

@@ -43,26 +43,33 @@ class Attempt:
     category: str
     run: Callable[[Path], Verdict]
     timeout: int = 120
+    slow: bool = False  # a large model: under the slow marker in the test suite
 
 
 _REGISTRY: list[Attempt] = []
 
 
 def attempt(
-    category: str, timeout: int = 120, name: str | None = None
+    category: str, timeout: int = 120, name: str | None = None, slow: bool = False
 ) -> Callable[[Callable[[Path], Verdict]], Callable]:
     """Register the decorated ``run(folder) -> (outcome, detail)`` under ``name`` (default: its
     function name)."""
 
     def register(run: Callable[[Path], Verdict]) -> Callable[[Path], Verdict]:
-        _REGISTRY.append(Attempt(name or run.__name__, category, run, timeout))
+        _REGISTRY.append(Attempt(name or run.__name__, category, run, timeout, slow))
         return run
 
     return register
 
 
 def all_attempts() -> list[Attempt]:
-    from tests.guarantees import attempts_inputs, attempts_models, attempts_outputs  # noqa: F401
+    from tests.guarantees import (  # noqa: F401
+        attempts_explain,
+        attempts_inputs,
+        attempts_models,
+        attempts_outputs,
+        attempts_studies,
+    )
 
     return list(_REGISTRY)
 

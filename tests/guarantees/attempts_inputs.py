@@ -13,8 +13,15 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from tests.guarantees.attempts import HANDLED, WRONG, Verdict, attempt, expect_refusal
-from tests.guarantees.attempts_outputs import save_image
+from tests.guarantees.attempts import (
+    HANDLED,
+    WRONG,
+    Verdict,
+    attempt,
+    expect_cli_refusal,
+    expect_refusal,
+)
+from tests.guarantees.attempts_outputs import save_image, tiny_model_args
 
 
 def _range_attempt(folder: Path, dtype: type) -> Verdict:
@@ -254,3 +261,38 @@ def csv_row_with_extra_columns(folder: Path) -> Verdict:
     table = folder / "boxes.csv"
     table.write_text("image,x0,y0,x1,y1\na.png,1,1,5,5,cat,extra\n")
     return _annotations_refused(table, folder / "images", "line 2")
+
+
+def _cli_fifo(folder: Path, flag: str | None) -> Verdict:
+    """``faithcam explain`` given a FIFO (no writer: reading it would wait for ever) as ``flag``'s
+    file, or as the image when ``flag`` is None."""
+    fifo = folder / ("input.png" if flag is None else "fifo.pt")
+    os.mkfifo(fifo)
+    image = save_image(folder / "images" / "im0.png", 0)
+    args = tiny_model_args(folder)
+    if flag is not None:
+        args = args if flag in args else [*args, flag, ""]
+        args[args.index(flag) + 1] = str(fifo)
+    inputs = [str(fifo)] if flag is None else [str(image)]
+    names = (str(fifo), "not a") if flag is None else (flag, "not a regular file")
+    return expect_cli_refusal(["explain", *args, "--out", str(folder / "out"), *inputs], *names)
+
+
+@attempt("hang: files", timeout=20)
+def fifo_given_as_an_image(folder: Path) -> Verdict:
+    return _cli_fifo(folder, None)
+
+
+@attempt("hang: files", timeout=20)
+def fifo_given_as_weights(folder: Path) -> Verdict:
+    return _cli_fifo(folder, "--weights")
+
+
+@attempt("hang: files", timeout=20)
+def fifo_given_as_the_model_file(folder: Path) -> Verdict:
+    return _cli_fifo(folder, "--model")
+
+
+@attempt("hang: files", timeout=20)
+def fifo_given_as_class_names(folder: Path) -> Verdict:
+    return _cli_fifo(folder, "--classes")

@@ -8,7 +8,11 @@ import pytest
 from tests.guarantees.attempts import GOOD, all_attempts, run_attempt
 
 
-@pytest.mark.parametrize("item", all_attempts(), ids=lambda item: item.name)
+@pytest.mark.parametrize(
+    "item",
+    [pytest.param(a, marks=pytest.mark.slow) if a.slow else a for a in all_attempts()],
+    ids=lambda item: item.name,
+)
 def test_attempt_is_refused_cleanly_or_handled(item) -> None:
     outcome, detail = run_attempt(item)
     assert outcome in GOOD, f"{item.category}: {outcome}: {detail}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -63,6 +64,15 @@ def test_unknown_names_and_missing_packages() -> None:
         load_model("alexnet")
     with pytest.raises(ModelError, match=r"no such file"):
         load_model("models/mine.pt")
+
+
+def test_a_fifo_is_named_not_a_regular_file(tmp_path: Path) -> None:
+    fifo = tmp_path / "model.pt"
+    os.mkfifo(fifo)  # reading it would wait for a writer for ever
+    with pytest.raises(ModelError, match=r"^--model .*model.pt: not a regular file"):
+        load_model(str(fifo))
+    with pytest.raises(ModelError, match=r"^--weights .*model.pt: not a regular file"):
+        load_model(FACTORY, fifo)
 
 
 def test_factory_strings(tmp_path: Path) -> None:

@@ -112,10 +112,11 @@ def test_eigen_smooth_uses_the_registered_terms(gradsq, model) -> None:
 @pytest.mark.parametrize("weighting", sorted(WEIGHTINGS))
 def test_every_weighting_has_its_terms(weighting, model) -> None:
     """eigen_smooth reads the one registry: the first component of each rule's terms (no two
-    tables that must agree)."""
+    tables that must agree); Seg-Eigen-CAM's signed by its paper's rule (eq. 13, "peak")."""
     a, g, _ = reference_gradients(model, model.features, IMAGES, torch.tensor([2, 2]))
     result = faithcam.explain(model, IMAGES, weighting, 2, "features", eigen_smooth=True)
-    expected = first_component(WEIGHTINGS[weighting].channel_terms(a, g))
+    sign = "peak" if weighting == "segeigencam" else None
+    expected = first_component(WEIGHTINGS[weighting].channel_terms(a, g), sign)
     torch.testing.assert_close(result.raw_maps, expected)
 
 

@@ -58,3 +58,20 @@ def test_bad_raw_maps_are_named() -> None:
     model = bias_free_gap_model()
     with pytest.raises(ValueError, match=r"raw_maps: expected \(2, h, w\)"):
         completeness(model, torch.rand(2, 3, 16, 16), torch.zeros(3, 8, 8))
+
+
+def test_an_image_is_left_out_of_its_own_reference_mean() -> None:
+    """references=images (the data-aware D): image b's baseline is the mean over the others,
+    as Expected Grad-CAM's ReferenceSet never draws an image as its own baseline."""
+    model = bias_free_gap_model()
+    images = torch.rand(3, 3, 16, 16)
+    extra = torch.rand(1, 3, 16, 16)
+    references = torch.cat([images, extra])
+    result = completeness(model, images, torch.zeros(3, 8, 8), targets=2, references=references)
+    with torch.no_grad():
+        logits = model(references)[:, 2].double()
+    for b in range(3):  # naive: the mean over the other references, one image at a time
+        others = [logits[r] for r in range(4) if r != b]
+        torch.testing.assert_close(result.details["baseline_score"][b], sum(others) / 3)
+    with pytest.raises(ValueError, match="an image is no reference for itself"):
+        completeness(model, images[:1], torch.zeros(1, 8, 8), targets=2, references=images[:1])

@@ -157,3 +157,31 @@ def test_blur_substrate_really_blurs():
     torch.testing.assert_close(curves[:, 0], original, rtol=1e-4, atol=1e-5)
     curves = insertion(model, images, maps, 0, **kw).details["curves"]
     torch.testing.assert_close(curves[:, 0], expected, rtol=1e-4, atol=1e-5)
+
+
+def same_map_twice(model, images, method, targets):
+    """Two method names, one map: any difference between them is noise of the metric's draws."""
+    return toy_explain(model, images, "random", targets)
+
+
+@pytest.mark.parametrize("given", [{}, {"generator": "fresh"}])
+def test_stochastic_metrics_draw_the_same_perturbations_for_every_method(given):
+    from faithcam.metrics import infidelity
+
+    model, images = model_and_images()
+    kwargs = {"infidelity": {"samples": 4}, "max_sensitivity": {"samples": 2},
+              "road_morf": {"percentages": [50]}}  # fmt: skip
+    if given:
+        kwargs["infidelity"]["generator"] = torch.Generator().manual_seed(5)
+    torch.manual_seed(0)
+    table = evaluate(model, images, ["a", "b"], ["infidelity", "max_sensitivity", "road_morf"],
+                     explain=same_map_twice, metric_kwargs=kwargs)  # fmt: skip
+    for metric in ("infidelity", "max_sensitivity", "road_morf"):
+        a, b = table.results[("a", metric)].values, table.results[("b", metric)].values
+        assert torch.equal(a, b), metric
+    if given:  # the given generator's draws, replayed: what infidelity gives with that stream
+        maps = same_map_twice(model, images, "a", None)
+        targets = model(images).argmax(1)
+        alone = infidelity(model, images, maps, targets, samples=4,
+                           generator=torch.Generator().manual_seed(5))  # fmt: skip
+        assert torch.allclose(table.results[("a", "infidelity")].values, alone.values)

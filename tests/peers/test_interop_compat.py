@@ -224,9 +224,9 @@ def test_bad_input_names_the_argument() -> None:
     model = seeded_torchvision("resnet18")
     images = seeded_images(2, 64)
     cam = dropin.GradCAM(model=model, target_layers=[model.layer4])
-    for flag in ("aug_smooth", "eigen_smooth"):
-        with pytest.raises(FaithcamNotImplementedError, match=flag):
-            cam(input_tensor=images, **{flag: True})
+    for flag in ("aug_smooth", "eigen_smooth"):  # implemented since issue 27: checked types
+        with pytest.raises(FaithcamTypeError, match=flag):
+            cam(input_tensor=images, **{flag: "yes"})
     with pytest.raises(FaithcamValueError, match="targets: got 1 targets for 2 images"):
         cam(input_tensor=images, targets=[ClassifierOutputTarget(1)])
     with pytest.raises(FaithcamTypeError, match="target_layers"):

@@ -1,6 +1,7 @@
 """A tiny deterministic model and data set for the study tests, importable by subprocesses.
 
-python -m tests.studies.study_setup STORE [--slow]   # run the study (used by torchrun and SIGKILL)
+python -m tests.studies.study_setup STORE [--slow] [--fresh]  # torchrun, SIGKILL tests;
+                                                      # --fresh: resume=False
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ def toy_model() -> torch.nn.Module:
     return GapLinearNet().eval()
 
 
-def run(store: str, delay: float = 0.0):
+def run(store: str, delay: float = 0.0, resume: bool = True):
     from faithcam.studies.study import run_study
 
     return run_study(
@@ -61,11 +62,14 @@ def run(store: str, delay: float = 0.0):
         batch_size=4,
         metric_kwargs=METRIC_KWARGS,
         progress=False,
+        resume=resume,
     )
 
 
 if __name__ == "__main__":
-    rows = run(sys.argv[1], delay=0.05 if "--slow" in sys.argv else 0.0)
+    rows = run(
+        sys.argv[1], delay=0.05 if "--slow" in sys.argv else 0.0, resume="--fresh" not in sys.argv
+    )
     if rows is not None:
         import json
 

@@ -15,9 +15,11 @@ import torch
 
 from faithcam.errors import FaithcamTypeError
 from faithcam.studies.settings import (
+    code_version,
     file_sha256,
     image_seed,
     jsonable,
+    model_code_sha256,
     study_settings,
     weights_sha256,
 )
@@ -113,6 +115,8 @@ def test_study_settings_describe_every_part_and_key_their_sorted_json() -> None:
         "metric_kwargs": {"deletion": {"steps": 4}},
         "explain_kwargs": {"relu": False},
         "weights_sha256": weights_sha256(model),
+        "model_code_sha256": model_code_sha256(model),
+        "code": code_version(),
         "data.targets": "labels.csv",
     }
     text = json.dumps(described, sort_keys=True)

@@ -2,6 +2,12 @@
 
 - EigenCAM and KPCA-CAM: principal components of the activations (:mod:`faithcam.cams.eigen`);
   class-agnostic, the target only sets ``result.targets`` / ``scores``.
+- FEM (Fuad et al., "Features Understanding in 3D CNNs for Actions Recognition in Video", IPTA
+  2020): each channel is binarised at the k-sigma threshold of its own values,
+  B^k = 1[A^k > μ_k + k·σ_k] (μ_k, σ_k the mean and population standard deviation of A^k over
+  the positions, k = 2 by default), its weight is the share of positions that pass,
+  w_k = mean_ij B^k_ij, and map = Σ_k w_k A^k: channels with a few strong, localised responses
+  weigh most. Class-agnostic, one forward pass.
 - RandomCAM (pytorch-grad-cam's sanity baseline, after Adebayo et al., "Sanity Checks for
   Saliency Maps", NeurIPS 2018): w_k ~ U(−1, 1) i.i.d. per image and channel, drawn from the
   call's generator (``seed=``), map = Σ_k w_k A^k. A faithful method should beat it.
@@ -13,19 +19,79 @@ from dataclasses import dataclass
 
 import torch
 
-from faithcam.cams.eigen import check_kernel, eigencam, first_component, kpcacam
+from faithcam.cams.eigen import (
+    check_kernel,
+    check_sign_rule,
+    eigencam,
+    first_component,
+    kpcacam,
+)
 from faithcam.cams.method import Method, Raw
 from faithcam.engine.capture import capture_inputs
 from faithcam.engine.request import Request
+from faithcam.errors import FaithcamTypeError
+
+
+@dataclass(frozen=True)
+class SignOptions:
+    """How the principal direction is signed (:data:`faithcam.cams.eigen.SIGN_RULES`):
+    ``"pytorch-grad-cam"`` (NumPy's SVD, as the peer; the default), ``"faithcam"`` (the map
+    correlates positively with the channel sum Σ_k A^k) or ``"peak"`` (largest |value|
+    positive)."""
+
+    sign: str = "pytorch-grad-cam"
+
+    def __post_init__(self) -> None:
+        check_sign_rule(self.sign)
 
 
 class EigenCAM(Method):
-    """Eigen-CAM: the first principal component of A (``eigen_smooth`` changes nothing)."""
+    """Eigen-CAM: the first principal component of A, signed by option ``sign`` (default
+    ``"pytorch-grad-cam"``, the peer's; ``"faithcam"``: the map correlates positively with the
+    activation energy Σ_k A^k; see :mod:`faithcam.cams.eigen`). ``eigen_smooth`` changes
+    nothing."""
+
+    Options = SignOptions
 
     def run(self, request: Request) -> Raw:
+        request = request.class_agnostic()
         captured = capture_inputs(request)
-        raw = eigencam(captured.activations)
-        return Raw(raw, captured.scores, request.layer.name, {}, request.target)
+        raw = eigencam(captured.activations, self.options.sign)
+        return Raw(raw, captured.scores, request.layer.name, self.settings(), request.target)
+
+
+@dataclass(frozen=True)
+class ThresholdOptions:
+    """FEM's k in the k-sigma threshold μ_k + k·σ_k."""
+
+    k: float = 2.0
+
+    def __post_init__(self) -> None:
+        if isinstance(self.k, bool) or not isinstance(self.k, int | float):
+            raise FaithcamTypeError(f"k: expected a number, got {self.k!r}")
+
+
+def fem_weights(activations: torch.Tensor, k: float = 2.0) -> torch.Tensor:
+    """FEM's (B, K) channel weights w_k = mean_ij 1[A^k_ij > μ_k + k·σ_k] (σ: population)."""
+    flat = activations.flatten(2)
+    threshold = flat.mean(dim=2, keepdim=True) + k * flat.std(dim=2, correction=0, keepdim=True)
+    return (flat > threshold).to(activations.dtype).mean(dim=2)
+
+
+class FEM(Method):
+    """FEM: Σ_k w_k A^k with w_k the share of A^k above its k-sigma threshold (option ``k``);
+    the first principal component of the terms w_k A^k with ``eigen_smooth``."""
+
+    Options = ThresholdOptions
+
+    def run(self, request: Request) -> Raw:
+        request = request.class_agnostic()
+        captured = capture_inputs(request)
+        activations = captured.activations
+        terms = fem_weights(activations, self.options.k)[:, :, None, None] * activations
+        raw = first_component(terms) if request.eigen_smooth else terms.sum(dim=1)
+        settings = {**self.settings(), "eigen_smooth": request.eigen_smooth}
+        return Raw(raw, captured.scores, request.layer.name, settings, request.target)
 
 
 @dataclass(frozen=True)
@@ -46,6 +112,7 @@ class KPCACAM(Method):
     Options = KernelOptions
 
     def run(self, request: Request) -> Raw:
+        request = request.class_agnostic()
         captured = capture_inputs(request)
         raw = kpcacam(captured.activations, self.options.kernel, self.options.gamma)
         return Raw(raw, captured.scores, request.layer.name, self.settings(), request.target)
@@ -65,6 +132,7 @@ class RandomCAM(Method):
     with ``eigen_smooth``)."""
 
     def run(self, request: Request) -> Raw:
+        request = request.class_agnostic()
         captured = capture_inputs(request)
         activations = captured.activations
         weights = random_weights(tuple(activations.shape[:2]), request.generator, activations)

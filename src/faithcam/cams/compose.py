@@ -12,7 +12,12 @@ wrappers around a method's ``run`` (no recursion into :func:`faithcam.explain`).
   size, and the maps are averaged and min-max scaled again. ``fusion="layercam"`` is LayerCAM's
   multi-layer fusion (Jiang et al., IEEE TIP 2021, eq. 9, as torchcam): each map is min-max
   scaled, then M̂ = tanh(γ M) with γ = 2 (which lifts the weak maps of shallow layers), upsampled
-  to the largest layer resolution, and fused by the element-wise maximum.
+  to the largest layer resolution, and fused by the element-wise maximum. ``fusion="product"`` is
+  RefineCAM's (Gildenblat, "How to Evaluate and Refine your CAM", arXiv 2605.14641, as
+  pytorch-grad-cam 1.5.7): each map ReLU'd and min-max scaled, upsampled to the input size
+  and multiplied element-wise, M = Π_l M̂_l, then min-max scaled:
+  a position keeps its weight only where every layer agrees, so the coarse deep map gates the
+  sharp but noisy shallow ones.
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ from faithcam.engine.request import Request
 from faithcam.errors import FaithcamValueError
 
 AUGMENTATIONS = tuple((flip, factor) for flip in (False, True) for factor in (0.9, 1.0, 1.1))
-FUSIONS = ("mean", "layercam")
+FUSIONS = ("mean", "layercam", "product")
 LAYERCAM_GAMMA = 2.0
 
 
@@ -98,11 +103,13 @@ def check_fusion(fusion: str) -> str:
 
 
 def fuse_layers(raws: Sequence[Raw], size: tuple[int, int], fusion: str, relu: bool) -> Raw:
-    """One map from the per-layer maps (see the module docstring for the two fusions)."""
+    """One map from the per-layer maps (see the module docstring for the fusions)."""
     maps = [r.maps.detach().float() for r in raws]
     maps = [minmax(m.clamp(min=0) if relu else m) for m in maps]
     if fusion == "mean":
         raw = minmax(torch.stack([_upsample(m, size) for m in maps]).mean(0))
+    elif fusion == "product":
+        raw = minmax(torch.stack([_upsample(m, size) for m in maps]).prod(0))
     else:
         largest = tuple(max(m.shape[d] for m in maps) for d in (-2, -1))
         scaled = [_upsample(torch.tanh(LAYERCAM_GAMMA * m), largest) for m in maps]

@@ -16,6 +16,7 @@ from faithcam.cams.finer import DEFAULT_COMPARISONS, finer_target
 from faithcam.cams.method import Method, Option, Raw, check_option_names, options_of
 from faithcam.cams.multilayer import vanilla_layers
 from faithcam.cams.weightings import get_weighting
+from faithcam.engine import validation
 from faithcam.engine.targets import Target
 from faithcam.errors import FaithcamValueError
 
@@ -55,7 +56,14 @@ class GradientMethod(Method):
         return cls.extra_options() + _estimator_options(estimator or spec.estimator)
 
     def check(self, request: Request) -> None:
+        """The estimator's checks, then its cost (rows per image x images, warned or refused)."""
         self.estimator.validate(request.images)
+        rows = self.estimator.rows_per_image
+        if len(request.images) * rows > validation.WARN_ROWS:  # check_cost names the options
+            settings = self.estimator.settings()
+            sizes = " ".join(f"{k}={settings[k]}" for k in ("steps", "samples") if k in settings)
+            option, images = sizes or request.method, len(request.images)
+            validation.check_cost(images, rows, option, request.batch_size)
 
     def run(self, request: Request) -> Raw:
         """The estimator's (A, G) or averaged per-sample maps, then the weighting."""

@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 
-from faithcam.cams.activation_cams import KPCACAM, EigenCAM, RandomCAM
+from faithcam.cams.activation_cams import FEM, KPCACAM, EigenCAM, RandomCAM
 from faithcam.cams.cam import CAM
 from faithcam.cams.fullgrad import FullGrad
 from faithcam.cams.gradient import FinerGradientMethod, GradientMethod
@@ -195,6 +195,9 @@ for _spec in (
     MethodSpec("finercam", FinerGradientMethod, "Zhang et al., CVPR 2025", "gradcam", "vanilla",
                ("finer-cam",), "FinerCAM"),
     _other("eigencam", EigenCAM, "Muhammad & Yeasin, IJCNN 2020", ("eigen-cam",), "EigenCAM"),
+    _gradient("segeigencam", "segeigencam", "vanilla", "Chung & Ying, Appl. Sci. 2025",
+              ("seg-eigen-cam", "seg-eigencam"), "SegEigenCAM"),
+    _other("fem", FEM, "Fuad et al., IPTA 2020", (), "FEM"),
     _other("kpcacam", KPCACAM, "Karmani et al., 2024", ("kpca-cam",), "KPCACAM"),
     _other("randomcam", RandomCAM, "sanity baseline, after Adebayo et al., NeurIPS 2018",
            ("random-cam",), "RandomCAM", seed=0),

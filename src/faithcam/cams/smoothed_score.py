@@ -30,7 +30,7 @@ from faithcam.cams.method import Method, Raw
 from faithcam.engine.capture import capture_inputs
 from faithcam.engine.request import Request
 from faithcam.engine.targets import select_output
-from faithcam.engine.validation import check_count
+from faithcam.engine.validation import check_cost, check_count
 from faithcam.errors import FaithcamTypeError, FaithcamValueError
 
 
@@ -119,9 +119,11 @@ def _smoothed_scores(
 
 class _SmoothedScore(Method):
     def run(self, request: Request) -> Raw:
+        count, sigma = self._perturbation()  # the cost first: one forward per mask and image
+        option = f"{'samples' if sigma is not None else 'steps'}={count}"
+        check_cost(len(request.images), count, option, request.batch_size)
         captured = capture_inputs(request)
         activations = captured.activations
-        count, sigma = self._perturbation()
         scores, rows = _smoothed_scores(
             request, activations, count, sigma, self.options.align_corners
         )

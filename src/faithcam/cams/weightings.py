@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from faithcam.cams.eigen import eigengradcam, first_component
+from faithcam.cams.eigen import eigengradcam, first_component, segeigencam
 from faithcam.errors import FaithcamValueError
 
 Weighting = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -33,7 +33,7 @@ def gradcam_weights(gradients: torch.Tensor) -> torch.Tensor:
 
 def gradcam(activations: torch.Tensor, gradients: torch.Tensor) -> torch.Tensor:
     """Grad-CAM (Selvaraju et al., ICCV 2017): w_k = (1/Z) Σ_ij G^k_ij, map = Σ_k w_k A^k."""
-    return _weighted_sum(gradcam_weights(gradients), activations)
+    return torch.einsum("bk,bkhw->bhw", gradients.mean(dim=(2, 3)), activations)
 
 
 def gradcam_plus_plus_weights(activations: torch.Tensor, gradients: torch.Tensor) -> torch.Tensor:
@@ -96,20 +96,23 @@ class WeightingRule:
     over the channels k is the map, and (for the built-in rules) the map computed directly.
 
     ``map`` is (A, G) -> the (B, h, w) map Σ_k T_k; ``smoothed`` (``eigen_smooth=True``) the
-    projection of the T_k on their first principal component (:mod:`faithcam.cams.eigen`).
+    projection of the T_k on their first principal component (:mod:`faithcam.cams.eigen`). A
+    rule whose map already is that projection (``projected``: EigenGradCAM, Seg-Eigen-CAM)
+    is its own smoothing.
     """
 
     name: str
     channel_terms: Weighting
     direct: Weighting | None = None  # the map without materialising the terms (same formula)
     citation: str = ""
+    projected: bool = False
     map: Weighting = field(init=False, repr=False)
     smoothed: Weighting = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         terms = self.channel_terms
         self.map = self.direct or (lambda a, g: terms(a, g).sum(dim=1))
-        self.smoothed = lambda a, g: first_component(terms(a, g))
+        self.smoothed = self.map if self.projected else lambda a, g: first_component(terms(a, g))
 
     def __call__(self, activations: torch.Tensor, gradients: torch.Tensor) -> torch.Tensor:
         return self.map(activations, gradients)
@@ -147,7 +150,14 @@ WEIGHTINGS: dict[str, WeightingRule] = {
             "pytorch-grad-cam, 2021",
         ),
         # its map is already the first principal component of G ⊙ A
-        WeightingRule("eigengradcam", lambda a, g: g * a, eigengradcam, "pytorch-grad-cam"),
+        WeightingRule("eigengradcam", lambda a, g: g * a, eigengradcam, "pytorch-grad-cam", True),
+        WeightingRule(
+            "segeigencam",
+            lambda a, g: g.abs() * a,
+            segeigencam,
+            "Chung & Ying, Appl. Sci. 2025",
+            True,
+        ),
     )
 }
 

@@ -29,12 +29,18 @@ from faithcam.cli.presets import apply_preset
 from faithcam.engine.layers import resolve_layer
 from faithcam.engine.result import CamResult
 from faithcam.engine.targets import DetectionTarget, SegmentationTarget, select_output
+from faithcam.engine.validation import check_seed
 from faithcam.errors import FaithcamError, FaithcamValueError
 from faithcam.io.annotations import box_mask, read_annotations
 from faithcam.io.images import Preprocessing, find_images, load_image
-from faithcam.io.model_sources import LoadedModel, load_model
+from faithcam.io.model_sources import (
+    LoadedModel,
+    load_model,
+    missing_file_message,
+    model_source_file,
+)
 from faithcam.outputs import check_inputs_kept, check_writable, fit_name, write_fresh
-from faithcam.studies.settings import file_sha256
+from faithcam.studies.settings import file_sha256, jsonable
 from faithcam.viz import method_grid, overlay_alpha, save_overlay
 
 
@@ -54,6 +60,7 @@ class Session:
     task: str = "classify"
     output_selector: str | int | None = None
     references: ReferenceSet | None = None  # Expected Grad-CAM's D: see use_references
+    reference_key: Any = None  # the SHA-256 of its images (a study's rows depend on them)
 
     def use_references(self, paths: Sequence[Path]) -> None:
         """The data-aware D of Expected Grad-CAM from the user's images
@@ -61,8 +68,15 @@ class Session:
         sampling method)."""
         if not any(METHODS[m].estimator == "expected" for m in self.methods):
             return
-        found = data_aware_references(len(paths), lambda picks: self._load(paths, picks))
+        loaded: list[torch.Tensor] = []
+
+        def load(picks: list[int]) -> torch.Tensor:
+            loaded.append(self._load(paths, picks))
+            return loaded[-1]
+
+        found = data_aware_references(len(paths), load)
         self.references = found[0] if found is not None else None
+        self.reference_key = jsonable(loaded[-1], "references") if loaded else None
 
     def _load(self, paths: Sequence[Path], picks: list[int]) -> torch.Tensor:
         return self.prep.load([paths[i] for i in picks])[0]
@@ -178,14 +192,22 @@ def _method_options(
     return options
 
 
+def _check_counts(args: argparse.Namespace) -> None:
+    """Counts are >= 1 (``--workers`` >= 0) and ``--seed`` fits torch's 64-bit seed."""
+    for name in ("batch_size", "steps", "samples", "size", "top_k", "workers"):
+        value = getattr(args, name, None)
+        least = 0 if name == "workers" else 1
+        if value is not None and value < least:
+            raise FaithcamValueError(f"--{name.replace('_', '-')}: must be >= {least}, got {value}")
+    if args.seed is not None:
+        check_seed(args.seed, "--seed")
+
+
 def open_session(args: argparse.Namespace) -> Session:
     """Check every option and load the model (before any image is read)."""
     methods = parse_methods(args.method)
     device = resolve_device(args.device)
-    for name in ("batch_size", "steps", "samples"):
-        value = getattr(args, name, None)
-        if value is not None and value < 1:
-            raise FaithcamValueError(f"--{name.replace('_', '-')}: must be >= 1, got {value}")
+    _check_counts(args)
     loaded = load_model(
         args.model, args.weights, trust_pickle=args.trust_pickle, num_classes=args.num_classes
     )
@@ -248,7 +270,7 @@ def _per_channel(
 def _read_class_names(path: str) -> list[str]:
     file = Path(path)
     if not file.is_file():
-        raise FaithcamValueError(f"--classes: no such file: {file}")
+        raise FaithcamValueError(missing_file_message("--classes", file))
     text = file.read_text(encoding="utf-8")
     if file.suffix == ".json":
         try:
@@ -649,6 +671,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
             "target": target,
             "annotations": file_sha256(args.annotations) if args.annotations else None,
             "weights": file_sha256(args.weights) if args.weights else None,
+            "model_source": _source_sha256(args.model),
+            "references": session.reference_key,
             "class_names": session.loaded.class_names,
         },
         progress=not session.quiet,
@@ -666,6 +690,12 @@ def run_evaluate(args: argparse.Namespace) -> int:
             )
         print(f"wrote {csv_path} and {html}")
     return 0
+
+
+def _source_sha256(spec: str) -> str | None:
+    """SHA-256 of the model file or the factory's source file (a study's key covers it)."""
+    source = model_source_file(spec)
+    return None if source is None else file_sha256(source)
 
 
 def _check_outputs(out: Path, store: Path, grids: list[Path], inputs: Sequence[Path]) -> None:

@@ -15,6 +15,7 @@ from typing import NoReturn
 
 from faithcam.cli.presets import PRESETS
 from faithcam.cli.serve import add_serve_command
+from faithcam.cli.truth import add_truth_command
 from faithcam.engine.defaults import BATCH_SIZE, CURVE_STEPS
 from faithcam.errors import FaithcamError
 
@@ -223,6 +224,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--no-shapes", action="store_true", help="skip the ShapesBench section")
     demo.set_defaults(run=_demo)
     add_serve_command(commands)
+    add_truth_command(commands)
     return parser
 
 

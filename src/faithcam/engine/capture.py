@@ -19,11 +19,13 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
+from torch.utils import checkpoint
 from torch.utils.hooks import RemovableHandle
 
 from faithcam.engine.layers import ResolvedLayer
 from faithcam.engine.layouts import NCHW, Layout, custom_nchw, infer_layout
 from faithcam.engine.targets import BoundTarget, OutputSelector, select_output
+from faithcam.engine.validation import check_finite
 from faithcam.errors import LayerError, TargetError
 
 if TYPE_CHECKING:
@@ -77,19 +79,6 @@ def layer_layout(layer: ResolvedLayer, value: object, image: tuple[int, int]) ->
     return infer_layout(value, layer.module, image, layer.hints, layer.name, layer.site)
 
 
-def _inside_reentrant_checkpoint() -> bool:
-    """Whether the caller runs inside ``torch.utils.checkpoint(use_reentrant=True)``."""
-    from torch.utils import checkpoint
-
-    code = checkpoint.CheckpointFunction.forward.__code__
-    frame = sys._getframe(1)
-    while frame is not None:
-        if frame.f_code is code:
-            return True
-        frame = frame.f_back
-    return False
-
-
 @dataclass
 class _LayerHook:
     """Records the layer's tensor and, if asked, makes it an autograd leaf."""
@@ -104,26 +93,37 @@ class _LayerHook:
     in_checkpoint: bool = False
 
     def __call__(self, value: object) -> torch.Tensor | None:
+        layer = self.layer
         self.calls += 1
         if self.calls > 1:
             raise LayerError(
-                f"layer: {self.layer.name!r} runs more than once per forward pass (a shared "
+                f"layer: {layer.name!r} runs more than once per forward pass (a shared "
                 "module); its activations are ambiguous. Pick a module that runs once."
             )
-        self.layout = layer_layout(self.layer, value, self.image)
+        self.layout = layer_layout(layer, value, self.image)
+        nchw = self.layout.kind == "nchw"  # (B, C, h, w) already: nothing to apply or check
         if not self.with_gradients:
             # A copy: an in-place op after the layer (DenseNet's F.relu(inplace=True)) would
             # otherwise overwrite the activations we keep.
-            detached = _detach(value)
-            self.activations = custom_nchw(self.layout, detached, self.layer.name).clone()
+            detached = (
+                value.detach() if nchw else custom_nchw(self.layout, _detach(value), layer.name)
+            )
+            self.activations = detached.clone()
             return None
         if not isinstance(value, torch.Tensor):
             raise LayerError(
-                f"layer: {self.layer.name!r} returns {type(value).__name__}; gradient methods "
+                f"layer: {layer.name!r} returns {type(value).__name__}; gradient methods "
                 "need a tensor layer (pick a tensor-valued sub-module)"
             )
-        self.activations = custom_nchw(self.layout, value.detach(), self.layer.name)
-        self.in_checkpoint = _inside_reentrant_checkpoint()
+        self.activations = (
+            value.detach() if nchw else custom_nchw(self.layout, value.detach(), layer.name)
+        )
+        # inside torch.utils.checkpoint(use_reentrant=True), which cuts the gradient path?
+        code = checkpoint.CheckpointFunction.forward.__code__
+        frame = sys._getframe(1)
+        while frame is not None and not self.in_checkpoint:
+            self.in_checkpoint = frame.f_code is code
+            frame = frame.f_back
         torch.set_grad_enabled(True)
         self.leaf = value.detach().requires_grad_(True)
         return self.leaf.clone()
@@ -177,21 +177,37 @@ def capture(
                     f"layer: {layer.name!r} was never called during the forward pass; pick a "
                     "module on the path from the input to the output"
                 )
-            outputs = select_output(raw_outputs, output_selector)
+            outputs = raw_outputs  # a plain tensor output is scored as it is
+            if output_selector is not None or not isinstance(raw_outputs, torch.Tensor):
+                outputs = select_output(raw_outputs, output_selector)
             scores = target.scores(outputs, image_index, is_input)
+            checked = [(hook.activations, f"the activations at layer {layer.name!r}")]
+            if target.scored and isinstance(scores, torch.Tensor):
+                checked.append((scores, "the target scores"))
+            for values, what in checked:  # every method alike; check_finite names the image
+                if not bool(torch.isfinite(values.detach()).all()):
+                    check_finite(values, what, image_index)
             gradients = product = None
             if with_gradients:
-                raw = _score_gradients(scores, hook, layer, create_graph=hessian_product)
+                raw = _score_gradients(scores, hook, layer, target, image_index, hessian_product)
+                if not bool(torch.isfinite(raw.detach()).all()):
+                    check_finite(raw, f"the gradients at layer {layer.name!r}", image_index)
                 if hessian_product:
                     hessian = _hessian_product(raw, hook.leaf)
                     product = custom_nchw(hook.layout, hessian, layer.name)
                     raw = raw.detach()
-                gradients = custom_nchw(hook.layout, raw, layer.name)
+                nchw = hook.layout.kind == "nchw"
+                gradients = raw if nchw else custom_nchw(hook.layout, raw, layer.name)
     finally:
         handle.remove()
         torch.set_grad_enabled(grad_mode)
     return Capture(
-        hook.activations, gradients, scores.detach(), _detach(outputs), hook.layout, product
+        hook.activations,
+        gradients,
+        scores.detach(),
+        outputs.detach() if isinstance(outputs, torch.Tensor) else _detach(outputs),
+        hook.layout,
+        product,
     )
 
 
@@ -199,14 +215,17 @@ def _hessian_product(gradients: torch.Tensor, leaf: torch.Tensor) -> torch.Tenso
     """H·A = ∂/∂A (G · A) with A held fixed; zero where G does not depend on A (linear heads)."""
     if not gradients.requires_grad:
         return torch.zeros_like(gradients)
-    (product,) = torch.autograd.grad(
-        gradients, leaf, grad_outputs=leaf.detach(), allow_unused=True
-    )
+    (product,) = torch.autograd.grad(gradients, leaf, grad_outputs=leaf.detach(), allow_unused=True)
     return torch.zeros_like(gradients) if product is None else product
 
 
 def _score_gradients(
-    scores: torch.Tensor, hook: _LayerHook, layer: ResolvedLayer, create_graph: bool = False
+    scores: torch.Tensor,
+    hook: _LayerHook,
+    layer: ResolvedLayer,
+    target: BoundTarget,
+    image_index: torch.Tensor,
+    create_graph: bool = False,
 ) -> torch.Tensor:
     leaf = hook.leaf
     gradients = None
@@ -223,6 +242,10 @@ def _score_gradients(
             "from the output back to it; use use_reentrant=False, or a layer outside the "
             "checkpointed segment"
         )
+    reasons = {i: target.constant_reason(i) for i in sorted(set(image_index.tolist()))}
+    found = [f"image {i}: {reason}" for i, reason in reasons.items() if reason]
+    if found:
+        raise TargetError(f"targets: nothing to explain: {'; '.join(found[:3])}")
     raise TargetError(
         f"targets: the target score does not depend on layer {layer.name!r} "
         "(no gradient path from the score to the layer)"
@@ -239,14 +262,6 @@ class Rows:
     is_input: torch.Tensor  # (N,) bool
 
 
-def image_rows(images: torch.Tensor, batch_size: int) -> Iterator[Rows]:
-    """The images themselves, ``batch_size`` at a time."""
-    for start in range(0, len(images), batch_size):
-        inputs = images[start : start + batch_size]
-        index = torch.arange(start, start + len(inputs), device=images.device)
-        yield Rows(inputs, index, torch.ones(len(inputs), dtype=torch.bool, device=images.device))
-
-
 def capture_batches(
     request: Request,
     rows: Iterable[Any] | None = None,
@@ -261,7 +276,14 @@ def capture_batches(
     at the request's layer with ``options`` (``with_gradients``, ``hessian_product``).
     Memory is bounded by one chunk, whatever the number of rows.
     """
-    for chunk in image_rows(request.images, request.batch_size) if rows is None else rows:
+    if rows is None:  # the images themselves, batch_size at a time (views, no copies)
+        images, size, rows = request.images, request.batch_size, []
+        for start in range(0, len(images), size):
+            inputs = images[start : start + size]
+            index = torch.arange(start, start + len(inputs), device=images.device)
+            is_input = torch.ones(len(inputs), dtype=torch.bool, device=images.device)
+            rows.append(Rows(inputs, index, is_input))
+    for chunk in rows:
         if run is not None:
             yield chunk, run(chunk)
             continue
@@ -294,11 +316,11 @@ def activations_at(model: nn.Module, layer: ResolvedLayer, inputs: torch.Tensor)
     """The layer's (N, K, h, w) activations for ``inputs``: a forward *up to the layer only*,
     without autograd (a hook stops the pass once the layer has run, so the head never runs)."""
     stored: list[torch.Tensor] = []
-    image = (inputs.shape[-2], inputs.shape[-1])
+    hook = _LayerHook(layer, False, (inputs.shape[-2], inputs.shape[-1]))
 
     def stop(value: object) -> None:
-        layout = layer_layout(layer, value, image)
-        stored.append(custom_nchw(layout, _detach(value), layer.name).clone())
+        hook(value)
+        stored.append(hook.activations)
         raise _ForwardStopped
 
     handle = register_site_hook(layer, stop)
@@ -314,4 +336,5 @@ def activations_at(model: nn.Module, layer: ResolvedLayer, inputs: torch.Tensor)
             f"layer: {layer.name!r} was never called during the forward pass; pick a module on "
             "the path from the input to the output"
         )
+    check_finite(stored[0], f"the activations at layer {layer.name!r}")
     return stored[0]

@@ -125,6 +125,22 @@ def _pair(value: object) -> tuple[int, int] | None:
     return None
 
 
+def is_spatial_map(shape: tuple[int, ...], image: tuple[int, int], batch: int) -> bool:
+    """Whether a 4-D tensor of ``shape`` is a feature map of a ``batch`` of images of size
+    ``image``: one row per image, and a grid of the image's aspect ratio read channels-first
+    (B, C, h, w) or channels-last (B, h, w, C). Window or grid partitions of attention layers,
+    (B, windows, tokens, C) or (B·windows, h, w, C), are not. The grid may be finer than
+    the image (a detector resizes its input first)."""
+    if len(shape) != 4 or shape[0] != batch:
+        return False
+
+    def same_stride(h: int, w: int) -> bool:  # as _plausible, without h <= H and w <= W
+        stride_h, stride_w = image[0] / h, image[1] / w
+        return max(stride_h, stride_w) / min(stride_h, stride_w) <= 2.0
+
+    return all(shape) and (same_stride(*shape[2:]) or same_stride(*shape[1:3]))
+
+
 def _norm_over_last(module: nn.Module, size: int) -> bool:
     """A LayerNorm (or Linear) acting on the last dimension, of length ``size``."""
     if isinstance(module, nn.LayerNorm):
@@ -177,32 +193,36 @@ def infer_layout(
     tensor: torch.Tensor,
     module: nn.Module,
     image: tuple[int, int],
-    hints: LayoutHints,
+    hints: Callable[[], LayoutHints],
     name: str,
     site: str = "output",
 ) -> Layout:
-    """The layout of ``tensor``, the output (or input, ``site="input"``) of ``module``."""
+    """The layout of ``tensor``, the output (or input, ``site="input"``) of ``module``.
+    ``hints()`` says what the model declares about its token grid (asked for 3-D tensors only:
+    it may walk the model's modules)."""
     shape = tuple(tensor.shape)
     if tensor.dim() == 2 and site == "input":
         return Layout("vector")
-    if tensor.dim() == 4:
-        last_norm = _norm_over_last(module, shape[-1])
-        nchw_ok, nhwc_ok = _plausible(shape[2:], image), _plausible(shape[1:3], image)
-        if nhwc_ok and (last_norm or not nchw_ok):
+    if tensor.dim() == 4:  # channels last only if that reading's grid fits the image and
+        # the module normalises the last dimension or the channels-first reading does not fit
+        if _plausible(shape[1:3], image) and (
+            _norm_over_last(module, shape[-1]) or not _plausible(shape[2:], image)
+        ):
             return Layout("nhwc")
         return NCHW
     if tensor.dim() == 3:
+        declared = hints()
         orders = [True] if _norm_over_last(module, shape[-1]) else [True, False]
         counts = {True: shape[1], False: shape[2]}  # channels last: (B, N, C)
         on_patches = [
             Layout("tokens", grid[1:], grid[0], last)
             for last in orders
-            if (grid := _patch_grid(counts[last], image, hints)) is not None
+            if (grid := _patch_grid(counts[last], image, declared)) is not None
         ]
         readings = on_patches or [
             Layout("tokens", (h, w), extra, last)
             for last in orders
-            for extra, h, w in _token_grids(counts[last], image, hints)
+            for extra, h, w in _token_grids(counts[last], image, declared)
         ]
         if len(readings) == 1:
             return readings[0]

@@ -5,7 +5,9 @@ every forward and draw new dropout masks, so maps would depend on the batch and 
 the model would change under the user's feet. :func:`model_guard` runs the model in eval mode
 (as pytorch-grad-cam does), snapshots every buffer, and restores both the modes and the buffers
 afterwards, even when the call fails. ``train_mode=True`` keeps the user's mode (dropout and
-batch statistics active) and still restores every buffer bit for bit.
+batch statistics active) and still restores every buffer bit for bit. A model whose own
+``train()`` / ``eval()`` (or forward) sets other attributes or swaps sub-modules gets them back
+too: every module's attributes and children are restored as they were.
 """
 
 from __future__ import annotations
@@ -35,9 +37,10 @@ def model_guard(model: Any, train_mode: bool = False) -> Iterator[None]:
     if not isinstance(model, nn.Module):
         yield
         return
-    modes, buffers, training_modules = [], [], False
+    modes, buffers, attributes, training_modules = [], [], [], False
     for module in model.modules():
         modes.append((module, module.training))
+        attributes.append((module, dict(vars(module)), dict(module._modules)))
         training_modules = training_modules or module.training
         for name, tensor in module._buffers.items():
             if tensor is not None:
@@ -47,6 +50,19 @@ def model_guard(model: Any, train_mode: bool = False) -> Iterator[None]:
     try:
         yield
     finally:
+        # each module's attributes (vars) and children as they were: what a model's own
+        # train() override or forward set is undone (the same objects, so the parameter and
+        # buffer dicts, restored below, stay the module's own)
+        for module, saved_vars, children in attributes:
+            current = vars(module)
+            for name in set(current).difference(saved_vars):
+                del current[name]
+            for name, value in saved_vars.items():
+                if current.get(name, _MISSING) is not value:
+                    current[name] = value
+            if module._modules != children:
+                module._modules.clear()
+                module._modules.update(children)
         for module, training in modes:
             module.training = training
         with torch.no_grad():
@@ -60,6 +76,9 @@ def model_guard(model: Any, train_mode: bool = False) -> Iterator[None]:
                         tensor.copy_(saved)
                 else:
                     tensor.copy_(saved)
+
+
+_MISSING = object()
 
 
 def guards_model(function: F) -> F:

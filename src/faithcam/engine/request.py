@@ -23,7 +23,7 @@ from torch import nn
 from faithcam.engine.layers import LayerSpec, ResolvedLayer, resolve_layer
 from faithcam.engine.layouts import ReshapeTransform, check_reshape_transform
 from faithcam.engine.normalization import Normalization, NormalizationSpec, as_normalization
-from faithcam.engine.targets import BoundTarget, OutputSelector, Target
+from faithcam.engine.targets import BoundTarget, OutputSelector, Target, class_agnostic
 from faithcam.engine.validation import (
     check_count,
     check_flag,
@@ -86,12 +86,16 @@ class Request:
             with torch.inference_mode(False):
                 images = images.clone()
         batch_size = check_count("batch_size", batch_size)
-        reshape_transform = check_reshape_transform(reshape_transform)
+        if reshape_transform is not None:
+            check_reshape_transform(reshape_transform)
         eigen_smooth = check_flag("eigen_smooth", eigen_smooth)
+        relu = check_flag("relu", relu)
         images = images.to(*model_placement(model, images.device, images.dtype))
-        generator = make_generator(seed, generator, images.device)
-        norm = as_normalization(normalization)
-        if norm is not None:
+        if seed is not None or generator is not None:  # else torch's global RNG
+            generator = make_generator(seed, generator, images.device)
+        norm = None
+        if normalization is not None:
+            norm = as_normalization(normalization)
             norm.check(images)
         return cls(
             model, images, target, target.bind(len(images), images.device), batch_size,
@@ -105,6 +109,11 @@ class Request:
         resolved = resolve_layer(self.model, layer, self.images, self.reshape_transform)
         target = self.target_spec.bind(len(self.images), self.images.device)
         return dataclasses.replace(self, layer_spec=layer, layer=resolved, target=target)
+
+    def class_agnostic(self) -> Request:
+        """This request for a method that does not read its target (EigenCAM, KPCA-CAM,
+        RandomCAM): see :func:`~faithcam.engine.targets.class_agnostic`."""
+        return dataclasses.replace(self, target=class_agnostic(self.target))
 
     def with_images(self, images: torch.Tensor) -> Request:
         """The same request on other images (augmented copies), the target bound to them."""

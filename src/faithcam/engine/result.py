@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from faithcam.errors import FaithcamTypeError, FaithcamValueError
+from faithcam.errors import FaithcamTypeError, FaithcamValueError, FaithcamWarning
 
 
 def postprocess(raw_maps: torch.Tensor, size: tuple[int, int], relu: bool = True) -> torch.Tensor:
@@ -22,16 +23,6 @@ def postprocess(raw_maps: torch.Tensor, size: tuple[int, int], relu: bool = True
     zero meaning *no evidence*; after the ReLU the minimum is 0 almost always, where both agree.
     A raw map holding NaN or infinity raises: it must never pass for an all-zero map.
     """
-    check_finite_maps(raw_maps)
-    maps = raw_maps.clamp(min=0) if relu else raw_maps
-    maps = F.interpolate(maps[:, None].float(), size=size, mode="bilinear", align_corners=False)
-    maps = maps[:, 0]
-    peak = maps.abs().flatten(1).amax(1).view(-1, 1, 1)
-    return torch.where(peak > 0, maps / peak.clamp(min=torch.finfo(maps.dtype).tiny), 0.0)
-
-
-def check_finite_maps(raw_maps: torch.Tensor) -> None:
-    """Raise when a raw map holds NaN or infinite values (naming the first such image)."""
     finite = torch.isfinite(raw_maps.detach()).flatten(1).all(1)
     if not bool(finite.all()):
         bad = int((~finite).nonzero()[0])
@@ -40,6 +31,11 @@ def check_finite_maps(raw_maps: torch.Tensor) -> None:
             f"{len(finite)} images): the model's scores or gradients are not finite (NaN or "
             "infinite weights, a NaN baseline, an infinite sigma?)"
         )
+    maps = raw_maps.clamp(min=0) if relu else raw_maps
+    maps = F.interpolate(maps[:, None].float(), size=size, mode="bilinear", align_corners=False)
+    maps = maps[:, 0]
+    peak = maps.abs().flatten(1).amax(1).view(-1, 1, 1)
+    return torch.where(peak > 0, maps / peak.clamp(min=torch.finfo(maps.dtype).tiny), 0.0)
 
 
 @dataclass
@@ -148,8 +144,10 @@ def build_result(
     """The CamResult of raw (B, h, w) maps: post-processed to ``size``, with the explained
     class ids of ``target`` (None for callable targets)."""
     class_ids = getattr(target, "class_ids", None)
+    maps = postprocess(raw, size, relu=relu)  # raises on NaN: checked before any warning
+    warn_meaningless_maps(raw, scores, target, method, settings, relu)
     return CamResult(
-        maps=postprocess(raw, size, relu=relu),
+        maps=maps,
         raw_maps=raw.detach(),
         targets=None if class_ids is None else class_ids.clone(),
         scores=scores,
@@ -157,3 +155,88 @@ def build_result(
         method=method,
         settings=settings,
     )
+
+
+# Methods whose map is no attribution of the target score (principal components, random
+# weights): their magnitude is not compared with the score.
+SCORE_FREE_METHODS = ("eigencam", "kpcacam", "randomcam", "fem")
+SHOWN = 5
+
+
+def warn_meaningless_maps(
+    raw: torch.Tensor,
+    scores: torch.Tensor,
+    target: Any,
+    method: str,
+    settings: dict[str, Any],
+    relu: bool,
+) -> None:
+    """Warn (:class:`~faithcam.errors.FaithcamWarning`, one per reason, naming the images)
+    about maps that show nothing, though each would be drawn at full contrast:
+
+    - all zero: the target score is 0 (an empty segmentation mask, a zero-initialised head as
+      torchvision's ViT before training, no matching detection) or does not depend on the
+      layer (zero gradients);
+    - negative everywhere, so all zero after the ReLU (integrated and expected methods: the
+      baselines score higher than the image);
+    - max |raw| ≤ eps · |score| (eps of float32, or of the map's coarser dtype): no location
+      reaches one rounding step of the score, so the pattern is rounding error (HiResCAM at a
+      layer followed by a per-position LayerNorm, which makes A · ∂score/∂A zero at every
+      position up to the norm's epsilon).
+    """
+    flat = raw.detach().flatten(1)
+    score = scores.detach().reshape(-1).to(flat.device, torch.float64)
+    if len(score) != len(flat):
+        return
+    zero = (flat == 0).all(1)
+    path = settings.get("estimator") in ("integrated", "expected")
+    found: dict[str, list[int]] = {}
+    for i in zero.nonzero().flatten().tolist():
+        found.setdefault(_zero_reason(i, float(score[i]), target, path), []).append(i)
+    if relu:
+        negative = ~zero & (flat <= 0).all(1)
+        reason = "the map is negative everywhere, so all zero after the ReLU (relu=False shows it)"
+        if path:
+            reason += ": the baselines score higher than the image"
+        found[reason] = negative.nonzero().flatten().tolist()
+    if method not in SCORE_FREE_METHODS:
+        dtype = flat.dtype if flat.is_floating_point() else torch.float32
+        eps = max(torch.finfo(dtype).eps, torch.finfo(torch.float32).eps)
+        peak = flat.abs().amax(1).to(torch.float64)
+        noise = ~zero & (score != 0) & (peak <= eps * score.abs())
+        reason = (
+            "no location of the map reaches one rounding step of the target score (max |raw| <= "
+            "eps x |score|): its pattern is float noise, shown at full contrast (HiResCAM at a "
+            "layer followed by a per-position LayerNorm is zero by construction)"
+        )
+        found[reason] = noise.nonzero().flatten().tolist()
+    for reason, images in found.items():
+        if images:
+            warnings.warn(f"{_images(images, len(flat))}: {reason}", FaithcamWarning, stacklevel=4)
+
+
+def _zero_reason(image: int, score: float, target: Any, path: bool) -> str:
+    known = getattr(target, "constant_reason", lambda i: None)(image)
+    if known:
+        return f"the map is all zero: {known}"
+    if path and score != 0:  # the paper variants take a ReLU of every path step's map
+        return (
+            "the map is all zero: every path step's map is negative (each step lowers the "
+            "score from its baseline's: the baselines score higher than the image), or the "
+            "layer's activations or gradients are zero"
+        )
+    if score == 0:
+        return (
+            "the map is all zero and the target score is 0 (an empty segmentation mask, or an "
+            "untrained zero-initialised head, as torchvision's ViT heads.head?)"
+        )
+    return (
+        "the map is all zero: the layer's activations, or the target score's gradients with "
+        "respect to them, are zero here (dead ReLUs; a layer the score does not read, as a ViT's "
+        "patch tokens after its last block; a zero-initialised head)"
+    )
+
+
+def _images(images: list[int], total: int) -> str:
+    shown = ", ".join(map(str, images[:SHOWN])) + (", ..." if len(images) > SHOWN else "")
+    return f"image {shown}" if len(images) == 1 else f"images {shown} ({len(images)} of {total})"

@@ -50,14 +50,14 @@ def class_scores(outputs: torch.Tensor, classes: torch.Tensor, score: str) -> to
     return outputs.gather(1, classes[:, None]).squeeze(1)
 
 
-def check_class_range(classes: torch.Tensor, n_outputs: int) -> None:
-    """Class ids must index the model's outputs."""
-    if (classes >= n_outputs).any():
-        bad = int(classes[classes >= n_outputs][0])
-        raise TargetError(
-            f"targets: class id {bad} is out of range for a model with {n_outputs} outputs "
-            f"(valid: 0..{n_outputs - 1})"
-        )
+def _class_range_error(classes: torch.Tensor, n_outputs: int) -> TargetError:
+    """The error for class ids that do not index the model's outputs (some ``classes`` are
+    ``>= n_outputs``: the caller checks, which is cheap)."""
+    bad = int(classes[classes >= n_outputs][0])
+    return TargetError(
+        f"targets: class id {bad} is out of range for a model with {n_outputs} outputs "
+        f"(valid: 0..{n_outputs - 1})"
+    )
 
 
 class ClassLogit(Target):
@@ -133,6 +133,10 @@ class SegmentationTarget(Target):
         self.mask = mask
 
     def bind(self, n_images: int, device: torch.device) -> BoundTarget:
+        if self.class_ids is None:  # no "predicted class" of a whole map: refuse, never guess
+            raise TargetError(
+                "targets: SegmentationTarget needs class ids (an int or one per image), got None"
+            )
         classes = _class_tensor(self.class_ids, n_images, device)
         mask = None
         if self.mask is not None:
@@ -192,12 +196,18 @@ class DetectionTarget(Target):
         return BoundDetectionTarget(pairs, self.iou_threshold, self.with_iou)
 
 
+# pytorch-grad-cam's target objects, and the drop-in's, score one image's output per call
+PER_IMAGE_TARGET_MODULES = ("pytorch_grad_cam", "faithcam.compat.pytorch_grad_cam")
+
+
 class CallableTarget(Target):
     """Score = ``fn(outputs)``, a (N,) tensor for the N rows of a chunk.
 
     With a list of callables, callable i scores image i and is called with *one* row's output
     at a time (an (K,) logit vector, a (K, H, W) segmentation map or a detection dict), and
-    returns one score: pytorch-grad-cam's target objects work unchanged.
+    returns one score: pytorch-grad-cam's target objects work unchanged. One such object
+    alone (the peer's or the drop-in's, :data:`PER_IMAGE_TARGET_MODULES`) is also called once
+    per image.
     """
 
     def __init__(self, fn: ScoreFn | Sequence[ScoreFn]) -> None:
@@ -205,7 +215,7 @@ class CallableTarget(Target):
 
     def bind(self, n_images: int, device: torch.device) -> BoundTarget:
         if callable(self.fns):
-            per_row = type(self.fns).__module__.startswith("pytorch_grad_cam")
+            per_row = type(self.fns).__module__.startswith(PER_IMAGE_TARGET_MODULES)
             return BoundCallableTarget([self.fns] * n_images, shared=not per_row)
         fns = list(self.fns)
         if len(fns) != n_images:
@@ -217,6 +227,7 @@ class BoundTarget:
     """A target bound to one batch of images."""
 
     class_ids: torch.Tensor | None = None
+    scored = True  # False: the scores are NaN placeholders (a class-agnostic method's)
 
     def scores(self, outputs: Any, image_index: torch.Tensor, is_input: torch.Tensor) -> Any:
         raise NotImplementedError
@@ -225,12 +236,40 @@ class BoundTarget:
     def needs_prediction(self) -> bool:
         return False
 
+    def constant_reason(self, image: int) -> str | None:
+        """Why image ``image``'s score cannot depend on the model (an empty mask, no matching
+        detection), once its rows were scored; None when the target knows no reason."""
+        return None
 
-def _check_dense(outputs: Any, dims: int, what: str) -> torch.Tensor:
-    if not isinstance(outputs, torch.Tensor) or outputs.dim() != dims:
-        got = tuple(outputs.shape) if isinstance(outputs, torch.Tensor) else type(outputs).__name__
-        raise TargetError(f"targets: {what}, got {got}; pass an output_selector or a callable")
-    return outputs
+
+class BoundNoScore(BoundTarget):
+    """The predicted-class target of a class-agnostic method (EigenCAM, KPCA-CAM, RandomCAM),
+    which needs no score: (N, classes) outputs are scored as usual; any other output (a
+    segmentation map, detections) gives no class and NaN scores instead of an error."""
+
+    def __init__(self, inner: BoundClassTarget) -> None:
+        self.inner = inner
+        self.class_ids = inner.class_ids
+
+    def scores(self, outputs: Any, image_index: torch.Tensor, is_input: torch.Tensor) -> Any:
+        if isinstance(outputs, torch.Tensor) and outputs.dim() == 2:
+            return self.inner.scores(outputs, image_index, is_input)
+        self.class_ids, self.scored = None, False
+        return torch.full((len(image_index),), float("nan"), device=image_index.device)
+
+
+def class_agnostic(target: BoundTarget) -> BoundTarget:
+    """``target`` for a method that does not use it: the predicted class (``targets=None``)
+    becomes :class:`BoundNoScore`; a target the user gave is kept (and checked)."""
+    if isinstance(target, BoundClassTarget) and bool((target.class_ids == PENDING).all()):
+        return BoundNoScore(target)
+    return target
+
+
+def _not_dense(outputs: Any, what: str) -> TargetError:
+    """The error for model outputs that are not a tensor of the dimensions a target needs."""
+    got = tuple(outputs.shape) if isinstance(outputs, torch.Tensor) else type(outputs).__name__
+    return TargetError(f"targets: {what}, got {got}; pass an output_selector or a callable")
 
 
 class BoundClassTarget(BoundTarget):
@@ -253,12 +292,14 @@ class BoundClassTarget(BoundTarget):
     def scores(
         self, outputs: torch.Tensor, image_index: torch.Tensor, is_input: torch.Tensor
     ) -> torch.Tensor:
-        _check_dense(outputs, 2, "class targets need (N, classes) model outputs")
+        if not isinstance(outputs, torch.Tensor) or outputs.dim() != 2:
+            raise _not_dense(outputs, "class targets need (N, classes) model outputs")
         self.resolve_predictions(outputs.detach(), image_index, is_input)
         classes = self.class_ids[image_index]
         if (classes == PENDING).any():
             raise TargetError("targets: predicted class requested before the image was scored")
-        check_class_range(classes, outputs.shape[-1])
+        if (classes >= outputs.shape[-1]).any():
+            raise _class_range_error(classes, outputs.shape[-1])
         return class_scores(outputs, classes, self.score)
 
 
@@ -268,12 +309,14 @@ class BoundMultiLabel(BoundTarget):
         self.score = score
 
     def scores(self, outputs, image_index, is_input):
-        _check_dense(outputs, 2, "multi-label targets need (N, classes) model outputs")
+        if not isinstance(outputs, torch.Tensor) or outputs.dim() != 2:
+            raise _not_dense(outputs, "multi-label targets need (N, classes) model outputs")
         counts = torch.tensor([len(c) for c in self.classes], device=image_index.device)
         row_ids = torch.arange(len(image_index), device=image_index.device)
         rows = torch.repeat_interleave(row_ids, counts[image_index])
         classes = torch.cat([self.classes[i] for i in image_index.tolist()])
-        check_class_range(classes, outputs.shape[-1])
+        if (classes >= outputs.shape[-1]).any():
+            raise _class_range_error(classes, outputs.shape[-1])
         values = class_scores(outputs[rows], classes, self.score)
         return values.new_zeros(len(image_index)).index_add(0, rows, values)
 
@@ -284,9 +327,11 @@ class BoundSegmentationTarget(BoundTarget):
         self.mask = mask
 
     def scores(self, outputs, image_index, is_input):
-        _check_dense(outputs, 4, "segmentation targets need (N, classes, H, W) outputs")
+        if not isinstance(outputs, torch.Tensor) or outputs.dim() != 4:
+            raise _not_dense(outputs, "segmentation targets need (N, classes, H, W) outputs")
         classes = self.class_ids[image_index]
-        check_class_range(classes, outputs.shape[1])
+        if (classes >= outputs.shape[1]).any():
+            raise _class_range_error(classes, outputs.shape[1])
         maps = outputs[torch.arange(len(outputs), device=outputs.device), classes]
         if self.mask is None:
             return maps.flatten(1).sum(1)
@@ -298,12 +343,18 @@ class BoundSegmentationTarget(BoundTarget):
             )
         return (maps * mask.to(maps.dtype)).flatten(1).sum(1)
 
+    def constant_reason(self, image: int) -> str | None:
+        if self.mask is not None and not bool(self.mask[image].any()):
+            return "its segmentation mask is empty"
+        return None
+
 
 class BoundDetectionTarget(BoundTarget):
     def __init__(self, pairs, iou_threshold: float, with_iou: bool) -> None:
         self.pairs = pairs
         self.iou_threshold = iou_threshold
         self.with_iou = with_iou
+        self.unmatched: dict[int, str] = {}  # image -> what its unmodified input's row found
 
     def scores(self, outputs, image_index, is_input):
         if not isinstance(outputs, Sequence) or not all(isinstance(o, Mapping) for o in outputs):
@@ -311,22 +362,48 @@ class BoundDetectionTarget(BoundTarget):
                 "targets: detection targets need a list of per-image dicts with boxes, labels "
                 f"and scores (torchvision detectors), got {type(outputs).__name__}"
             )
-        return torch.stack(
-            [self._score(outputs[r], *self.pairs[i]) for r, i in enumerate(image_index.tolist())]
-        )
+        scores = []
+        for row, (image, plain) in enumerate(
+            zip(image_index.tolist(), is_input.tolist(), strict=True)
+        ):
+            score, matched = self._score(outputs[row], *self.pairs[image])
+            if plain and not matched:
+                self.unmatched[image] = _found(outputs[row])
+            scores.append(score)
+        return torch.stack(scores)
 
     def _score(self, detections: Mapping, boxes: torch.Tensor, labels: torch.Tensor):
+        """(score, whether any given box matched a detection)."""
         found, found_labels = detections["boxes"], detections["labels"]
         total = detections["scores"].new_zeros(())
         if len(found) == 0:
-            return total
+            return total, False
         iou = box_iou(boxes.to(found), found)  # (targets, detections)
         iou = torch.where(labels[:, None] == found_labels[None], iou, torch.zeros_like(iou))
         best, index = iou.max(dim=1)
-        for k in torch.nonzero(best > self.iou_threshold).flatten().tolist():
+        matched = torch.nonzero(best > self.iou_threshold).flatten().tolist()
+        for k in matched:
             score = detections["scores"][index[k]]
             total = total + (score + best[k] if self.with_iou else score)
-        return total
+        return total, bool(matched)
+
+    def constant_reason(self, image: int) -> str | None:
+        found = self.unmatched.get(image)
+        if found is None:
+            return None
+        labels = self.pairs[image][1].tolist()
+        return (
+            f"DetectionTarget matched no detection: none of label {labels} has IoU > "
+            f"{self.iou_threshold} with its boxes ({found})"
+        )
+
+
+def _found(detections: Mapping) -> str:
+    labels = detections["labels"].tolist()
+    if not labels:
+        return "the model detected nothing"
+    shown = ", ".join(map(str, labels[:8])) + (", ..." if len(labels) > 8 else "")
+    return f"the model found {len(labels)} detections, labels {shown}"
 
 
 def box_iou(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -425,11 +502,15 @@ def _class_tensor(
             ) from error
         if ids.is_floating_point() or ids.is_complex() or ids.dtype == torch.bool:
             raise FaithcamTypeError(f"targets: class ids must be integers, got dtype {ids.dtype}")
+        scalar = ids.dim() == 0
         ids = ids.reshape(-1).long()
-        if ids.numel() == 1:
+        if scalar:  # a 0-d tensor is one class for every image, as an int
             ids = ids.expand(n_images).clone()
         if ids.numel() != n_images:
-            raise TargetError(f"targets: got {ids.numel()} class ids for {n_images} images")
+            raise TargetError(
+                f"targets: got {ids.numel()} class ids for {n_images} images; give one per "
+                "image, or an int for the same class in every image"
+            )
     if (ids < 0).any():
         raise TargetError(f"targets: class ids must be >= 0, got {int(ids.min())}")
     return ids.to(device)

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import itertools
+import re
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import torch
 from torch import nn
+from torch.nn.parameter import is_lazy
 
-from faithcam.errors import FaithcamTypeError, FaithcamValueError
+from faithcam.errors import FaithcamTypeError, FaithcamValueError, FaithcamWarning
 
 
 def check_model(model: Any) -> nn.Module:
@@ -18,6 +23,11 @@ def check_model(model: Any) -> nn.Module:
     if not isinstance(model, nn.Module):
         raise FaithcamTypeError(f"model: expected a torch.nn.Module, got {type(model).__name__}")
     for name, tensor in (*model.named_parameters(), *model.named_buffers()):
+        if is_lazy(tensor):
+            raise FaithcamValueError(
+                f"model: {name} is not initialised yet (a lazy module); run one forward pass "
+                "first, model(images), so that its shapes are known"
+            )
         if tensor.is_meta:
             raise FaithcamValueError(
                 f"model: {name} is on the meta device (no data); load real weights first "
@@ -55,6 +65,42 @@ def check_images(images: Any) -> torch.Tensor:
         bad = int((~torch.isfinite(images)).flatten(1).any(1).nonzero()[0])
         raise FaithcamValueError(f"images: image {bad} contains NaN or infinite values")
     return images
+
+
+# torch's convolution error for an input of the wrong channel count
+_CHANNEL_MISMATCH = re.compile(
+    r"expected input\[([\d, ]+)\] to have (\d+) channels, but got (\d+) channels"
+)
+
+
+def channel_mismatch(images: Any, error: RuntimeError) -> FaithcamValueError | None:
+    """The one-line error naming ``images`` for torch's convolution ``error`` about images of
+    the wrong channel count (a grayscale image for an RGB model); None for any other error, and
+    for the same error about an inner tensor of another shape (the model's own bug)."""
+    found = _CHANNEL_MISMATCH.search(str(error))
+    if found is None or not hasattr(images, "shape"):
+        return None
+    shape = tuple(int(size) for size in found.group(1).split(","))
+    expected, got = int(found.group(2)), int(found.group(3))
+    if shape[1:] != tuple(images.shape[1:]):
+        return None
+    return FaithcamValueError(
+        f"images: {got} channel(s) per image {tuple(images.shape)}, but the model expects "
+        f"{expected} (its convolution said so); convert the images (e.g. repeat a grayscale "
+        "channel) or pass a model made for them"
+    )
+
+
+@contextmanager
+def naming_channel_mismatch(images: torch.Tensor) -> Iterator[None]:
+    """Raise :func:`channel_mismatch`'s error in place of torch's inside the body."""
+    try:
+        yield
+    except RuntimeError as error:
+        named = channel_mismatch(images, error)
+        if named is None:
+            raise
+        raise named from error
 
 
 def check_count(name: str, value: Any) -> int:
@@ -112,9 +158,63 @@ def make_generator(
     if seed is not None and generator is not None:
         raise FaithcamValueError("seed, generator: pass one of them, not both")
     if seed is not None:
-        if isinstance(seed, bool) or not isinstance(seed, int):
-            raise FaithcamTypeError(f"seed: expected an int, got {seed!r}")
-        return torch.Generator(device=device or "cpu").manual_seed(seed)
+        return torch.Generator(device=device or "cpu").manual_seed(check_seed(seed))
     if generator is not None and not isinstance(generator, torch.Generator):
         raise FaithcamTypeError(f"generator: expected a torch.Generator, got {generator!r}")
     return generator
+
+
+SEED_RANGE = (-(2**63), 2**64 - 1)  # what torch.manual_seed accepts
+
+
+def check_seed(seed: Any, name: str = "seed") -> int:
+    """``seed`` if it is an int torch can seed with (64 bits: -2**63 to 2**64 - 1)."""
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise FaithcamTypeError(f"{name}: expected an int, got {seed!r}")
+    if not SEED_RANGE[0] <= seed <= SEED_RANGE[1]:
+        text = str(seed)
+        shown = text if len(text) <= 24 else f"{text[:20]}... ({len(text)} digits)"
+        raise FaithcamValueError(
+            f"{name}: {shown} does not fit torch's 64-bit seed; pass an int from -2**63 to "
+            "2**64 - 1"
+        )
+    return seed
+
+
+# Forward rows (model inputs) one call may run: above WARN_ROWS a warning states the cost,
+# above MAX_ROWS the call is refused before any work (10**8 rows: days on a CPU, hours on a GPU).
+WARN_ROWS = 10**6
+MAX_ROWS = 10**8
+
+
+def check_cost(n_images: int, per_image: int, option: str, batch_size: int) -> None:
+    """Refuse (above :data:`MAX_ROWS`) or warn about (above :data:`WARN_ROWS`) a call that
+    runs ``n_images`` x ``per_image`` forward rows; ``option`` names what sets ``per_image``
+    (``"samples=1000000000"``)."""
+    rows = n_images * per_image
+    if rows <= WARN_ROWS:
+        return
+    cost = (
+        f"{option}: {n_images} images x {per_image:,} rows = {rows:,} forward rows through the "
+        f"model, {-(-rows // batch_size):,} passes of batch_size={batch_size}"
+    )
+    if rows > MAX_ROWS:
+        raise FaithcamValueError(
+            f"{cost}; faithcam runs at most {MAX_ROWS:,} rows per call: pass a smaller value"
+        )
+    warnings.warn(f"{cost}: this call will take long", FaithcamWarning, stacklevel=3)
+
+
+def check_finite(values: torch.Tensor, what: str, image_index: torch.Tensor | None = None) -> None:
+    """Refuse NaN or infinite ``values`` (activations, gradients or scores of sample rows),
+    naming ``what`` and the first image (``image_index[row]``) they belong to: a NaN must never
+    become a finite map."""
+    rows = values.detach().reshape(len(values), -1) if values.dim() else values.reshape(1, 1)
+    bad = ~torch.isfinite(rows).all(1)
+    if bool(bad.any()):
+        row = int(bad.nonzero()[0])
+        image = row if image_index is None else int(image_index[row])
+        raise FaithcamValueError(
+            f"{what} of image {image} are NaN or infinite ({int(bad.sum())} of {len(rows)} "
+            "rows): NaN or infinite weights, inputs or baselines?"
+        )

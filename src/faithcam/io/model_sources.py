@@ -23,6 +23,7 @@ import importlib
 import importlib.util
 import io
 import logging
+import sys
 import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -144,7 +145,7 @@ def _timm_names() -> list[str]:
 
 def _unknown_model_message(spec: str) -> str:
     if "/" in spec or "\\" in spec or spec.endswith((".pt", ".pth", ".pt2", ".ts")):
-        return f"--model: no such file: {spec}"
+        return missing_file_message("--model", Path(spec))
     names = [*PRETRAINED, *torchvision_names(), *_timm_names()]
     close = difflib.get_close_matches(spec, names, n=4, cutoff=0.6)
     hint = f"; did you mean {', '.join(close)}?" if close else ""
@@ -204,6 +205,20 @@ def _load_timm(name: str, num_classes: int | None, weights: str | Path | None) -
         mean=tuple(config.get("mean", IMAGENET_MEAN)),
         std=tuple(config.get("std", IMAGENET_STD)),
     )
+
+
+def model_source_file(spec: str) -> Path | None:
+    """The file whose code or graph made the model of ``--model spec``: the model file itself
+    (``.pt2``, pickled module), or the source file of a ``package.module:factory``'s module
+    (imported by :func:`load_model`); None for bundled, torchvision and timm names, whose
+    code is their classes'."""
+    if Path(spec).is_file():
+        return Path(spec)
+    if ":" not in spec:
+        return None
+    module = sys.modules.get(spec.partition(":")[0])
+    source = getattr(module, "__file__", None)
+    return Path(source) if source and Path(source).is_file() else None
 
 
 def _load_factory(spec: str, num_classes: int | None) -> LoadedModel:
@@ -301,6 +316,14 @@ def _load_export(path: Path, trust_pickle: bool) -> torch.export.ExportedProgram
     return program
 
 
+def missing_file_message(option: str, path: Path) -> str:
+    """Why ``path``, given to ``option``, cannot be read as a file: it is missing, or it is a
+    folder, FIFO, socket or device (reading a FIFO would wait for a writer for ever)."""
+    if not path.exists():
+        return f"{option}: no such file: {path}"
+    return f"{option} {path}: not a regular file (a folder, FIFO, socket or device)"
+
+
 def _is_torchscript(path: Path) -> bool:
     if not zipfile.is_zipfile(path):
         return False
@@ -311,7 +334,7 @@ def _is_torchscript(path: Path) -> bool:
 
 def _torch_load(path: Path, option: str, trust_pickle: bool) -> Any:
     if not path.is_file():
-        raise ModelError(f"{option}: no such file: {path}")
+        raise ModelError(missing_file_message(option, path))
     try:
         return torch.load(path, map_location="cpu", weights_only=not trust_pickle)
     except Exception as error:

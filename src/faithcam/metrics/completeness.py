@@ -20,6 +20,7 @@ import torch
 from torch import Tensor
 
 from faithcam.engine.defaults import BATCH_SIZE
+from faithcam.engine.model_state import model_guard
 from faithcam.engine.normalization import NormalizationSpec
 from faithcam.errors import FaithcamValueError
 from faithcam.metrics._common import (
@@ -28,10 +29,28 @@ from faithcam.metrics._common import (
     check_images,
     check_model,
     check_positive_int,
+    chunks,
 )
-from faithcam.metrics.scoring import Targets, forward, metric_target, scores_of
+from faithcam.metrics.scoring import MetricTarget, Targets, forward, metric_target, scores_of
 
 __all__ = ["completeness"]
+
+
+def reference_scores(
+    model: Callable[[Tensor], Tensor], references: Tensor, target: MetricTarget, batch_size: int
+) -> Tensor:
+    """Every reference scored for every image's target, (B, R): R forward passes (in chunks,
+    under ``inference_mode``), each output scored once per image."""
+    with torch.inference_mode(), model_guard(model):
+        parts = [model(references[s]) for s in chunks(len(references), batch_size)]
+        sizes = [s.stop - s.start for s in chunks(len(references), batch_size)]
+        return torch.stack([
+            torch.cat([
+                target.scores(out, torch.full((n,), i, device=references.device))
+                for out, n in zip(parts, sizes, strict=True)
+            ])
+            for i in range(target.n_images)
+        ])  # fmt: skip
 
 
 def completeness(
@@ -48,9 +67,12 @@ def completeness(
 
     The baseline expectation E[y^c(x')] is the mean logit over ``references`` (R, C, H, W) — the
     data distribution D — or, by default, the logit of pixel black (``normalization`` gives
-    black's model-space value; without it the input 0). Scores are logits by default: the score
-    the gradient methods differentiate (a Target that names another score, e.g.
-    ``ClassProbability``, is scored as it says). Values are >= 0 (0 = complete).
+    black's model-space value; without it the input 0). A reference identical to the image
+    itself is left out of that image's mean, as Expected Grad-CAM's
+    :class:`~faithcam.cams.baselines.ReferenceSet` never draws an image as its own baseline
+    (so ``references=images`` matches the method's data-aware D). Scores are logits by
+    default: the score the gradient methods differentiate (a Target that names another score,
+    e.g. ``ClassProbability``, is scored as it says). Values are >= 0 (0 = complete).
     """
     check_model(model)
     images = check_images(images)
@@ -76,10 +98,7 @@ def completeness(
                 f"references: images of shape {tuple(references.shape[1:])} expected "
                 f"{tuple(images.shape[1:])}"
             )
-        logits = forward(model, references.to(images.device), batch_size)
-        n_ref = len(logits)  # every reference scored for every image's target: (B, R)
-        per_image = target.scores(logits.repeat(len(images), 1), rows.repeat_interleave(n_ref))
-        expected = per_image.view(len(images), n_ref).double().mean(dim=1).cpu()
+        expected = _reference_mean(model, images, references.to(images.device), target, batch_size)
     sums = raw_maps.detach().double().sum(dim=(1, 2)).cpu()
     difference = full - expected
     gap = (sums - difference).abs() / difference.abs()
@@ -89,3 +108,16 @@ def completeness(
         {"map_sum": sums, "score": full, "baseline_score": expected, "difference": difference},
         bounds=(0.0, math.inf),
     )
+
+
+def _reference_mean(model, images, references, target, batch_size) -> Tensor:
+    """(B,) mean score of each image's target over the references other than the image."""
+    same = (images[:, None] == references[None].to(images.dtype)).flatten(2).all(2).cpu()
+    if same.all(1).any():
+        raise FaithcamValueError(
+            "references: every reference equals an image itself; an image is no reference for "
+            "itself (pass at least one other image)"
+        )
+    per_image = reference_scores(model, references, target, batch_size).double().cpu()
+    kept = (~same).double()
+    return (per_image * kept).sum(1) / kept.sum(1)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import torch
 from torch import Tensor, nn
 
 from faithcam.api import explain
@@ -150,6 +151,37 @@ def _run(
     )
 
 
+def common_random_numbers(
+    specs: Sequence[MetricSpec], options: dict[str, dict[str, Any]]
+) -> dict[str, Any]:
+    """Make every stochastic metric draw the same perturbations for every method (common random
+    numbers), so that a difference between methods is not noise of the draws: a metric given
+    neither ``seed`` nor ``generator`` gets one seed, drawn once from torch's global RNG (so
+    unseeded runs still differ from run to run); a given ``generator``'s state is returned, to
+    be replayed for each method. ``options`` are updated in place."""
+    replay = {}
+    for spec in specs:
+        own = options[spec.name]
+        if "seed" not in spec.options:
+            continue
+        generator = own.get("generator")
+        if isinstance(generator, torch.Generator):
+            replay[spec.name] = generator
+        elif own.get("seed") is None and generator is None:
+            own["seed"] = int(torch.randint(0, 2**62, (1,)).item())
+    return {name: (g.device, g.get_state()) for name, g in replay.items()}
+
+
+def _replayed(options: dict[str, Any], state: tuple[Any, Tensor] | None) -> dict[str, Any]:
+    """``options`` with a fresh generator in the saved state (None: ``options`` as given)."""
+    if state is None:
+        return options
+    device, saved = state
+    generator = torch.Generator(device=device)
+    generator.set_state(saved)
+    return {**options, "generator": generator}
+
+
 def evaluate(
     model: nn.Module,
     images: Tensor,
@@ -177,7 +209,9 @@ def evaluate(
     n = the number of images once its metrics are done. ``normalization=(mean, std)`` makes
     black pixel black in the metrics and the default explain; with more than one image, the
     default explain draws Expected Grad-CAM's baselines from the other images (the data-aware
-    D). Returns an :class:`EvaluationTable`, one row per (method, metric).
+    D). Stochastic metrics (infidelity, max-sensitivity, ROAD, model randomization) draw the
+    same perturbations for every method (:func:`common_random_numbers`). Returns an
+    :class:`EvaluationTable`, one row per (method, metric).
     """
     images = check_images(images)
     methods = _check_names(methods, "methods")
@@ -185,6 +219,7 @@ def evaluate(
     batch_size = check_positive_int(batch_size, "batch_size")
     norm = as_normalization(normalization)
     options = metric_options([s.name for s in specs], metric_kwargs, norm, batch_size)
+    replay = common_random_numbers(specs, options)
     if explain is None:
         explain = default_explain(images, norm)
     elif not callable(explain):
@@ -200,7 +235,8 @@ def evaluate(
         maps = explain(model, images, method, target.explained())
         run = _run(model, images, maps, target, boxes, method, explain)
         for spec in specs:
-            result: MetricResult = spec.call(run, options[spec.name])
+            own = _replayed(options[spec.name], replay.get(spec.name))
+            result: MetricResult = spec.call(run, own)
             results[(method, spec.name)] = result
             rows.append({"method": method, **result.summary(), "metric": spec.name})
         if progress is not None:

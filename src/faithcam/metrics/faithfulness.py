@@ -17,6 +17,7 @@ from torch import Tensor
 from faithcam.engine.defaults import BATCH_SIZE, CURVE_STEPS
 from faithcam.engine.deprecation import renamed_keywords
 from faithcam.engine.model_state import model_guard
+from faithcam.engine.validation import naming_channel_mismatch
 from faithcam.errors import FaithcamValueError
 from faithcam.metrics._common import (
     ArrayLike,
@@ -37,7 +38,6 @@ from faithcam.metrics.scoring import (
     MetricTarget,
     Score,
     Targets,
-    class_outputs,
     forward,
     metric_target,
     scores_of,
@@ -77,13 +77,13 @@ def _perturbation_curves(
     t = counts.numel()
     counts = counts.to(ranks.device)
     flat_scores = torch.empty(b * t, dtype=torch.float64)
-    with torch.inference_mode(), model_guard(model):
+    with torch.inference_mode(), model_guard(model), naming_channel_mismatch(start):
         for sl in chunks(b * t, batch_size):
             idx = torch.arange(sl.start, sl.stop, device=ranks.device)
             img, step = idx // t, idx % t
             keep_end = (ranks[img] < counts[step, None]).view(-1, 1, h, w)
             batch = torch.where(keep_end, end[img], start[img])
-            flat_scores[sl] = target.scores(class_outputs(model(batch)), img).double().cpu()
+            flat_scores[sl] = target.scores(model(batch), img).double().cpu()
     return flat_scores.view(b, t)
 
 

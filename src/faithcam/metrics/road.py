@@ -10,6 +10,7 @@ import torch
 from torch import Tensor
 
 from faithcam.engine.defaults import BATCH_SIZE
+from faithcam.engine.model_state import model_guard
 from faithcam.engine.normalization import NormalizationSpec, as_normalization
 from faithcam.engine.targets import SCORES
 from faithcam.errors import FaithcamValueError, TargetError
@@ -25,7 +26,13 @@ from faithcam.metrics._common import (
     descending_ranks,
     random_generator,
 )
-from faithcam.metrics.scoring import MetricTarget, Targets, forward, metric_target
+from faithcam.metrics.scoring import (
+    MetricTarget,
+    Targets,
+    class_outputs,
+    forward,
+    metric_target,
+)
 
 __all__ = ["noisy_linear_imputation", "road"]
 
@@ -122,13 +129,14 @@ def _curve(
     b = imputed.shape[0] // percentages
     image_index = torch.arange(b, device=imputed.device).repeat_interleave(percentages)
     curves = torch.empty(imputed.shape[0], dtype=torch.float64)
-    for sl in chunks(imputed.shape[0], batch_size):
-        logits = forward(model, imputed[sl], batch_size)
-        if target.score == "accuracy":
-            classes = target.class_ids[image_index[sl]]
-            curves[sl] = (logits.argmax(dim=1) == classes).double().cpu()
-        else:
-            curves[sl] = target.scores(logits, image_index[sl]).double().cpu()
+    with torch.inference_mode(), model_guard(model):
+        for sl in chunks(imputed.shape[0], batch_size):
+            outputs = model(imputed[sl])
+            if target.score == "accuracy":
+                classes = target.class_ids[image_index[sl]]
+                curves[sl] = (class_outputs(outputs).argmax(dim=1) == classes).double().cpu()
+            else:
+                curves[sl] = target.scores(outputs, image_index[sl]).double().cpu()
     return curves.view(b, percentages)
 
 

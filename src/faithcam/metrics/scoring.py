@@ -9,9 +9,13 @@ per image, a list of class lists (several classes per image, summed), a
 Plain class ids are scored with the metric's ``score`` (its default is the one its paper uses,
 stated in each metric's docstring). A Target that names its score (``ClassLogit(3)``: the
 logit; ``ClassProbability(3)``: the softmax probability) is scored that way, and a ``score=``
-that contradicts it is an error, so ``score`` means one thing. Dense targets
-(``SegmentationTarget``, ``DetectionTarget``) are refused: the metrics score (N, classes)
-outputs.
+that contradicts it is an error, so ``score`` means one thing. Dense targets score what they
+say on the model's own output: ``SegmentationTarget`` the class logit summed over its mask on
+(N, classes, H, W) maps (a torchvision segmentation model's ``{"out": ...}`` is read as its
+``"out"``), ``DetectionTarget`` the matched detections' box scores (+ IoU) on a detector's list
+of per-image dicts; pytorch-grad-cam's per-image target objects
+(``SemanticSegmentationTarget``, ``FasterRCNNBoxScoreTarget``) are scored on one image's output
+each, as that library calls them.
 """
 
 from __future__ import annotations
@@ -36,8 +40,10 @@ from faithcam.engine.targets import (
     Target,
     as_target,
     class_scores,
+    select_output,
 )
-from faithcam.errors import FaithcamValueError, TargetError
+from faithcam.engine.validation import naming_channel_mismatch
+from faithcam.errors import FaithcamValueError
 from faithcam.metrics._common import Bounds, check_choice, chunks
 
 Targets = Any  # everything faithcam.explain accepts as targets
@@ -60,7 +66,7 @@ def class_outputs(out: Any) -> Tensor:
 def forward(model: Callable[[Tensor], Tensor], inputs: Tensor, batch_size: int) -> Tensor:
     """Model outputs (N, classes) for ``inputs``, in chunks, under ``torch.inference_mode``
     (eval mode, the model's modes and buffers restored afterwards)."""
-    with torch.inference_mode(), model_guard(model):
+    with torch.inference_mode(), model_guard(model), naming_channel_mismatch(inputs):
         outs = [class_outputs(model(inputs[s])) for s in chunks(inputs.shape[0], batch_size)]
     return torch.cat(outs)
 
@@ -92,13 +98,13 @@ class MetricTarget:
     n_images: int
     given: bool  # the caller passed a Target object (kept as such for explain functions)
 
-    def scores(self, outputs: Tensor, image_index: Tensor) -> Tensor:
-        """Scores (N,) of rows of model outputs (N, classes); row r belongs to image
-        ``image_index[r]``."""
+    def scores(self, outputs: Any, image_index: Tensor) -> Tensor:
+        """Scores (N,) of the N rows of a model output, row r of image ``image_index[r]``: class
+        scores (N, classes), or what a dense target reads (segmentation maps, detections)."""
         if self.class_ids is not None and self.score in SCORES:
-            return target_scores(outputs, self.class_ids[image_index], self.score)
+            return target_scores(class_outputs(outputs), self.class_ids[image_index], self.score)
         no_input = torch.zeros_like(image_index, dtype=torch.bool)
-        return self.bound.scores(outputs, image_index, no_input)
+        return self.bound.scores(select_output(outputs), image_index, no_input)
 
     def explained(self, image_index: Tensor | None = None) -> Any:
         """What an explain function receives for the images ``image_index`` (default: all):
@@ -111,7 +117,9 @@ class MetricTarget:
         rows = image_index.tolist()
         if isinstance(self.spec, MultiLabel):
             return MultiLabel([self.bound.classes[i].tolist() for i in rows], self.spec.score)
-        if self.bound.shared:
+        if isinstance(self.spec, SegmentationTarget | DetectionTarget):
+            return dense_subset(self.spec, self.bound, rows)
+        if getattr(self.bound, "shared", False) or not hasattr(self.bound, "fns"):
             return self.spec
         return CallableTarget([self.bound.fns[i] for i in rows])
 
@@ -131,6 +139,15 @@ class MetricTarget:
         if self.score == "probability" and distinct:
             return (0.0, 1.0)
         return (0.0, float(max(counts)))
+
+
+def dense_subset(spec: Target, bound: BoundTarget, rows: list[int]) -> Target:
+    """The dense target ``spec`` (bound as ``bound``) of the images ``rows`` only."""
+    if isinstance(spec, SegmentationTarget):
+        mask = bound.mask
+        return SegmentationTarget(bound.class_ids[rows], None if mask is None else mask[rows])
+    boxes, labels = zip(*(bound.pairs[i] for i in rows), strict=True)
+    return DetectionTarget(list(boxes), list(labels), spec.iou_threshold, spec.with_iou)
 
 
 def _is_class_ids(targets: Any) -> bool:
@@ -190,11 +207,6 @@ def metric_target(
     the predicted class is asked for. ``score`` (None: ``default``, or a Target's own score)
     must be one of ``scores``.
     """
-    if isinstance(targets, (SegmentationTarget, DetectionTarget)):
-        raise TargetError(
-            f"targets: {metric} scores class outputs (N, classes); {type(targets).__name__} "
-            "is not supported by the metrics yet: pass class ids or a class Target"
-        )
     if score is not None:
         check_choice(score, "score", scores)
     b, device = images.shape[0], images.device
@@ -228,9 +240,9 @@ def scores_of(
 ) -> Tensor:
     """Target scores (N,) of ``inputs`` (row r of image ``image_index[r]``) under
     ``inference_mode``, in chunks."""
-    with torch.inference_mode(), model_guard(model):
+    with torch.inference_mode(), model_guard(model), naming_channel_mismatch(inputs):
         out = [
-            target.scores(class_outputs(model(inputs[s])), image_index[s])
+            target.scores(model(inputs[s]), image_index[s])
             for s in chunks(inputs.shape[0], batch_size)
         ]
     return torch.cat(out)

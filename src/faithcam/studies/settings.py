@@ -1,14 +1,19 @@
 """What defines a study's rows, as one JSON-able dict and its SHA-256 key.
 
 The key covers everything that changes a row: the methods, the metrics and their options, the
-explanation options, a SHA-256 of the model's weights (every parameter and buffer, so other
-weights never resume a store), and a caller's ``fingerprint`` (targets, annotations, class
-names, preprocessing). Tensors in options enter through a hash of their contents.
+explanation options, the model's identity (a SHA-256 of every parameter and buffer with its
+name, persistent or not, and one of its code: each sub-module's class source, plain attributes
+and fx / ``torch.export`` graph), the code version (faithcam's version and a SHA-256 of its
+sources, torch's version), and a caller's ``fingerprint`` (targets, annotations, class names,
+preprocessing). Tensors in options enter through a hash of their contents. The images are not
+in the key: each row records a SHA-256 of its image (:func:`item_sha256`), checked on resume.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import inspect
 import json
 from pathlib import Path
 from typing import Any
@@ -21,14 +26,90 @@ from faithcam.errors import FaithcamTypeError
 
 
 def weights_sha256(model: nn.Module) -> str:
-    """SHA-256 of the model's state dict: names, dtypes, shapes and bytes of every tensor."""
+    """SHA-256 of the model's state dict (names, dtypes, shapes and bytes of every tensor) and of
+    its non-persistent buffers (which the state dict leaves out), each marked as such."""
     digest = hashlib.sha256()
-    for name, tensor in sorted(model.state_dict().items()):
+    persistent = model.state_dict()
+    tensors = sorted(persistent.items())
+    tensors += [
+        (f"{name} (non-persistent)", tensor)
+        for name, tensor in sorted(model.named_buffers(remove_duplicate=False))
+        if name not in persistent
+    ]
+    for name, tensor in tensors:
         if not isinstance(tensor, torch.Tensor):
             continue
-        data = tensor.detach().to("cpu").contiguous().reshape(-1)
-        digest.update(f"{name}|{data.dtype}|{tuple(tensor.shape)}|".encode())
-        digest.update(data.view(torch.uint8).numpy().tobytes())
+        _tensor_update(digest, f"{name}|", tensor)
+    return digest.hexdigest()
+
+
+def _tensor_update(digest: Any, label: str, tensor: torch.Tensor) -> None:
+    data = tensor.detach().to("cpu").contiguous().reshape(-1)
+    digest.update(f"{label}{data.dtype}|{tuple(tensor.shape)}|".encode())
+    digest.update(data.view(torch.uint8).numpy().tobytes())
+
+
+def model_code_sha256(model: nn.Module) -> str:
+    """SHA-256 of what decides the model's function besides its tensors: for each sub-module,
+    its name, its class (qualified name, and its source outside torch, which the torch version
+    covers), its plain attributes (strides, paddings, a factory's ``scale = 2.0``) and, for fx
+    and ``torch.export`` modules, its graph."""
+    digest = hashlib.sha256()
+    for name, module in model.named_modules(remove_duplicate=False):
+        cls = type(module)
+        attributes = {k: v for k, v in vars(module).items() if _plain(v) and k[0] != "_"}
+        attributes.pop("training", None)
+        graph = getattr(module, "graph", None)
+        parts = [
+            name,
+            f"{cls.__module__}.{cls.__qualname__}",
+            _class_source(cls),
+            json.dumps(attributes, sort_keys=True, default=repr),
+            str(graph) if isinstance(graph, torch.fx.Graph) else "",
+        ]
+        digest.update("\x00".join(parts).encode() + b"\x01")
+    return digest.hexdigest()
+
+
+def _plain(value: Any) -> bool:
+    """A number, text, flag or None, or a tuple / list of them (a module's hyperparameter)."""
+    if isinstance(value, (tuple, list)):
+        return all(_plain(v) for v in value)
+    return value is None or isinstance(value, (bool, int, float, str))
+
+
+@functools.cache
+def _class_source(cls: type) -> str:
+    if cls.__module__.split(".")[0] == "torch":
+        return ""
+    try:
+        return inspect.getsource(cls)
+    except (OSError, TypeError):  # defined interactively, or a builtin: its name only
+        return ""
+
+
+@functools.cache
+def code_version() -> dict[str, str]:
+    """faithcam's version and a SHA-256 of its Python sources, and torch's version: other code
+    may make other rows, so a store is resumed only by the code that made it."""
+    from faithcam import __version__
+
+    package = Path(__file__).resolve().parents[1]
+    digest = hashlib.sha256()
+    for file in sorted(package.rglob("*.py")):
+        digest.update(f"{file.relative_to(package).as_posix()}|".encode() + file.read_bytes())
+    return {
+        "faithcam": __version__, "faithcam_sha256": digest.hexdigest(), "torch": torch.__version__
+    }  # fmt: skip
+
+
+def item_sha256(item: dict[str, Any]) -> str:
+    """SHA-256 of what a data set item gives a study's rows: the image tensor (dtype, shape,
+    bytes), its target and its boxes. Recorded with each row, compared on resume."""
+    digest = hashlib.sha256()
+    _tensor_update(digest, "image|", torch.as_tensor(item["image"]))
+    extras = {k: jsonable(item.get(k), f"dataset item {k!r}") for k in ("target", "boxes")}
+    digest.update(json.dumps(extras, sort_keys=True).encode())
     return digest.hexdigest()
 
 
@@ -84,6 +165,8 @@ def study_settings(
         "metric_kwargs": jsonable(metric_kwargs, "metric_kwargs"),
         "explain_kwargs": jsonable(explain_kwargs, "explain_kwargs"),
         "weights_sha256": weights_sha256(model),
+        "model_code_sha256": model_code_sha256(model),
+        "code": code_version(),
         **{f"data.{k}": v for k, v in jsonable(fingerprint, "fingerprint").items()},
     }
     text = json.dumps(settings, sort_keys=True)

@@ -1,23 +1,29 @@
 """The SQLite store of a study: per-image rows, the settings they were made with, and the checks
 that keep a store from mixing runs (one settings set per store, no duplicate rows, no resuming
-a damaged file)."""
+a damaged file).
+
+Each row records the SHA-256 of the image it was made from (``input_sha256``, checked when a
+study resumes) and a checksum of the whole row (:func:`row_checksum`), so a value changed or
+set to NULL outside faithcam is refused. SQLite stores a NaN as NULL: a NULL is accepted only
+where the checksum says the value was NaN.
+"""
 
 from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Sequence
-from contextlib import closing
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Any
 
 from faithcam.errors import FaithcamValueError
-from faithcam.studies.store_checks import check_store, open_store_file
+from faithcam.studies.store_checks import check_store, open_store_file, row_checksum, sqlite_failure
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS results (
     image_id TEXT NOT NULL, method TEXT NOT NULL, metric TEXT NOT NULL,
-    settings TEXT NOT NULL, value REAL,
+    settings TEXT NOT NULL, value REAL, input_sha256 TEXT NOT NULL, checksum TEXT NOT NULL,
     PRIMARY KEY (image_id, method, metric, settings)
 );
 CREATE TABLE IF NOT EXISTS study (key TEXT PRIMARY KEY, settings TEXT NOT NULL);
@@ -29,11 +35,15 @@ class StoreError(FaithcamValueError):
     """The store is damaged, holds another study's rows, or would get a duplicate row."""
 
 
+Row = tuple[str, str, str, str, float]  # (image id, method, metric, settings key, value)
+
+
 class ResultStore:
     """Per-image metric values in a SQLite file; rows are never duplicated.
 
     An existing file is checked read-only (:mod:`faithcam.studies.store_checks`: integrity,
-    schema, values; never through a symbolic link) before anything is written to it.
+    schema, values and their checksums; never through a symbolic link) before anything is
+    written to it. A locked or read-only file is refused with a message that says so.
     """
 
     def __init__(self, path: str | Path) -> None:
@@ -42,51 +52,67 @@ class ResultStore:
         open_store_file(self.path, StoreError)
         if self.path.stat().st_size > 0:
             check_store(self.path, StoreError)  # read-only: a refused file is left unchanged
-        try:
-            with closing(self._connect()) as db, db:
-                if not db.execute("SELECT 1 FROM sqlite_master WHERE name = 'results'").fetchone():
-                    db.executescript(SCHEMA)
-        except sqlite3.DatabaseError as error:
-            raise StoreError(f"store: {self.path} cannot be written ({error})") from None
+        with self._database() as db:
+            if not db.execute("SELECT 1 FROM sqlite_master WHERE name = 'results'").fetchone():
+                db.executescript(SCHEMA)
 
-    def _connect(self) -> sqlite3.Connection:
-        return sqlite3.connect(self.path, timeout=60)
+    @contextmanager
+    def _database(self) -> Iterator[sqlite3.Connection]:
+        """A connection in one transaction (committed on success); SQLite's failures (locked,
+        read-only, damaged) become a StoreError naming the file and the cause."""
+        try:
+            with closing(sqlite3.connect(self.path, timeout=60)) as db, db:
+                yield db
+        except sqlite3.IntegrityError:
+            raise
+        except sqlite3.DatabaseError as error:
+            raise sqlite_failure(self.path, error, StoreError) from None
 
     def add(
-        self, rows: Sequence[tuple[str, str, str, str, float]], replace_partial: bool = False
+        self,
+        rows: Sequence[Row],
+        replace_partial: bool = False,
+        inputs: Mapping[str, str] | None = None,
     ) -> None:
         """Insert rows in one transaction (all or nothing); a row already there is an error.
 
-        ``replace_partial``: the images of ``rows`` are re-explained in full (a resumed study
-        only re-runs images whose rows are incomplete), so their stale partial rows for the
-        same settings are deleted first, in the same transaction.
+        ``inputs`` maps each image id to the SHA-256 of its input (recorded with its rows;
+        empty when unknown). ``replace_partial``: the images of ``rows`` are re-explained in
+        full (a resumed study only re-runs images whose rows are incomplete), so their stale
+        partial rows for the same settings are deleted first, in the same transaction.
         """
+        inputs = inputs or {}
+        full = []
+        for image_id, method, metric, settings, value in rows:
+            sha = inputs.get(image_id, "")
+            checksum = row_checksum(image_id, method, metric, settings, value, sha)
+            full.append((image_id, method, metric, settings, value, sha, checksum))
         try:
-            with closing(self._connect()) as db, db:
+            with self._database() as db:
                 if replace_partial:
                     images = sorted({(r[0], r[3]) for r in rows})
                     db.executemany(
                         "DELETE FROM results WHERE image_id = ? AND settings = ?", images
                     )
-                db.executemany("INSERT INTO results VALUES (?, ?, ?, ?, ?)", rows)
+                db.executemany("INSERT INTO results VALUES (?, ?, ?, ?, ?, ?, ?)", full)
         except sqlite3.IntegrityError:
             raise StoreError(
                 f"store: {self.path} already holds a row of one of these images "
                 f"({', '.join(sorted({r[0] for r in rows})[:SHOWN])}...); no row was written"
             ) from None
 
-    def rows(self, settings: str | None = None) -> list[tuple[str, str, str, str, float]]:
+    def rows(self, settings: str | None = None) -> list[Row]:
         query = "SELECT image_id, method, metric, settings, value FROM results"
         args: tuple = ()
         if settings is not None:
             query += " WHERE settings = ?"
             args = (settings,)
-        with closing(self._connect()) as db:
+        with self._database() as db:
             return db.execute(query + " ORDER BY image_id, method, metric", args).fetchall()
 
     def done_images(self, settings: str, expected_rows: int) -> set[str]:
         """Images that already have all ``expected_rows`` rows for these settings."""
-        with closing(self._connect()) as db:
+        with self._database() as db:
             found = db.execute(
                 "SELECT image_id FROM results WHERE settings = ? GROUP BY image_id "
                 "HAVING COUNT(*) >= ?",
@@ -94,10 +120,21 @@ class ResultStore:
             ).fetchall()
         return {image_id for (image_id,) in found}
 
+    def input_hashes(self, settings: str) -> dict[str, set[str]]:
+        """Each stored image's input SHA-256s (one, unless its rows disagree)."""
+        found: dict[str, set[str]] = {}
+        with self._database() as db:
+            for image_id, sha in db.execute(
+                "SELECT DISTINCT image_id, input_sha256 FROM results WHERE settings = ?",
+                (settings,),
+            ):
+                found.setdefault(image_id, set()).add(sha)
+        return found
+
     def claim(self, key: str, settings: dict[str, Any]) -> None:
         """Record that this store holds the study ``key`` (described by ``settings``); refuse a
         store that holds rows of other settings, naming what differs."""
-        with closing(self._connect()) as db, db:
+        with self._database() as db:
             has_study = db.execute("SELECT 1 FROM sqlite_master WHERE name = 'study'").fetchone()
             known = dict(
                 db.execute("SELECT key, settings FROM study").fetchall() if has_study else []
@@ -118,18 +155,20 @@ class ResultStore:
                     f"store: {self.path} holds {other_rows} rows of unknown settings (an older "
                     "faithcam?); use a new store"
                 )
+            if key in known:
+                return  # claimed before: nothing to write (a finished read-only store resumes)
             db.executescript(SCHEMA)  # an older store without the study table gets it now
             db.execute(
-                "INSERT OR IGNORE INTO study VALUES (?, ?)",
-                (key, json.dumps(settings, sort_keys=True)),
+                "INSERT INTO study VALUES (?, ?)", (key, json.dumps(settings, sort_keys=True))
             )
 
     def merge_from(self, other: str | Path) -> None:
         """Copy every row of another store of the same study into this one (a row already here,
         as a rank's padded duplicate, is kept once)."""
-        rows = ResultStore(other).rows()
-        with closing(self._connect()) as db, db:
-            db.executemany("INSERT OR IGNORE INTO results VALUES (?, ?, ?, ?, ?)", rows)
+        with ResultStore(other)._database() as db:
+            rows = db.execute("SELECT * FROM results").fetchall()
+        with self._database() as db:
+            db.executemany("INSERT OR IGNORE INTO results VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
 
 
 def differences(old: Any, new: Any, prefix: str = "") -> str:

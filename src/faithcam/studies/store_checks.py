@@ -13,6 +13,8 @@
 from __future__ import annotations
 
 import errno
+import hashlib
+import math
 import os
 import sqlite3
 import stat
@@ -23,7 +25,7 @@ from urllib.parse import quote
 from faithcam.errors import FaithcamValueError
 
 COLUMNS = {
-    "results": ["image_id", "method", "metric", "settings", "value"],
+    "results": ["image_id", "method", "metric", "settings", "value", "input_sha256", "checksum"],
     "study": ["key", "settings"],
 }
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
@@ -51,6 +53,16 @@ def open_store_file(path: Path, error: type[FaithcamValueError]) -> None:
         raise error(f"store: {path} is not a regular file (expected a SQLite file)")
 
 
+def row_checksum(
+    image_id: str, method: str, metric: str, settings: str, value: float | None, input_sha: str
+) -> str:
+    """The first 16 hex digits of the SHA-256 of a row's fields, its value exactly (``float.hex``;
+    ``nan`` for NaN, which SQLite stores as NULL)."""
+    exact = "nan" if value is None or math.isnan(value) else float(value).hex()
+    text = "\x00".join((image_id, method, metric, settings, exact, input_sha))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
 def check_store(path: Path, error: type[FaithcamValueError]) -> None:
     """Refuse an existing store that is damaged or not a faithcam store, without writing it."""
     try:
@@ -58,12 +70,39 @@ def check_store(path: Path, error: type[FaithcamValueError]) -> None:
     except sqlite3.OperationalError as failure:
         journal = path.with_name(path.name + "-journal")
         if "readonly" not in str(failure) or not journal.is_file() or journal.is_symlink():
-            raise _damaged(path, str(failure), error) from None
-        with closing(sqlite3.connect(path)) as db:  # roll the interrupted transaction back
-            db.execute("PRAGMA quick_check").fetchall()
-        _check_read_only(path, error)
+            raise sqlite_failure(path, failure, error) from None
+        try:
+            with closing(sqlite3.connect(path)) as db:  # roll the interrupted transaction back
+                db.execute("PRAGMA quick_check").fetchall()
+            _check_read_only(path, error)
+        except sqlite3.DatabaseError as again:
+            raise sqlite_failure(path, again, error) from None
     except sqlite3.DatabaseError as failure:
-        raise _damaged(path, str(failure), error) from None
+        raise sqlite_failure(path, failure, error) from None
+
+
+# SQLite's reasons that say nothing about the file's content: (words in its message, ours)
+_NOT_DAMAGE = (
+    (("locked", "busy"), "is locked by another process (a study still writing to it?); wait "
+     "for it to finish, or use another store"),
+    (("readonly", "read-only"), "is read-only (its permissions, its folder's or its file "
+     "system's) and this study must write to it; make it writable, or use another store"),
+    (("unable to open",), "cannot be opened (a folder, no permission to read it or to create its "
+     "journal next to it?); check its path and permissions, or use another store"),
+    (("disk is full", "disk i/o"), "cannot be written: the disk is full or failing"),
+)  # fmt: skip
+
+
+def sqlite_failure(
+    path: Path, failure: sqlite3.Error, error: type[FaithcamValueError]
+) -> FaithcamValueError:
+    """The error for SQLite's ``failure`` on ``path``: locked, read-only, not openable, or else
+    damaged (restore it from a backup)."""
+    text = str(failure).lower()
+    for words, message in _NOT_DAMAGE:
+        if any(word in text for word in words):
+            return error(f"store: {path} {message} (SQLite: {failure})")
+    return _damaged(path, str(failure), error)
 
 
 def _damaged(path: Path, reason: str, error: type[FaithcamValueError]) -> FaithcamValueError:
@@ -99,10 +138,14 @@ def _check_read_only(path: Path, error: type[FaithcamValueError]) -> None:
                     "left unchanged; use a new store"
                 )
         if "results" in tables:
-            _check_values(db, path, error)
+            _check_values(db, path, error, "study" in tables)
 
 
-def _check_values(db: sqlite3.Connection, path: Path, error: type[FaithcamValueError]) -> None:
+def _check_values(
+    db: sqlite3.Connection, path: Path, error: type[FaithcamValueError], has_study: bool
+) -> None:
+    """Values are numbers or NULL, and the rows of the store's study match their checksums
+    (rows of other settings are refused when a study claims the store)."""
     bad = db.execute(
         "SELECT image_id, method, metric, value FROM results "
         "WHERE typeof(value) NOT IN ('real', 'integer', 'null') LIMIT 1"
@@ -113,3 +156,27 @@ def _check_values(db: sqlite3.Connection, path: Path, error: type[FaithcamValueE
             f"store: {path}: the value of image {image!r}, {method} {metric} is {value!r}, not a "
             "number (a damaged or edited store); it was left unchanged; restore it from a backup"
         )
+    if not has_study:
+        return
+    db.create_function("faithcam_checksum", 6, _sql_checksum, deterministic=True)
+    found = db.execute(
+        "SELECT image_id, method, metric, value, COUNT(*) OVER () FROM results WHERE "
+        "settings IN (SELECT key FROM study) AND checksum IS NOT faithcam_checksum(image_id, "
+        "method, metric, settings, value, input_sha256) LIMIT 1"
+    ).fetchone()
+    if found is not None:
+        image, method, metric, value, count = found
+        raise error(
+            f"store: {path}: {count} rows do not match their checksum, the first of image "
+            f"{image!r}, {method} {metric} (value {value!r}): values changed or set to NULL "
+            "outside faithcam (a damaged or edited store); it was left unchanged; restore it "
+            "from a backup or use a new store"
+        )
+
+
+def _sql_checksum(*fields: object) -> str | None:
+    try:
+        image_id, method, metric, settings, value, input_sha = fields
+        return row_checksum(image_id, method, metric, settings, value, input_sha)  # type: ignore[arg-type]
+    except (TypeError, ValueError, AttributeError):  # a field of the wrong type: no match
+        return None

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import ctypes
 import functools
+import glob
 import inspect
 import os
 import signal
@@ -25,7 +26,7 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -39,10 +40,10 @@ from faithcam.engine.defaults import BATCH_SIZE
 from faithcam.engine.deprecation import renamed_function
 from faithcam.engine.model_state import model_guard
 from faithcam.engine.normalization import Normalization, NormalizationSpec, as_normalization
-from faithcam.engine.validation import model_device
-from faithcam.errors import FaithcamValueError
-from faithcam.studies.settings import image_seed, study_settings
-from faithcam.studies.store import ResultStore
+from faithcam.engine.validation import check_batch_size, check_seed, model_device
+from faithcam.errors import FaithcamError, FaithcamValueError
+from faithcam.studies.settings import image_seed, item_sha256, jsonable, study_settings
+from faithcam.studies.store import SHOWN, ResultStore, StoreError
 
 if TYPE_CHECKING:  # cams is imported when a study runs, not when studies is imported
     from faithcam.cams.baselines import ReferenceSet
@@ -51,13 +52,76 @@ STOCHASTIC_ESTIMATORS = ("expected", "smooth")
 PR_SET_PDEATHSIG = 1
 
 
-def _collate(items: list[dict[str, Any]]) -> dict[str, Any]:
+class _Keyed(Dataset):
+    """The data set's items with their position and the id that keys their rows."""
+
+    def __init__(self, dataset: Dataset, ids: list[str]) -> None:
+        self.dataset, self.ids = dataset, ids
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def __getitem__(self, i: int) -> tuple[int, str, Any]:
+        return i, self.ids[i], self.dataset[i]
+
+
+def _checked_item(position: int, image_id: str, item: Any) -> dict[str, Any]:
+    """``item`` if it is a dict with an ``image`` tensor whose ``id``, if any, is ``image_id``."""
+    if not isinstance(item, dict) or not isinstance(item.get("image"), torch.Tensor):
+        got = type(item.get("image") if isinstance(item, dict) else item).__name__
+        raise FaithcamValueError(
+            f"dataset[{position}]: expected a dict with an 'image' (C, H, W) tensor and "
+            f"optionally 'id', 'target', 'boxes'; got {got}"
+        )
+    if "id" in item and str(item["id"]) != image_id:
+        raise FaithcamValueError(
+            f"dataset[{position}]: its 'id' is {str(item['id'])!r}, but the study keys this image "
+            f"as {image_id!r} (dataset.ids[{position}], or its position when the data set has no "
+            "ids); give the data set an ids list in the order of its items"
+        )
+    return item
+
+
+def _collate(entries: list[tuple[int, str, Any]]) -> dict[str, Any]:
+    """One batch, each image with its id and input SHA-256; a bad item gives ``problem``
+    (raised by the study's process: a DataLoader worker's error would arrive as a traceback)."""
+    try:
+        items = [_checked_item(*entry) for entry in entries]
+        shapes = {tuple(item["image"].shape) for item in items}
+        if len(shapes) > 1:
+            raise FaithcamValueError(
+                f"dataset: images of shapes {sorted(shapes)} in one batch (items "
+                f"{entries[0][0]}..{entries[-1][0]}); resize or crop them to one size"
+            )
+        targets = [_target(entry[0], item) for entry, item in zip(entries, items, strict=True)]
+        hashes = [item_sha256(item) for item in items]
+    except FaithcamError as problem:
+        return {"problem": str(problem)}
     return {
         "image": torch.stack([item["image"] for item in items]),
-        "target": torch.tensor([int(item.get("target", -1)) for item in items]),
+        "target": torch.tensor(targets),
         "boxes": [item.get("boxes") for item in items],
-        "id": [str(item["id"]) for item in items],
+        "id": [image_id for _, image_id, _ in entries],
+        "sha256": hashes,
     }
+
+
+def _target(position: int, item: dict[str, Any]) -> int:
+    target = item.get("target", -1)
+    try:
+        return int(target)
+    except (TypeError, ValueError, RuntimeError):
+        raise FaithcamValueError(
+            f"dataset[{position}]: 'target' must be a class id (-1 or absent: the predicted "
+            f"class), got {target!r}"
+        ) from None
+
+
+def _batches(loader: DataLoader) -> Iterator[dict[str, Any]]:
+    for batch in loader:
+        if "problem" in batch:
+            raise FaithcamValueError(batch["problem"])
+        yield batch
 
 
 def _rank_file(store: str | Path, rank: int) -> str:
@@ -133,6 +197,17 @@ def _checked_metrics(metrics: Sequence[str]) -> list[str]:
     return [metric_spec(m).name for m in metrics]
 
 
+def _checked_counts(batch_size: Any, num_workers: Any) -> tuple[int, int]:
+    """``batch_size`` >= 1 and ``num_workers`` >= 0 (DataLoader worker processes)."""
+    batch_size = check_batch_size(batch_size)
+    if isinstance(num_workers, bool) or not isinstance(num_workers, int) or num_workers < 0:
+        raise FaithcamValueError(
+            f"num_workers: expected DataLoader worker processes, an int >= 0 (0: load in this "
+            f"process), got {num_workers!r}"
+        )
+    return batch_size, num_workers
+
+
 def _checked_explain_kwargs(
     explain_kwargs: dict[str, Any] | None, norm: Normalization | None
 ) -> dict[str, Any]:
@@ -141,6 +216,8 @@ def _checked_explain_kwargs(
         raise FaithcamValueError(
             "explain_kwargs: a generator cannot be split per image; pass seed= instead"
         )
+    if explain_kwargs.get("seed") is not None:
+        check_seed(explain_kwargs["seed"], "explain_kwargs['seed']")
     if norm is not None:
         explain_kwargs["normalization"] = norm.as_dict()
     return explain_kwargs
@@ -155,19 +232,54 @@ def _sampling_methods(methods: Sequence[str]) -> list[str]:
 
 def _reference_set(
     dataset: Dataset, limit: int, explain_kwargs: dict[str, Any]
-) -> ReferenceSet | None:
+) -> tuple[ReferenceSet | None, dict[str, Any]]:
     """The data-aware D of the data set (:func:`~faithcam.cams.baselines.data_aware_references`),
-    its image indices recorded in ``explain_kwargs`` (part of the settings key)."""
+    its image indices recorded in ``explain_kwargs``, and the SHA-256 of its images (both part
+    of the settings key: every sampled row depends on them)."""
     from faithcam.cams.baselines import data_aware_references
 
+    loaded: list[torch.Tensor] = []
+
     def load(picks: list[int]) -> torch.Tensor:
-        return torch.stack([dataset[i]["image"] for i in picks])
+        loaded.append(torch.stack([dataset[i]["image"] for i in picks]))
+        return loaded[-1]
 
     found = data_aware_references(len(dataset), load, limit)
     if found is None:
-        return None
+        return None, {}
     explain_kwargs["reference_images"] = found[1]
-    return found[0]
+    return found[0], {"reference_content": jsonable(loaded[-1], "references")}
+
+
+def _rank_files(store: str | Path) -> list[Path]:
+    """The rank files of ``store`` on disk (``<store>.rank<r>``), in rank order."""
+    path = Path(store)
+    found = [
+        (int(p.name[len(path.name) + 5 :]), p)
+        for p in path.parent.glob(glob.escape(path.name) + ".rank*")
+        if p.name[len(path.name) + 5 :].isdigit()
+    ]
+    return [p for _, p in sorted(found)]
+
+
+def _check_fresh(store: str | Path, resume: bool, world: int) -> None:
+    """A fresh run (``resume=False``) finds neither the store nor rank files of an earlier
+    torchrun run of it, which a later resume would read; under torchrun, every rank looks
+    before any creates a file."""
+    if not resume:
+        if Path(store).exists() or Path(store).is_symlink():
+            raise FaithcamValueError(
+                f"store: {store} exists; pass resume=True to continue it or choose a new file"
+            )
+        left = _rank_files(store)
+        if left:
+            raise FaithcamValueError(
+                f"store: {', '.join(p.name for p in left[:SHOWN])} are left from an earlier "
+                f"torchrun run of {store} (its rank files); a fresh run would mix their rows "
+                "in: delete them, pass resume=True, or choose a new file"
+            )
+    if world > 1:
+        dist.barrier()
 
 
 def _open_stores(
@@ -182,17 +294,69 @@ def _open_stores(
     return main_store, rank_store
 
 
+def _stored(main_store: ResultStore, settings: str, expected: int, world: int):
+    """(images with all ``expected`` rows, each stored image's input SHA-256s), over the main
+    store and, under torchrun, every rank's file (after a kill they differ)."""
+    stores = [main_store]
+    if world > 1:
+        stores += [ResultStore(_rank_file(main_store.path, r)) for r in range(world)]
+    done: set[str] = set()
+    inputs: dict[str, set[str]] = {}
+    for one in stores:
+        done |= one.done_images(settings, expected)
+        for image_id, hashes in one.input_hashes(settings).items():
+            inputs.setdefault(image_id, set()).update(hashes)
+    return done, inputs
+
+
+def _check_same_images(store: Path, ids: list[str], inputs: dict[str, set[str]], has_ids: bool):
+    """Refuse a store holding rows of images that are not in the data set (removed, renamed or
+    moved since: a fresh run would not have their rows)."""
+    gone = sorted(set(inputs) - set(ids))
+    if gone:
+        hint = "" if has_ids else " (a data set without ids is keyed by position: now shorter?)"
+        raise StoreError(
+            f"store: {store} holds rows of {len(gone)} images that are not in the data set "
+            f"({', '.join(gone[:SHOWN])}){hint}: removed, renamed or moved since; resume with "
+            "the same images, or use a new store"
+        )
+
+
+def _changed_images(
+    keyed: _Keyed, indices: list[int], inputs: dict[str, set[str]], options: dict[str, Any]
+) -> list[str]:
+    """The ids among ``indices`` (this process's share) whose input SHA-256 is not the one
+    stored with their rows: a pass over the images, no model call."""
+    loader, _ = _loader(keyed, indices, **options)
+    return [
+        image_id
+        for batch in _batches(loader)
+        for image_id, sha in zip(batch["id"], batch["sha256"], strict=True)
+        if inputs.get(image_id) != {sha}
+    ]
+
+
 def _todo(
-    main_store: ResultStore, store: str | Path, settings: str, expected: int, ids: list[str],
-    world: int,
+    main_store: ResultStore, settings: str, expected: int, keyed: _Keyed, dataset: Dataset,
+    options: dict[str, Any],
 ) -> list[int]:  # fmt: skip
-    """Indices of the images whose rows are not all stored yet."""
-    done = main_store.done_images(settings, expected)
-    if world > 1:  # one to-do list for all ranks (after a kill their files differ): read them all
-        for other in range(world):
-            done |= ResultStore(_rank_file(store, other)).done_images(settings, expected)
-        dist.barrier()  # before any rank writes
-    return [i for i, image_id in enumerate(ids) if image_id not in done]
+    """Indices of the images whose rows are not all stored yet, once the stored ones are
+    checked: the same images (none removed) with the same contents (SHA-256 per image)."""
+    world, has_ids = options["world"], getattr(dataset, "ids", None) is not None
+    done, inputs = _stored(main_store, settings, expected, world)
+    _check_same_images(main_store.path, keyed.ids, inputs, has_ids)
+    done_indices = [i for i, image_id in enumerate(keyed.ids) if image_id in done]
+    changed = _changed_images(keyed, done_indices, inputs, options)
+    if changed:
+        hint = "" if has_ids else " (a data set without ids is keyed by position: reordered?)"
+        raise StoreError(
+            f"store: {main_store.path}: {len(changed)} images changed since their rows were "
+            f"stored ({', '.join(changed[:SHOWN])}){hint}; their rows would not be this "
+            "data's: resume with the same images, or use a new store"
+        )
+    if world > 1:
+        dist.barrier()  # every rank checked its share, and read every file, before any writes
+    return [i for i, image_id in enumerate(keyed.ids) if image_id not in done]
 
 
 def _loader(
@@ -294,7 +458,6 @@ def _progress(total: int, shown: bool) -> tuple[Any, Callable[[str, int], None]]
 def _evaluate_batch(
     model: nn.Module,
     batch: dict[str, Any],
-    device: torch.device,
     explainer: _Explainer,
     methods: Sequence[str],
     metrics: list[str],
@@ -303,6 +466,7 @@ def _evaluate_batch(
     """:func:`faithcam.metrics.evaluate` on one batch of the data set."""
     from faithcam.metrics.evaluate import evaluate
 
+    device = model_device(model, torch.device("cpu"))
     images = explainer.images = batch["image"].to(device)
     explainer.ids = batch["id"]
     boxes = batch["boxes"] if any(b is not None for b in batch["boxes"]) else None
@@ -324,6 +488,7 @@ class _Plan:
     normalization: Normalization | None
     sampled: list[str]
     references: ReferenceSet | None
+    data_key: dict[str, Any]  # what of the data set enters the key (the references' content)
 
 
 def _plan(
@@ -344,19 +509,22 @@ def _plan(
     norm = as_normalization(normalization)
     explain_kwargs = _checked_explain_kwargs(explain_kwargs, norm)
     sampled = _sampling_methods(methods)
-    reference_set = None
+    reference_set, data_key = None, {}
     if explain_fn is None and sampled and "baseline" not in explain_kwargs:
-        reference_set = _reference_set(dataset, references, explain_kwargs)
-    return _Plan(names, options, explain_kwargs, norm, sampled, reference_set)
+        reference_set, data_key = _reference_set(dataset, references, explain_kwargs)
+    return _Plan(names, options, explain_kwargs, norm, sampled, reference_set, data_key)
 
 
-def _rows(table: Any, ids: list[str], settings: str) -> list[tuple[str, str, str, str, float]]:
-    """The store's rows of one evaluated batch: (image id, method, metric, settings, value)."""
-    return [
+def _store_batch(store: ResultStore, table: Any, batch: dict[str, Any], settings: str) -> None:
+    """The rows of one evaluated batch, (image id, method, metric, settings, value), each with
+    its image's SHA-256, into ``store`` in one transaction (replacing partial rows)."""
+    rows = [
         (image_id, method, metric, settings, float(value))
         for (method, metric), result in table.results.items()
-        for image_id, value in zip(ids, result.values.tolist(), strict=True)
+        for image_id, value in zip(batch["id"], result.values.tolist(), strict=True)
     ]
+    inputs = dict(zip(batch["id"], batch["sha256"], strict=True))
+    store.add(rows, replace_partial=True, inputs=inputs)
 
 
 def run_study(
@@ -380,22 +548,23 @@ def run_study(
     """Evaluate ``methods`` x ``metrics`` over ``dataset``; returns the summary rows on rank 0
     (None on other ranks).
 
-    Items of ``dataset`` are dicts with ``image`` (C, H, W), ``id``, and optionally ``target``
-    (class id; -1 or absent = predicted class) and ``boxes`` (ground truth for localization
-    metrics). Maps come from ``faithcam.explain(model, images, method, targets,
-    **explain_kwargs)``, or from ``explain_fn(model, images, method, targets)``; either way
-    ``explain_kwargs`` is part of the settings hash that keys the stored rows. Metrics and
-    ``metric_kwargs`` are checked against the metric registry first. ``batch_size``: images
-    per batch (one transaction) and inputs per forward pass.
+    Items of ``dataset`` are dicts with ``image`` (C, H, W), and optionally ``id`` (if given,
+    ``dataset.ids[i]``), ``target`` (class id; -1 or absent = predicted class) and ``boxes``
+    (ground truth). Rows are keyed by ``dataset.ids`` (unique), or by position without it.
+    Maps come from ``faithcam.explain(model, images, method, targets, **explain_kwargs)``, or
+    ``explain_fn(model, images, method, targets)``. Metrics and ``metric_kwargs`` are checked
+    against the metric registry first. ``batch_size``: images per batch (one transaction) and
+    inputs per forward pass.
 
-    The key also covers a SHA-256 of the model's weights and ``fingerprint`` (anything else that
-    changes a row: targets, annotations, class names, preprocessing). A store holds one study:
-    resuming it with other settings is refused, naming what differs; a damaged store is
-    refused; image ids must be unique. Stochastic methods (expected, smooth estimators) explain
-    each image alone with the seed ``image_seed(seed, image_id)`` (``seed`` from
-    ``explain_kwargs``, default 0), so rows depend on neither batching nor world size;
-    ``explain_fn`` then receives ``seed=`` when it takes one (the global RNG is seeded too).
-    DataLoader workers die with the process that started them.
+    A store holds one study, keyed (:mod:`faithcam.studies.settings`) by the options, the
+    model's weights, buffers and code, the code version and ``fingerprint`` (targets,
+    annotations, class names, preprocessing); resuming with other settings is refused, naming
+    what differs. Each row records its image's SHA-256: a resume re-reads the stored images,
+    refuses changed ones and rows of images no longer in the data set, and explains added
+    ones. Edited or damaged stores are refused. Stochastic methods explain each image alone
+    with the seed ``image_seed(seed, image_id)`` (``seed`` from ``explain_kwargs``, default
+    0), so rows depend on neither batching nor world size; ``explain_fn`` then receives
+    ``seed=`` when it takes one. DataLoader workers die with the process that started them.
     ``normalization=(mean, std)`` makes black pixel black (explain and metrics). Methods that
     sample baselines (Expected Grad-CAM) draw them from the data-aware D: ``references``
     images of the data set (:func:`~faithcam.cams.baselines.data_aware_references`, part of
@@ -403,33 +572,32 @@ def run_study(
     """
     from faithcam.metrics.registry import metric_bounds
 
-    if not resume and Path(store).exists():
-        raise FaithcamValueError(
-            f"store: {store} exists; pass resume=True to continue it or choose a new file"
-        )
+    batch_size, num_workers = _checked_counts(batch_size, num_workers)
+    rank, world = _distributed()
+    _check_fresh(store, resume, world)
     plan = _plan(
         dataset, methods, metrics, metric_kwargs, explain_kwargs, explain_fn, normalization,
         references,
     )  # fmt: skip
     metrics, metric_kwargs, explain_kwargs = plan.metrics, plan.metric_kwargs, plan.explain_kwargs
-    ids = image_ids(dataset)
     settings, described = study_settings(
-        list(methods), metrics, metric_kwargs, explain_kwargs, model, fingerprint or {}
-    )
-    rank, world = _distributed()
+        list(methods), metrics, metric_kwargs, explain_kwargs, model,
+        {**(fingerprint or {}), **plan.data_key},
+    )  # fmt: skip
     main_store, rank_store = _open_stores(store, settings, described, rank, world)
-    todo = _todo(main_store, store, settings, len(methods) * len(metrics), ids, world)
-    loader, n_items = _loader(dataset, todo, batch_size, num_workers, rank, world)
+    keyed = _Keyed(dataset, image_ids(dataset))
+    options = {"batch_size": batch_size, "num_workers": num_workers, "rank": rank, "world": world}
+    todo = _todo(main_store, settings, len(methods) * len(metrics), keyed, dataset, options)
+    loader, n_items = _loader(keyed, todo, **options)
     explainer = _Explainer(explain_fn, explain_kwargs, plan.references, plan.sampled)
-    device = model_device(model, torch.device("cpu"))
     bar, advance = _progress(n_items * len(methods), progress and rank == 0)
     evaluation = {
         "metric_kwargs": metric_kwargs, "batch_size": batch_size,
         "normalization": plan.normalization, "progress": advance,
     }  # fmt: skip
-    for batch in loader:
-        table = _evaluate_batch(model, batch, device, explainer, methods, metrics, evaluation)
-        rank_store.add(_rows(table, batch["id"], settings), replace_partial=True)
+    for batch in _batches(loader):
+        table = _evaluate_batch(model, batch, explainer, methods, metrics, evaluation)
+        _store_batch(rank_store, table, batch, settings)
     bar.close()
     if world > 1:
         dist.barrier()

@@ -7,6 +7,12 @@ averaged (after a ReLU) and min-max scaled again. What runs underneath is faithc
 forward without autograd up to the layer and a gradient of the head only, so the same code is
 faster and lighter (see ``benchmarks/bench_compat.py``).
 
+``eigen_smooth=True`` projects each layer's per-channel terms on their first principal
+component, signed as the peer signs it (:mod:`faithcam.cams.eigen`, rule
+``"pytorch-grad-cam"``). ``aug_smooth=True`` averages the scaled maps of the 6 copies the peer
+makes (horizontal flip × intensity 0.9, 1, 1.1; each map flipped back), not rescaled, as the
+peer.
+
 Differences from the peer, on purpose:
 - The model's train/eval mode: the peer calls ``model.eval()`` in its constructor and leaves
   it so; the drop-in switches every module to eval for the call and restores each one's mode
@@ -15,9 +21,8 @@ Differences from the peer, on purpose:
   to free (both are kept for compatibility).
 - Fewer targets than images raise an error (the peer silently returns all-zero maps for the
   images without a target).
-- ``aug_smooth`` and ``eigen_smooth`` are not implemented: ``True`` raises an error naming the
-  flag. ``reshape_transform`` (ViT tokens -> feature maps) works with the gradient methods,
-  applied to activations and gradients as the peer does; Score-/Ablation-CAM refuse it.
+- ``reshape_transform`` (ViT tokens -> feature maps) is applied to activations and gradients
+  as the peer does; Score-/Ablation-CAM refuse it.
 - Ablation-CAM zeroes the ablated channel (the paper); the peer does so only when the layer's
   minimum is exactly 0, as after a ReLU (see :mod:`faithcam.cams.gradient_free`).
 """
@@ -32,7 +37,10 @@ import torch
 from torch import nn
 
 from faithcam.api import explain
+from faithcam.cams.compose import AUGMENTATIONS
+from faithcam.cams.eigen import first_component, sign_rule
 from faithcam.cams.weightings import get_weighting
+from faithcam.compat.pytorch_grad_cam.ablation_layer import AblationLayer
 from faithcam.compat.pytorch_grad_cam.utils.image import scale_cam_image
 from faithcam.engine.capture import capture_batches
 from faithcam.engine.layers import ResolvedLayer, resolve_layer
@@ -46,23 +54,28 @@ PeerTarget = Callable[[torch.Tensor], torch.Tensor]
 PEER_PLUSPLUS_EPS = 1e-6  # pytorch-grad-cam's ε in Grad-CAM++'s α denominator
 
 
-def peer_gradcam_plus_plus(activations: torch.Tensor, gradients: torch.Tensor) -> torch.Tensor:
-    """Grad-CAM++ as pytorch-grad-cam computes it: α = G² / (2 G² + Σ_ab A · G³ + ε), ε = 1e-6
-    (0 where G = 0), w_k = Σ_ij α ReLU(G), map = Σ_k w_k A^k. faithcam's own ``"gradcam++"``
-    is the paper's formula without ε; the drop-in keeps the peer's so its arrays match."""
+def peer_plusplus_weights(activations: torch.Tensor, gradients: torch.Tensor) -> torch.Tensor:
+    """Grad-CAM++'s (B, K) weights as pytorch-grad-cam computes them: α = G² / (2 G² +
+    Σ_ab A · G³ + ε), ε = 1e-6 (0 where G = 0), w_k = Σ_ij α ReLU(G). faithcam's own
+    ``"gradcam++"`` is the paper's formula without ε; the drop-in keeps the peer's so its arrays
+    match."""
     squared = gradients.pow(2)
     sums = activations.sum(dim=(2, 3), keepdim=True)
     alpha = squared / (2 * squared + sums * squared * gradients + PEER_PLUSPLUS_EPS)
     alpha = torch.where(gradients != 0, alpha, 0.0)
-    weights = (alpha * gradients.clamp(min=0)).sum(dim=(2, 3))
-    return torch.einsum("bk,bkhw->bhw", weights, activations)
+    return (alpha * gradients.clamp(min=0)).sum(dim=(2, 3))
+
+
+def peer_gradcam_plus_plus(activations: torch.Tensor, gradients: torch.Tensor) -> torch.Tensor:
+    """The peer's Grad-CAM++ map Σ_k w_k A^k (:func:`peer_plusplus_weights`)."""
+    return torch.einsum("bk,bkhw->bhw", peer_plusplus_weights(activations, gradients), activations)
 
 
 class BaseCAM:
     """pytorch-grad-cam's BaseCAM interface; subclasses name a faithcam method."""
 
     method = "gradcam"
-    uses_gradients = True
+    reshape_supported = True
 
     def __init__(
         self,
@@ -71,28 +84,36 @@ class BaseCAM:
         reshape_transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
     ) -> None:
         self.model = check_model(model)
-        if isinstance(target_layers, nn.Module) or not isinstance(target_layers, Sequence):
-            raise FaithcamTypeError(
-                "target_layers: expected a list of modules, e.g. [model.layer4[-1]], got "
-                f"{type(target_layers).__name__}"
-            )
-        if not target_layers or not all(isinstance(m, nn.Module) for m in target_layers):
-            raise FaithcamValueError(
-                "target_layers: expected a non-empty list of modules of the model"
-            )
+        self.target_layers = check_target_layers(target_layers)
         if reshape_transform is not None and not callable(reshape_transform):
             raise FaithcamTypeError(
                 "reshape_transform: expected a callable (layer output -> (B, C, h, w)) or None"
             )
-        if reshape_transform is not None and not self.uses_gradients:
+        if reshape_transform is not None and not self.reshape_supported:
             raise FaithcamNotImplementedError(
                 f"reshape_transform: not supported by the drop-in's {type(self).__name__}; "
                 "use a gradient method (GradCAM, HiResCAM...) or reshape_transform=None"
             )
-        self.target_layers = list(target_layers)
         self.reshape_transform = reshape_transform
-        self.outputs: torch.Tensor | None = None
+        self.outputs = None
         self.batch_size = 16
+
+    @property
+    def outputs(self) -> Any:
+        """The model's outputs on the last call's images (the peer's ``cam.outputs``); computed
+        on first access where the method did not need them."""
+        if self._outputs is None and self._last_images is not None:
+            with torch.no_grad(), model_guard(self.model):
+                self._outputs = self.model(self._last_images)
+        return self._outputs
+
+    @outputs.setter
+    def outputs(self, value: Any) -> None:
+        self._outputs, self._last_images = value, None
+
+    def defer_outputs(self, images: torch.Tensor) -> None:
+        """``outputs`` will be the model's outputs on ``images``, computed when read."""
+        self._outputs, self._last_images = None, images
 
     def __call__(
         self,
@@ -103,26 +124,19 @@ class BaseCAM:
     ) -> np.ndarray:
         """(B, H, W) float32 maps in [0, 1], scaled and combined as pytorch-grad-cam does."""
         for flag, value in (("aug_smooth", aug_smooth), ("eigen_smooth", eigen_smooth)):
-            if value:
-                raise FaithcamNotImplementedError(
-                    f"{flag}: not implemented by faithcam's pytorch-grad-cam drop-in; "
-                    f"call with {flag}=False"
-                )
+            if not isinstance(value, bool):
+                raise FaithcamTypeError(f"{flag}: expected True or False, got {value!r}")
         images = check_images(input_tensor)
         images = images.to(model_device(self.model, images.device))
-        target = self._target(targets, len(images))
-        size = (images.shape[-1], images.shape[-2])  # (width, height), as the peer
-        with model_guard(self.model):  # eval mode; each module's mode and buffers restored
-            layers = [
-                resolve_layer(self.model, m, images, reshape_transform=self.reshape_transform)
-                for m in self.target_layers
-            ]
-            per_layer = [
-                scale_cam_image(np.maximum(self._raw_map(images, layer, target), 0), size)
-                for layer in layers
-            ]
-        combined = np.maximum(np.stack(per_layer, axis=1), 0).mean(axis=1)
-        return scale_cam_image(combined)
+        target = peer_target(targets, len(images))
+        if not aug_smooth:
+            return self._forward(images, target, eigen_smooth)
+        maps = []
+        for flip, factor in AUGMENTATIONS:
+            augmented = images * factor
+            cam = self._forward(augmented.flip(-1) if flip else augmented, target, eigen_smooth)
+            maps.append(cam[..., ::-1] if flip else cam)
+        return np.mean(np.stack(maps), axis=0).astype(np.float32)
 
     def forward(
         self,
@@ -133,35 +147,40 @@ class BaseCAM:
         """The peer's ``forward``: the call without augmentation smoothing."""
         return self(input_tensor, targets, eigen_smooth=eigen_smooth)
 
-    @staticmethod
-    def _target(targets: Sequence[PeerTarget] | None, n_images: int) -> Target:
-        if targets is None:
-            return ClassLogit(None)
-        targets = list(targets)
-        if len(targets) != n_images:
-            raise FaithcamValueError(
-                f"targets: got {len(targets)} targets for {n_images} images; give one per image "
-                "(pytorch-grad-cam returns all-zero maps for images without a target)"
-            )
-        if not all(callable(t) for t in targets):
-            raise FaithcamTypeError("targets: expected callables such as ClassifierOutputTarget")
-        return CallableTarget(list(targets))  # each called with its own image's output
+    def _forward(self, images: torch.Tensor, target: Target, eigen_smooth: bool) -> np.ndarray:
+        size = (images.shape[-1], images.shape[-2])  # (width, height), as the peer
+        with model_guard(self.model), sign_rule("pytorch-grad-cam"):  # eval mode, restored
+            layers = [
+                resolve_layer(self.model, m, images, reshape_transform=self.reshape_transform)
+                for m in self.target_layers
+            ]
+            per_layer = [
+                scale_cam_image(np.maximum(self._raw_map(images, one, target, eigen_smooth), 0),
+                                size)
+                for one in layers
+            ]  # fmt: skip
+        combined = np.maximum(np.stack(per_layer, axis=1), 0).mean(axis=1)
+        return scale_cam_image(combined)
 
-    def _raw_map(self, images: torch.Tensor, layer: ResolvedLayer, target: Target) -> np.ndarray:
+    def _raw_map(
+        self, images: torch.Tensor, layer: ResolvedLayer, target: Target, eigen_smooth: bool
+    ) -> np.ndarray:
         """The signed (B, h, w) map at the layer's resolution."""
         bound = target.bind(len(images), images.device)
         # one chunk of every image, as the peer's one batch; the layer carries the user's
         # reshape_transform: as the peer, the capture applies it to activations and gradients
         request = Request(self.model, images, target, bound, len(images), layer=layer)
         ((_, captured),) = capture_batches(request)
-        if self.outputs is None or layer.module is self.target_layers[0]:
+        if layer.module is self.target_layers[0]:
             self.outputs = captured.outputs
         activations, gradients = captured.activations, captured.gradients
-        raw = self.weighting(activations, gradients)
+        raw = self.weighting(activations, gradients, eigen_smooth)
         return raw.detach().float().cpu().numpy()
 
-    def weighting(self, activations: torch.Tensor, gradients: torch.Tensor) -> torch.Tensor:
-        return get_weighting(self.method)(activations, gradients)
+    def weighting(
+        self, activations: torch.Tensor, gradients: torch.Tensor, eigen_smooth: bool = False
+    ) -> torch.Tensor:
+        return get_weighting(self.method, eigen_smooth)(activations, gradients)
 
     def release(self) -> None:
         """Nothing to release: faithcam removes its hooks after every call."""
@@ -173,13 +192,43 @@ class BaseCAM:
         self.release()
 
 
-class _GradientFreeCAM(BaseCAM):
-    """Score-CAM / Ablation-CAM through :func:`faithcam.explain`."""
+def check_target_layers(target_layers: Sequence[nn.Module]) -> list[nn.Module]:
+    """The peer's ``target_layers``: a non-empty list of modules."""
+    if isinstance(target_layers, nn.Module) or not isinstance(target_layers, Sequence):
+        raise FaithcamTypeError(
+            "target_layers: expected a list of modules, e.g. [model.layer4[-1]], got "
+            f"{type(target_layers).__name__}"
+        )
+    if not target_layers or not all(isinstance(m, nn.Module) for m in target_layers):
+        raise FaithcamValueError("target_layers: expected a non-empty list of modules of the model")
+    return list(target_layers)
 
-    uses_gradients = False
+
+def peer_target(targets: Sequence[PeerTarget] | None, n_images: int) -> Target:
+    """faithcam's target for the peer's ``targets`` (None: each image's predicted class)."""
+    if targets is None:
+        return ClassLogit(None)
+    targets = list(targets)
+    if len(targets) != n_images:
+        raise FaithcamValueError(
+            f"targets: got {len(targets)} targets for {n_images} images; give one per image "
+            "(pytorch-grad-cam returns all-zero maps for images without a target)"
+        )
+    if not all(callable(t) for t in targets):
+        raise FaithcamTypeError("targets: expected callables such as ClassifierOutputTarget")
+    return CallableTarget(list(targets))  # each called with its own image's output
+
+
+class ExplainedCAM(BaseCAM):
+    """A drop-in class whose per-layer map is :func:`faithcam.explain` of the faithcam method
+    ``method`` with ``options`` (``eigen_smooth`` passed on where ``smooths``)."""
+
     options: dict[str, Any] = {}  # noqa: RUF012 - read-only class default
+    smooths = True
 
-    def _raw_map(self, images: torch.Tensor, layer: ResolvedLayer, target: Target) -> np.ndarray:
+    def _raw_map(
+        self, images: torch.Tensor, layer: ResolvedLayer, target: Target, eigen_smooth: bool
+    ) -> np.ndarray:
         result = explain(
             self.model,
             images,
@@ -187,11 +236,13 @@ class _GradientFreeCAM(BaseCAM):
             target,
             layer.module,
             batch_size=self.batch_size,
+            reshape_transform=self.reshape_transform,
+            relu=False,
+            eigen_smooth=eigen_smooth and self.smooths,
             **self.options,
         )
         if layer.module is self.target_layers[0]:
-            with torch.no_grad():
-                self.outputs = self.model(images)
+            self.defer_outputs(images)
         return result.raw_maps.float().cpu().numpy()
 
 
@@ -225,21 +276,28 @@ class GradCAMPlusPlus(BaseCAM):
 
     method = "gradcam++"
 
-    def weighting(self, activations: torch.Tensor, gradients: torch.Tensor) -> torch.Tensor:
-        return peer_gradcam_plus_plus(activations, gradients)
+    def weighting(
+        self, activations: torch.Tensor, gradients: torch.Tensor, eigen_smooth: bool = False
+    ) -> torch.Tensor:
+        if not eigen_smooth:
+            return peer_gradcam_plus_plus(activations, gradients)
+        weights = peer_plusplus_weights(activations, gradients)
+        return first_component(weights[:, :, None, None] * activations)
 
 
-class ScoreCAM(_GradientFreeCAM):
+class ScoreCAM(ExplainedCAM):
     """Score-CAM (Wang et al., CVPR-W 2020) with the peer's ``align_corners=True`` masks."""
 
     method = "scorecam"
+    reshape_supported = False
     options = {"align_corners": True}  # noqa: RUF012
 
 
-class AblationCAM(_GradientFreeCAM):
+class AblationCAM(ExplainedCAM):
     """Ablation-CAM (Desai & Ramaswamy, WACV 2020): w_k = (y − y_k) / y."""
 
     method = "ablationcam"
+    reshape_supported = False
 
     def __init__(
         self,
@@ -251,12 +309,33 @@ class AblationCAM(_GradientFreeCAM):
         ratio_channels_to_ablate: float = 1.0,
     ) -> None:
         super().__init__(model, target_layers, reshape_transform)
-        if ablation_layer is not None:
+        if ablation_layer is not None and type(ablation_layer) is not AblationLayer:
             raise FaithcamNotImplementedError(
-                "ablation_layer: faithcam ablates by zeroing the channel; leave it None"
+                "ablation_layer: faithcam ablates by zeroing the channel; leave it None or "
+                f"AblationLayer(), got {type(ablation_layer).__name__}"
             )
         if ratio_channels_to_ablate != 1.0:
             raise FaithcamNotImplementedError(
                 "ratio_channels_to_ablate: faithcam ablates every channel; leave it 1.0"
             )
         self.batch_size = batch_size
+
+
+class GradCAMElementWise(BaseCAM):
+    """Grad-CAM element-wise (pytorch-grad-cam): map = Σ_k ReLU(G^k ⊙ A^k)."""
+
+    method = "gradcam-elementwise"
+
+
+class EigenGradCAM(BaseCAM):
+    """EigenGradCAM (pytorch-grad-cam): the first principal component of G ⊙ A, the peer's sign
+    (``eigen_smooth`` changes nothing)."""
+
+    method = "eigengradcam"
+
+
+class SegEigenCAM(BaseCAM):
+    """Seg-Eigen-CAM (Chung & Ying, Appl. Sci. 2025): the first principal component of
+    |G| ⊙ A, negated when |min| > |max| (``eigen_smooth`` changes nothing)."""
+
+    method = "segeigencam"

@@ -1,0 +1,99 @@
+"""`faithcam truth` end to end on a small selection, and its argument errors."""
+
+from __future__ import annotations
+
+import csv
+
+import pytest
+
+from faithcam.cli import main
+from faithcam.truth.report import DOC_END, DOC_START
+
+
+def test_truth_command_writes_the_leaderboard(tmp_path, capsys):
+    doc = tmp_path / "doc.md"
+    doc.write_text(f"before\n{DOC_START}\nold\n{DOC_END}\nafter\n")
+    code = main(["truth", "--quick", "--cases", "masked-head,and", "--methods",
+                 "gradcam,hirescam,cam,fullgrad", "--images", "2", "--out", str(tmp_path / "out"),
+                 "--update-doc", str(doc)])  # fmt: skip
+    assert code == 0
+    out = tmp_path / "out"
+    with open(out / "leaderboard.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    assert {"case", "method", "rank", "rank_low", "rank_high", "mean_rank", "spearman", "topk",
+            "sign", "distance"} <= set(rows[0])  # fmt: skip
+    by_key = {(r["case"], r["method"]): r for r in rows}
+    assert float(by_key[("masked-head", "hirescam")]["spearman"]) == pytest.approx(1.0)
+    assert float(by_key[("masked-head", "hirescam")]["rank"]) == 1.0  # the only perfect map
+    assert by_key[("and", "cam")]["status"].startswith("n/a")  # no linear classifier
+    assert by_key[("masked-head", "fullgrad")]["status"] == "ok"  # pixel maps pooled to 4 x 4
+    with open(out / "scores.csv") as handle:
+        ok = [r for r in csv.DictReader(handle) if r["status"] == "ok"]
+    assert len(ok) == 2 * 7  # 2 images x the 7 (method, case) pairs that ran
+    page = (out / "index.html").read_text()
+    assert "<table>" in page and "data:image/png;base64," in page
+    text = doc.read_text()
+    assert text.startswith("before\n") and text.endswith("after\n") and "old" not in text
+    assert "| hirescam |" in text
+    printed = capsys.readouterr().out
+    assert "hirescam" in printed and "mean rank" in printed
+
+
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (["--cases", "nope"], "cases: unknown 'nope'"),
+        (["--methods", "nope"], "methods: unknown 'nope'"),
+        (["--images", "1"], "--images"),
+        (["--update-doc", "missing.md"], "--update-doc"),
+    ],
+)
+def test_truth_command_errors_name_the_argument(tmp_path, capsys, args, words):
+    assert main(["truth", "--out", str(tmp_path), "--quiet", *args]) == 2
+    assert words in capsys.readouterr().err
+
+
+def test_resume_reuses_finished_cases(tmp_path):
+    def args(images: str) -> list[str]:
+        return ["truth", "--quick", "--cases", "masked-head", "--methods", "hirescam",
+                "--images", images, "--out", str(tmp_path), "--quiet", "--resume"]  # fmt: skip
+
+    assert main(args("2")) == 0
+    saved = tmp_path / "cases" / "masked-head.json"
+    first = (tmp_path / "leaderboard.csv").read_text()
+    stamp = saved.stat().st_mtime_ns
+    assert main(args("2")) == 0
+    assert saved.stat().st_mtime_ns == stamp  # reused, not recomputed
+    assert (tmp_path / "leaderboard.csv").read_text() == first
+    assert main(args("3")) == 0
+    assert saved.stat().st_mtime_ns != stamp  # other settings: computed again
+
+
+def test_a_case_that_fails_is_reported_not_fatal():
+    from faithcam.truth.cases import Case
+    from faithcam.truth.entries import select_entries
+    from faithcam.truth.leaderboard import run
+    from faithcam.truth.report import case_table
+
+    def broken(n, quick):
+        raise RuntimeError("no weights here")
+
+    case = Case("broken", "test", "nothing", broken)
+    truths, rows = run([case], select_entries(["gradcam"], False), 2, True)
+    assert rows == [] and truths[0].status.startswith("failed: RuntimeError: no weights here")
+    assert "failed" in case_table(truths)[1][0][4]
+
+
+def test_update_doc_fills_only_its_own_section(tmp_path):
+    from faithcam.errors import FaithcamValueError
+    from faithcam.truth.report import doc_markers, update_doc
+
+    quick, seeds = doc_markers("quick"), doc_markers("seeds")
+    doc = tmp_path / "doc.md"
+    doc.write_text(f"a\n{quick[0]}\nold quick\n{quick[1]}\nb\n{seeds[0]}\nold seeds\n{seeds[1]}\n")
+    update_doc(doc, "new quick\n", "quick")
+    assert doc.read_text() == (
+        f"a\n{quick[0]}\nnew quick\n{quick[1]}\nb\n{seeds[0]}\nold seeds\n{seeds[1]}\n"
+    )
+    with pytest.raises(FaithcamValueError, match="truth:full:start"):
+        update_doc(doc, "x", "full")
