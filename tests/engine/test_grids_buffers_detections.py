@@ -19,7 +19,7 @@ def test_patch_grid_is_height_by_width_on_non_square_inputs() -> None:
     tokens = torch.zeros(1, 1 + 8, 3)
     tokens[0, 1:, 0] = torch.arange(8.0)
     hints = LayoutHints(patch=(4, 4), prefix=1)
-    layout = infer_layout(tokens, nn.LayerNorm(3), (8, 16), hints, "blocks")
+    layout = infer_layout(tokens, nn.LayerNorm(3), (8, 16), lambda: hints, "blocks")
     assert layout.grid == (2, 4) and layout.prefix == 1
     grid = layout.to_nchw(tokens)
     assert grid.shape == (1, 3, 2, 4)
@@ -29,7 +29,8 @@ def test_patch_grid_is_height_by_width_on_non_square_inputs() -> None:
 def test_patch_grid_of_non_square_patches() -> None:
     """An 8 × 12 image in 2 × 4 (h × w) patches: 4 rows of 3 patches."""
     tokens = torch.zeros(1, 12, 3)
-    layout = infer_layout(tokens, nn.LayerNorm(3), (8, 12), LayoutHints((2, 4), 0), "blocks")
+    hints = LayoutHints((2, 4), 0)
+    layout = infer_layout(tokens, nn.LayerNorm(3), (8, 12), lambda: hints, "blocks")
     assert layout.grid == (4, 3)
 
 
