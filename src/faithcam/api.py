@@ -59,15 +59,15 @@ def explain(
         layer: dotted module name, ``"name:input"`` (the module's input), module, or None
             (automatic: docs/automatic-layers.md); a list of them runs the method once per
             layer and fuses the maps (``fusion``).
-        estimator: override the method's gradient estimator (``"vanilla"``, ``"integrated"``,
-            ``"expected"``, ``"smooth"`` or an Estimator object).
+        estimator: the gradient estimator instead of the method's (a name or an Estimator).
         batch_size: sample rows per forward pass; bounds memory for every estimator.
         output_selector: index, key or callable picking the logits from a tuple/dict output.
         reshape_transform: a callable turning the layer's tensor (and, alike, its gradient)
             into (B, C, h, w), as pytorch-grad-cam's; None infers token (B, N, C) and
             channels-last (B, h, w, C) layouts and refuses ambiguous ones.
         relu: False keeps the sign of the map (scaled to [-1, 1]).
-        seed, generator: make the stochastic estimators reproducible (an int or a Generator).
+        seed: make the stochastic estimators reproducible (an int seed).
+        generator: the same with your own ``torch.Generator``.
         progress: show a progress bar (None: only on long runs in a terminal).
         normalization: the model's input normalization, ``(mean, std)`` or a ``Normalization``,
             so that ``Black()`` is pixel black (else the model input 0: grey if normalized).
