@@ -413,15 +413,18 @@ DENSE_TARGETS = "error message: targets"
 
 
 def _metric_with_dense_target(name: str, kind: str) -> Verdict:
+    """Metrics score dense targets on dense outputs; on a classifier's (N, classes) output the
+    error names the target and the output it needs."""
     import faithcam
     from faithcam import metrics
 
     dense = {"segmentation": faithcam.SegmentationTarget(1),
              "detection": faithcam.DetectionTarget([[0, 0, 4, 4]], [1])}  # fmt: skip
+    needs = {"segmentation": "(N, classes, H, W) outputs", "detection": "per-image dicts"}
     maps = torch.rand(2, 16, 16)
     return expect_refusal(
         lambda: getattr(metrics, name)(_gap(), _images(2), maps, dense[kind]), "targets",
-        type(dense[kind]).__name__, "not supported by the metrics",
+        f"{kind} targets need", needs[kind],
     )  # fmt: skip
 
 
