@@ -24,7 +24,6 @@ import signal
 import sys
 import threading
 import time
-from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,8 +38,11 @@ from faithcam.engine.defaults import BATCH_SIZE
 from faithcam.engine.deprecation import renamed_function
 from faithcam.engine.model_state import model_guard
 from faithcam.engine.normalization import Normalization, NormalizationSpec, as_normalization
+from faithcam.engine.progress import Progress
 from faithcam.engine.validation import model_device
 from faithcam.errors import FaithcamValueError
+from faithcam.studies.items import StudyItems, check_unique, collate, known_ids, select
+from faithcam.studies.items import image_ids as image_ids  # re-exported
 from faithcam.studies.settings import image_seed, study_settings
 from faithcam.studies.store import ResultStore
 
@@ -51,32 +53,9 @@ STOCHASTIC_ESTIMATORS = ("expected", "smooth")
 PR_SET_PDEATHSIG = 1
 
 
-def _collate(items: list[dict[str, Any]]) -> dict[str, Any]:
-    return {
-        "image": torch.stack([item["image"] for item in items]),
-        "target": torch.tensor([int(item.get("target", -1)) for item in items]),
-        "boxes": [item.get("boxes") for item in items],
-        "id": [str(item["id"]) for item in items],
-    }
-
-
 def _rank_file(store: str | Path, rank: int) -> str:
     """The result file of one process of a ``torchrun`` study."""
     return f"{store}.rank{rank}"
-
-
-def image_ids(dataset: Dataset) -> list[str]:
-    """Stable, unique ids: ``dataset.ids`` when the data set has them, else the indices."""
-    ids = getattr(dataset, "ids", None)
-    ids = [str(i) for i in (ids if ids is not None else range(len(dataset)))]
-    repeated = [(i, n) for i, n in Counter(ids).items() if n > 1]
-    if repeated:
-        first, count = repeated[0]
-        raise FaithcamValueError(
-            f"dataset: image id {first!r} appears {count} times ({len(repeated)} ids repeat); "
-            "ids key the stored rows and must be unique (two annotation files for one image?)"
-        )
-    return ids
 
 
 def _die_with_parent(parent: int, worker_id: int) -> None:
@@ -182,17 +161,14 @@ def _open_stores(
     return main_store, rank_store
 
 
-def _todo(
-    main_store: ResultStore, store: str | Path, settings: str, expected: int, ids: list[str],
-    world: int,
-) -> list[int]:  # fmt: skip
-    """Indices of the images whose rows are not all stored yet."""
+def _done(main_store: ResultStore, store: str | Path, settings: str, expected: int, world: int):
+    """Ids of the images whose rows are all stored already."""
     done = main_store.done_images(settings, expected)
     if world > 1:  # one to-do list for all ranks (after a kill their files differ): read them all
         for other in range(world):
             done |= ResultStore(_rank_file(store, other)).done_images(settings, expected)
         dist.barrier()  # before any rank writes
-    return [i for i, image_id in enumerate(ids) if image_id not in done]
+    return done
 
 
 def _loader(
@@ -211,7 +187,7 @@ def _loader(
         batch_size=batch_size,
         sampler=sampler,
         num_workers=num_workers,
-        collate_fn=_collate,
+        collate_fn=collate,
         worker_init_fn=functools.partial(_die_with_parent, os.getpid()) if num_workers else None,
     )
     return loader, len(todo) if sampler is None else len(sampler)
@@ -277,18 +253,24 @@ def _batch_targets(model: nn.Module, images: torch.Tensor, targets: torch.Tensor
     return targets
 
 
-def _progress(total: int, shown: bool) -> tuple[Any, Callable[[str, int], None]]:
-    """The study's progress bar, one step per image and method, and the ``progress`` callback
-    of :func:`faithcam.metrics.evaluate` that advances it, naming the method."""
-    from tqdm.auto import tqdm
+class _Fresh:
+    """Drops the items of a batch whose rows are stored already (when only the items know
+    their ids) and refuses an id seen twice; the reporter forgets the dropped items' work."""
 
-    bar = tqdm(total=total, disable=not shown, desc="evaluate", unit="image·method")
+    def __init__(self, done: set[str], filter_done: bool, reporter: Progress, work) -> None:
+        self.done, self.filter_done, self.reporter, self.work = done, filter_done, reporter, work
+        self.seen: set[str] = set()
 
-    def advance(method: str, n_images: int) -> None:
-        bar.set_description(f"evaluate {method}")  # refreshed: shown even on fast runs
-        bar.update(n_images)
-
-    return bar, advance
+    def __call__(self, batch: dict[str, Any]) -> dict[str, Any] | None:
+        ids = batch["id"]
+        for image_id in ids:
+            if image_id in self.seen:
+                check_unique([image_id, image_id])  # the one message for a repeated id
+            self.seen.add(image_id)
+        keep = [k for k, i in enumerate(ids) if not (self.filter_done and i in self.done)]
+        if len(keep) < len(ids):
+            self.reporter.drop(self.work(len(ids) - len(keep)))
+        return None if not keep else batch if len(keep) == len(ids) else select(batch, keep)
 
 
 def _evaluate_batch(
@@ -300,12 +282,14 @@ def _evaluate_batch(
     metrics: list[str],
     evaluation: dict[str, Any],
 ) -> Any:
-    """:func:`faithcam.metrics.evaluate` on one batch of the data set."""
+    """:func:`faithcam.metrics.evaluate` on one batch of the data set (an item without boxes
+    gets NaN from the metrics that need them)."""
     from faithcam.metrics.evaluate import evaluate
+    from faithcam.metrics.registry import metric_spec
 
     images = explainer.images = batch["image"].to(device)
     explainer.ids = batch["id"]
-    boxes = batch["boxes"] if any(b is not None for b in batch["boxes"]) else None
+    boxes = batch["boxes"] if any(metric_spec(m).needs_boxes for m in metrics) else None
     targets = _batch_targets(model, images, batch["target"].to(device))
     return evaluate(
         model, images, list(methods), metrics, boxes=boxes, targets=targets, explain=explainer,
@@ -373,7 +357,7 @@ def run_study(
     explain_kwargs: dict[str, Any] | None = None,
     explain_fn: Callable[..., torch.Tensor] | None = None,
     fingerprint: dict[str, Any] | None = None,
-    progress: bool = True,
+    progress: bool | None = None,
     normalization: NormalizationSpec = None,
     references: int = 32,
 ) -> list[dict[str, Any]] | None:
@@ -382,7 +366,10 @@ def run_study(
 
     Items of ``dataset`` are dicts with ``image`` (C, H, W), ``id``, and optionally ``target``
     (class id; -1 or absent = predicted class) and ``boxes`` (ground truth for localization
-    metrics). Maps come from ``faithcam.explain(model, images, method, targets,
+    metrics; None or absent: the metrics that need boxes give NaN for that image, left out of
+    their ``n``), or ``(image, label)`` pairs. The ids key the stored rows, so that a second
+    run resumes: ``dataset.ids``, else each item's ``id``, else its index (with a warning:
+    reordering breaks it; see :mod:`faithcam.studies.items`). Maps come from ``faithcam.explain(model, images, method, targets,
     **explain_kwargs)``, or from ``explain_fn(model, images, method, targets)``; either way
     ``explain_kwargs`` is part of the settings hash that keys the stored rows. Metrics and
     ``metric_kwargs`` are checked against the metric registry first. ``batch_size``: images
@@ -399,38 +386,47 @@ def run_study(
     ``normalization=(mean, std)`` makes black pixel black (explain and metrics). Methods that
     sample baselines (Expected Grad-CAM) draw them from the data-aware D: ``references``
     images of the data set (:func:`~faithcam.cams.baselines.data_aware_references`, part of
-    the key), unless ``explain_kwargs`` sets ``baseline``.
+    the key), unless ``explain_kwargs`` sets ``baseline``. ``progress``: a line with the
+    images x methods done and an ETA from the measured rates (:mod:`faithcam.engine.progress`;
+    None: shown in a terminal when the run takes over 2 s).
     """
+    from faithcam.metrics.evaluate import EVALUATION_UNIT, evaluation_work
     from faithcam.metrics.registry import metric_bounds
 
     if not resume and Path(store).exists():
         raise FaithcamValueError(
             f"store: {store} exists; pass resume=True to continue it or choose a new file"
         )
+    items = StudyItems(dataset, known_ids(dataset))
     plan = _plan(
-        dataset, methods, metrics, metric_kwargs, explain_kwargs, explain_fn, normalization,
+        items, methods, metrics, metric_kwargs, explain_kwargs, explain_fn, normalization,
         references,
     )  # fmt: skip
     metrics, metric_kwargs, explain_kwargs = plan.metrics, plan.metric_kwargs, plan.explain_kwargs
-    ids = image_ids(dataset)
     settings, described = study_settings(
         list(methods), metrics, metric_kwargs, explain_kwargs, model, fingerprint or {}
     )
     rank, world = _distributed()
     main_store, rank_store = _open_stores(store, settings, described, rank, world)
-    todo = _todo(main_store, store, settings, len(methods) * len(metrics), ids, world)
-    loader, n_items = _loader(dataset, todo, batch_size, num_workers, rank, world)
+    done = _done(main_store, store, settings, len(methods) * len(metrics), world)
+    todo = [i for i in range(len(items)) if items.ids is None or items.ids[i] not in done]
+    loader, n_items = _loader(items, todo, batch_size, num_workers, rank, world)
     explainer = _Explainer(explain_fn, explain_kwargs, plan.references, plan.sampled)
     device = model_device(model, torch.device("cpu"))
-    bar, advance = _progress(n_items * len(methods), progress and rank == 0)
     evaluation = {
         "metric_kwargs": metric_kwargs, "batch_size": batch_size,
-        "normalization": plan.normalization, "progress": advance,
+        "normalization": plan.normalization,
     }  # fmt: skip
-    for batch in loader:
-        table = _evaluate_batch(model, batch, device, explainer, methods, metrics, evaluation)
-        rank_store.add(_rows(table, batch["id"], settings), replace_partial=True)
-    bar.close()
+    work = functools.partial(evaluation_work, methods, metrics)
+    shown = progress if rank == 0 else False
+    with Progress(work(n_items), "evaluate", EVALUATION_UNIT, enabled=shown) as reporter:
+        fresh = _Fresh(done, items.ids is None, reporter, work)
+        for batch in loader:
+            batch = fresh(batch)
+            if batch is None:
+                continue
+            table = _evaluate_batch(model, batch, device, explainer, methods, metrics, evaluation)
+            rank_store.add(_rows(table, batch["id"], settings), replace_partial=True)
     if world > 1:
         dist.barrier()
         if rank != 0:
