@@ -172,3 +172,23 @@ def test_a_batch_without_any_boxes_gives_nan_not_an_error(tmp_path):
     rows = _run(tmp_path / "s.sqlite", Counting(2, boxes_every=99), ("pointing_game",))
     # image 0 has boxes (0 % 99 == 0), image 1 none: one value
     assert rows[0]["n"] == 1
+
+
+def test_deletion_curves_are_stored_per_image_and_integrate_to_the_stored_value(tmp_path):
+    import json
+
+    import numpy as np
+
+    store = tmp_path / "s.sqlite"
+    _run(store, Counting(3))
+    values = {r[0]: r[4] for r in ResultStore(store).rows()}
+    curves = ResultStore(store).curves()
+    assert sorted(c[0] for c in curves) == ["photo-0", "photo-1", "photo-2"]
+    for image_id, method, metric, _settings, points in curves:
+        assert (method, metric) == ("gradcam", "deletion")
+        curve = json.loads(points)
+        assert curve["x"][0] == 0 and curve["x"][-1] == 1 and len(curve["x"]) == 3  # 2 steps
+        area = float(np.sum(np.diff(curve["x"]) * (np.array(curve["y"][1:]) + curve["y"][:-1]))) / 2
+        assert area == pytest.approx(values[image_id], abs=1e-5)
+    _run(store, Counting(3))  # resumed: nothing doubled
+    assert len(ResultStore(store).curves()) == 3

@@ -21,7 +21,16 @@ CREATE TABLE IF NOT EXISTS results (
     PRIMARY KEY (image_id, method, metric, settings)
 );
 CREATE TABLE IF NOT EXISTS study (key TEXT PRIMARY KEY, settings TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS curves (
+    image_id TEXT NOT NULL, method TEXT NOT NULL, metric TEXT NOT NULL,
+    settings TEXT NOT NULL, points TEXT NOT NULL,
+    PRIMARY KEY (image_id, method, metric, settings)
+);
 """
+Row = tuple[str, str, str, str, float]
+# A curve of one image (deletion, insertion): (image id, method, metric, settings, JSON
+# {"x": fractions of pixels, "y": scores}).
+CurveRow = tuple[str, str, str, str, str]
 SHOWN = 3  # differences named in a mismatch message
 
 
@@ -53,9 +62,13 @@ class ResultStore:
         return sqlite3.connect(self.path, timeout=60)
 
     def add(
-        self, rows: Sequence[tuple[str, str, str, str, float]], replace_partial: bool = False
+        self,
+        rows: Sequence[Row],
+        replace_partial: bool = False,
+        curves: Sequence[CurveRow] = (),
     ) -> None:
-        """Insert rows in one transaction (all or nothing); a row already there is an error.
+        """Insert rows (and the images' ``curves``) in one transaction (all or nothing); a row
+        already there is an error.
 
         ``replace_partial``: the images of ``rows`` are re-explained in full (a resumed study
         only re-runs images whose rows are incomplete), so their stale partial rows for the
@@ -65,17 +78,31 @@ class ResultStore:
             with closing(self._connect()) as db, db:
                 if replace_partial:
                     images = sorted({(r[0], r[3]) for r in rows})
-                    db.executemany(
-                        "DELETE FROM results WHERE image_id = ? AND settings = ?", images
-                    )
+                    for table in ("results", "curves"):
+                        db.executemany(
+                            f"DELETE FROM {table} WHERE image_id = ? AND settings = ?", images
+                        )
                 db.executemany("INSERT INTO results VALUES (?, ?, ?, ?, ?)", rows)
+                db.executemany("INSERT INTO curves VALUES (?, ?, ?, ?, ?)", curves)
         except sqlite3.IntegrityError:
             raise StoreError(
                 f"store: {self.path} already holds a row of one of these images "
                 f"({', '.join(sorted({r[0] for r in rows})[:SHOWN])}...); no row was written"
             ) from None
 
-    def rows(self, settings: str | None = None) -> list[tuple[str, str, str, str, float]]:
+    def curves(self, settings: str | None = None) -> list[CurveRow]:
+        """The stored curves (image id, method, metric, settings, JSON points)."""
+        query = "SELECT image_id, method, metric, settings, points FROM curves"
+        args: tuple = ()
+        if settings is not None:
+            query += " WHERE settings = ?"
+            args = (settings,)
+        with closing(self._connect()) as db:
+            if not db.execute("SELECT 1 FROM sqlite_master WHERE name = 'curves'").fetchone():
+                return []
+            return db.execute(query + " ORDER BY image_id, method, metric", args).fetchall()
+
+    def rows(self, settings: str | None = None) -> list[Row]:
         query = "SELECT image_id, method, metric, settings, value FROM results"
         args: tuple = ()
         if settings is not None:
@@ -118,7 +145,7 @@ class ResultStore:
                     f"store: {self.path} holds {other_rows} rows of unknown settings (an older "
                     "faithcam?); use a new store"
                 )
-            db.executescript(SCHEMA)  # an older store without the study table gets it now
+            db.executescript(SCHEMA)  # an older store without the study / curves tables gets them
             db.execute(
                 "INSERT OR IGNORE INTO study VALUES (?, ?)",
                 (key, json.dumps(settings, sort_keys=True)),
@@ -127,9 +154,11 @@ class ResultStore:
     def merge_from(self, other: str | Path) -> None:
         """Copy every row of another store of the same study into this one (a row already here,
         as a rank's padded duplicate, is kept once)."""
-        rows = ResultStore(other).rows()
+        source = ResultStore(other)
+        rows, curves = source.rows(), source.curves()
         with closing(self._connect()) as db, db:
             db.executemany("INSERT OR IGNORE INTO results VALUES (?, ?, ?, ?, ?)", rows)
+            db.executemany("INSERT OR IGNORE INTO curves VALUES (?, ?, ?, ?, ?)", curves)
 
 
 def differences(old: Any, new: Any, prefix: str = "") -> str:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import ctypes
 import functools
 import inspect
+import json
 import os
 import signal
 import sys
@@ -343,6 +344,21 @@ def _rows(table: Any, ids: list[str], settings: str) -> list[tuple[str, str, str
     ]
 
 
+def _curve_rows(table: Any, ids: list[str], settings: str) -> list[tuple[str, str, str, str, str]]:
+    """The curves of one evaluated batch (deletion, insertion: ``details["curves"]`` (B, T) over
+    ``details["fraction"]``), one JSON ``{"x", "y"}`` per image, method and metric."""
+    rows = []
+    for (method, metric), result in table.results.items():
+        curves, fraction = result.details.get("curves"), result.details.get("fraction")
+        if curves is None or fraction is None:
+            continue
+        x = [round(float(v), 6) for v in fraction]
+        for image_id, curve in zip(ids, curves.tolist(), strict=True):
+            points = json.dumps({"x": x, "y": [round(float(v), 6) for v in curve]})
+            rows.append((image_id, method, metric, settings, points))
+    return rows
+
+
 def run_study(
     model: nn.Module,
     dataset: Dataset,
@@ -426,7 +442,9 @@ def run_study(
             if batch is None:
                 continue
             table = _evaluate_batch(model, batch, device, explainer, methods, metrics, evaluation)
-            rank_store.add(_rows(table, batch["id"], settings), replace_partial=True)
+            ids = batch["id"]
+            curves = _curve_rows(table, ids, settings)
+            rank_store.add(_rows(table, ids, settings), replace_partial=True, curves=curves)
     if world > 1:
         dist.barrier()
         if rank != 0:
