@@ -8,7 +8,6 @@ time, so a large folder never sits in memory at once.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import warnings
 from collections import Counter
@@ -23,17 +22,14 @@ import torch
 
 from faithcam.cams.baselines import ReferenceSet, data_aware_references
 from faithcam.cams.methods import METHODS, explain, method_spec
-from faithcam.cli.presets import apply_preset
 from faithcam.engine.layers import resolve_layer
 from faithcam.engine.result import CamResult
 from faithcam.engine.targets import DetectionTarget, SegmentationTarget, select_output
 from faithcam.errors import FaithcamError, FaithcamValueError
-from faithcam.io.annotations import box_mask, read_annotations
-from faithcam.io.images import Preprocessing, find_images, load_image
+from faithcam.io.images import Preprocessing, find_images
 from faithcam.io.model_sources import LoadedModel, load_model
 from faithcam.io.outputs import check_inputs_kept, check_writable, fit_name, write_fresh
 from faithcam.io.viz import method_grid, overlay_alpha, save_overlay
-from faithcam.studies.settings import file_sha256
 
 STEP_ESTIMATORS = {"integrated": "steps", "expected": "samples", "smooth": "samples"}
 
@@ -217,7 +213,13 @@ def _per_channel(
 
 
 def _read_class_names(path: str) -> list[str]:
+    """``--classes``: a text file (one name per line), a JSON list or {id: name} object, or
+    ``voc`` (PASCAL VOC's 20 classes in the devkit's order)."""
     file = Path(path)
+    if path.strip().lower() == "voc" and not file.exists():
+        from faithcam.cli.evaluate_items import VOC_CLASSES
+
+        return list(VOC_CLASSES)
     if not file.is_file():
         raise FaithcamValueError(f"--classes: no such file: {file}")
     text = file.read_text(encoding="utf-8")
@@ -529,165 +531,3 @@ def run_compare(args: argparse.Namespace) -> int:
     if not session.quiet:
         print(f"wrote {len(records)} grids and {summary}")
     return 0
-
-
-BOX_METRICS = ["pointing_game", "energy_pointing_game"]
-
-
-class FolderDataset(torch.utils.data.Dataset):
-    """Images of a folder (and their annotation masks), loaded lazily for a DataLoader."""
-
-    def __init__(
-        self,
-        paths: Sequence[Path],
-        prep: Preprocessing,
-        root: Path,
-        annotations: Sequence[Any] | None,
-        target: int | None,
-    ) -> None:
-        self.paths, self.prep, self.annotations, self.target = (
-            list(paths),
-            prep,
-            annotations,
-            target,
-        )
-        self.ids = [str(p.relative_to(root)) if p.is_relative_to(root) else str(p) for p in paths]
-
-    def __len__(self) -> int:
-        return len(self.paths)
-
-    def __getitem__(self, i: int) -> dict[str, Any]:
-        array = load_image(self.paths[i])
-        crop = self.prep.crop(array)  # [0, 1], as shown in the report
-        item = {
-            "image": self.prep.normalise(crop[None])[0],
-            "crop": crop,
-            "id": self.ids[i],
-            "target": -1 if self.target is None else self.target,
-        }
-        if self.annotations is not None:
-            item["boxes"] = box_mask(self.annotations[i].boxes, *array.shape[:2], self.prep).numpy()
-        return item
-
-
-def run_evaluate(args: argparse.Namespace) -> int:
-    """`faithcam evaluate`: stream a folder through the methods and metrics into a resumable
-    SQLite store (``--resume`` continues it; under torchrun the folder is sharded across ranks),
-    then write results.csv and report.html (rank 0)."""
-    from faithcam.io.report import Report
-    from faithcam.metrics.registry import METRICS
-    from faithcam.studies.study import run_study
-
-    apply_preset(args)
-    if args.method is None:
-        args.method = "gradcam,hirescam,expected-gradcam"
-    session = open_session(args)
-    folder = Path(args.folder)
-    if not folder.is_dir():
-        raise FaithcamValueError(f"FOLDER: no such folder: {folder}")
-    if args.annotations:
-        annotations = read_annotations(args.annotations, folder)
-        paths = [a.image for a in annotations]
-    else:
-        annotations, paths = None, find_images([folder])
-    metrics = _parse_metrics(args.metrics, annotations is not None, METRICS)
-    out = prepare_out(args.out)
-    target = None
-    if args.target is not None:
-        first = session.prep.normalise(session.prep.crop(load_image(paths[0]))[None])
-        n_classes = _predict(session, first).shape[1]
-        check_class_count(session.loaded, n_classes)
-        target = session.loaded.class_id(args.target, n_classes)
-    dataset = FolderDataset(paths, session.prep, folder, annotations, target)
-    session.use_references(paths)
-    stems = unique_stems(paths)
-    kwargs = {m: {"curve_steps": args.curve_steps} for m in metrics if _has_curve(m, METRICS)}
-    store = Path(args.store) if args.store else out / "results.sqlite"
-    _check_outputs(out, store, [out / f"{stem}.compare.png" for stem in stems[: args.grids]], paths)
-    rows = run_study(
-        session.loaded.model,
-        dataset,
-        session.methods,
-        metrics,
-        store,
-        batch_size=session.batch_size,
-        num_workers=args.workers,
-        resume=args.resume,
-        metric_kwargs=kwargs,
-        explain_kwargs={**session.settings(), "layer": session.layer, "options": session.options},
-        explain_fn=lambda model, images, method, t, seed=None: (
-            session.explain(images, method, t, seed).maps
-        ),
-        fingerprint={
-            "target": target,
-            "annotations": file_sha256(args.annotations) if args.annotations else None,
-            "weights": file_sha256(args.weights) if args.weights else None,
-            "class_names": session.loaded.class_names,
-        },
-        progress=not session.quiet,
-        normalization=(session.prep.mean, session.prep.std),
-    )
-    if rows is None:  # a torchrun rank other than 0: rank 0 writes the results
-        return 0
-    columns = ["method", "metric", "mean", "ci_low", "ci_high", "n"]
-    csv_path = out / "results.csv"
-
-    def write_csv(path: Path) -> None:
-        with path.open("w", newline="", encoding="utf-8") as file:
-            writer = csv.DictWriter(file, fieldnames=columns)
-            writer.writeheader()
-            writer.writerows({c: row[c] for c in columns} for row in rows)
-
-    write_fresh(csv_path, write_csv)
-    report = Report(f"faithcam evaluate: {session.loaded.name}")
-    report.paragraph(
-        f"{len(paths)} images from {folder}; methods {', '.join(session.methods)}; per-image "
-        f"rows in {store}; settings {json.dumps(session.settings(), default=str)}",
-        note=True,
-    )
-    report.heading("Results (mean and 95% confidence interval)")
-    report.table(columns, [[row[c] for c in columns] for row in rows])
-    for i in range(min(args.grids, len(paths))):
-        item = dataset[i]
-        maps = {m: session.explain(item["image"][None], m, target).maps[0] for m in session.methods}
-        grid = out / f"{stems[i]}.compare.png"
-        write_fresh(grid, partial(method_grid, item["crop"], maps, title=paths[i].name))
-        report.image(grid, paths[i].name)
-    html = out / "report.html"
-    report.write(html)
-    if not session.quiet:
-        for row in rows:
-            print(
-                f"{row['method']:<22}{row['metric']:<24}{row['mean']:>10.4g}  "
-                f"[{row['ci_low']:.4g}, {row['ci_high']:.4g}] (n={row['n']})"
-            )
-        print(f"wrote {csv_path} and {html}")
-    return 0
-
-
-def _check_outputs(out: Path, store: Path, grids: list[Path], inputs: Sequence[Path]) -> None:
-    """Before any work: the store is no link, and no output of evaluate replaces an input."""
-    if store.is_symlink():
-        raise FaithcamValueError(f"--store {store}: a symbolic link; refusing to write through it")
-    check_inputs_kept([*grids, out / "results.csv", out / "report.html", store], inputs, "--out")
-
-
-def _has_curve(metric: str, registry: dict[str, Any]) -> bool:
-    """The metric draws a deletion / insertion curve (``--curve-steps`` sets its steps)."""
-    return "curve_steps" in registry[metric].options
-
-
-def _parse_metrics(text: str | None, have_boxes: bool, valid: dict[str, Any]) -> list[str]:
-    if text is None:
-        return ["deletion", "insertion", *(BOX_METRICS if have_boxes else [])]
-    from faithcam.metrics.registry import RENAMED_METRICS, metric_spec
-
-    names = [n.strip() for n in text.split(",") if n.strip()]
-    unknown = [n for n in names if n not in valid and n not in RENAMED_METRICS]
-    if unknown or not names:
-        raise FaithcamValueError(f"--metrics: unknown {unknown}; valid: {', '.join(valid)}")
-    names = [metric_spec(n).name for n in names]
-    needs = [n for n in names if valid[n].needs_boxes]
-    if needs and not have_boxes:
-        raise FaithcamValueError(f"--metrics {', '.join(needs)}: need --annotations with boxes")
-    return names

@@ -56,7 +56,7 @@ def format_seconds(seconds: float | None) -> str:
     """``75.2`` -> ``"01:15"``, ``3725`` -> ``"1:02:05"``, None -> ``"?"``."""
     if seconds is None or not math.isfinite(seconds):
         return "?"
-    whole = int(round(seconds))
+    whole = round(seconds)
     hours, rest = divmod(whole, 3600)
     minutes, secs = divmod(rest, 60)
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes:02d}:{secs:02d}"

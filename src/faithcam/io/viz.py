@@ -9,6 +9,7 @@ here, at the edge; the rest of faithcam is tensors in, tensors out.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import partial
 from pathlib import Path
 
@@ -127,9 +128,11 @@ def method_grid(
     colormap: str = DEFAULT_COLORMAP,
     columns: int | None = None,
     style: str = "faithcam",
+    boxes: Sequence[tuple[Sequence[float], str]] = (),
 ) -> Path:
     """Save a grid: the image, then one overlay per method, titled by method name, and a
-    colorbar of the map values."""
+    colorbar of the map values. ``boxes``: ground-truth boxes ``((x0, y0, x1, y1), name)`` in
+    the image's pixels (x1, y1 exclusive), outlined on every panel with their class name."""
     alpha = overlay_alpha(style, alpha)
     panels: list[tuple[str, np.ndarray]] = [("input", (_as_hwc(image) * 255).astype(np.uint8))]
     panels += [(name, overlay(image, m, alpha, colormap, style)) for name, m in maps.items()]
@@ -142,10 +145,29 @@ def method_grid(
     for axis, (name, panel) in zip(axes.flat, panels, strict=False):
         axis.imshow(panel)
         axis.set_title(plain_text(name), fontsize=10)
+        _draw_boxes(axis, boxes, first=axis is axes.flat[0])
     _colorbar(figure, axes, colormap if style == "faithcam" else "jet", style)
     if title:
         figure.suptitle(plain_text(title), fontsize=11)
     return _save_figure(figure, path)
+
+
+def _draw_boxes(axis, boxes: Sequence[tuple[Sequence[float], str]], first: bool) -> None:
+    """Outline each box (white under black, readable on any map); its class name on the
+    first panel only, so the maps stay visible."""
+    from matplotlib.patches import Rectangle
+
+    for (x0, y0, x1, y1), name in boxes:
+        for color, width in (("black", 2.6), ("white", 1.2)):
+            axis.add_patch(
+                Rectangle((x0 - 0.5, y0 - 0.5), x1 - x0, y1 - y0, fill=False,
+                          edgecolor=color, linewidth=width)
+            )  # fmt: skip
+        if first and name:
+            axis.text(
+                x0 + 1, y0 + 1, plain_text(name), fontsize=7, color="white", va="top",
+                bbox={"facecolor": "black", "alpha": 0.7, "pad": 1.5, "linewidth": 0},
+            )  # fmt: skip
 
 
 def _colorbar(figure, axes, colormap: str, style: str) -> None:

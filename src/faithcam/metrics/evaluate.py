@@ -143,9 +143,9 @@ def _checked_metrics(metrics: Any, boxes: GroundTruth | None, images: Tensor) ->
 def _annotated(boxes: GroundTruth) -> list[int] | None:
     """The images that have ground truth when ``boxes`` is a list holding None for some (None
     when every image has its boxes)."""
-    if isinstance(boxes, Sequence) and not isinstance(boxes, str):
-        if any(item is None for item in boxes):
-            return [i for i, item in enumerate(boxes) if item is not None]
+    listed = isinstance(boxes, Sequence) and not isinstance(boxes, str)
+    if listed and any(item is None for item in boxes):
+        return [i for i, item in enumerate(boxes) if item is not None]
     return None
 
 
@@ -238,7 +238,8 @@ def evaluate(
     takes over 2 s; inside an active reporter, as a study's, it reports there).
     ``normalization=(mean, std)`` makes black pixel black in the metrics and the default
     explain; with more than one image, the default explain draws Expected Grad-CAM's baselines
-    from the other images (the data-aware D). Returns an :class:`EvaluationTable`, one row per (method, metric).
+    from the other images (the data-aware D). Returns an :class:`EvaluationTable`, one row
+    per (method, metric).
     """
     images = check_images(images)
     methods = _check_names(methods, "methods")

@@ -5,9 +5,9 @@
   A missing file is created with ``O_CREAT | O_EXCL | O_NOFOLLOW``.
 - An existing file is read through a read-only connection: SQLite's ``quick_check``, then the
   schema (only faithcam's ``results``, ``study`` and ``curves`` tables, with exactly their
-  columns), then the values (numbers or NULL; curves as text). A refusal leaves the file byte-identical. The one write before
-  the checks is SQLite's own recovery: a hot journal left by a killed run is rolled back, which
-  restores the last committed state.
+  columns), then the values (numbers or NULL; curves as text). A refusal leaves the file
+  byte-identical. The one write before the checks is SQLite's own recovery: a hot journal left
+  by a killed run is rolled back, which restores the last committed state.
 """
 
 from __future__ import annotations

@@ -80,9 +80,12 @@ def _die_with_parent(parent: int, worker_id: int) -> None:
         os._exit(1)
 
 
-def _stochastic(method: str, explain_kwargs: dict[str, Any]) -> bool:
+def stochastic(method: str, explain_kwargs: dict[str, Any] | None = None) -> bool:
+    """Whether the method (with ``explain_kwargs``' estimator, if any) draws random samples:
+    a study then explains each image alone with :func:`~faithcam.studies.settings.image_seed`."""
     from faithcam.cams.methods import method_spec
 
+    explain_kwargs = explain_kwargs or {}
     estimator = explain_kwargs.get("estimator") or method_spec(method)[1].estimator
     return getattr(estimator, "name", estimator) in STOCHASTIC_ESTIMATORS
 
@@ -233,7 +236,7 @@ class _Explainer:
             return self.explain_fn(model, images, method, targets)
 
     def __call__(self, model: nn.Module, images: torch.Tensor, method: str, targets):
-        if not _stochastic(method, self.explain_kwargs) or images is not self.images:
+        if not stochastic(method, self.explain_kwargs) or images is not self.images:
             return self.once(model, images, method, targets, None)
         maps = [  # one image at a time, its own random stream
             self.once(
@@ -385,9 +388,10 @@ def run_study(
     metrics; None or absent: the metrics that need boxes give NaN for that image, left out of
     their ``n``), or ``(image, label)`` pairs. The ids key the stored rows, so that a second
     run resumes: ``dataset.ids``, else each item's ``id``, else its index (with a warning:
-    reordering breaks it; see :mod:`faithcam.studies.items`). Maps come from ``faithcam.explain(model, images, method, targets,
-    **explain_kwargs)``, or from ``explain_fn(model, images, method, targets)``; either way
-    ``explain_kwargs`` is part of the settings hash that keys the stored rows. Metrics and
+    reordering breaks it; see :mod:`faithcam.studies.items`). Maps come from
+    ``faithcam.explain(model, images, method, targets, **explain_kwargs)``, or from
+    ``explain_fn(model, images, method, targets)``; either way ``explain_kwargs`` is part of the
+    settings hash that keys the stored rows. Metrics and
     ``metric_kwargs`` are checked against the metric registry first. ``batch_size``: images
     per batch (one transaction) and inputs per forward pass.
 
