@@ -181,6 +181,8 @@ def explain(
         normalization: the model's input normalisation, ``(mean, std)`` or a
             :class:`~faithcam.engine.normalization.Normalization`, so that ``Black()`` is pixel
             black. Without it, black is the model input 0 (mean grey for normalised inputs).
+            With it, ``images`` may also be a PIL image or NumPy pixels (H, W[, C]) or
+            (B, H, W, C), or a list of them: they are converted, x = (pixels − mean) / std.
         train_mode: run the model in its own mode (dropout, batch statistics) instead of eval
             mode; its buffers are still restored bit for bit afterwards.
         eigen_smooth: project the per-channel terms of the map on their first principal
@@ -195,7 +197,7 @@ def explain(
     """
     name, spec = method_spec(method)
     model = check_model(model)
-    images = check_images(images)
+    images = check_images(images, normalization)
     if images.is_inference():  # made under a caller's inference_mode: autograd cannot use it
         with torch.inference_mode(False):
             images = images.clone()

@@ -25,6 +25,7 @@ from faithcam.cams.methods import METHODS, explain, method_spec
 from faithcam.engine.layers import resolve_layer
 from faithcam.engine.result import CamResult
 from faithcam.engine.targets import DetectionTarget, SegmentationTarget, select_output
+from faithcam.engine.validation import ChannelError, input_channels_checked
 from faithcam.errors import FaithcamError, FaithcamValueError
 from faithcam.io.images import Preprocessing, find_images
 from faithcam.io.model_sources import LoadedModel, load_model
@@ -32,6 +33,10 @@ from faithcam.io.outputs import check_inputs_kept, check_writable, fit_name, wri
 from faithcam.io.viz import method_grid, overlay_alpha, save_overlay
 
 STEP_ESTIMATORS = {"integrated": "steps", "expected": "samples", "smooth": "samples"}
+
+
+# Methods with their own layer policy: the model's default layer (or --layer) is not theirs.
+OWN_LAYERS = {"fullgrad": "it uses the biases of every Conv2d / BatchNorm2d"}
 
 
 @dataclass
@@ -76,7 +81,7 @@ class Session:
             images.to(self.device),
             method,
             targets,
-            self.layer,
+            None if method in OWN_LAYERS else self.layer,
             batch_size=self.batch_size,
             seed=self.seed if seed is None else seed,
             progress=False,
@@ -178,6 +183,7 @@ def open_session(args: argparse.Namespace) -> Session:
             layer = resolve_layer(loaded.model, layer, torch.empty(0)).name
         except FaithcamValueError as error:
             raise FaithcamValueError(f"--{error}") from None
+    _note_own_layers(methods, layer)
     if args.seed is not None:
         torch.manual_seed(args.seed)
     loaded.model.to(device)
@@ -195,6 +201,15 @@ def open_session(args: argparse.Namespace) -> Session:
         task,
         selector,
     )
+
+
+def _note_own_layers(methods: Sequence[str], layer: str | None) -> None:
+    """One line for each method that ignores the layer (FullGrad picks its own layers)."""
+    for method in methods:
+        if method in OWN_LAYERS and layer is not None:
+            warnings.warn(
+                f"--method {method} ignores the layer {layer}: {OWN_LAYERS[method]}", stacklevel=2
+            )
 
 
 def _per_channel(
@@ -291,8 +306,16 @@ def unique_stems(paths: Sequence[Path]) -> list[str]:
 
 
 def _outputs(session: Session, inputs: torch.Tensor) -> Any:
-    with torch.inference_mode():
-        raw = session.loaded.model(inputs.to(session.device))
+    model = session.loaded.model
+    try:
+        with torch.inference_mode(), input_channels_checked(model):
+            raw = model(inputs.to(session.device))
+    except ChannelError as error:
+        raise FaithcamValueError(
+            f"--channels {session.prep.channels}: the model's first convolution "
+            f"({error.module}) takes {error.expected} channels; pass --channels {error.expected}"
+            + " (and one --mean / --std value per channel, if you give them)"
+        ) from None
     try:
         return select_output(raw, session.output_selector)
     except FaithcamError as error:

@@ -281,9 +281,32 @@ def result_figure(
 
 def result_png(result, images: np.ndarray | torch.Tensor | None = None, **options) -> bytes:
     """:func:`result_figure` rendered to PNG bytes (no pyplot, no backend change)."""
+    return result_bytes(result, images, "png", **options)
+
+
+def image_format(path: str | Path) -> str:
+    """The file format a path's extension names (``x.jpg`` -> ``"jpg"``), checked against the
+    formats matplotlib writes."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    suffix = Path(path).suffix.lower().lstrip(".")
+    formats = FigureCanvasAgg.get_supported_filetypes()
+    if suffix not in formats:
+        raise FaithcamValueError(
+            f"path: {Path(path).name!r} names no image format faithcam writes; use one of the "
+            f"extensions {', '.join('.' + f for f in sorted(formats))}"
+        )
+    return suffix
+
+
+def result_bytes(
+    result, images: np.ndarray | torch.Tensor | None = None, fmt: str = "png", **options
+) -> bytes:
+    """:func:`result_figure` rendered in the file format ``fmt`` (``"png"``, ``"jpg"``,
+    ``"pdf"``, ``"svg"``...; no pyplot, no backend change)."""
     import io
 
     figure = result_figure(result, images, **options)
     buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=80)
+    figure.savefig(buffer, format=fmt, dpi=80)
     return buffer.getvalue()
