@@ -23,6 +23,8 @@ import torch
 from faithcam.cams.baselines import ReferenceSet, data_aware_references
 from faithcam.cams.methods import METHODS, explain, method_spec
 from faithcam.engine.layers import resolve_layer
+from faithcam.engine.progress import Progress
+from faithcam.engine.progress import current as current_progress
 from faithcam.engine.result import CamResult
 from faithcam.engine.targets import DetectionTarget, SegmentationTarget, select_output
 from faithcam.engine.validation import ChannelError, input_channels_checked
@@ -424,14 +426,16 @@ def _class_targets(
 
 
 def explain_images(
-    session: Session, paths: Sequence[Path], target: str | None, top_k: int = 5
+    session: Session, paths: Sequence[Path], target: str | None, top_k: int = 5, desc: str = ""
 ) -> Iterator[Explained]:
-    """Explain every image with every method, ``batch_size`` images at a time."""
-    from tqdm.auto import tqdm
-
+    """Explain every image with every method, ``batch_size`` images at a time, with a
+    progress line of images x methods (:mod:`faithcam.engine.progress`: shown in a terminal
+    for runs over 2 s, unless ``--quiet``; active while the items are handled, so their
+    output lines go through it)."""
     stems = unique_stems(paths)
-    bar = tqdm(total=len(paths), unit="image", disable=session.quiet or len(paths) < 2, leave=False)
-    try:
+    work = {method: float(len(paths)) for method in session.methods}
+    enabled = False if session.quiet else None
+    with Progress(work, desc, "image·method", enabled=enabled) as reporter:
         for start in range(0, len(paths), session.batch_size):
             chunk = paths[start : start + session.batch_size]
             inputs, crops = session.prep.load(chunk)
@@ -441,7 +445,10 @@ def explain_images(
                 )
             else:
                 targets, predictions, explained = _dense_targets(session, inputs, target, top_k)
-            results = {m: session.explain(inputs, m, targets) for m in session.methods}
+            results = {}
+            for method in session.methods:
+                with reporter.task(len(chunk), method, label=method):
+                    results[method] = session.explain(inputs, method, targets)
             for i, path in enumerate(chunk):
                 yield Explained(
                     path,
@@ -451,9 +458,6 @@ def explain_images(
                     explained[i],
                     {m: _slice(r, i) for m, r in results.items()},
                 )
-                bar.update(1)
-    finally:
-        bar.close()
 
 
 def _image_record(session: Session, item: Explained, files: dict[str, dict[str, str]]):
@@ -486,8 +490,10 @@ def _title(session: Session, item: Explained) -> str:
 
 
 def _report_line(session: Session, item: Explained) -> None:
+    """The item's line on stdout, through the progress line when one is active."""
     if not session.quiet:
-        print(_title(session, item))
+        reporter = current_progress()
+        (reporter.write if reporter is not None else print)(_title(session, item))
 
 
 def _start_explainer(args: argparse.Namespace, kind: str) -> tuple[list[Path], Path, Session]:
@@ -511,7 +517,7 @@ def run_explain(args: argparse.Namespace) -> int:
     """`faithcam explain`: overlays, raw maps and summary.json."""
     paths, out, session = _start_explainer(args, "explain")
     records, layer = [], None
-    for item in explain_images(session, paths, args.target, args.top_k):
+    for item in explain_images(session, paths, args.target, args.top_k, "explain"):
         files = {}
         for method, result in item.results.items():
             png = out / f"{item.stem}.{method}.png"
@@ -536,7 +542,7 @@ def run_compare(args: argparse.Namespace) -> int:
     """`faithcam compare`: one grid per image with every method side by side."""
     paths, out, session = _start_explainer(args, "compare")
     records, layer = [], None
-    for item in explain_images(session, paths, args.target, args.top_k):
+    for item in explain_images(session, paths, args.target, args.top_k, "compare"):
         maps = {m: r.maps[0] for m, r in item.results.items()}
         grid = out / f"{item.stem}.compare.png"
         title = _title(session, item)
