@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 # Torch pins from ../shared/ENVIRONMENT.md (these wheels lie on local disk here and in CI).
 TORCH_PINS := torch==2.14.1 torchvision==0.29.1
 
-.PHONY: install demo figure serve serve-screenshot test test-cuda test-without-peers lint docs bench mutation mutation-sample clean
+.PHONY: install demo figure serve serve-screenshot test test-peers golden test-cuda test-without-peers lint docs bench mutation mutation-sample clean
 .PHONY: figures compare-figure evaluate-screenshot convergence-figure
 .PHONY: adversarial
 
@@ -57,8 +57,19 @@ serve: $(STAMP)
 serve-screenshot: $(STAMP)
 	$(BIN)/python scripts/figures.py docs/serve.png
 
+# The default suite: agreement with the peer libraries is checked against their golden outputs
+# (tests/golden/), not by running them. Layout, markers and targets: docs/testing.md.
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+# The agreement tests against the live peers (pytorch-grad-cam, torchcam, Captum, Quantus).
+test-peers: $(STAMP)
+	$(BIN)/python -m pytest -m "peers and not slow and not cuda"
+
+# Regenerate tests/golden/ from the live peers (after a peer upgrade or a changed test input).
+golden: $(STAMP)
+	rm -rf tests/golden
+	$(BIN)/python -m pytest -m "peers and not slow and not cuda" --update-golden
 
 # The suite as a machine without the peer libraries sees it: peer tests skip naming the peer,
 # every other test must pass.
@@ -76,8 +87,15 @@ test-cuda: $(STAMP)
 adversarial: $(STAMP)
 	OMP_NUM_THREADS=1 $(BIN)/python scripts/adversarial.py
 
+# Every check runs even when an earlier one fails; lint fails when any did. lint-imports: the
+# tier contract in pyproject.toml; then no private name across modules, no function over 80 lines.
 lint: $(STAMP)
-	$(BIN)/ruff check src tests benchmarks
+	@status=0; \
+	$(BIN)/ruff check src tests benchmarks scripts || status=1; \
+	$(BIN)/lint-imports --no-cache || status=1; \
+	$(BIN)/python scripts/check_private_imports.py src || status=1; \
+	$(BIN)/python scripts/check_function_length.py src || status=1; \
+	exit $$status
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.run_all

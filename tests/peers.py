@@ -32,7 +32,10 @@ def pytorch_grad_cam():
 
 
 def classifier_targets(classes) -> list:
-    """pytorch-grad-cam's ClassifierOutputTarget for each class id."""
+    """pytorch-grad-cam's ClassifierOutputTarget for each class id (other targets, such as
+    callables, pass through: a peer call can take class ids and build its targets itself)."""
+    if classes is None or any(callable(c) for c in classes):
+        return classes
     pytorch_grad_cam()
     from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 
@@ -60,7 +63,10 @@ def layer_size(model, module, images) -> tuple[int, int]:
 
 
 def peer_lowres(peer_cls, model, module, images, targets) -> np.ndarray:
-    """pytorch-grad-cam's map at the layer's resolution (its resize made the identity)."""
+    """pytorch-grad-cam's map at the layer's resolution (its resize made the identity);
+    ``peer_cls``: the peer's CAM class or its name in ``pytorch_grad_cam``."""
+    if isinstance(peer_cls, str):
+        peer_cls = getattr(pytorch_grad_cam(), peer_cls)
     with peer_cls(model=model, target_layers=[module]) as cam:
         with torch.no_grad():
             h, w = layer_size(model, module, images)

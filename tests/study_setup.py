@@ -11,7 +11,7 @@ import time
 import torch
 from torch.utils.data import Dataset
 
-from tests.conftest import GapLinearNet
+from tests.helpers import GapLinearNet
 
 METHODS = ["gradcam", "hirescam"]
 METRICS = ["deletion", "pointing_game"]

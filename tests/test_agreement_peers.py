@@ -1,17 +1,20 @@
 """Agreement with the peer libraries on the same seeded models, inputs and layers.
 
 Maps are compared at the layer's resolution after both are brought to the same scale (ReLU,
-then min-max per image), which removes the peers' different upsampling conventions.
+then min-max per image), which removes the peers' different upsampling conventions. The peers'
+maps are their golden outputs (tests/golden/) in `make test`, the live peers in `make test-peers`.
 """
 
 from __future__ import annotations
+
+from functools import partial
 
 import numpy as np
 import pytest
 import torch
 
 import faithcam
-from tests.conftest import seeded_images, seeded_torchvision
+from tests.helpers import seeded_images, seeded_torchvision
 from tests.peers import classifier_targets, minmax, peer_lowres, pytorch_grad_cam
 from tests.references import naive_map, reference_gradients
 
@@ -32,13 +35,11 @@ PEER_CLASSES = {
 
 
 @pytest.mark.parametrize("model_name", MODELS)
-def test_vanilla_family_matches_pytorch_grad_cam(model_name: str) -> None:
-    pgc = pytorch_grad_cam()
+def test_vanilla_family_matches_pytorch_grad_cam(model_name: str, peer_output) -> None:
     model = seeded_torchvision(model_name)
     images = seeded_images(2, IMAGE_SIZES.get(model_name, 128))
     classes = [3, 17]
     for method, peer_name in PEER_CLASSES.items():
-        peer_cls = getattr(pgc, peer_name)
         # pytorch-grad-cam adds eps = 1e-6 to Grad-CAM++'s α denominator, which the paper does
         # not have; a x10^4 score makes that eps negligible (pinned in the next test).
         scale = 1e4 if method == "gradcam++" else 1.0
@@ -51,7 +52,13 @@ def test_vanilla_family_matches_pytorch_grad_cam(model_name: str) -> None:
         )
         module = dict(model.named_modules())[result.layer]
         peer_targets = [_ScaledTarget(c, scale) for c in classes]
-        theirs = peer_lowres(peer_cls, model, module, images, peer_targets)
+        theirs = peer_output(
+            method,
+            partial(peer_lowres, peer_name, model, module, images, peer_targets),
+            model=model_name,
+            layer=result.layer,
+            images=images,
+        )
         np.testing.assert_allclose(
             minmax(result.raw_maps.numpy()),
             minmax(theirs),
@@ -106,12 +113,19 @@ def test_densenet_inplace_relu_after_layer() -> None:
     torch.testing.assert_close(result.raw_maps, reference, rtol=1e-4, atol=1e-6)
 
 
-def test_densenet_peer_keeps_the_post_relu_activations() -> None:
+def test_densenet_peer_keeps_the_post_relu_activations(peer_output) -> None:
     """pytorch-grad-cam stores a view of `features`' output, which the in-place ReLU then
     overwrites: its map is Grad-CAM of ReLU(A), not of A."""
-    pgc = pytorch_grad_cam()
     model, images, activations, gradients = _densenet_case()
-    theirs = peer_lowres(pgc.GradCAM, model, model.features, images, classifier_targets([3, 17]))
+    theirs = peer_output(
+        "gradcam",
+        lambda: peer_lowres(
+            pytorch_grad_cam().GradCAM, model, model.features, images, classifier_targets([3, 17])
+        ),
+        model="densenet121",
+        layer="features",
+        images=images,
+    )
     post_relu = torch.stack(
         [naive_map("gradcam", activations[b].clamp(min=0), gradients[b]) for b in range(2)]
     )
@@ -120,19 +134,26 @@ def test_densenet_peer_keeps_the_post_relu_activations() -> None:
     assert np.abs(minmax(true.numpy()) - theirs).max() > 1e-2
 
 
-def test_gradcam_plus_plus_peer_epsilon_is_pinned() -> None:
+def test_gradcam_plus_plus_peer_epsilon_is_pinned(peer_output) -> None:
     """Without score scaling the peer's ε = 1e-6 in α's denominator changes Grad-CAM++ where
     gradients are small (|G| ~ 1e-3 on random nets); faithcam follows the paper (no ε).
 
     Pinned exactly: the peer equals the naive Grad-CAM++ loop with ε = 1e-6, faithcam equals
     it with ε = 0, and the two differ by more than the agreement tolerance."""
-    pgc = pytorch_grad_cam()
     model = seeded_torchvision("resnet18")
     images = seeded_images(2, 96)
     classes = torch.tensor([3, 17])
     result = faithcam.explain(model, images, "gradcam++", targets=classes)
     module = dict(model.named_modules())[result.layer]
-    theirs = peer_lowres(pgc.GradCAMPlusPlus, model, module, images, classifier_targets(classes))
+    theirs = peer_output(
+        "gradcam++",
+        lambda: peer_lowres(
+            pytorch_grad_cam().GradCAMPlusPlus, model, module, images, classifier_targets(classes)
+        ),
+        model="resnet18",
+        layer=result.layer,
+        images=images,
+    )
     a, g, _ = reference_gradients(model, module, images, classes)
     paper = torch.stack([naive_map("gradcam++", a[b], g[b]) for b in range(2)])
     with_eps = torch.stack([naive_map("gradcam++", a[b], g[b], eps=1e-6) for b in range(2)])
@@ -142,14 +163,21 @@ def test_gradcam_plus_plus_peer_epsilon_is_pinned() -> None:
 
 
 @pytest.mark.parametrize("model_name", ["resnet18", "vgg11_bn"])
-def test_gradcam_matches_captum_layer_gradcam(model_name: str) -> None:
-    captum_attr = pytest.importorskip("captum.attr")
+def test_gradcam_matches_captum_layer_gradcam(model_name: str, peer_output) -> None:
     model = seeded_torchvision(model_name)
     images = seeded_images(2, 128)
     result = faithcam.explain(model, images, "gradcam", targets=[3, 17])
     module = dict(model.named_modules())[result.layer]
-    theirs = captum_attr.LayerGradCam(model, module).attribute(
-        images, target=[3, 17], relu_attributions=True
+    theirs = peer_output(
+        "LayerGradCam",
+        lambda: (
+            pytest.importorskip("captum.attr")
+            .LayerGradCam(model, module)
+            .attribute(images, target=[3, 17], relu_attributions=True)
+        ),
+        model=model_name,
+        layer=result.layer,
+        images=images,
     )
     np.testing.assert_allclose(
         minmax(result.raw_maps.numpy()), minmax(theirs[:, 0].detach().numpy()), atol=1e-4
@@ -157,15 +185,22 @@ def test_gradcam_matches_captum_layer_gradcam(model_name: str) -> None:
 
 
 @pytest.mark.parametrize("model_name", ["resnet18", "mobilenet_v3_small"])
-def test_gradcam_matches_torchcam(model_name: str) -> None:
-    torchcam_methods = pytest.importorskip("torchcam.methods")
+def test_gradcam_matches_torchcam(model_name: str, peer_output) -> None:
     model = seeded_torchvision(model_name)
     images = seeded_images(2, 128)
     result = faithcam.explain(model, images, "gradcam", targets=[3, 17])
-    with torchcam_methods.GradCAM(model, target_layer=result.layer) as extractor:
-        scores = model(images)
-        theirs = extractor([3, 17], scores)[0]
-    model.zero_grad(set_to_none=True)  # torchcam back-propagates into the parameters
+
+    def torchcam_gradcam() -> torch.Tensor:
+        torchcam_methods = pytest.importorskip("torchcam.methods")
+        with torchcam_methods.GradCAM(model, target_layer=result.layer) as extractor:
+            scores = model(images)
+            theirs = extractor([3, 17], scores)[0]
+        model.zero_grad(set_to_none=True)  # torchcam back-propagates into the parameters
+        return theirs
+
+    theirs = peer_output(
+        "GradCAM", torchcam_gradcam, model=model_name, layer=result.layer, images=images
+    )
     np.testing.assert_allclose(
         minmax(result.raw_maps.numpy()), minmax(theirs.detach().numpy()), atol=1e-4
     )

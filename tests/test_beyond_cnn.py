@@ -12,7 +12,7 @@ from torch.utils.checkpoint import checkpoint
 
 import faithcam
 from faithcam.engine.layers import resolve_layer
-from tests.conftest import GapLinearNet, seeded_images, seeded_torchvision
+from tests.helpers import GapLinearNet, seeded_images, seeded_torchvision
 from tests.transformer_models import deit_like, small_swin, small_vit, token_transform
 
 X64 = seeded_images(2, 64)

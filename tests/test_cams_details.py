@@ -16,7 +16,7 @@ from faithcam.cams.estimators import Expected, Integrated
 from faithcam.engine.layers import resolve_layer
 from faithcam.engine.targets import ClassLogit
 from faithcam.errors import FaithcamValueError, TargetError
-from tests.conftest import GapLinearNet, seeded_images
+from tests.helpers import GapLinearNet, seeded_images
 
 
 def _model(classes: int = 5) -> GapLinearNet:

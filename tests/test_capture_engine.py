@@ -15,7 +15,7 @@ import faithcam
 from faithcam.engine.capture import capture, capture_inputs
 from faithcam.engine.layers import ResolvedLayer
 from faithcam.engine.targets import as_target
-from tests.conftest import FlattenLinearNet, GapLinearNet
+from tests.helpers import FlattenLinearNet, GapLinearNet
 from tests.references import reference_gradients
 
 

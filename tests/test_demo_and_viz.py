@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from faithcam.io.report import Report
-from faithcam.io.viz import colorize, method_grid, overlay
+from faithcam.viz import colorize, method_grid, overlay
 from tests.peers import PRETRAINED_PACKAGES, skip_unless_installed
 
 
@@ -54,7 +54,7 @@ def test_grid_and_report_are_self_contained(tmp_path) -> None:
 @pytest.fixture(scope="module")
 def demo_report(tmp_path_factory):
     pytest.importorskip("skimage")
-    from faithcam.cli.demo import run_demo
+    from faithcam.demo.run import run_demo
 
     skip_unless_installed(*PRETRAINED_PACKAGES["mobilenet_v2-imagenet"])
     out = tmp_path_factory.mktemp("demo")

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 import faithcam
-from tests.conftest import GapLinearNet
+from tests.helpers import GapLinearNet
 
 NAMES = ["features", "features.0", "features.1", "features.2", "features.3", "pool", "fc"]
 

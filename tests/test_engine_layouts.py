@@ -111,7 +111,7 @@ def test_automatic_layer_is_chosen_per_input_size() -> None:
     """The automatic choice is cached per model *and input shape*: ResNet-18's layer4 is 1 x 1
     on 32 x 32 images (skipped, layer3 chosen) and 2 x 2 on 64 x 64 ones, in either order."""
     import faithcam
-    from tests.conftest import seeded_torchvision
+    from tests.helpers import seeded_torchvision
 
     model = seeded_torchvision("resnet18")
     small, large = torch.randn(1, 3, 32, 32), torch.randn(1, 3, 64, 64)

@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 import faithcam
-from tests.conftest import GapLinearNet
+from tests.helpers import GapLinearNet
 
 
 @pytest.fixture
@@ -85,7 +85,7 @@ def test_not_a_model() -> None:
 
 
 def test_cam_needs_gap_linear_head() -> None:
-    from tests.conftest import FlattenLinearNet
+    from tests.helpers import FlattenLinearNet
 
     with pytest.raises(faithcam.LayerError, match="GAP \\+ linear head"):
         faithcam.explain(FlattenLinearNet().eval(), IMAGES, "cam")

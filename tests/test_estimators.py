@@ -185,7 +185,7 @@ def test_every_estimator_with_every_weighting(gap_model, small_images) -> None:
 
 def test_path_completeness_with_relative_activations() -> None:
     """On a GAP + linear head, integrated HiResCAM with A(x) − A(x') sums to y(x) − y(x')."""
-    from tests.conftest import GapLinearNet
+    from tests.helpers import GapLinearNet
 
     torch.manual_seed(2)
     model = GapLinearNet().eval()

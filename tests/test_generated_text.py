@@ -11,7 +11,7 @@ import re
 import pytest
 import torch
 
-from faithcam.cli.demo_shapes import COINCIDE, layer_note
+from faithcam.demo.shapes import COINCIDE, layer_note
 from faithcam.cli.evaluate_items import EvalItem
 from faithcam.cli.evaluate_report import (
     decimals,

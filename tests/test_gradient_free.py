@@ -27,8 +27,8 @@ import torch.nn.functional as F
 from torch import nn
 
 import faithcam
-from tests.conftest import GapLinearNet, seeded_images, seeded_torchvision
-from tests.peers import classifier_targets, minmax, peer_lowres, pytorch_grad_cam
+from tests.helpers import GapLinearNet, seeded_images, seeded_torchvision
+from tests.peers import classifier_targets, minmax, peer_lowres
 from tests.test_hygiene import _hook_count
 
 METHODS = ["scorecam", "ablationcam"]
@@ -275,17 +275,21 @@ PEER_CASES = [("resnet18", "layer1", 2, 64), ("vgg11_bn", "features.3", 1, 48)]
 
 @pytest.mark.parametrize(("model_name", "layer", "n_images", "size"), PEER_CASES)
 @pytest.mark.parametrize("method", METHODS)
-def test_matches_pytorch_grad_cam(model_name, layer, n_images, size, method) -> None:
+def test_matches_pytorch_grad_cam(model_name, layer, n_images, size, method, peer_output) -> None:
     model = seeded_torchvision(model_name)
     images = seeded_images(n_images, size)
     classes = [3, 17][:n_images]
     options = {"align_corners": True} if method == "scorecam" else {}
     result = faithcam.explain(model, images, method, classes, layer, **options)
     module = dict(model.named_modules())[layer]
-    pgc = pytorch_grad_cam()
-    peer_cls = pgc.ScoreCAM if method == "scorecam" else pgc.AblationCAM
-    targets = classifier_targets(classes)
-    theirs = peer_lowres(peer_cls, model, module, images, targets)
+    peer_name = "ScoreCAM" if method == "scorecam" else "AblationCAM"
+    theirs = peer_output(
+        method,
+        lambda: peer_lowres(peer_name, model, module, images, classifier_targets(classes)),
+        model=model_name,
+        layer=layer,
+        images=images,
+    )
     np.testing.assert_allclose(minmax(result.raw_maps.numpy()), minmax(theirs), atol=1e-4)
     if method == "ablationcam":  # the peer zeroes channels only on non-negative outputs
         assert _layer_output(model, module, images).min() == 0
@@ -296,7 +300,7 @@ def test_matches_pytorch_grad_cam(model_name, layer, n_images, size, method) -> 
         assert np.abs(minmax(default.raw_maps.numpy()) - minmax(theirs)).max() > 1e-3
 
 
-def test_peer_ablation_value_deviates_on_signed_layers() -> None:
+def test_peer_ablation_value_deviates_on_signed_layers(peer_output) -> None:
     """On a conv output with negative values (followed by GAP, not a ReLU) the peer ablates
     with min(A) − 1e7, not 0: its map is not the paper's, faithcam's is (checked against the
     one-channel-at-a-time formula)."""
@@ -315,8 +319,13 @@ def test_peer_ablation_value_deviates_on_signed_layers() -> None:
     assert activations.min() < 0
     reference = naive_ablation_cam(model[3:], activations, CLASSES)
     torch.testing.assert_close(result.raw_maps, reference, rtol=1e-4, atol=1e-6)
-    targets = classifier_targets(CLASSES)
-    theirs = peer_lowres(pytorch_grad_cam().AblationCAM, model, module, IMAGES, targets)
+    theirs = peer_output(
+        "ablationcam",
+        lambda: peer_lowres("AblationCAM", model, module, IMAGES, classifier_targets(CLASSES)),
+        model="conv-relu-conv-gap-linear, torch.manual_seed(0)",
+        layer="2",
+        images=IMAGES,
+    )
     assert np.abs(minmax(result.raw_maps.numpy()) - minmax(theirs)).max() > 1e-2
 
 

@@ -11,7 +11,7 @@ import torch
 
 import faithcam
 from faithcam.cams.guided import guided_backprop, guided_gradcam
-from tests.conftest import seeded_images, seeded_torchvision
+from tests.helpers import seeded_images, seeded_torchvision
 from tests.peers import pytorch_grad_cam
 from tests.test_hygiene import _hook_count
 
@@ -19,14 +19,28 @@ CLASSES = [3, 17]
 
 
 @pytest.mark.parametrize("model_name", ["resnet18", "resnet50", "vgg11_bn"])
-def test_guided_backprop_matches_pytorch_grad_cam(model_name: str) -> None:
+def test_guided_backprop_matches_pytorch_grad_cam(model_name: str, peer_output) -> None:
     model = seeded_torchvision(model_name)
     images = seeded_images(2, 64)
     ours = guided_backprop(model, images, CLASSES)
-    # the peer swaps the model's ReLUs: run it on a copy, one image at a time
-    peer = pytorch_grad_cam().GuidedBackpropReLUModel(copy.deepcopy(model), device="cpu")
-    for i, class_id in enumerate(CLASSES):
-        theirs = peer(images[i : i + 1].clone(), target_category=class_id).transpose(2, 0, 1)
+
+    def peer_guided_backprop() -> dict[str, np.ndarray]:
+        # the peer swaps the model's ReLUs: run it on a copy, one image at a time
+        peer = pytorch_grad_cam().GuidedBackpropReLUModel(copy.deepcopy(model), device="cpu")
+        return {
+            str(i): peer(images[i : i + 1].clone(), target_category=class_id)
+            for i, class_id in enumerate(CLASSES)
+        }
+
+    peers = peer_output(
+        "GuidedBackpropReLUModel",
+        peer_guided_backprop,
+        model=model_name,
+        classes=CLASSES,
+        images=images,
+    )
+    for i in range(len(CLASSES)):
+        theirs = peers[str(i)].transpose(2, 0, 1)
         scale = np.abs(theirs).max()
         assert scale > 0
         np.testing.assert_allclose(ours[i].numpy() / scale, theirs / scale, atol=1e-5)

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import faithcam
-from tests.conftest import GapLinearNet
+from tests.helpers import GapLinearNet
 
 METHODS = [
     "gradcam",

@@ -2,10 +2,13 @@
 
 Each example is the peer's README code with only its import prefix changed; it runs once
 through ``pytorch_grad_cam`` and once through ``faithcam.compat.pytorch_grad_cam`` on the same
-seeded model and images, and the arrays must agree to 1e-4.
+seeded model and images, and the arrays must agree to 1e-4. The peer's arrays are its golden
+outputs (tests/golden/) in `make test`, the live peer in `make test-peers`.
 """
 
 from __future__ import annotations
+
+from functools import partial
 
 import numpy as np
 import pytest
@@ -18,7 +21,7 @@ from faithcam.compat.pytorch_grad_cam.utils.model_targets import (
     ClassifierOutputTarget,
 )
 from faithcam.errors import FaithcamNotImplementedError, FaithcamTypeError, FaithcamValueError
-from tests.conftest import seeded_images, seeded_torchvision
+from tests.helpers import build_seeded_torchvision, seeded_images, seeded_torchvision
 from tests.peers import pytorch_grad_cam
 
 # The peer's README "Usage examples" block (pytorch-grad-cam 1.5.7), with `{pkg}` for its
@@ -60,14 +63,30 @@ METHODS = [
 ]
 
 
-def run_example(code: str, **namespace) -> dict[str, dict]:
-    pytorch_grad_cam()  # the peer runs every example too
-    results = {}
-    for side, pkg in PKGS.items():
-        scope = dict(namespace)
-        exec(code.format(pkg=pkg, method=namespace.get("method", "")), scope)
-        results[side] = scope
-    return results
+def exec_example(code: str, side: str, namespace: dict) -> dict:
+    """The variables after running ``code`` with the import prefix of ``side``."""
+    scope = dict(namespace)
+    exec(code.format(pkg=PKGS[side], method=namespace.get("method", "")), scope)
+    return scope
+
+
+def run_example(
+    code: str, peer_output=None, model_name: str = "", keep=("grayscale_cam",), **namespace
+) -> dict[str, dict]:
+    """The example's variables on both sides: the peer's (only ``keep``; through
+    ``peer_output`` when given, else live), then faithcam's drop-in's."""
+
+    def peer_side() -> dict:
+        pytorch_grad_cam()
+        scope = exec_example(code, "peer", namespace)
+        return {name: scope[name] for name in keep}
+
+    if peer_output is None:
+        peer = peer_side()
+    else:
+        inputs = {k: v for k, v in namespace.items() if not isinstance(v, torch.nn.Module)}
+        peer = peer_output("example", peer_side, model=model_name, **inputs)
+    return {"peer": peer, "faithcam": exec_example(code, "faithcam", namespace)}
 
 
 def rgb_of(images: torch.Tensor) -> np.ndarray:
@@ -75,10 +94,13 @@ def rgb_of(images: torch.Tensor) -> np.ndarray:
     return ((image - image.min()) / (image.max() - image.min())).astype(np.float32)
 
 
-def test_readme_usage_on_resnet50() -> None:
+def test_readme_usage_on_resnet50(peer_output) -> None:
     model = seeded_torchvision("resnet50")
     images = seeded_images(1, 96)
-    out = run_example(README_USAGE, model=model, input_tensor=images, rgb_img=rgb_of(images))
+    out = run_example(
+        README_USAGE, peer_output, "resnet50", ("grayscale_cam", "visualization", "model_outputs"),
+        model=model, input_tensor=images, rgb_img=rgb_of(images),
+    )  # fmt: skip
     peer, ours = out["peer"], out["faithcam"]
     assert ours["grayscale_cam"].dtype == np.float32
     np.testing.assert_allclose(ours["grayscale_cam"], peer["grayscale_cam"], atol=1e-4)
@@ -104,61 +126,88 @@ class TinyResNetLike(torch.nn.Module):
 
 
 @pytest.mark.parametrize("method", METHODS)
-def test_readme_several_layers_every_method(method: str) -> None:
+def test_readme_several_layers_every_method(method: str, peer_output) -> None:
     torch.manual_seed(0)
     gradient_free = method in ("ScoreCAM", "AblationCAM")
     model = TinyResNetLike().eval() if gradient_free else seeded_torchvision("resnet18")
+    name = "TinyResNetLike, torch.manual_seed(0)" if gradient_free else "resnet18"
     images = seeded_images(2, 64)
-    out = run_example(README_LAYERS, model=model, input_tensor=images, method=method)
+    out = run_example(
+        README_LAYERS, peer_output, name, model=model, input_tensor=images, method=method
+    )
     peer, ours = out["peer"]["grayscale_cam"], out["faithcam"]["grayscale_cam"]
     assert ours.shape == peer.shape == (2, 64, 64)
     np.testing.assert_allclose(ours, peer, atol=1e-4)
 
 
-def test_predicted_class_and_softmax_target() -> None:
-    pgc = pytorch_grad_cam()
+def test_predicted_class_and_softmax_target(peer_output) -> None:
     model = seeded_torchvision("resnet18")
     images = seeded_images(2, 64)
     for targets in (None, [ClassifierOutputSoftmaxTarget(5), ClassifierOutputSoftmaxTarget(9)]):
-        peer_targets = (
-            None
-            if targets is None
-            else [
-                pgc.utils.model_targets.ClassifierOutputSoftmaxTarget(t.category) for t in targets
-            ]
-        )
-        theirs = pgc.HiResCAM(model=model, target_layers=[model.layer4])(images, peer_targets)
+        categories = None if targets is None else [t.category for t in targets]
+        theirs = peer_output(
+            f"HiResCAM-{categories}",
+            partial(peer_hirescam, model, images, categories),
+            model="resnet18", layer="layer4", softmax_categories=categories, images=images,
+        )  # fmt: skip
         ours = dropin.HiResCAM(model=model, target_layers=[model.layer4])(images, targets)
         np.testing.assert_allclose(ours, theirs, atol=1e-4)
 
 
-def test_scale_cam_image_matches_peer() -> None:
-    pytorch_grad_cam()
-    maps = np.random.default_rng(0).normal(size=(3, 5, 7)).astype(np.float32)
-    from pytorch_grad_cam.utils.image import scale_cam_image as peer_scale
-
-    np.testing.assert_allclose(
-        scale_cam_image(maps, (20, 11)), peer_scale(maps, (20, 11)), atol=1e-5
+def peer_hirescam(model, images, categories) -> np.ndarray:
+    """The peer's HiResCAM at layer4, for the predicted class (``categories`` None) or the
+    softmax of ``categories``."""
+    pgc = pytorch_grad_cam()
+    peer_targets = (
+        None
+        if categories is None
+        else [pgc.utils.model_targets.ClassifierOutputSoftmaxTarget(c) for c in categories]
     )
-    np.testing.assert_allclose(scale_cam_image(maps), peer_scale(maps), atol=1e-6)
+    return pgc.HiResCAM(model=model, target_layers=[model.layer4])(images, peer_targets)
+
+
+def peer_image_function(name: str):
+    """A function of pytorch_grad_cam.utils.image (imported when called)."""
+    pytorch_grad_cam()
+    from pytorch_grad_cam.utils import image
+
+    return getattr(image, name)
+
+
+def test_scale_cam_image_matches_peer(peer_output) -> None:
+    maps = np.random.default_rng(0).normal(size=(3, 5, 7)).astype(np.float32)
+    resized, unsized = peer_output(
+        "scale_cam_image",
+        lambda: {
+            "resized": peer_image_function("scale_cam_image")(maps, (20, 11)),
+            "unsized": peer_image_function("scale_cam_image")(maps),
+        },
+        maps=maps,
+    ).values()
+    np.testing.assert_allclose(scale_cam_image(maps, (20, 11)), resized, atol=1e-5)
+    np.testing.assert_allclose(scale_cam_image(maps), unsized, atol=1e-6)
 
 
 @pytest.mark.parametrize("use_rgb", [False, True])
-def test_show_cam_on_image_matches_peer(use_rgb: bool) -> None:
-    pytorch_grad_cam()
-    from pytorch_grad_cam.utils.image import show_cam_on_image as peer_show
-
+def test_show_cam_on_image_matches_peer(use_rgb: bool, peer_output) -> None:
     rng = np.random.default_rng(0)
     image = rng.uniform(size=(12, 10, 3)).astype(np.float32)
     mask = rng.uniform(size=(12, 10)).astype(np.float32)
     ours = show_cam_on_image(image, mask, use_rgb=use_rgb, image_weight=0.3)
-    theirs = peer_show(image, mask, use_rgb=use_rgb, image_weight=0.3)
+    theirs = peer_output(
+        "show_cam_on_image",
+        lambda: peer_image_function("show_cam_on_image")(
+            image, mask, use_rgb=use_rgb, image_weight=0.3
+        ),
+        image=image,
+        mask=mask,
+    )
     assert ours.dtype == np.uint8
     np.testing.assert_array_equal(ours, theirs)
 
 
 def test_model_state_and_hooks_are_left_alone() -> None:
-    model = seeded_torchvision.__wrapped__("resnet18")  # not the cached one the peer hooked
+    model = build_seeded_torchvision("resnet18")  # not the cached one the peer hooked
     model.train()
     model.layer1.eval()
     flags = [p.requires_grad for p in model.parameters()]
@@ -211,7 +260,7 @@ with {method}(model=model, target_layers=target_layers, reshape_transform=reshap
 
 
 @pytest.mark.parametrize("method", ["GradCAM", "HiResCAM", "LayerCAM"])
-def test_readme_vit_with_reshape_transform(method: str) -> None:
+def test_readme_vit_with_reshape_transform(method: str, peer_output) -> None:
     import torchvision
 
     torch.manual_seed(0)
@@ -221,7 +270,10 @@ def test_readme_vit_with_reshape_transform(method: str) -> None:
     ).eval()  # fmt: skip
     torch.nn.init.normal_(model.heads.head.weight)  # torchvision zero-initialises the head
     images = seeded_images(2, 32)
-    out = run_example(README_VIT, model=model, input_tensor=images, method=method)
+    name = "VisionTransformer(32, 8, 2 layers, 2 heads, 16, 32, 10 classes), manual_seed(0)"
+    out = run_example(
+        README_VIT, peer_output, name, model=model, input_tensor=images, method=method
+    )
     peer, ours = out["peer"]["grayscale_cam"], out["faithcam"]["grayscale_cam"]
     assert ours.shape == peer.shape == (2, 32, 32) and peer.max() > 0.99
     np.testing.assert_allclose(ours, peer, atol=1e-4)
@@ -232,7 +284,7 @@ def test_readme_vit_with_reshape_transform(method: str) -> None:
 def test_readme_usage_on_cuda(method: str) -> None:
     if not torch.cuda.is_available():
         pytest.fail("this test is selected by `make test-cuda`, which needs a CUDA device")
-    model = seeded_torchvision.__wrapped__("resnet50").cuda()
+    model = build_seeded_torchvision("resnet50").cuda()
     images = seeded_images(2, 96).cuda()
     code = README_LAYERS.replace("model.layer3[-1], ", "")  # one layer: Score-CAM is 2048 passes
     out = run_example(code, model=model, input_tensor=images, method=method)

@@ -8,7 +8,7 @@ from torch import nn
 
 import faithcam
 from faithcam.engine.layers import resolve_layer
-from tests.conftest import GapLinearNet, seeded_torchvision
+from tests.helpers import GapLinearNet, seeded_torchvision
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,7 @@ import torch
 
 import faithcam
 from faithcam.cams.eigen import first_component, kpcacam
-from tests.conftest import GapLinearNet, seeded_images, seeded_torchvision
+from tests.helpers import GapLinearNet, seeded_images, seeded_torchvision
 
 
 @pytest.fixture

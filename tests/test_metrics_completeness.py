@@ -7,7 +7,7 @@ import torch
 
 import faithcam
 from faithcam.metrics import completeness
-from tests.conftest import GapLinearNet
+from tests.helpers import GapLinearNet
 
 
 def bias_free_gap_model() -> GapLinearNet:

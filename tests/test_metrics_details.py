@@ -37,7 +37,7 @@ from faithcam.metrics import (
 from faithcam.metrics._common import MetricResult, spearman, t_quantile_975
 from faithcam.metrics.evaluate import default_explain
 from faithcam.metrics.road import noisy_linear_imputation
-from tests.conftest import GapLinearNet, seeded_images
+from tests.helpers import GapLinearNet, seeded_images
 
 
 def tiny_model() -> nn.Module:

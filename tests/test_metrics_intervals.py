@@ -13,7 +13,7 @@ from scipy import stats
 from faithcam.metrics import MetricResult, deletion, pointing_game
 from faithcam.metrics._common import bootstrap_interval, t_quantile_975, wilson_interval
 from faithcam.metrics.evaluate import metric_bounds
-from tests.conftest import GapLinearNet
+from tests.helpers import GapLinearNet
 
 
 @pytest.mark.parametrize(("hits", "n"), [(0, 4), (3, 4), (4, 4), (7, 20), (1, 2)])

@@ -3,6 +3,8 @@
 Tolerances: pointing game, energy pointing game (RelevanceMassAccuracy), ROAD with noise = 0 and
 infidelity (same perturbations, plain MSE) agree to float precision (≤ 1e-5 relative);
 max-sensitivity, fed the same uniform noise draws, agrees to 1e-4 relative (float32 maps).
+Quantus' values are its golden outputs (tests/golden/) in `make test`, live Quantus in
+`make test-peers`.
 """
 
 from __future__ import annotations
@@ -24,8 +26,12 @@ from faithcam.metrics import (
     road,
 )
 
-quantus = pytest.importorskip("quantus")
 warnings.filterwarnings("ignore", module="quantus")
+
+
+def quantus():
+    """The quantus module, or a skip naming it when it is not installed."""
+    return pytest.importorskip("quantus")
 
 
 def cnn(channels: int) -> nn.Module:
@@ -65,33 +71,42 @@ def q_call(metric, model, images, targets, maps, **kw):
     )
 
 
-def test_pointing_game_and_relevance_mass_accuracy(data):
+def test_pointing_game_and_relevance_mass_accuracy(data, peer_output):
     model, images, targets, maps, boxes = data
     s_batch = boxes_to_masks(boxes, images)[:, None].numpy().astype(float)
-    q_pg = q_call(quantus.PointingGame(disable_warnings=True), model, images, targets, maps,
-                  s_batch=s_batch)  # fmt: skip
+    inputs = {"images": images, "targets": targets, "maps": maps, "s_batch": s_batch}
+    q_pg = peer_output("PointingGame", lambda: q_call(
+        quantus().PointingGame(disable_warnings=True), model, images, targets, maps,
+        s_batch=s_batch), **inputs)  # fmt: skip
     ours = pointing_game(images, maps, boxes).numpy()
     np.testing.assert_array_equal(ours, q_pg)
     assert ours[:3].tolist() == [1.0, 0.0, 1.0]
-    q_rma = q_call(quantus.RelevanceMassAccuracy(disable_warnings=True), model, images, targets,
-                   maps, s_batch=s_batch)  # fmt: skip
+    q_rma = peer_output("RelevanceMassAccuracy", lambda: q_call(
+        quantus().RelevanceMassAccuracy(disable_warnings=True), model, images, targets, maps,
+        s_batch=s_batch), **inputs)  # fmt: skip
     np.testing.assert_allclose(energy_pointing_game(images, maps, boxes).numpy(), q_rma,
                                rtol=1e-5)  # fmt: skip
 
 
-def test_noisy_linear_imputation_matches_quantus():
-    from quantus.functions.perturb_func import noisy_linear_imputation as q_impute
-
+def test_noisy_linear_imputation_matches_quantus(peer_output):
     image = torch.rand(3, 12, 14, dtype=torch.float64)
     removed = torch.rand(12, 14, generator=torch.Generator().manual_seed(0)) < 0.4
     removed[0, 0] = removed[11, 13] = removed[0, 13] = True  # corners: fewer neighbours
     ours = noisy_linear_imputation(image, removed, noise=0.0)
-    theirs = q_impute(image.numpy(), np.flatnonzero(removed.numpy()), noise=0.0)
+
+    def quantus_imputation() -> np.ndarray:
+        quantus()
+        from quantus.functions.perturb_func import noisy_linear_imputation as q_impute
+
+        return q_impute(image.numpy(), np.flatnonzero(removed.numpy()), noise=0.0)
+
+    theirs = peer_output("noisy_linear_imputation", quantus_imputation, image=image,
+                         removed=removed)  # fmt: skip
     np.testing.assert_allclose(ours.numpy(), theirs, rtol=1e-10, atol=1e-12)
     assert torch.equal(ours[:, ~removed], image[:, ~removed])
 
 
-def test_road_accuracy_curve_matches_quantus():
+def test_road_accuracy_curve_matches_quantus(peer_output):
     """Quantus ROAD works on single-channel images only (it indexes C·H·W features into an
     H·W imputation) and reports the accuracy per percentage averaged over images."""
     model = cnn(1)
@@ -99,12 +114,18 @@ def test_road_accuracy_curve_matches_quantus():
     targets = model(images).argmax(1)
     maps = torch.rand(8, 12, 12, generator=torch.Generator().manual_seed(3))  # no ties
     pcts = [10, 30, 50, 70, 90]
-    q = quantus.ROAD(noise=0.0, percentages=pcts, disable_warnings=True)(
-        model=model, x_batch=images.numpy(), y_batch=targets.numpy(),
-        a_batch=maps[:, None].numpy(), device="cpu",
-    )  # fmt: skip
+
+    def quantus_road() -> list[float]:
+        q = quantus().ROAD(noise=0.0, percentages=pcts, disable_warnings=True)(
+            model=model, x_batch=images.numpy(), y_batch=targets.numpy(),
+            a_batch=maps[:, None].numpy(), device="cpu",
+        )  # fmt: skip
+        return [q[p] for p in pcts]
+
+    curve = peer_output("ROAD", quantus_road, model="cnn(1)", images=images, maps=maps,
+                        percentages=pcts)  # fmt: skip
     ours = road(model, images, maps, targets, order="morf", percentages=pcts, noise=0.0)
-    np.testing.assert_allclose(ours.details["curves"].mean(0).numpy(), [q[p] for p in pcts])
+    np.testing.assert_allclose(ours.details["curves"].mean(0).numpy(), curve)
 
 
 def quantus_patch_perturbations(images: torch.Tensor, patch: int) -> torch.Tensor:
@@ -119,17 +140,18 @@ def quantus_patch_perturbations(images: torch.Tensor, patch: int) -> torch.Tenso
     return torch.stack(out)
 
 
-def test_infidelity_matches_quantus_plain_mse(data):
+def test_infidelity_matches_quantus_plain_mse(data, peer_output):
     model, images, targets, maps, _ = data
     images[:, 0, 15, 15] = 0.0
-    q = q_call(quantus.Infidelity(perturb_patch_sizes=[4], n_perturb_samples=1,
-                                  disable_warnings=True), model, images, targets, maps)  # fmt: skip
+    q = peer_output("Infidelity", lambda: q_call(quantus().Infidelity(
+        perturb_patch_sizes=[4], n_perturb_samples=1, disable_warnings=True), model, images,
+        targets, maps), images=images, targets=targets, maps=maps)  # fmt: skip
     pert = quantus_patch_perturbations(images, 4)
     ours = infidelity(model, images, maps, targets, perturbations=pert, optimal_scaling=False)
     np.testing.assert_allclose(ours.numpy(), q, rtol=1e-5)
 
 
-def test_max_sensitivity_matches_quantus_with_the_same_noise(data):
+def test_max_sensitivity_matches_quantus_with_the_same_noise(data, peer_output):
     """Quantus' default noise is U[-lower_bound, lower_bound] per value, drawn from NumPy's
     global RNG; feeding it faithcam's draws (same generator seed) makes both maxima equal."""
     model, images, targets, _, _ = data
@@ -149,8 +171,9 @@ def test_max_sensitivity_matches_quantus_with_the_same_noise(data):
         return (grad * x).sum(1).detach().numpy()[:, None]
 
     maps = torch.as_tensor(explain(model, images, targets))[:, 0]
-    metric = quantus.MaxSensitivity(nr_samples=n, perturb_func=same_noise, disable_warnings=True)
-    q = q_call(metric, model, images, targets, maps, explain_func=explain)
+    q = peer_output("MaxSensitivity", lambda: q_call(quantus().MaxSensitivity(
+        nr_samples=n, perturb_func=same_noise, disable_warnings=True), model, images, targets,
+        maps, explain_func=explain), images=images, targets=targets, deltas=deltas)  # fmt: skip
     ours = max_sensitivity(
         model, images, None, targets, lambda x, t: torch.as_tensor(explain(model, x, t))[:, 0],
         radius=radius, samples=n, seed=0,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import pytest
 import torch
 from torch import nn
@@ -88,9 +90,7 @@ def test_max_sensitivity_linear_explanation():
     torch.testing.assert_close(res.values, again.values)
 
 
-def test_infidelity_matches_captum_with_the_same_perturbations():
-    from captum.metrics import infidelity as captum_infidelity
-
+def test_infidelity_matches_captum_with_the_same_perturbations(peer_output):
     model, images = small_cnn(), torch.rand(2, 3, 8, 8)
     targets = model(images).argmax(1)
     maps = input_x_gradient(model, images, targets)
@@ -101,12 +101,18 @@ def test_infidelity_matches_captum_with_the_same_perturbations():
         noise = pert[next(calls)]
         return noise, inputs - noise
 
+    def captum_value(scaled: bool) -> torch.Tensor:
+        return pytest.importorskip("captum.metrics").infidelity(
+            model, perturb_fn, images, maps[:, None].expand_as(images), target=targets,
+            n_perturb_samples=16, max_examples_per_batch=2, normalize=scaled,
+        )  # fmt: skip
+
     for scaled in (True, False):
         calls = iter(range(16))
         ours = infidelity(model, images, maps, targets, perturbations=pert, optimal_scaling=scaled)
-        theirs = captum_infidelity(
-            model, perturb_fn, images, maps[:, None].expand_as(images), target=targets,
-            n_perturb_samples=16, max_examples_per_batch=2, normalize=scaled,
+        theirs = peer_output(
+            f"infidelity-normalize={scaled}", partial(captum_value, scaled),
+            images=images, maps=maps, perturbations=pert,
         )  # fmt: skip
         torch.testing.assert_close(ours.values, theirs.double(), rtol=1e-4, atol=1e-7)
 

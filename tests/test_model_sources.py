@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from faithcam.io.model_sources import LoadedModel, ModelError, load_model, load_weights
-from tests.conftest import GapLinearNet
+from tests.helpers import GapLinearNet
 
 FACTORY = "tests.test_model_sources:tiny_net"
 
@@ -75,9 +75,9 @@ def test_factory_strings(tmp_path: Path) -> None:
     with pytest.raises(ModelError, match=r"cannot import 'no_such_pkg.models'"):
         load_model("no_such_pkg.models:net")
     with pytest.raises(ModelError, match=r"has no attribute 'Nope'"):
-        load_model("tests.conftest:Nope")
+        load_model("tests.helpers:Nope")
     with pytest.raises(ModelError, match=r"factory failed: TypeError"):
-        load_model("tests.conftest:GapLinearNet", num_classes=3)
+        load_model("tests.helpers:GapLinearNet", num_classes=3)
     with pytest.raises(ModelError, match=r"returned str, not a torch.nn.Module"):
         load_model("os:getcwd")
 

@@ -16,7 +16,6 @@ from tests.peers import (
     classifier_targets,
     minmax,
     peer_lowres,
-    pytorch_grad_cam,
     skip_unless_installed,
 )
 
@@ -47,15 +46,24 @@ def test_chelsea_is_a_cat_and_coffee_is_espresso(name: str) -> None:
 
 @pytest.mark.parametrize("name", list(PRETRAINED))
 @pytest.mark.parametrize("method", ["gradcam", "hirescam", "xgradcam"])
-def test_agreement_with_pytorch_grad_cam_on_real_models(name: str, method: str) -> None:
+def test_agreement_with_pytorch_grad_cam_on_real_models(
+    name: str, method: str, peer_output
+) -> None:
     model = pretrained(name)
     images = photos(name)
     result = faithcam.explain(model.model, images, method, layer=model.layer)
     module = dict(model.model.named_modules())[model.layer]
-    pgc = pytorch_grad_cam()
-    peer_cls = {"gradcam": pgc.GradCAM, "hirescam": pgc.HiResCAM, "xgradcam": pgc.XGradCAM}
-    targets = classifier_targets(result.targets)
-    theirs = peer_lowres(peer_cls[method], model.model, module, images, targets)
+    peer_name = {"gradcam": "GradCAM", "hirescam": "HiResCAM", "xgradcam": "XGradCAM"}[method]
+    theirs = peer_output(
+        method,
+        lambda: peer_lowres(
+            peer_name, model.model, module, images, classifier_targets(result.targets)
+        ),
+        model=f"{name} (pretrained weights)",
+        layer=model.layer,
+        targets=result.targets,
+        images=images,
+    )
     np.testing.assert_allclose(minmax(result.raw_maps.numpy()), minmax(theirs), atol=1e-4)
 
 

@@ -14,7 +14,7 @@ from torch import nn
 
 import faithcam
 from faithcam.metrics import deletion
-from tests.conftest import GapLinearNet
+from tests.helpers import GapLinearNet
 
 FAST = settings(max_examples=10, deadline=None, derandomize=True)
 

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 import faithcam
-from tests.conftest import FlattenLinearNet, GapLinearNet
+from tests.helpers import FlattenLinearNet, GapLinearNet
 from tests.references import naive_map, reference_gradients
 
 RULES = ["gradcam", "gradcam++", "xgradcam", "hirescam", "layercam"]

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import faithcam
-from tests.conftest import GapLinearNet
+from tests.helpers import GapLinearNet
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -36,7 +36,7 @@ def test_repr_png_is_a_png_of_the_maps(result) -> None:
 
 
 def test_figure_titles_name_method_layer_targets(result) -> None:
-    from faithcam.io.viz import result_figure
+    from faithcam.viz import result_figure
 
     figure = result_figure(result)
     texts = [a.get_title() for a in figure.axes] + [figure.get_suptitle()]
@@ -70,7 +70,7 @@ def test_show_draws_with_pyplot(result, monkeypatch) -> None:
 
 
 def test_many_maps_are_capped(result) -> None:
-    from faithcam.io.viz import result_figure
+    from faithcam.viz import result_figure
 
     figure = result_figure(result, max_images=2)
     assert "(first 2 of 3)" in figure.get_suptitle()

@@ -13,7 +13,7 @@ import torch
 import faithcam
 from faithcam.cams.estimators import Expected, Integrated
 from faithcam.engine.normalization import Normalization
-from tests.conftest import GapLinearNet
+from tests.helpers import GapLinearNet
 from tests.test_estimators import TanhHeadNet
 
 

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 import faithcam
-from tests.conftest import seeded_images
+from tests.helpers import seeded_images
 from tests.peers import minmax
 
 CLASSES = [1, 3]
@@ -47,21 +47,32 @@ def _torchcam(cls, model, images, **options) -> np.ndarray:
         return extractor(CLASSES, scores)[0].numpy()
 
 
-def test_iscam_matches_torchcam(model) -> None:
+def test_iscam_matches_torchcam(model, peer_output) -> None:
     images = seeded_images(2, 16)
     ours = faithcam.explain(model, images, "iscam", targets=CLASSES, samples=4, layer="features")
-    theirs = _torchcam(pytest.importorskip("torchcam.methods").ISCAM, model, images, num_samples=4)
+    theirs = peer_output(
+        "ISCAM",
+        lambda: _torchcam(
+            pytest.importorskip("torchcam.methods").ISCAM, model, images, num_samples=4
+        ),
+        model="FullResNet()",
+        images=images,
+    )
     np.testing.assert_allclose(minmax(ours.raw_maps.numpy()), minmax(theirs), atol=1e-4)
 
 
-def test_sscam_matches_torchcam_with_the_same_seed(model) -> None:
+def test_sscam_matches_torchcam_with_the_same_seed(model, peer_output) -> None:
     images = seeded_images(2, 16)
     ours = faithcam.explain(
         model, images, "sscam", targets=CLASSES, samples=4, seed=11, layer="features"
     )
-    torch.manual_seed(11)
-    sscam = pytest.importorskip("torchcam.methods").SSCAM
-    theirs = _torchcam(sscam, model, images, num_samples=4, std=2.0)
+
+    def torchcam_sscam() -> np.ndarray:
+        sscam = pytest.importorskip("torchcam.methods").SSCAM
+        torch.manual_seed(11)
+        return _torchcam(sscam, model, images, num_samples=4, std=2.0)
+
+    theirs = peer_output("SSCAM", torchcam_sscam, model="FullResNet()", seed=11, images=images)
     np.testing.assert_allclose(minmax(ours.raw_maps.numpy()), minmax(theirs), atol=1e-4)
     other = faithcam.explain(model, images, "sscam", targets=CLASSES, samples=4, seed=12)
     assert not torch.equal(other.raw_maps, ours.raw_maps)

@@ -23,7 +23,7 @@ from faithcam.studies.settings import (
 )
 from faithcam.studies.store import ResultStore, StoreError, differences
 from faithcam.studies.study import summarize
-from tests.conftest import GapLinearNet
+from tests.helpers import GapLinearNet
 
 
 def _model(seed: int = 0) -> GapLinearNet:

@@ -27,7 +27,7 @@ from faithcam.errors import FaithcamValueError
 from faithcam.studies import study
 from faithcam.studies.store import ResultStore, StoreError
 from faithcam.studies.study import image_ids, run_study
-from tests.conftest import GapLinearNet
+from tests.helpers import GapLinearNet
 
 ROOT = Path(__file__).resolve().parents[1]
 SIZE = 8

@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 import faithcam
-from tests.conftest import GapLinearNet
+from tests.helpers import GapLinearNet
 
 
 def test_default_target_is_the_predicted_class(gap_model, small_images) -> None:

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import faithcam
-from tests.conftest import FlattenLinearNet, GapLinearNet
+from tests.helpers import FlattenLinearNet, GapLinearNet
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])

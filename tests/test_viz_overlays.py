@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from faithcam.io.viz import colorize, method_grid, opacity, overlay
+from faithcam.viz import colorize, method_grid, opacity, overlay
 
 
 def test_opacity_is_zero_at_zero_alpha_at_the_peak_and_increasing() -> None:
@@ -30,13 +30,19 @@ def test_faithcam_style_blends_by_the_map_value() -> None:
     np.testing.assert_allclose(blended, expected, atol=0.51)
 
 
-def test_jet_style_is_the_peers_overlay() -> None:
-    peer_image = pytest.importorskip("pytorch_grad_cam.utils.image")
+def test_jet_style_is_the_peers_overlay(peer_output) -> None:
     rng = np.random.default_rng(1)
     image = rng.uniform(size=(9, 8, 3)).astype(np.float32)
     heat = rng.uniform(size=(9, 8)).astype(np.float32)
     ours = overlay(torch.from_numpy(image).permute(2, 0, 1), heat, style="jet")
-    theirs = peer_image.show_cam_on_image(image, heat, use_rgb=True)
+    theirs = peer_output(
+        "show_cam_on_image",
+        lambda: pytest.importorskip("pytorch_grad_cam.utils.image").show_cam_on_image(
+            image, heat, use_rgb=True
+        ),
+        image=image,
+        heat=heat,
+    )
     np.testing.assert_array_equal(ours, theirs)
 
 

@@ -70,7 +70,7 @@ def written_through(victims: dict[str, Path], content: str = PRECIOUS) -> str | 
 
 @attempt("security: writes through planted links", timeout=600)
 def demo_writes_through_planted_links(folder: Path) -> Verdict:
-    from faithcam.cli.demo import run_demo
+    from faithcam.demo.run import run_demo
 
     out = folder / "out"
     victims = plant_links(out, ["report.html", "mobilenet_v2-imagenet-chelsea.png"])

@@ -11,8 +11,8 @@ import torch
 from PIL import Image
 
 from faithcam.cli import main
-from faithcam.io.viz import method_grid
-from tests.conftest import GapLinearNet
+from faithcam.viz import method_grid
+from tests.helpers import GapLinearNet
 
 MODEL = "tests.test_model_sources:tiny_net"  # GapLinearNet, 5 classes
 

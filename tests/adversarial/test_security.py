@@ -14,7 +14,7 @@ from PIL import Image
 
 from faithcam.cli import main
 from faithcam.io.model_sources import ModelError, load_model
-from tests.conftest import GapLinearNet
+from tests.helpers import GapLinearNet
 
 
 class _Payload:

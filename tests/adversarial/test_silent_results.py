@@ -7,7 +7,7 @@ import torch
 
 import faithcam
 from faithcam.metrics import bbox_accuracy, energy_pointing_game, pointing_game
-from tests.conftest import GapLinearNet
+from tests.helpers import GapLinearNet
 
 
 def _model() -> GapLinearNet:

@@ -31,8 +31,8 @@ from faithcam.engine.validation import ChannelError, input_channels_checked
 from faithcam.errors import FaithcamError, FaithcamValueError
 from faithcam.io.images import Preprocessing, find_images
 from faithcam.io.model_sources import LoadedModel, load_model
-from faithcam.io.outputs import check_inputs_kept, check_writable, fit_name, write_fresh
-from faithcam.io.viz import method_grid, overlay_alpha, save_overlay
+from faithcam.outputs import check_inputs_kept, check_writable, fit_name, write_fresh
+from faithcam.viz import method_grid, overlay_alpha, save_overlay
 
 STEP_ESTIMATORS = {"integrated": "steps", "expected": "samples", "smooth": "samples"}
 
@@ -134,7 +134,7 @@ def resolve_device(name: str) -> torch.device:
 
 def prepare_out(path: str | Path) -> Path:
     """Create the output folder and check that it is writable (OSError otherwise). Files are
-    then written through fresh names (:mod:`faithcam.io.outputs`): links in it are not followed."""
+    then written through fresh names (:mod:`faithcam.outputs`): links in it are not followed."""
     out = Path(path)
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -291,7 +291,7 @@ def unique_stems(paths: Sequence[Path]) -> list[str]:
     """One output name per input path: its stem, or ``stem-2``, ``stem-3``... where inputs share
     a stem, skipping names taken by other inputs (``a/x.png``, ``b/x.png``, ``x-2.png`` give
     ``x``, ``x-3``, ``x-2``). Names compare case-insensitively (macOS and Windows disks). A stem
-    too long for an output name is shortened (:func:`~faithcam.io.outputs.fit_name`)."""
+    too long for an output name is shortened (:func:`~faithcam.outputs.fit_name`)."""
     fitted = [fit_name(path.stem) for path in paths]
     counts = Counter(stem.casefold() for stem in fitted)
     used = {stem for stem, n in counts.items() if n == 1}
@@ -327,7 +327,7 @@ def _outputs(session: Session, inputs: torch.Tensor) -> Any:
         ) from None
 
 
-def _predict(session: Session, inputs: torch.Tensor) -> torch.Tensor:
+def predict(session: Session, inputs: torch.Tensor) -> torch.Tensor:
     """Class probabilities (B, classes): softmax, or σ(z) for a single-logit model."""
     logits = _outputs(session, inputs)
     if not isinstance(logits, torch.Tensor) or logits.dim() != 2:
@@ -406,7 +406,7 @@ def _class_targets(
 ) -> tuple[torch.Tensor, list[list[dict[str, Any]]], list[int]]:
     """Class ids, top-k predictions and explained class of each image (--task classify);
     ``check_count``: warn (once, on the first chunk) when the class names do not match."""
-    probs = _predict(session, inputs)
+    probs = predict(session, inputs)
     n_classes = probs.shape[1]
     if check_count:
         check_class_count(session.loaded, n_classes)

@@ -14,9 +14,9 @@ from typing import Any
 
 from faithcam.cli.commands import (
     Session,
-    _predict,
     check_class_count,
     open_session,
+    predict,
     prepare_out,
     unique_stems,
 )
@@ -32,7 +32,7 @@ from faithcam.cli.presets import apply_preset
 from faithcam.errors import FaithcamValueError
 from faithcam.io.annotations import Annotation, read_annotations
 from faithcam.io.images import find_images, load_image
-from faithcam.io.outputs import check_inputs_kept, write_fresh
+from faithcam.outputs import check_inputs_kept, write_fresh
 from faithcam.studies.settings import file_sha256
 
 DEFAULT_METHODS = "gradcam,hirescam,expected-gradcam"
@@ -121,7 +121,7 @@ def _class_count(session: Session, first: Path) -> int:
     """The model's number of classes, read from its output on the first image (and the class
     names checked against it)."""
     inputs = session.prep.normalise(session.prep.crop(load_image(first))[None])
-    n_classes = _predict(session, inputs).shape[1]
+    n_classes = predict(session, inputs).shape[1]
     check_class_count(session.loaded, n_classes)
     return n_classes
 

@@ -21,11 +21,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from faithcam.cli.commands import Session, _predict
+from faithcam.cli.commands import Session, predict
 from faithcam.cli.evaluate_items import PREDICTED, EvalItem, FolderDataset
 from faithcam.engine.progress import Progress
 from faithcam.io.report import Report
-from faithcam.io.viz import curves_plot, method_grid
+from faithcam.viz import curves_plot, method_grid
 
 ARROWS = {"higher": "↑", "lower": "↓"}
 FEW = 30  # below this many explanations, a ranking is called provisional
@@ -294,7 +294,7 @@ def settings_rows(run: EvaluationRun, layer: str | None) -> list[tuple[str, str]
     """The run's settings, one (name, value) per row."""
     import torch as torch_module
 
-    from faithcam.cli.main import _version
+    from faithcam.cli.main import installed_version
 
     session, args = run.session, run.args
     prep = session.prep
@@ -316,7 +316,7 @@ def settings_rows(run: EvaluationRun, layer: str | None) -> list[tuple[str, str]
         ("batch size", str(session.batch_size)),
         ("seed", str(session.seed)),
         ("per-image rows", str(run.store)),
-        ("versions", f"faithcam {_version()}, torch {torch_module.__version__}"),
+        ("versions", f"faithcam {installed_version()}, torch {torch_module.__version__}"),
     ]
     return rows
 
@@ -359,7 +359,7 @@ def _grid(run: EvaluationRun, index: int, out: Path, reporter: Progress) -> tupl
     session, entry = run.session, run.dataset.items[index]
     sample = run.dataset[index]
     inputs = sample["image"][None]
-    probabilities = _predict(session, inputs)[0]
+    probabilities = predict(session, inputs)[0]
     top = int(probabilities.argmax())
     target = top if entry.target == PREDICTED else entry.target
     maps = {}

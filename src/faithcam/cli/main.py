@@ -42,7 +42,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from faithcam.cli.demo import run_demo, seed_figure
+    from faithcam.demo.run import run_demo, seed_figure
 
     if args.figure:
         print(seed_figure(Path(args.figure)))
@@ -67,7 +67,7 @@ def _run(name: str, module: str = "commands"):
     return run
 
 
-def _version() -> str:
+def installed_version() -> str:
     """The installed distribution's version (without importing torch)."""
     from importlib import metadata
 
@@ -172,7 +172,7 @@ def _add_explainer(commands, name: str, help_: str, default_methods: str, shared
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="faithcam", description=__doc__.splitlines()[0])
-    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {installed_version()}")
     commands = parser.add_subparsers(dest="command", required=True)
     shared = _model_options()
     _add_explainer(

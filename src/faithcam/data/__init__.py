@@ -1,6 +1,6 @@
 """ShapesBench: a procedural data set with exact ground truth, and small CNNs trained on it.
 
-Its section of ``faithcam demo`` lives in ``faithcam.cli.demo_shapes``.
+Its section of ``faithcam demo`` lives in ``faithcam.demo.shapes``.
 """
 
 from faithcam.data.models import (

@@ -71,9 +71,9 @@ class CamResult:
 
     def _repr_png_(self) -> bytes:
         """Jupyter's picture of the result: the maps (first 16) titled with method, layer,
-        target and score, with a colorbar. Drawing lives in :mod:`faithcam.io.viz` (needs
+        target and score, with a colorbar. Drawing lives in :mod:`faithcam.viz` (needs
         matplotlib), imported only when a picture is asked for."""
-        from faithcam.io.viz import result_png
+        from faithcam.viz import result_png
 
         return result_png(self)
 
@@ -82,8 +82,8 @@ class CamResult:
         the extension names (``.png``, ``.jpg``, ``.pdf``, ``.svg``...; an unknown one is an
         error); ``options``: ``style`` ("faithcam" / "jet"), ``alpha``, ``columns``,
         ``max_images``."""
-        from faithcam.io.outputs import write_fresh
-        from faithcam.io.viz import image_format, result_bytes
+        from faithcam.outputs import write_fresh
+        from faithcam.viz import image_format, result_bytes
 
         path = Path(path)
         fmt = image_format(path)
@@ -97,7 +97,7 @@ class CamResult:
         Jupyter; same ``images`` and ``options`` as :meth:`save`."""
         import matplotlib.pyplot as plt
 
-        from faithcam.io.viz import result_figure
+        from faithcam.viz import result_figure
 
         result_figure(self, images, figure=plt.figure(layout="constrained"), **options)
         plt.show()

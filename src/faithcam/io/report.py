@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from faithcam.io.outputs import write_fresh
+from faithcam.outputs import write_fresh
 
 # On load, record how many images decoded and how many tables exist on <body>, so a headless
 # browser test (chromium --dump-dom) can check the page really rendered.
@@ -94,7 +94,7 @@ class Report:
         self.parts.append(table(header, rows, caption, css))
 
     def write(self, path: str | Path) -> Path:
-        """Write the page to ``path`` through a fresh file (:func:`~faithcam.io.outputs.
+        """Write the page to ``path`` through a fresh file (:func:`~faithcam.outputs.
         write_fresh`: a link planted at ``path`` is replaced, never followed)."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)

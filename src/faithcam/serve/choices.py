@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 import faithcam
-from faithcam.cli.demo_settings import COMPARATORS, METHOD_OPTIONS, SEED_METHODS
+from faithcam.demo.settings import COMPARATORS, METHOD_OPTIONS, SEED_METHODS
 from faithcam.serve.errors import NotFound, RequestError
 
 # One forward pass per channel of the layer (1280 on MobileNetV2) or per noisy copy: minutes on

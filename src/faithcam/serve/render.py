@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from faithcam.io.viz import colorize, overlay
+from faithcam.viz import colorize, overlay
 
 CSV_COLUMNS = (
     "method", "model", "layer", "target", "target_name", "deletion_auc", "insertion_auc",

@@ -261,9 +261,10 @@ class _Fresh:
     """Drops the items of a batch whose rows are stored already (when only the items know
     their ids) and refuses an id seen twice; the reporter forgets the dropped items' work."""
 
-    def __init__(self, done: set[str], filter_done: bool, reporter: Progress, work) -> None:
-        self.done, self.filter_done, self.reporter, self.work = done, filter_done, reporter, work
+    def __init__(self, done: set[str], filter_done: bool) -> None:
+        self.done, self.filter_done = done, filter_done
         self.seen: set[str] = set()
+        self.dropped = 0
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, Any] | None:
         ids = batch["id"]
@@ -272,9 +273,48 @@ class _Fresh:
                 check_unique([image_id, image_id])  # the one message for a repeated id
             self.seen.add(image_id)
         keep = [k for k, i in enumerate(ids) if not (self.filter_done and i in self.done)]
-        if len(keep) < len(ids):
-            self.reporter.drop(self.work(len(ids) - len(keep)))
+        self.dropped = len(ids) - len(keep)
         return None if not keep else batch if len(keep) == len(ids) else select(batch, keep)
+
+
+def _stream(loader: DataLoader, run, fresh: _Fresh, n_items: int, progress: bool | None) -> None:
+    """Every batch of the loader not done yet through ``run``, with the study's progress line
+    (images x methods, each method's explanation and metrics a share: see
+    :func:`~faithcam.metrics.evaluate.evaluation_work`)."""
+    from faithcam.metrics.evaluate import EVALUATION_UNIT, evaluation_work
+
+    work = functools.partial(evaluation_work, run.methods, run.metrics)
+    with Progress(work(n_items), "evaluate", EVALUATION_UNIT, enabled=progress) as reporter:
+        for batch in loader:
+            batch = fresh(batch)
+            if fresh.dropped:
+                reporter.drop(work(fresh.dropped))
+            if batch is not None:
+                run(batch)
+
+
+@dataclass
+class _BatchRun:
+    """One batch of the data set evaluated (:func:`_evaluate_batch`) and its rows and curves
+    stored in one transaction."""
+
+    model: nn.Module
+    methods: list[str]
+    metrics: list[str]
+    settings: str
+    store: ResultStore
+    explainer: _Explainer
+    evaluation: dict[str, Any]
+
+    def __call__(self, batch: dict[str, Any]) -> None:
+        device = model_device(self.model, torch.device("cpu"))
+        table = _evaluate_batch(
+            self.model, batch, device, self.explainer, self.methods, self.metrics,
+            self.evaluation,
+        )  # fmt: skip
+        ids = batch["id"]
+        curves = _curve_rows(table, ids, self.settings)
+        self.store.add(_rows(table, ids, self.settings), replace_partial=True, curves=curves)
 
 
 def _evaluate_batch(
@@ -384,11 +424,9 @@ def run_study(
     (None on other ranks).
 
     Items of ``dataset`` are dicts with ``image`` (C, H, W), ``id``, and optionally ``target``
-    (class id; -1 or absent = predicted class) and ``boxes`` (ground truth for localization
-    metrics; None or absent: the metrics that need boxes give NaN for that image, left out of
-    their ``n``), or ``(image, label)`` pairs. The ids key the stored rows, so that a second
-    run resumes: ``dataset.ids``, else each item's ``id``, else its index (with a warning:
-    reordering breaks it; see :mod:`faithcam.studies.items`). Maps come from
+    (class id; -1 or absent = predicted class) and ``boxes`` (ground truth; None: NaN from the
+    metrics that need it), or ``(image, label)`` pairs (ids, resuming: :mod:`.items`). Maps
+    come from
     ``faithcam.explain(model, images, method, targets, **explain_kwargs)``, or from
     ``explain_fn(model, images, method, targets)``; either way ``explain_kwargs`` is part of the
     settings hash that keys the stored rows. Metrics and
@@ -406,11 +444,9 @@ def run_study(
     ``normalization=(mean, std)`` makes black pixel black (explain and metrics). Methods that
     sample baselines (Expected Grad-CAM) draw them from the data-aware D: ``references``
     images of the data set (:func:`~faithcam.cams.baselines.data_aware_references`, part of
-    the key), unless ``explain_kwargs`` sets ``baseline``. ``progress``: a line with the
-    images x methods done and an ETA from the measured rates (:mod:`faithcam.engine.progress`;
-    None: shown in a terminal when the run takes over 2 s).
+    the key), unless ``explain_kwargs`` sets ``baseline``. ``progress``: an ETA line
+    (:mod:`faithcam.engine.progress`; None: in a terminal, for runs over 2 s).
     """
-    from faithcam.metrics.evaluate import EVALUATION_UNIT, evaluation_work
     from faithcam.metrics.registry import metric_bounds
 
     if not resume and Path(store).exists():
@@ -429,26 +465,15 @@ def run_study(
     rank, world = _distributed()
     main_store, rank_store = _open_stores(store, settings, described, rank, world)
     done = _done(main_store, store, settings, len(methods) * len(metrics), world)
-    todo = [i for i in range(len(items)) if items.ids is None or items.ids[i] not in done]
+    todo = [i for i, known in enumerate(items.ids or [None] * len(items)) if known not in done]
     loader, n_items = _loader(items, todo, batch_size, num_workers, rank, world)
-    explainer = _Explainer(explain_fn, explain_kwargs, plan.references, plan.sampled)
-    device = model_device(model, torch.device("cpu"))
-    evaluation = {
-        "metric_kwargs": metric_kwargs, "batch_size": batch_size,
-        "normalization": plan.normalization,
-    }  # fmt: skip
-    work = functools.partial(evaluation_work, methods, metrics)
-    shown = progress if rank == 0 else False
-    with Progress(work(n_items), "evaluate", EVALUATION_UNIT, enabled=shown) as reporter:
-        fresh = _Fresh(done, items.ids is None, reporter, work)
-        for batch in loader:
-            batch = fresh(batch)
-            if batch is None:
-                continue
-            table = _evaluate_batch(model, batch, device, explainer, methods, metrics, evaluation)
-            ids = batch["id"]
-            curves = _curve_rows(table, ids, settings)
-            rank_store.add(_rows(table, ids, settings), replace_partial=True, curves=curves)
+    run = _BatchRun(
+        model, list(methods), metrics, settings, rank_store,
+        _Explainer(explain_fn, explain_kwargs, plan.references, plan.sampled),
+        {"metric_kwargs": metric_kwargs, "batch_size": batch_size,
+         "normalization": plan.normalization},
+    )  # fmt: skip
+    _stream(loader, run, _Fresh(done, items.ids is None), n_items, progress if rank == 0 else False)
     if world > 1:
         dist.barrier()
         if rank != 0:

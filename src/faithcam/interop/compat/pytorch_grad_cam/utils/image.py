@@ -9,9 +9,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from faithcam.errors import FaithcamValueError
+from faithcam.viz import COLORMAP_JET, show_cam_on_image  # noqa: F401
 
-COLORMAP_JET = 2  # OpenCV's constant for its jet colormap (cv2.COLORMAP_JET)
 SCALE_EPS = 1e-7  # pytorch-grad-cam's ε in the min-max denominator
 
 
@@ -32,52 +31,6 @@ def scale_cam_image(
         width, height = target_size
         maps = F.interpolate(maps[:, None], size=(height, width), mode="bilinear")[:, 0]
     return maps.numpy().astype(np.float32)
-
-
-def _jet(values: np.ndarray, colormap: int | str) -> np.ndarray:
-    """(H, W) uint8 -> (H, W, 3) RGB uint8 through the named colormap."""
-    if isinstance(colormap, str):
-        from matplotlib import colormaps
-
-        return (colormaps[colormap](values)[..., :3] * 255).round().astype(np.uint8)
-    try:
-        import cv2
-    except ImportError:
-        if colormap != COLORMAP_JET:
-            raise FaithcamValueError(
-                f"colormap: OpenCV colormap {colormap} needs opencv-python; pass a matplotlib "
-                "colormap name instead"
-            ) from None
-        return _jet(values, "jet")
-    return cv2.applyColorMap(values, colormap)[..., ::-1]
-
-
-def show_cam_on_image(
-    img: np.ndarray,
-    mask: np.ndarray,
-    use_rgb: bool = False,
-    colormap: int | str = COLORMAP_JET,
-    image_weight: float = 0.5,
-) -> np.ndarray:
-    """Blend the jet-coloured ``mask`` (H, W) in [0, 1] over ``img`` (H, W, 3) float in [0, 1]:
-    v = (1 − w) · heat + w · img, returned as uint8(255 · v / max v), w = ``image_weight``.
-
-    As in pytorch-grad-cam the heat map is BGR unless ``use_rgb=True``; ``colormap`` is an
-    OpenCV colormap id (used through OpenCV when installed) or a matplotlib colormap name.
-    """
-    img = np.asarray(img)
-    if np.max(img) > 1:
-        raise FaithcamValueError("img: expected np.float32 values in [0, 1], got values above 1")
-    if not 0 <= image_weight <= 1:
-        raise FaithcamValueError(f"image_weight: expected a value in [0, 1], got {image_weight}")
-    mask = np.asarray(mask)
-    if mask.shape != img.shape[:2]:
-        raise FaithcamValueError(f"mask: shape {mask.shape} does not match img {img.shape[:2]}")
-    heat_rgb = _jet(np.uint8(255 * mask), colormap)
-    heat = (heat_rgb if use_rgb else heat_rgb[..., ::-1]).astype(np.float32) / 255
-    blended = (1 - image_weight) * heat + image_weight * img
-    blended = blended / np.max(blended)
-    return np.uint8(255 * blended)
 
 
 def preprocess_image(

@@ -3,8 +3,13 @@
 Two styles. ``"faithcam"`` (default): the map's colour (turbo) is laid over the photo with an
 opacity that follows the map value, α · smoothstep(m), so a zero map leaves the photo as it is
 and the peak is the most opaque, most saturated colour. ``"jet"``: pytorch-grad-cam's look,
-(1 − w) · jet(m) + w · image, w = 1 − α, over the whole picture. NumPy and matplotlib live
-here, at the edge; the rest of faithcam is tensors in, tensors out.
+(1 − w) · jet(m) + w · image, w = 1 − α, over the whole picture (:func:`show_cam_on_image`,
+which the pytorch-grad-cam drop-in re-exports). NumPy, matplotlib and PIL live here, at the edge;
+the rest of faithcam is tensors in, tensors out.
+
+A leaf: it imports nothing from faithcam but :mod:`faithcam.errors`, so the engine's
+``CamResult.show`` / ``save`` / ``_repr_png_`` reach it without the engine importing ``io`` or
+the drop-in (the import contract in ``pyproject.toml`` checks this).
 """
 
 from __future__ import annotations
@@ -17,11 +22,12 @@ import numpy as np
 import torch
 
 from faithcam.errors import FaithcamValueError
-from faithcam.io.outputs import write_fresh
+from faithcam.outputs import write_fresh
 
 DEFAULT_COLORMAP = "turbo"  # bright, hue-ordered: the peak (dark red) stands out on photos
 STYLES = ("faithcam", "jet")
 DEFAULT_ALPHA = {"faithcam": 0.85, "jet": 0.5}  # peak opacity; jet: the peer's image_weight 0.5
+COLORMAP_JET = 2  # OpenCV's constant for its jet colormap (cv2.COLORMAP_JET)
 
 
 def _as_hwc(image: np.ndarray | torch.Tensor) -> np.ndarray:
@@ -85,12 +91,58 @@ def overlay(
             f"heatmap: shape {values.shape} does not match the image size {rgb.shape[:2]}"
         )
     if style == "jet":
-        from faithcam.interop.compat.pytorch_grad_cam.utils.image import show_cam_on_image
-
         return show_cam_on_image(rgb, values, use_rgb=True, image_weight=1 - alpha)
     weight = opacity(values, alpha)[..., None]
     blended = (1 - weight) * rgb + weight * colorize(values, colormap)
     return (np.clip(blended, 0, 1) * 255).round().astype(np.uint8)
+
+
+def _jet(values: np.ndarray, colormap: int | str) -> np.ndarray:
+    """(H, W) uint8 -> (H, W, 3) RGB uint8 through the named colormap."""
+    if isinstance(colormap, str):
+        from matplotlib import colormaps
+
+        return (colormaps[colormap](values)[..., :3] * 255).round().astype(np.uint8)
+    try:
+        import cv2
+    except ImportError:
+        if colormap != COLORMAP_JET:
+            raise FaithcamValueError(
+                f"colormap: OpenCV colormap {colormap} needs opencv-python; pass a matplotlib "
+                "colormap name instead"
+            ) from None
+        return _jet(values, "jet")
+    return cv2.applyColorMap(values, colormap)[..., ::-1]
+
+
+def show_cam_on_image(
+    img: np.ndarray,
+    mask: np.ndarray,
+    use_rgb: bool = False,
+    colormap: int | str = COLORMAP_JET,
+    image_weight: float = 0.5,
+) -> np.ndarray:
+    """pytorch-grad-cam's ``show_cam_on_image`` (same arguments and result, no OpenCV needed).
+
+    Blend the jet-coloured ``mask`` (H, W) in [0, 1] over ``img`` (H, W, 3) float in [0, 1]:
+    v = (1 − w) · heat + w · img, returned as uint8(255 · v / max v), w = ``image_weight``.
+
+    As in pytorch-grad-cam the heat map is BGR unless ``use_rgb=True``; ``colormap`` is an
+    OpenCV colormap id (used through OpenCV when installed) or a matplotlib colormap name.
+    """
+    img = np.asarray(img)
+    if np.max(img) > 1:
+        raise FaithcamValueError("img: expected np.float32 values in [0, 1], got values above 1")
+    if not 0 <= image_weight <= 1:
+        raise FaithcamValueError(f"image_weight: expected a value in [0, 1], got {image_weight}")
+    mask = np.asarray(mask)
+    if mask.shape != img.shape[:2]:
+        raise FaithcamValueError(f"mask: shape {mask.shape} does not match img {img.shape[:2]}")
+    heat_rgb = _jet(np.uint8(255 * mask), colormap)
+    heat = (heat_rgb if use_rgb else heat_rgb[..., ::-1]).astype(np.float32) / 255
+    blended = (1 - image_weight) * heat + image_weight * img
+    blended = blended / np.max(blended)
+    return np.uint8(255 * blended)
 
 
 def plain_text(text: str) -> str:

@@ -17,9 +17,9 @@ import torch
 from torch import nn
 
 from faithcam.cams.methods import explain
-from faithcam.cli.demo_settings import demo_options
+from faithcam.demo.settings import demo_options
 from faithcam.io.report import Report
-from faithcam.io.viz import method_grid
+from faithcam.viz import method_grid
 
 METHODS = ["expected-gradcam", "integrated-gradcam", "hirescam", "gradcam", "layercam"]
 

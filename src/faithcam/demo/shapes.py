@@ -2,7 +2,7 @@
 scored against exact ground truth.
 
 For each bundled model, a seeded batch of ShapesBench test images is explained for its true
-class with the methods of :func:`faithcam.cli.demo_settings.demo_methods`, then scored with
+class with the methods of :func:`faithcam.demo.settings.demo_methods`, then scored with
 the localisation metrics against the known mechanism (the target object's box on the clean
 split, the cue patch's box on the spurious split) and with the model-based faithfulness
 metrics. The report gets an overlay grid, a metric table with 95 % confidence intervals,
@@ -24,12 +24,12 @@ from torch import Tensor
 
 from faithcam import metrics
 from faithcam.cams.methods import explain
-from faithcam.cli.demo_settings import demo_methods, demo_options
 from faithcam.data.models import ShapesModel, bundled_models, load_shapes_model
 from faithcam.data.shapes import CLASSES, ShapesBench, mask_boxes
+from faithcam.demo.settings import demo_methods, demo_options
 from faithcam.io.report import Report
-from faithcam.io.viz import curves_plot, method_grid
 from faithcam.metrics import MetricResult
+from faithcam.viz import curves_plot, method_grid
 
 SECTION_SEED = 20_000  # disjoint from the training and test seeds of train_shapes.py
 CURVE_STEPS = 16

@@ -16,11 +16,11 @@ import numpy as np
 import torch
 
 from faithcam.cams.methods import explain
-from faithcam.cli.demo_settings import METHOD_OPTIONS, SEED_METHODS, demo_methods, demo_options
+from faithcam.demo.settings import METHOD_OPTIONS, SEED_METHODS, demo_methods, demo_options
 from faithcam.engine.deprecation import renamed_keywords
 from faithcam.io.pretrained import PRETRAINED, PretrainedModel, load_pretrained
 from faithcam.io.report import Report
-from faithcam.io.viz import curves_plot, method_grid
+from faithcam.viz import curves_plot, method_grid
 
 PHOTOS = ["chelsea", "coffee", "astronaut"]
 # EfficientNet-Lite's forward reshapes with the input's batch size (x.view(bs, -1)), so
@@ -60,14 +60,7 @@ def explain_model(
     top5 = pretrained.top_k(images)
     targets = torch.tensor([row[0][1] for row in top5])
     report.heading(f"{pretrained.name} (layer {pretrained.layer})")
-    report.table(
-        ["photo", *[f"top-{k + 1}" for k in range(5)]],
-        [
-            [name] + [f"{label} ({p:.2f})" for label, _, p in row]
-            for name, row in zip(photos, top5, strict=True)
-        ],
-        caption="Top-5 predictions",
-    )
+    _top5_table(report, list(photos), top5)
     maps: dict[str, torch.Tensor] = {}
     scores: list[MethodScores] = []
     curves: dict[str, dict[str, np.ndarray]] = {"deletion": {}, "insertion": {}}
@@ -121,17 +114,34 @@ def explain_model(
         caption=f"Faithfulness on {len(photos)} photos ({curve_steps} steps; deletion to black, "
         "insertion from a blurred copy), target = top-1 class",
     )
+    _curve_figures(report, pretrained.name, curves, fraction, out_dir)
+    return scores
+
+
+def _top5_table(report: Report, photos: list[str], top5: list) -> None:
+    report.table(
+        ["photo", *[f"top-{k + 1}" for k in range(5)]],
+        [
+            [name] + [f"{label} ({p:.2f})" for label, _, p in row]
+            for name, row in zip(photos, top5, strict=True)
+        ],
+        caption="Top-5 predictions",
+    )
+
+
+def _curve_figures(
+    report: Report,
+    model: str,
+    curves: dict[str, dict[str, np.ndarray]],
+    fraction: np.ndarray,
+    out_dir: Path,
+) -> None:
+    """One plot per curve kind (deletion, insertion), a line per method, into the report."""
     for kind, by_method in curves.items():
         report.image(
-            curves_plot(
-                by_method,
-                fraction,
-                out_dir / f"{pretrained.name}-{kind}.png",
-                f"{pretrained.name}: {kind}",
-            ),
+            curves_plot(by_method, fraction, out_dir / f"{model}-{kind}.png", f"{model}: {kind}"),
             kind,
         )
-    return scores
 
 
 def seed_figure(path: Path, photo: str = "chelsea", model: str = "mobilenet_v2-imagenet") -> Path:
@@ -184,12 +194,12 @@ def run_demo(
         "feature map before the classifier head. "
         "Seed methods first: Expected Grad-CAM, Integrated Grad-CAM, HiResCAM, XGrad-CAM."
     )
-    from faithcam.cli.demo_shapes import markdown_table, run_shapes_section
     from faithcam.data import bundled_models
+    from faithcam.demo.shapes import markdown_table, run_shapes_section
 
     shapes_steps = len(bundled_models()) * len(methods) if shapes else 0
-    from faithcam.cli.demo_transformer import METHODS as VIT_METHODS
-    from faithcam.cli.demo_transformer import run_transformer_section
+    from faithcam.demo.transformer import METHODS as VIT_METHODS
+    from faithcam.demo.transformer import run_transformer_section
 
     vit_steps = len(VIT_METHODS) if transformer else 0
     bar = tqdm(total=len(models) * len(methods) + shapes_steps + vit_steps, disable=quiet,

@@ -1,0 +1,72 @@
+"""Helpers shared by the tests: seeded torchvision models and images, small models with a
+known structure. Fixtures live in conftest.py; this module holds plain functions and classes."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+MODEL_SEED = 0  # torch.manual_seed before building a torchvision model (weights=None)
+IMAGE_SEED = 1  # the generator seed of seeded_images
+# Small models are built once for the whole run; larger ones (VGG-11-BN alone holds 0.5 GB of
+# parameters) once per test module: conftest's release_module_models drops them afterwards.
+SESSION_MODELS = frozenset({"resnet18", "mobilenet_v3_small"})
+_models: dict[tuple[str, int], nn.Module] = {}
+
+
+def build_seeded_torchvision(name: str, seed: int = MODEL_SEED) -> nn.Module:
+    """A new torchvision classifier with random weights (weights=None) from ``seed``, in eval."""
+    import torchvision
+
+    torch.manual_seed(seed)
+    return getattr(torchvision.models, name)(weights=None).eval()
+
+
+def seeded_torchvision(name: str, seed: int = MODEL_SEED) -> nn.Module:
+    """:func:`build_seeded_torchvision`, shared: the same object for every call of the same
+    test module (for the whole run when ``name`` is in SESSION_MODELS)."""
+    key = (name, seed)
+    if key not in _models:
+        _models[key] = build_seeded_torchvision(name, seed)
+    return _models[key]
+
+
+def release_module_models() -> None:
+    """Forget the shared models that are not kept for the whole run."""
+    for key in [key for key in _models if key[0] not in SESSION_MODELS]:
+        del _models[key]
+
+
+def seeded_images(n: int = 2, size: int = 128, seed: int = IMAGE_SEED) -> torch.Tensor:
+    generator = torch.Generator().manual_seed(seed)
+    return torch.randn(n, 3, size, size, generator=generator)
+
+
+class GapLinearNet(nn.Module):
+    """conv -> ReLU -> conv -> ReLU (target layer `features`) -> GAP -> linear: a CAM model."""
+
+    def __init__(self, classes: int = 5, channels: int = 8, inplace: bool = False) -> None:
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(3, channels, 3, padding=1),
+            nn.ReLU(inplace=inplace),
+            nn.Conv2d(channels, channels, 3, padding=1, stride=2),
+            nn.ReLU(inplace=inplace),
+        )
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(channels, classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.pool(self.features(x)).flatten(1))
+
+
+class FlattenLinearNet(nn.Module):
+    """A head that is not GAP + linear: flatten -> linear (HiResCAM is exact, Grad-CAM is not)."""
+
+    def __init__(self, classes: int = 4, channels: int = 6, size: int = 16) -> None:
+        super().__init__()
+        self.features = nn.Sequential(nn.Conv2d(3, channels, 3, padding=1), nn.ReLU())
+        self.fc = nn.Linear(channels * size * size, classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.features(x).flatten(1))
