@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import re
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -13,6 +14,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def _figures():
     spec = importlib.util.spec_from_file_location("figures", ROOT / "scripts" / "figures.py")
     module = importlib.util.module_from_spec(spec)
+    sys.modules["figures"] = module  # dataclasses look their module up
     spec.loader.exec_module(module)
     return module
 
