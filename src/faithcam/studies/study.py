@@ -39,7 +39,7 @@ from faithcam.engine.defaults import BATCH_SIZE
 from faithcam.engine.deprecation import renamed_function
 from faithcam.engine.model_state import model_guard
 from faithcam.engine.normalization import Normalization, NormalizationSpec, as_normalization
-from faithcam.engine.progress import Progress
+from faithcam.engine.progress import Progress, track
 from faithcam.engine.validation import model_device
 from faithcam.errors import FaithcamValueError
 from faithcam.studies.items import StudyItems, check_unique, collate, known_ids, select
@@ -238,13 +238,12 @@ class _Explainer:
     def __call__(self, model: nn.Module, images: torch.Tensor, method: str, targets):
         if not stochastic(method, self.explain_kwargs) or images is not self.images:
             return self.once(model, images, method, targets, None)
-        maps = [  # one image at a time, its own random stream
-            self.once(
-                model, images[i : i + 1], method, targets[i : i + 1],
-                image_seed(self.base_seed, id_),
-            )
-            for i, id_ in enumerate(self.ids)
-        ]  # fmt: skip
+        maps = []
+        with track(len(self.ids), method, "image") as advance:
+            for i, id_ in enumerate(self.ids):  # one image at a time, its own random stream
+                seed = image_seed(self.base_seed, id_)
+                maps.append(self.once(model, images[i : i + 1], method, targets[i : i + 1], seed))
+                advance(1)
         return torch.cat([m.maps if hasattr(m, "maps") else m for m in maps])
 
 

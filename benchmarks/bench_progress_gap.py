@@ -1,0 +1,115 @@
+"""The slowest gap between two progress updates of the command line, as a user sees it in a
+terminal (issue 26: explain sat at 0/4 for 2 min 23 s, then jumped to 4/4).
+
+Each command runs in a pseudo-terminal (so its progress line is shown, as in a terminal);
+every redraw of the line (a carriage return) is timestamped. Reported: the seconds from the
+start to the first update, the slowest gap between two consecutive updates, the number of
+updates and the wall time. Workloads, on scikit-image's photos chelsea, coffee, astronaut and
+rocket with the offline MobileNetV2 at 224 x 224 and the default settings:
+
+- ``explain`` of the 4 photos with Expected Grad-CAM;
+- ``evaluate`` of the 4 photos with 3 methods (gradcam, hirescam, expected-gradcam).
+
+    .venv/bin/python -m benchmarks.bench_progress_gap [--threads 2] [--only explain]
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import os
+import pty
+import select
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from benchmarks.timing import save
+
+PHOTOS = ("chelsea", "coffee", "astronaut", "rocket")
+MODEL = ("--model", "mobilenet_v2-imagenet")
+WORKLOADS = {
+    "explain": ("explain", "{photos}", *MODEL, "--method", "expected-gradcam"),
+    "evaluate": ("evaluate", "{photos}", *MODEL, "--method", "gradcam,hirescam,expected-gradcam"),
+}
+
+
+def write_photos(folder: Path) -> None:
+    from PIL import Image
+    from skimage import data
+
+    folder.mkdir(parents=True)
+    for name in PHOTOS:
+        Image.fromarray(getattr(data, name)()).save(folder / f"{name}.png")
+
+
+def updates(command: list[str], env: dict[str, str]) -> tuple[list[float], float, str]:
+    """Run ``command`` with its stderr on a pseudo-terminal: the times (from the start) of
+    every progress redraw, the wall time and the last line drawn."""
+    main_fd, child_fd = pty.openpty()
+    start = time.perf_counter()
+    process = subprocess.Popen(
+        command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=child_fd, env=env
+    )
+    os.close(child_fd)
+    times, text = [], ""
+    while True:
+        ready, _, _ = select.select([main_fd], [], [], 0.05)
+        if ready:
+            try:
+                chunk = os.read(main_fd, 65536).decode(errors="replace")
+            except OSError:  # the child closed the terminal
+                break
+            now = time.perf_counter() - start
+            for part in chunk.split("\r")[1:]:  # each redraw starts with a carriage return
+                if part.strip("\x1b[K \n"):
+                    times.append(now)
+                    text = part.replace("\x1b[K", "").strip()
+        elif process.poll() is not None:
+            break
+    process.wait()
+    os.close(main_fd)
+    if process.returncode:
+        raise RuntimeError(f"{' '.join(command)} exited with {process.returncode}")
+    return times, time.perf_counter() - start, text
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--only", choices=sorted(WORKLOADS))
+    args = parser.parse_args()
+    env = {**os.environ, "OMP_NUM_THREADS": str(args.threads), "COLUMNS": "160"}
+    results = {}
+    with tempfile.TemporaryDirectory() as scratch:
+        photos = Path(scratch) / "photos"
+        write_photos(photos)
+        for name, template in WORKLOADS.items():
+            if args.only and name != args.only:
+                continue
+            out = Path(scratch) / f"out-{name}"
+            command = [sys.executable, "-m", "faithcam"]
+            command += [part.format(photos=photos) for part in template] + ["--out", str(out)]
+            times, wall, last = updates(command, env)
+            gaps = [b - a for a, b in itertools.pairwise(times)]
+            results[name] = {
+                "first_update_s": times[0] if times else None,
+                "slowest_gap_s": max(gaps) if gaps else None,
+                "updates": len(times),
+                "wall_s": wall,
+                "last_line": last,
+            }
+            row = results[name]
+            print(
+                f"{name:<9} first update {row['first_update_s']:.1f} s, slowest gap "
+                f"{row['slowest_gap_s']:.2f} s, {row['updates']} updates, wall {wall:.0f} s"
+                f"\n          last line: {last}",
+                flush=True,
+            )
+    save("progress_gap", {"threads": args.threads, "photos": PHOTOS, "results": results})
+
+
+if __name__ == "__main__":
+    main()
