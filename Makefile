@@ -80,7 +80,7 @@ test-without-peers: $(STAMP)
 test-cuda: $(STAMP)
 	$(BIN)/python -m pytest -m cuda
 
-# The adversarial attempts on faithcam's file handling (tests/adversarial/attempts_*.py): one
+# The adversarial attempts on faithcam's file handling (tests/guarantees/attempts_*.py): one
 # line per attempt, then the count per outcome (refused cleanly, handled correctly, unclear
 # error, silently wrong, harmed, traceback, hang); exit 1 unless all are refused or handled.
 # Another checkout: PYTHONPATH=OTHER/src $(BIN)/python scripts/adversarial.py

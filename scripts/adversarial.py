@@ -1,4 +1,4 @@
-"""Run the adversarial attempts of tests/adversarial and print the count per outcome.
+"""Run the adversarial attempts of tests/guarantees and print the count per outcome.
 
     python scripts/adversarial.py            # every attempt, one line each, then the counts
     python scripts/adversarial.py -k store   # the attempts whose name contains "store"
@@ -22,7 +22,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-k", default="", help="run the attempts whose name contains this")
     args = parser.parse_args()
-    from tests.adversarial.attempts import OUTCOMES, all_attempts, run_attempt
+    from tests.guarantees.attempts import OUTCOMES, all_attempts, run_attempt
 
     import faithcam
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Which of the named mutants do the given tests kill?  (The mutmut run keeps its own results.)
-#   scripts/mutant_kills.sh "tests/test_a.py tests/test_b.py" NAME [NAME ...]
+#   scripts/mutant_kills.sh "tests/engine/test_a.py tests/methods/test_b.py" NAME [NAME ...]
 # Copies the test files into mutants/tests, activates each mutant through MUTANT_UNDER_TEST
 # (mutmut's trampoline; child processes inherit it) and prints KILLED or survived per mutant.
 set -u

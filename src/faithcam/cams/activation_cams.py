@@ -9,30 +9,46 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 
-from faithcam.cams.call import Call, make_result
 from faithcam.cams.eigen import check_kernel, eigencam, first_component, kpcacam
-from faithcam.engine.result import CamResult
+from faithcam.cams.method import Method, Raw
+from faithcam.engine.capture import capture_inputs
+from faithcam.engine.request import Request
 
 
-def run_eigencam(call: Call) -> CamResult:
+class EigenCAM(Method):
     """Eigen-CAM: the first principal component of A (``eigen_smooth`` changes nothing)."""
-    call.take_options({})
-    target, layer = call.bind(), call.resolve()
-    captured = call.forward_capture(layer, target)
-    raw = eigencam(captured.activations)
-    return make_result(call, raw, target, captured.scores, layer.name, {})
+
+    def run(self, request: Request) -> Raw:
+        captured = capture_inputs(request)
+        raw = eigencam(captured.activations)
+        return Raw(raw, captured.scores, request.layer.name, {}, request.target)
 
 
-def run_kpcacam(call: Call) -> CamResult:
+@dataclass(frozen=True)
+class KernelOptions:
+    """KPCA-CAM's kernel (``"sigmoid"``, ``"rbf"``, ``"poly"``, ``"linear"``) and its γ
+    (None: 1 / channels)."""
+
+    kernel: str = "sigmoid"
+    gamma: float | None = None
+
+    def __post_init__(self) -> None:
+        check_kernel(self.kernel, self.gamma)
+
+
+class KPCACAM(Method):
     """KPCA-CAM: the first kernel principal component of A (options ``kernel``, ``gamma``)."""
-    options = call.take_options({"kernel": "sigmoid", "gamma": None})
-    check_kernel(options["kernel"], options["gamma"])
-    target, layer = call.bind(), call.resolve()
-    captured = call.forward_capture(layer, target)
-    raw = kpcacam(captured.activations, options["kernel"], options["gamma"])
-    return make_result(call, raw, target, captured.scores, layer.name, options)
+
+    Options = KernelOptions
+
+    def run(self, request: Request) -> Raw:
+        captured = capture_inputs(request)
+        raw = kpcacam(captured.activations, self.options.kernel, self.options.gamma)
+        return Raw(raw, captured.scores, request.layer.name, self.settings(), request.target)
 
 
 def random_weights(
@@ -44,15 +60,15 @@ def random_weights(
     return (2 * draws - 1).to(like.device, like.dtype)
 
 
-def run_randomcam(call: Call) -> CamResult:
+class RandomCAM(Method):
     """RandomCAM: map = Σ_k w_k A^k with w_k ~ U(−1, 1) (first principal component of w_k A^k
     with ``eigen_smooth``)."""
-    call.take_options({})
-    target, layer = call.bind(), call.resolve()
-    captured = call.forward_capture(layer, target)
-    activations = captured.activations
-    weights = random_weights(tuple(activations.shape[:2]), call.generator, activations)
-    terms = weights[:, :, None, None] * activations
-    raw = first_component(terms) if call.eigen_smooth else terms.sum(dim=1)
-    settings = {"eigen_smooth": call.eigen_smooth}
-    return make_result(call, raw, target, captured.scores, layer.name, settings)
+
+    def run(self, request: Request) -> Raw:
+        captured = capture_inputs(request)
+        activations = captured.activations
+        weights = random_weights(tuple(activations.shape[:2]), request.generator, activations)
+        terms = weights[:, :, None, None] * activations
+        raw = first_component(terms) if request.eigen_smooth else terms.sum(dim=1)
+        settings = {"eigen_smooth": request.eigen_smooth}
+        return Raw(raw, captured.scores, request.layer.name, settings, request.target)

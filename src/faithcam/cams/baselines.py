@@ -143,6 +143,11 @@ class ReferenceSet(Baseline):
             )
         self._images = images
 
+    @property
+    def images(self) -> torch.Tensor:
+        """The (R, C, H, W) reference images."""
+        return self._images
+
     def validate(self, images: torch.Tensor) -> None:
         _check_same_image_shape("ReferenceSet", self._images, images)
 

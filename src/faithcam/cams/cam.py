@@ -5,10 +5,15 @@ of the target layer.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import nn
 
 from faithcam.cams.eigen import first_component
+from faithcam.cams.method import Method, Raw
+from faithcam.engine.capture import capture_inputs
+from faithcam.engine.request import Request
 from faithcam.engine.targets import BoundClassTarget, BoundTarget
 from faithcam.errors import LayerError, TargetError
 
@@ -52,3 +57,24 @@ def cam_maps(
     if eigen_smooth:
         return first_component(class_weights[:, :, None, None] * activations)
     return torch.einsum("bk,bkhw->bhw", class_weights, activations)
+
+
+@dataclass(frozen=True)
+class ClassifierOptions:
+    """The dotted name of the linear classifier (None: the last ``nn.Linear`` that fits)."""
+
+    classifier: str | None = None
+
+
+class CAM(Method):
+    """CAM: Σ_k W_ck A^k from the weights of the linear classifier after the layer's GAP."""
+
+    Options = ClassifierOptions
+
+    def run(self, request: Request) -> Raw:
+        captured = capture_inputs(request)
+        channels = captured.activations.shape[1]
+        weights = classifier_weights(request.model, channels, self.options.classifier)
+        raw = cam_maps(captured.activations, weights, request.target, request.eigen_smooth)
+        settings = {"eigen_smooth": request.eigen_smooth}
+        return Raw(raw, captured.scores, request.layer.name, settings, request.target)

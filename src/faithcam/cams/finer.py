@@ -15,11 +15,10 @@ any estimator and weighting then explains s (Grad-CAM by default, as the peer's 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import torch
 
-from faithcam.engine.targets import PENDING, BoundClassTarget, ClassLogit, Target, _class_tensor
+from faithcam.engine.targets import PENDING, BoundClassTarget, ClassLogit, Target
 from faithcam.errors import FaithcamTypeError, FaithcamValueError, TargetError
 
 DEFAULT_COMPARISONS = (1, 2, 3)
@@ -50,7 +49,7 @@ class FinerTarget(ClassLogit):
         self.comparisons = ranks
 
     def bind(self, n_images: int, device: torch.device) -> BoundFinerTarget:
-        ids = _class_tensor(self.class_ids, n_images, device)
+        ids = super().bind(n_images, device).class_ids
         return BoundFinerTarget(ids, self.alpha, self.comparisons)
 
 
@@ -94,10 +93,10 @@ class BoundFinerTarget(BoundClassTarget):
         return numerator / (weights.sum(dim=1) + 1e-9)
 
 
-def finer_target(target: Target, options: dict[str, Any]) -> FinerTarget:
-    """Wrap a class target into Finer-CAM's; pops ``alpha`` and ``comparisons`` from options."""
-    alpha = options.pop("alpha", 1.0)
-    comparisons = options.pop("comparisons", DEFAULT_COMPARISONS)
+def finer_target(
+    target: Target, alpha: float = 1.0, comparisons: Sequence[int] = DEFAULT_COMPARISONS
+) -> FinerTarget:
+    """Wrap a class target (None, an int or one per image) into Finer-CAM's."""
     if type(target) is not ClassLogit:
         raise TargetError(
             f"targets: Finer-CAM explains class ids (None, an int or one per image), got {target!r}"

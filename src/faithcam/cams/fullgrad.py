@@ -22,15 +22,18 @@ upsampled back.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from faithcam.cams.call import Call, make_result
 from faithcam.cams.eigen import first_component
-from faithcam.engine.result import CamResult
-from faithcam.engine.targets import BoundTarget, select_output
-from faithcam.errors import FaithcamValueError, LayerError
+from faithcam.cams.method import Method, Raw
+from faithcam.engine.capture import Rows, capture_batches
+from faithcam.engine.request import Request
+from faithcam.engine.targets import select_output
+from faithcam.errors import FaithcamTypeError, FaithcamValueError, LayerError
 
 PSI_EPS = 1e-7
 
@@ -66,7 +69,7 @@ def _upsample(maps: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
 
 
 def _gradients(
-    call: Call, inputs: torch.Tensor, layers, target: BoundTarget, index: torch.Tensor
+    request: Request, rows: Rows, layers: list[tuple[nn.Module, torch.Tensor]]
 ) -> tuple[torch.Tensor, list[torch.Tensor], torch.Tensor]:
     """(∇ₓf, [∇_{z_l} f], scores) for one chunk, one forward and one backward."""
     outputs_z: list[torch.Tensor] = []
@@ -76,12 +79,12 @@ def _gradients(
         return output.clone()  # in-place ops downstream must not rewrite z_l's history
 
     handles = [module.register_forward_hook(hook) for module, _ in layers]
+    inputs = rows.inputs
     try:
         with torch.enable_grad():
             leaf = inputs.detach().requires_grad_(True)
-            outputs = select_output(call.model(leaf), call.output_selector)
-            is_input = torch.ones(len(inputs), dtype=torch.bool, device=inputs.device)
-            scores = target.scores(outputs, index, is_input)
+            outputs = select_output(request.model(leaf), request.output_selector)
+            scores = request.target.scores(outputs, rows.image_index, rows.is_input)
             if len(outputs_z) != len(layers):
                 raise LayerError(
                     f"method 'fullgrad': {len(layers)} bias layers but {len(outputs_z)} outputs "
@@ -97,33 +100,49 @@ def _gradients(
     return input_grad, zero, scores.detach()
 
 
-def run_fullgrad(call: Call) -> CamResult:
+@dataclass(frozen=True)
+class PsiOptions:
+    """ψ's ε in the per-channel min-max scaling (t − min) / (max − min + ε)."""
+
+    eps: float = PSI_EPS
+
+    def __post_init__(self) -> None:
+        if isinstance(self.eps, bool) or not isinstance(self.eps, int | float):
+            raise FaithcamTypeError(f"eps: expected a number, got {self.eps!r}")
+
+
+class FullGrad(Method):
     """FullGrad maps at the input resolution (option ``eps``: ψ's ε, default 1e-7)."""
-    options = call.take_options({"eps": PSI_EPS})
-    if call.layer is not None:
-        raise FaithcamValueError(
-            "layer: FullGrad uses the biases of every Conv2d / BatchNorm2d; leave layer=None"
-        )
-    layers = bias_layers(call.model)
-    target = call.bind()
-    images, size = call.images, tuple(call.images.shape[-2:])
-    maps, scores = [], []
-    for start in range(0, len(images), call.batch_size):
-        inputs = images[start : start + call.batch_size]
-        index = torch.arange(start, start + len(inputs), device=images.device)
-        input_grad, grads, chunk_scores = _gradients(call, inputs, layers, target, index)
-        terms = [psi((input_grad * inputs).abs(), options["eps"])]
-        for (_, bias), grad in zip(layers, grads, strict=True):
-            scaled = psi((grad * bias.to(grad.dtype)[None, :, None, None]).abs(), options["eps"])
-            terms.append(_upsample(scaled.sum(dim=1, keepdim=True), size))
-        if call.eigen_smooth:
-            stacked = torch.cat(terms, dim=1)
-            small = (max(size[0] // 8, 1), max(size[1] // 8, 1))
-            projected = first_component(_upsample(psi(stacked, options["eps"]), small))
-            maps.append(_upsample(psi(projected[:, None], options["eps"]), size)[:, 0])
-        else:
-            maps.append(sum(t.sum(dim=1) for t in terms))
-        scores.append(chunk_scores)
-    settings = {"bias_layers": len(layers), "eps": options["eps"]}
-    raw = torch.cat(maps)
-    return make_result(call, raw, target, torch.cat(scores), "(all bias layers)", settings)
+
+    Options = PsiOptions
+    uses_layer = False
+    kind = "computed from its own input and bias gradients"
+
+    def check(self, request: Request) -> None:
+        if request.layer_spec is not None:
+            raise FaithcamValueError(
+                "layer: FullGrad uses the biases of every Conv2d / BatchNorm2d; leave layer=None"
+            )
+
+    def run(self, request: Request) -> Raw:
+        layers = bias_layers(request.model)
+        size, eps = tuple(request.images.shape[-2:]), self.options.eps
+        maps, scores = [], []
+        for rows, (input_grad, grads, chunk_scores) in capture_batches(
+            request, run=lambda rows: _gradients(request, rows, layers)
+        ):
+            terms = [psi((input_grad * rows.inputs).abs(), eps)]
+            for (_, bias), grad in zip(layers, grads, strict=True):
+                scaled = psi((grad * bias.to(grad.dtype)[None, :, None, None]).abs(), eps)
+                terms.append(_upsample(scaled.sum(dim=1, keepdim=True), size))
+            if request.eigen_smooth:
+                stacked = torch.cat(terms, dim=1)
+                small = (max(size[0] // 8, 1), max(size[1] // 8, 1))
+                projected = first_component(_upsample(psi(stacked, eps), small))
+                maps.append(_upsample(psi(projected[:, None], eps), size)[:, 0])
+            else:
+                maps.append(sum(t.sum(dim=1) for t in terms))
+            scores.append(chunk_scores)
+        settings = {"bias_layers": len(layers), "eps": eps}
+        raw = torch.cat(maps)
+        return Raw(raw, torch.cat(scores), "(all bias layers)", settings, request.target)

@@ -36,6 +36,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -43,41 +44,73 @@ import torch.nn.functional as F
 from torch import nn
 
 from faithcam.cams.eigen import first_component
-from faithcam.engine.capture import Capture, register_site_hook
+from faithcam.cams.method import Method, Raw
+from faithcam.engine.capture import Capture, capture_inputs, register_site_hook
 from faithcam.engine.layers import ResolvedLayer
 from faithcam.engine.layouts import Layout
+from faithcam.engine.request import Request
 from faithcam.engine.targets import BoundTarget, OutputSelector, select_output
 from faithcam.errors import FaithcamTypeError, FaithcamValueError, LayerError, TargetError
 
 Progress = Callable[[int], None] | None
 
 
-# Options of the perturbation CAMs and their defaults (checked before any forward pass).
-PERTURBATION_OPTIONS: dict[str, dict[str, Any]] = {
-    "scorecam": {"weights": "softmax", "align_corners": False},
-    "ablationcam": {},
-}
 SCORE_WEIGHTS = ("softmax", "cic")
 
 
-def check_options(method: str, options: dict[str, Any]) -> dict[str, Any]:
-    """``options`` of ``method`` ("scorecam" / "ablationcam") merged with the defaults."""
-    defaults = PERTURBATION_OPTIONS[method]
-    unknown = sorted(set(options) - set(defaults))
-    if unknown:
-        valid = ", ".join(defaults) or "none"
-        raise FaithcamValueError(f"method {method!r}: unexpected options {unknown}; valid: {valid}")
-    merged = {**defaults, **options}
-    if method == "scorecam":
-        if merged["weights"] not in SCORE_WEIGHTS:
+@dataclass(frozen=True)
+class ScoreOptions:
+    """Score-CAM's channel weights (``"softmax"``: Algorithm 1; ``"cic"``: the raw increase of
+    confidence) and the masks' upsampling (``align_corners=True`` reproduces pytorch-grad-cam)."""
+
+    weights: str = "softmax"
+    align_corners: bool = False
+
+    def __post_init__(self) -> None:
+        if self.weights not in SCORE_WEIGHTS:
             raise FaithcamValueError(
-                f"weights: expected one of {', '.join(SCORE_WEIGHTS)}, got {merged['weights']!r}"
+                f"weights: expected one of {', '.join(SCORE_WEIGHTS)}, got {self.weights!r}"
             )
-        if not isinstance(merged["align_corners"], bool):
-            raise FaithcamTypeError(
-                f"align_corners: expected a bool, got {merged['align_corners']!r}"
-            )
-    return merged
+        if not isinstance(self.align_corners, bool):
+            raise FaithcamTypeError(f"align_corners: expected a bool, got {self.align_corners!r}")
+
+
+class _Perturbation(Method):
+    """A perturbation CAM: the layer's activations, then one forward per perturbed copy."""
+
+    def run(self, request: Request) -> Raw:
+        captured = capture_inputs(request)
+        images = request.images
+        # one bar row per image (the capture) and per channel (its masked or ablated forward)
+        rows = len(images) * (1 + captured.activations.shape[1])
+        with request.progress_bar(rows) as advance:
+            if advance is not None:
+                advance(len(images))
+            raw, settings = self.perturb(request, captured, advance)
+        settings = {**settings, "eigen_smooth": request.eigen_smooth}
+        return Raw(raw, captured.scores, request.layer.name, settings, request.target)
+
+    def perturb(
+        self, request: Request, captured: Capture, progress: Progress
+    ) -> tuple[torch.Tensor, dict[str, Any]]:
+        raise NotImplementedError
+
+
+class ScoreCAM(_Perturbation):
+    """Score-CAM (options ``weights``, ``align_corners``)."""
+
+    Options = ScoreOptions
+
+    def perturb(self, request, captured, progress):
+        options = self.options
+        return score_cam(request, captured, progress, options.weights, options.align_corners)
+
+
+class AblationCAM(_Perturbation):
+    """Ablation-CAM (no options)."""
+
+    def perturb(self, request, captured, progress):
+        return ablation_cam(request, captured, progress)
 
 
 def combine(weights: torch.Tensor, activations: torch.Tensor, eigen_smooth: bool) -> torch.Tensor:
@@ -88,7 +121,7 @@ def combine(weights: torch.Tensor, activations: torch.Tensor, eigen_smooth: bool
     return torch.einsum("bk,bkhw->bhw", weights, activations)
 
 
-def _distinct_masks(
+def distinct_masks(
     activations: torch.Tensor, baseline: bool
 ) -> tuple[torch.Tensor, torch.Tensor, int | None]:
     """The distinct masks of one image's (K, h, w) activations, as low-resolution maps.
@@ -107,7 +140,7 @@ def _distinct_masks(
     return (unique, inverse[1:], int(inverse[0])) if baseline else (unique, inverse, None)
 
 
-def _masks(maps: torch.Tensor, size: tuple[int, int], align_corners: bool) -> torch.Tensor:
+def score_masks(maps: torch.Tensor, size: tuple[int, int], align_corners: bool) -> torch.Tensor:
     """H = s(Up(maps)): (n, h, w) -> (n, 1, H, W) bilinear upsampling, min-max scaled to [0, 1]."""
     up = F.interpolate(maps[:, None], size=size, mode="bilinear", align_corners=align_corners)
     low, high = (v.view(-1, 1, 1, 1) for v in torch.aminmax(up.flatten(1), dim=1))
@@ -116,18 +149,11 @@ def _masks(maps: torch.Tensor, size: tuple[int, int], align_corners: bool) -> to
 
 
 def score_cam(
-    model: nn.Module,
-    layer: ResolvedLayer,
-    images: torch.Tensor,
-    target: BoundTarget,
+    request: Request,
     captured: Capture,
-    *,
-    batch_size: int,
-    output_selector: OutputSelector = None,
     progress: Progress = None,
     weights: str = "softmax",
     align_corners: bool = False,
-    eigen_smooth: bool = False,
 ) -> tuple[torch.Tensor, dict[str, Any]]:
     """Score-CAM (Wang et al., CVPR-W 2020) maps (B, h, w) from the captured activations.
 
@@ -137,9 +163,11 @@ def score_cam(
     images, under ``torch.inference_mode``; the softmax is shift-invariant, so f^c(X_b) is only
     forwarded for ``"cic"``. Returns the maps and the settings.
     """
+    model, images, target = request.model, request.images, request.target
+    batch_size, output_selector = request.batch_size, request.output_selector
     activations = captured.activations
     size = (images.shape[-2], images.shape[-1])
-    per_image = [_distinct_masks(a, baseline=weights == "cic") for a in activations]
+    per_image = [distinct_masks(a, baseline=weights == "cic") for a in activations]
     maps = torch.cat([masks for masks, _, _ in per_image])
     row_image = torch.cat(
         [torch.full((len(m),), b, dtype=torch.long) for b, (m, _, _) in enumerate(per_image)]
@@ -154,7 +182,7 @@ def score_cam(
         for start in range(0, len(maps), batch_size):
             rows = slice(start, start + batch_size)
             index = row_image[rows]
-            inputs = images[index] * _masks(maps[rows], size, align_corners).to(images.dtype)
+            inputs = images[index] * score_masks(maps[rows], size, align_corners).to(images.dtype)
             outputs = select_output(model(inputs), output_selector)
             not_input = torch.zeros(len(index), dtype=torch.bool, device=images.device)
             row_scores[rows] = target.scores(outputs, index, not_input)
@@ -167,7 +195,7 @@ def score_cam(
         ]
     )  # the increase of confidence C_k (softmax: up to a constant per image, which cancels)
     alpha = torch.softmax(scores, dim=1) if weights == "softmax" else scores
-    raw = combine(alpha.to(activations.dtype), activations, eigen_smooth)
+    raw = combine(alpha.to(activations.dtype), activations, request.eigen_smooth)
     settings = {
         "weights": weights,
         "align_corners": align_corners,
@@ -232,16 +260,7 @@ def _substituted_scores(
 
 
 def ablation_cam(
-    model: nn.Module,
-    layer: ResolvedLayer,
-    images: torch.Tensor,
-    target: BoundTarget,
-    captured: Capture,
-    *,
-    batch_size: int,
-    output_selector: OutputSelector = None,
-    progress: Progress = None,
-    eigen_smooth: bool = False,
+    request: Request, captured: Capture, progress: Progress = None
 ) -> tuple[torch.Tensor, dict[str, Any]]:
     """Ablation-CAM (Desai & Ramaswamy, WACV 2020) maps (B, h, w) from the captured activations.
 
@@ -249,6 +268,8 @@ def ablation_cam(
     map = Σ_k w_k A^k (ReLU in post-processing). The B·K ablated copies are run from the layer
     onwards in chunks of ``batch_size`` (see the module docstring). Returns maps and settings.
     """
+    model, layer, images, target = request.model, request.layer, request.images, request.target
+    batch_size, output_selector = request.batch_size, request.output_selector
     activations, scores = captured.activations, captured.scores.float()
     n_images, channels = activations.shape[:2]
     device = activations.device
@@ -279,7 +300,7 @@ def ablation_cam(
     drop = scores[:, None] - ablated.view(n_images, channels)
     safe = torch.where(scores == 0, torch.ones_like(scores), scores)
     weights = torch.where(scores[:, None] == 0, drop, drop / safe[:, None])
-    raw = combine(weights, activations.float(), eigen_smooth)  # float32 score drops
+    raw = combine(weights, activations.float(), request.eigen_smooth)  # float32 score drops
     return raw, {"ablation": "zero", "forward": "after-layer" if after_layer else "full"}
 
 

@@ -24,12 +24,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from faithcam.cams.call import Call, make_result
-from faithcam.cams.weightings import eigen_smoothed, gradcam
-from faithcam.engine.capture import capture
-from faithcam.engine.result import CamResult
-from faithcam.engine.targets import BoundTarget, OutputSelector, as_target, select_output
-from faithcam.engine.validation import check_batch_size, check_images, check_model
+from faithcam.cams.method import Method, Raw
+from faithcam.cams.weightings import get_weighting
+from faithcam.engine.capture import Rows, capture_batches
+from faithcam.engine.layers import LayerSpec
+from faithcam.engine.request import Request
+from faithcam.engine.targets import OutputSelector, as_target, select_output
 
 
 class _PositiveGradient(torch.autograd.Function):
@@ -48,20 +48,15 @@ def _guide(_module: nn.Module, _inputs: object, output: torch.Tensor) -> torch.T
     return _PositiveGradient.apply(output)
 
 
-def _guided_chunk(
-    model: nn.Module,
-    inputs: torch.Tensor,
-    target: BoundTarget,
-    index: torch.Tensor,
-    output_selector: OutputSelector,
-) -> torch.Tensor:
+def _guided_chunk(request: Request, rows: Rows) -> torch.Tensor:
+    """Guided-backpropagation input gradients of one chunk."""
+    model = request.model
     handles = [m.register_forward_hook(_guide) for m in model.modules() if isinstance(m, nn.ReLU)]
     try:
         with torch.enable_grad():
-            leaf = inputs.detach().requires_grad_(True)
-            outputs = select_output(model(leaf), output_selector)
-            is_input = torch.ones(len(inputs), dtype=torch.bool, device=inputs.device)
-            scores = target.scores(outputs, index, is_input)
+            leaf = rows.inputs.detach().requires_grad_(True)
+            outputs = select_output(model(leaf), request.output_selector)
+            scores = request.target.scores(outputs, rows.image_index, rows.is_input)
             (gradient,) = torch.autograd.grad(scores.sum(), leaf)
     finally:
         for handle in handles:
@@ -69,19 +64,9 @@ def _guided_chunk(
     return gradient
 
 
-def _guided(
-    model: nn.Module,
-    images: torch.Tensor,
-    target: BoundTarget,
-    batch_size: int,
-    output_selector: OutputSelector,
-) -> torch.Tensor:
-    chunks = []
-    for start in range(0, len(images), batch_size):
-        inputs = images[start : start + batch_size]
-        index = torch.arange(start, start + len(inputs), device=images.device)
-        chunks.append(_guided_chunk(model, inputs, target, index, output_selector))
-    return torch.cat(chunks)
+def _guided(request: Request) -> torch.Tensor:
+    batches = capture_batches(request, run=lambda rows: _guided_chunk(request, rows))
+    return torch.cat([gradient for _, gradient in batches])
 
 
 def guided_backprop(
@@ -93,63 +78,49 @@ def guided_backprop(
     output_selector: OutputSelector = None,
 ) -> torch.Tensor:
     """Guided backpropagation (Springenberg et al., 2015): (B, C, H, W) input gradients."""
-    model, images = check_model(model), check_images(images)
-    batch_size = check_batch_size(batch_size)
-    target = as_target(targets).bind(len(images), images.device)
-    return _guided(model, images, target, batch_size, output_selector)
+    request = Request.build(
+        model, images, as_target(targets), batch_size=batch_size, output_selector=output_selector
+    )
+    return _guided(request)
 
 
-def _gradcam_and_guided(call: Call) -> tuple[torch.Tensor, torch.Tensor, Any, Any, str]:
-    """(upsampled ReLU Grad-CAM (B, 1, H, W), guided backprop, target, scores, layer)."""
-    target, layer = call.bind(), call.resolve()
-    images = call.images
+def _gradcam_and_guided(request: Request) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(upsampled ReLU Grad-CAM (B, 1, H, W), guided backprop, scores)."""
     maps, scores = [], []
-    weighting = eigen_smoothed("gradcam") if call.eigen_smooth else gradcam
-    for start in range(0, len(images), call.batch_size):
-        inputs = images[start : start + call.batch_size]
-        index = torch.arange(start, start + len(inputs), device=images.device)
-        is_input = torch.ones(len(inputs), dtype=torch.bool, device=images.device)
-        captured = capture(
-            call.model, layer, inputs, target, index, is_input, output_selector=call.output_selector
-        )
+    weighting = get_weighting("gradcam", request.eigen_smooth)
+    for _, captured in capture_batches(request):
         maps.append(weighting(captured.activations, captured.gradients))
         scores.append(captured.scores)
-    size = tuple(images.shape[-2:])
+    size = tuple(request.images.shape[-2:])
     cam = torch.cat(maps).clamp(min=0)[:, None]
     cam = F.interpolate(cam, size=size, mode="bilinear", align_corners=False)
-    guided = _guided(call.model, images, target, call.batch_size, call.output_selector)
-    return cam, guided, target, torch.cat(scores), layer.name
+    return cam, _guided(request), torch.cat(scores)
 
 
 def guided_gradcam(
     model: nn.Module,
     images: torch.Tensor,
     targets: Any = None,
-    layer: Any = None,
+    layer: LayerSpec = None,
     *,
     batch_size: int = 16,
     output_selector: OutputSelector = None,
 ) -> torch.Tensor:
     """Guided Grad-CAM (Selvaraju et al., 2017): GB ⊙ Up(ReLU(Grad-CAM)), (B, C, H, W)."""
-    images = check_images(images)
-    call = Call(
-        check_model(model),
-        images,
-        "guided-gradcam",
-        as_target(targets),
-        layer,
-        check_batch_size(batch_size),
-        output_selector,
-        True,
+    request = Request.build(
+        model, images, as_target(targets), batch_size=batch_size, output_selector=output_selector
     )
-    cam, guided, *_ = _gradcam_and_guided(call)
+    cam, guided, _ = _gradcam_and_guided(request.at_layer(layer))
     return guided * cam
 
 
-def run_guided_gradcam(call: Call) -> CamResult:
+class GuidedGradCAM(Method):
     """``method="guided-gradcam"``: map = max_c |GB_c ⊙ Up(ReLU(Grad-CAM))|, (B, H, W)."""
-    call.take_options({})
-    cam, guided, target, scores, layer = _gradcam_and_guided(call)
-    raw = (guided * cam).abs().amax(dim=1)
-    settings = {"reduction": "max_c |GB_c * cam|", "eigen_smooth": call.eigen_smooth}
-    return make_result(call, raw, target, scores, layer, settings)
+
+    kind = "computed from its own guided gradients"
+
+    def run(self, request: Request) -> Raw:
+        cam, guided, scores = _gradcam_and_guided(request)
+        raw = (guided * cam).abs().amax(dim=1)
+        settings = {"reduction": "max_c |GB_c * cam|", "eigen_smooth": request.eigen_smooth}
+        return Raw(raw, scores, request.layer.name, settings, request.target)

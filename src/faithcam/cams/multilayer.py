@@ -6,23 +6,25 @@ of a fresh leaf; every later layer's output is kept as it is in the graph and a 
 downstream (in-place ops after a layer must not rewrite it); one ``torch.autograd.grad`` of the
 summed target scores gives the gradient at every layer. Hooks are removed and grad mode restored
 in ``finally``. Used by ``explain(..., layer=[...])`` for the gradient methods with the vanilla
-estimator; the other methods run once per layer.
+estimator; the other methods run once per layer (:mod:`faithcam.cams.compose`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
 
-from faithcam.cams.call import Call, make_result
-from faithcam.cams.composite import fuse_layers
-from faithcam.cams.weightings import Weighting, eigen_smoothed, get_weighting
-from faithcam.engine.layers import LayerSpec, ResolvedLayer, resolve_layer
-from faithcam.engine.result import CamResult
+from faithcam.cams.method import Raw
+from faithcam.cams.weightings import Weighting
+from faithcam.engine.capture import Rows, capture_batches
+from faithcam.engine.layers import ResolvedLayer
 from faithcam.engine.targets import BoundTarget, OutputSelector, select_output
-from faithcam.errors import FaithcamValueError, LayerError, TargetError
+from faithcam.errors import LayerError, TargetError
+
+if TYPE_CHECKING:
+    from faithcam.engine.request import Request
 
 
 class _Hooks:
@@ -82,52 +84,28 @@ def capture_layers(
     return pairs, scores.detach()
 
 
-def run_vanilla_layers(
-    call: Call, layers: list[LayerSpec], weighting: Weighting, settings: dict
-) -> list[CamResult]:
-    """One CamResult per layer of a vanilla-gradient method, from one capture per chunk."""
-    target = call.bind()
-    resolved = [
-        resolve_layer(call.model, layer, call.images, call.reshape_transform)
-        for layer in layers
-    ]
-    images = call.images
-    maps: list[list[torch.Tensor]] = [[] for _ in resolved]
+def vanilla_layers(
+    requests: list[Request], weighting: Weighting, settings: dict[str, Any]
+) -> list[Raw]:
+    """One Raw per request (the same images at several layers) of a vanilla-gradient method,
+    from one capture of every layer per chunk of images."""
+    first = requests[0]
+    layers = [request.layer for request in requests]
+
+    def run(rows: Rows) -> tuple[list[tuple[torch.Tensor, torch.Tensor]], torch.Tensor]:
+        return capture_layers(
+            first.model, layers, rows.inputs, first.target, rows.image_index,
+            first.output_selector,
+        )  # fmt: skip
+
+    maps: list[list[torch.Tensor]] = [[] for _ in layers]
     scores = []
-    for start in range(0, len(images), call.batch_size):
-        inputs = images[start : start + call.batch_size]
-        index = torch.arange(start, start + len(inputs), device=images.device)
-        pairs, chunk_scores = capture_layers(
-            call.model, resolved, inputs, target, index, call.output_selector
-        )
+    for _, (pairs, chunk_scores) in capture_batches(first, run=run):
         for per_layer, (activations, gradients) in zip(maps, pairs, strict=True):
             per_layer.append(weighting(activations, gradients))
         scores.append(chunk_scores)
     all_scores = torch.cat(scores)
     return [
-        make_result(call, torch.cat(raw), target, all_scores, layer.name, settings)
-        for raw, layer in zip(maps, resolved, strict=True)
+        Raw(torch.cat(raw), all_scores, layer.name, dict(settings), first.target)
+        for raw, layer in zip(maps, layers, strict=True)
     ]
-
-
-def explain_layers(
-    run: Callable[[torch.Tensor, LayerSpec], CamResult],
-    images: torch.Tensor,
-    layers: list[LayerSpec],
-    fusion: str,
-    relu: bool,
-    fast: tuple[Call, str, bool] | None,
-) -> CamResult:
-    """``explain(..., layer=[...])``: the fused map of every layer. ``fast`` = (call, weighting
-    name, eigen_smooth) for a vanilla-gradient method, captured in one pass; otherwise
-    ``run(images, layer)`` explains each layer on its own."""
-    if not layers:
-        raise FaithcamValueError("layer: got an empty list of layers")
-    if fast is not None:
-        call, name, eigen_smooth = fast
-        weighting = eigen_smoothed(name) if eigen_smooth else get_weighting(name)
-        settings = {"weighting": name, "estimator": "vanilla", "eigen_smooth": eigen_smooth}
-        results = run_vanilla_layers(call, layers, weighting, settings)
-    else:
-        results = [run(images, layer) for layer in layers]
-    return fuse_layers(results, tuple(images.shape[-2:]), fusion, relu)

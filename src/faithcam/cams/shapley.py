@@ -15,35 +15,24 @@ from __future__ import annotations
 
 import torch
 
-from faithcam.cams.call import Call, make_result
 from faithcam.cams.eigen import first_component
-from faithcam.engine.capture import capture
-from faithcam.engine.result import CamResult
+from faithcam.cams.method import Method, Raw
+from faithcam.engine.capture import capture_batches
+from faithcam.engine.request import Request
 
 
-def run_shapleycam(call: Call) -> CamResult:
-    """ShapleyCAM maps of ``call`` (chunks of ``batch_size`` images)."""
-    call.take_options({})
-    target, layer = call.bind(), call.resolve()
-    images = call.images
-    maps, scores = [], []
-    for start in range(0, len(images), call.batch_size):
-        inputs = images[start : start + call.batch_size]
-        index = torch.arange(start, start + len(inputs), device=images.device)
-        is_input = torch.ones(len(inputs), dtype=torch.bool, device=images.device)
-        captured = capture(
-            call.model,
-            layer,
-            inputs,
-            target,
-            index,
-            is_input,
-            output_selector=call.output_selector,
-            hessian_product=True,
-        )
-        corrected = captured.gradients - 0.5 * captured.hessian_product
-        terms = corrected.mean(dim=(2, 3))[:, :, None, None] * captured.activations
-        maps.append(first_component(terms) if call.eigen_smooth else terms.sum(dim=1))
-        scores.append(captured.scores)
-    settings = {"eigen_smooth": call.eigen_smooth}
-    return make_result(call, torch.cat(maps), target, torch.cat(scores), layer.name, settings)
+class ShapleyCAM(Method):
+    """ShapleyCAM maps (chunks of ``batch_size`` images; no options)."""
+
+    kind = "computed from its own gradient and Hessian-vector product"
+
+    def run(self, request: Request) -> Raw:
+        maps, scores = [], []
+        for _, captured in capture_batches(request, hessian_product=True):
+            corrected = captured.gradients - 0.5 * captured.hessian_product
+            terms = corrected.mean(dim=(2, 3))[:, :, None, None] * captured.activations
+            maps.append(first_component(terms) if request.eigen_smooth else terms.sum(dim=1))
+            scores.append(captured.scores)
+        settings = {"eigen_smooth": request.eigen_smooth}
+        raw, all_scores = torch.cat(maps), torch.cat(scores)
+        return Raw(raw, all_scores, request.layer.name, settings, request.target)

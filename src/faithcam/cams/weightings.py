@@ -2,12 +2,15 @@
 
 Each rule takes A, G of shape (B, K, h, w) and returns the map before the final ReLU, shape
 (B, h, w). Which estimator produced G (vanilla, integrated, expected, smooth) is not their
-business: that is the point of the estimator x weighting split.
+business: that is the point of the estimator x weighting split. :data:`WEIGHTINGS` holds every
+rule once, with its per-channel terms (``eigen_smooth``); ``faithcam.register_weighting`` adds
+one.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import torch
 
@@ -87,41 +90,75 @@ def gradcam_elementwise(activations: torch.Tensor, gradients: torch.Tensor) -> t
     return (gradients * activations).clamp(min=0).sum(dim=1)
 
 
-WEIGHTINGS: dict[str, Weighting] = {
-    "gradcam": gradcam,
-    "gradcam++": gradcam_plus_plus,
-    "xgradcam": xgradcam,
-    "hirescam": hirescam,
-    "layercam": layercam,
-    "gradcam-elementwise": gradcam_elementwise,
-    "eigengradcam": eigengradcam,
+@dataclass
+class WeightingRule:
+    """A weighting rule, from one source: its per-channel terms T_k (B, K, h, w), whose sum
+    over the channels k is the map, and (for the built-in rules) the map computed directly.
+
+    ``map`` is (A, G) -> the (B, h, w) map Σ_k T_k; ``smoothed`` (``eigen_smooth=True``) the
+    projection of the T_k on their first principal component (:mod:`faithcam.cams.eigen`).
+    """
+
+    name: str
+    channel_terms: Weighting
+    direct: Weighting | None = None  # the map without materialising the terms (same formula)
+    citation: str = ""
+    map: Weighting = field(init=False, repr=False)
+    smoothed: Weighting = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        terms = self.channel_terms
+        self.map = self.direct or (lambda a, g: terms(a, g).sum(dim=1))
+        self.smoothed = lambda a, g: first_component(terms(a, g))
+
+    def __call__(self, activations: torch.Tensor, gradients: torch.Tensor) -> torch.Tensor:
+        return self.map(activations, gradients)
+
+
+WEIGHTINGS: dict[str, WeightingRule] = {
+    rule.name: rule
+    for rule in (
+        WeightingRule(
+            "gradcam",
+            lambda a, g: gradcam_weights(g)[:, :, None, None] * a,
+            gradcam,
+            "Selvaraju et al., ICCV 2017",
+        ),
+        WeightingRule(
+            "gradcam++",
+            lambda a, g: gradcam_plus_plus_weights(a, g)[:, :, None, None] * a,
+            gradcam_plus_plus,
+            "Chattopadhyay et al., WACV 2018",
+        ),
+        WeightingRule(
+            "xgradcam",
+            lambda a, g: xgradcam_weights(a, g)[:, :, None, None] * a,
+            xgradcam,
+            "Fu et al., BMVC 2020",
+        ),
+        WeightingRule("hirescam", lambda a, g: g * a, hirescam, "Draelos & Carin, 2020"),
+        WeightingRule(
+            "layercam", lambda a, g: g.clamp(min=0) * a, layercam, "Jiang et al., IEEE TIP 2021"
+        ),
+        WeightingRule(
+            "gradcam-elementwise",
+            lambda a, g: (g * a).clamp(min=0),
+            gradcam_elementwise,
+            "pytorch-grad-cam, 2021",
+        ),
+        # its map is already the first principal component of G ⊙ A
+        WeightingRule("eigengradcam", lambda a, g: g * a, eigengradcam, "pytorch-grad-cam"),
+    )
 }
 
-# The per-channel terms T_k (B, K, h, w) whose channel sum Σ_k T_k is each weighting's map.
-CHANNEL_TERMS: dict[str, Weighting] = {
-    "gradcam": lambda a, g: gradcam_weights(g)[:, :, None, None] * a,
-    "gradcam++": lambda a, g: gradcam_plus_plus_weights(a, g)[:, :, None, None] * a,
-    "xgradcam": lambda a, g: xgradcam_weights(a, g)[:, :, None, None] * a,
-    "hirescam": lambda a, g: g * a,
-    "layercam": lambda a, g: g.clamp(min=0) * a,
-    "gradcam-elementwise": lambda a, g: (g * a).clamp(min=0),
-    "eigengradcam": lambda a, g: g * a,
-}
 
-
-def eigen_smoothed(name: str) -> Weighting:
-    """``eigen_smooth=True`` (pytorch-grad-cam's option): the first principal component of the
-    weighting's per-channel terms T_k instead of their sum Σ_k T_k (see
-    :mod:`faithcam.cams.eigen`)."""
-    terms = CHANNEL_TERMS[name]
-    return lambda activations, gradients: first_component(terms(activations, gradients))
-
-
-def get_weighting(name: str) -> Weighting:
-    """The weighting rule called ``name`` (one of :data:`WEIGHTINGS`)."""
+def get_weighting(name: str, eigen_smooth: bool = False) -> Weighting:
+    """The map function (A, G) -> (B, h, w) of the rule called ``name`` (one of
+    :data:`WEIGHTINGS`), eigen-smoothed if asked."""
     try:
-        return WEIGHTINGS[name]
+        rule = WEIGHTINGS[name]
     except KeyError:
         raise FaithcamValueError(
             f"weighting: unknown rule {name!r}; valid: {', '.join(WEIGHTINGS)}"
         ) from None
+    return rule.smoothed if eigen_smooth else rule.map

@@ -8,6 +8,7 @@ time, so a large folder never sits in memory at once.
 from __future__ import annotations
 
 import argparse
+import ast
 import json
 import warnings
 from collections import Counter
@@ -20,22 +21,20 @@ from typing import Any
 import numpy as np
 import torch
 
+from faithcam.api import explain
 from faithcam.cams.baselines import ReferenceSet, data_aware_references
-from faithcam.cams.methods import METHODS, explain, method_spec
+from faithcam.cams.registry import METHODS, method_spec
+from faithcam.engine.inputs import ChannelError, input_channels_checked
 from faithcam.engine.layers import resolve_layer
 from faithcam.engine.progress import Progress
 from faithcam.engine.progress import current as current_progress
 from faithcam.engine.result import CamResult
 from faithcam.engine.targets import DetectionTarget, SegmentationTarget, select_output
-from faithcam.engine.validation import ChannelError, input_channels_checked
 from faithcam.errors import FaithcamError, FaithcamValueError
 from faithcam.io.images import Preprocessing, find_images
 from faithcam.io.model_sources import LoadedModel, load_model
 from faithcam.outputs import check_inputs_kept, check_writable, fit_name, write_fresh
 from faithcam.viz import method_grid, overlay_alpha, save_overlay
-
-STEP_ESTIMATORS = {"integrated": "steps", "expected": "samples", "smooth": "samples"}
-
 
 # Methods with their own layer policy: the model's default layer (or --layer) is not theirs.
 OWN_LAYERS = {"fullgrad": "it uses the biases of every Conv2d / BatchNorm2d"}
@@ -50,7 +49,7 @@ class Session:
     device: torch.device
     layer: str | None
     methods: list[str]
-    options: dict[str, dict[str, int]]
+    options: dict[str, dict[str, Any]]
     batch_size: int
     seed: int | None
     quiet: bool
@@ -144,12 +143,40 @@ def prepare_out(path: str | Path) -> Path:
     return out
 
 
-def _method_options(methods: Sequence[str], steps: int | None, samples: int | None):
-    options: dict[str, dict[str, int]] = {}
+def parse_option(text: str) -> tuple[str, Any]:
+    """``"NAME=VALUE"`` -> (name, value): VALUE is read as a Python literal (``0.1``, ``8``,
+    ``(1, 2)``), ``true`` / ``false`` / ``none``, or else kept as a string (``others``)."""
+    name, sep, raw = text.partition("=")
+    name = name.strip().replace("-", "_")
+    if not sep or not name.isidentifier():
+        raise FaithcamValueError(f"--option: expected NAME=VALUE, got {text!r}")
+    raw = raw.strip()
+    words = {"true": True, "false": False, "none": None}
+    if raw.lower() in words:
+        return name, words[raw.lower()]
+    try:
+        return name, ast.literal_eval(raw)
+    except (ValueError, SyntaxError):
+        return name, raw
+
+
+def _method_options(
+    methods: Sequence[str], steps: int | None, samples: int | None, pairs: Sequence[str] = ()
+) -> dict[str, dict[str, Any]]:
+    """Each method's options: ``--steps`` / ``--samples`` for the methods that take them, and
+    every ``--option NAME=VALUE`` (which at least one of the methods must take)."""
+    counts = {k: v for k, v in (("steps", steps), ("samples", samples)) if v is not None}
+    given = dict(parse_option(pair) for pair in pairs)
+    options: dict[str, dict[str, Any]] = {}
     for name in methods:
-        key = STEP_ESTIMATORS.get(METHODS[name].estimator or "")
-        value = {"steps": steps, "samples": samples}.get(key or "")
-        options[name] = {key: value} if key and value is not None else {}
+        valid = {option.name for option in METHODS[name].options()}
+        options[name] = {k: v for k, v in {**counts, **given}.items() if k in valid}
+    unused = sorted(set(given) - {k for chosen in options.values() for k in chosen})
+    if unused:
+        valid = "; ".join(
+            f"{m}: {', '.join(o.name for o in METHODS[m].options()) or 'none'}" for m in methods
+        )
+        raise FaithcamValueError(f"--option {unused[0]}: no method given takes it ({valid})")
     return options
 
 
@@ -189,7 +216,8 @@ def open_session(args: argparse.Namespace) -> Session:
     if args.seed is not None:
         torch.manual_seed(args.seed)
     loaded.model.to(device)
-    options = _method_options(methods, args.steps, args.samples)
+    pairs = getattr(args, "option", None) or ()
+    options = _method_options(methods, args.steps, args.samples, pairs)
     return Session(
         loaded,
         prep,

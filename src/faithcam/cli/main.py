@@ -126,8 +126,13 @@ def _model_options() -> argparse.ArgumentParser:
         "with --annotations: each annotated class, scored against its own boxes); predicted: "
         "the predicted class",
     )  # fmt: skip
-    cam.add_argument("--steps", type=int, help="path steps of integrated methods")
-    cam.add_argument("--samples", type=int, help="samples of expected / smooth methods")
+    cam.add_argument("--steps", type=int, help="path steps of the methods that take steps")
+    cam.add_argument("--samples", type=int, help="samples of the methods that take samples")
+    cam.add_argument(
+        "--option", action="append", metavar="NAME=VALUE", help="any method option, e.g. "
+        "sigma=0.1, baseline=others, variant=released (repeatable; the methods given that take "
+        "NAME get it)",
+    )  # fmt: skip
     prep = shared.add_argument_group("preprocessing")
     prep.add_argument("--size", type=int, help="resize shorter side and centre-crop (224)")
     prep.add_argument(

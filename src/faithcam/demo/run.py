@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from faithcam.cams.methods import explain
+from faithcam.api import explain
 from faithcam.demo.settings import METHOD_OPTIONS, SEED_METHODS, demo_methods, demo_options
 from faithcam.engine.deprecation import renamed_keywords
 from faithcam.io.pretrained import PRETRAINED, PretrainedModel, load_pretrained

@@ -7,7 +7,7 @@ from typing import Any
 import torch
 
 from faithcam.cams.baselines import data_aware_references
-from faithcam.cams.methods import METHODS
+from faithcam.cams.registry import METHODS
 
 SEED_METHODS = ["expected-gradcam", "integrated-gradcam", "hirescam", "xgradcam"]
 COMPARATORS = ["gradcam", "gradcam++", "layercam", "ablationcam"]

@@ -23,7 +23,7 @@ import torch
 from torch import Tensor
 
 from faithcam import metrics
-from faithcam.cams.methods import explain
+from faithcam.api import explain
 from faithcam.data.models import ShapesModel, bundled_models, load_shapes_model
 from faithcam.data.shapes import CLASSES, ShapesBench, mask_boxes
 from faithcam.demo.settings import demo_methods, demo_options

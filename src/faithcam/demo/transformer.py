@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from faithcam.cams.methods import explain
+from faithcam.api import explain
 from faithcam.demo.settings import demo_options
 from faithcam.io.report import Report
 from faithcam.viz import method_grid

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import contextlib
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
@@ -25,6 +25,9 @@ from faithcam.engine.layers import ResolvedLayer
 from faithcam.engine.layouts import NCHW, Layout, custom_nchw, infer_layout
 from faithcam.engine.targets import BoundTarget, OutputSelector, select_output
 from faithcam.errors import LayerError, TargetError
+
+if TYPE_CHECKING:
+    from faithcam.engine.request import Request
 
 
 @dataclass
@@ -87,18 +90,18 @@ def _inside_reentrant_checkpoint() -> bool:
     return False
 
 
+@dataclass
 class _LayerHook:
     """Records the layer's tensor and, if asked, makes it an autograd leaf."""
 
-    def __init__(self, layer: ResolvedLayer, with_gradients: bool, image: tuple[int, int]):
-        self.layer = layer
-        self.with_gradients = with_gradients
-        self.image = image
-        self.calls = 0
-        self.layout = NCHW
-        self.activations: torch.Tensor | None = None
-        self.leaf: torch.Tensor | None = None
-        self.in_checkpoint = False
+    layer: ResolvedLayer
+    with_gradients: bool
+    image: tuple[int, int]
+    calls: int = 0
+    layout: Layout = NCHW
+    activations: torch.Tensor | None = None
+    leaf: torch.Tensor | None = None
+    in_checkpoint: bool = False
 
     def __call__(self, value: object) -> torch.Tensor | None:
         self.calls += 1
@@ -226,33 +229,51 @@ def _score_gradients(
     )
 
 
-def capture_inputs(
-    model: nn.Module,
-    layer: ResolvedLayer,
-    images: torch.Tensor,
-    target: BoundTarget,
-    *,
-    batch_size: int,
-    output_selector: OutputSelector = None,
-) -> Capture:
-    """Forward-only capture of every image (chunks of ``batch_size``), concatenated."""
-    chunks = []
+@dataclass(frozen=True)
+class Rows:
+    """A chunk of sample rows: the model inputs, the image each row belongs to, and whether the
+    row is that image unmodified (used to resolve *predicted class* targets)."""
+
+    inputs: torch.Tensor  # (N, C, H, W)
+    image_index: torch.Tensor  # (N,) long
+    is_input: torch.Tensor  # (N,) bool
+
+
+def image_rows(images: torch.Tensor, batch_size: int) -> Iterator[Rows]:
+    """The images themselves, ``batch_size`` at a time."""
     for start in range(0, len(images), batch_size):
         inputs = images[start : start + batch_size]
         index = torch.arange(start, start + len(inputs), device=images.device)
-        is_input = torch.ones(len(inputs), dtype=torch.bool, device=images.device)
-        chunks.append(
-            capture(
-                model,
-                layer,
-                inputs,
-                target,
-                index,
-                is_input,
-                with_gradients=False,
-                output_selector=output_selector,
-            )
-        )
+        yield Rows(inputs, index, torch.ones(len(inputs), dtype=torch.bool, device=images.device))
+
+
+def capture_batches(
+    request: Request,
+    rows: Iterable[Any] | None = None,
+    run: Callable[[Any], Any] | None = None,
+    **options: Any,
+) -> Iterator[tuple[Any, Any]]:
+    """The one chunk loop of faithcam: ``(chunk, run(chunk))`` for every chunk of sample rows.
+
+    ``rows``: the chunks (objects with ``inputs``, ``image_index`` and ``is_input``, at most
+    ``batch_size`` rows each, such as an estimator's planned rows); by default the request's
+    images, ``batch_size`` at a time. ``run``: what one chunk gives; by default :func:`capture`
+    at the request's layer with ``options`` (``with_gradients``, ``hessian_product``).
+    Memory is bounded by one chunk, whatever the number of rows.
+    """
+    for chunk in image_rows(request.images, request.batch_size) if rows is None else rows:
+        if run is not None:
+            yield chunk, run(chunk)
+            continue
+        yield chunk, capture(
+            request.model, request.layer, chunk.inputs, request.target, chunk.image_index,
+            chunk.is_input, output_selector=request.output_selector, **options,
+        )  # fmt: skip
+
+
+def capture_inputs(request: Request) -> Capture:
+    """Forward-only capture of every image at the request's layer, concatenated."""
+    chunks = [c for _, c in capture_batches(request, with_gradients=False)]
     outputs = [c.outputs for c in chunks]
     if not isinstance(outputs[0], torch.Tensor):  # detections: lists of per-image dicts
         outputs = [[row for chunk in outputs for row in chunk]]

@@ -101,17 +101,17 @@ def _find_layer(model: nn.Module, layer: LayerSpec, example: torch.Tensor) -> Re
             raise LayerError(_unknown_layer_message(name, list(modules)))
         return ResolvedLayer(name if site == "output" else layer, modules[name], site)
     if isinstance(layer, nn.Module):
-        names = module_names(model)
         if layer is model:
             raise LayerError(
                 "layer: the model itself cannot be the target layer; pass a sub-module"
             )
-        if layer not in names:
-            raise LayerError(
-                "layer: the module passed is not a sub-module of the model "
-                f"({type(layer).__name__}); pass one of model.named_modules() or its name"
-            )
-        return ResolvedLayer(names[layer], layer)
+        for name, module in model.named_modules():
+            if module is layer and name:
+                return ResolvedLayer(name, layer)
+        raise LayerError(
+            "layer: the module passed is not a sub-module of the model "
+            f"({type(layer).__name__}); pass one of model.named_modules() or its name"
+        )
     raise FaithcamTypeError(
         f"layer: expected a dotted module name, an nn.Module or None, got {type(layer).__name__}"
     )

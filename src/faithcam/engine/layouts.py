@@ -230,6 +230,8 @@ def check_reshape_transform(reshape_transform: object) -> ReshapeTransform | Non
 
 def custom_nchw(layout: Layout, tensor: object, name: str) -> torch.Tensor:
     """Apply a layout to ``tensor`` and check that a (B, C, h, w) tensor comes out."""
+    if layout.kind == "nchw":  # inferred for 4-D tensors only: nothing to apply or check
+        return tensor
     result = layout.to_nchw(tensor)
     if not isinstance(result, torch.Tensor) or result.dim() != 4:
         what = tuple(result.shape) if isinstance(result, torch.Tensor) else type(result).__name__

@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 import torch
 from torch import nn
 
-from faithcam.engine.validation import input_channels_checked
+from faithcam.engine.inputs import input_channels_checked
 from faithcam.errors import FaithcamTypeError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -38,14 +38,14 @@ def model_guard(model: Any, train_mode: bool = False) -> Iterator[None]:
     if not isinstance(model, nn.Module):
         yield
         return
-    modes = [(module, module.training) for module in model.modules()]
-    buffers = [
-        (module, name, tensor, tensor.detach().clone())
-        for module in model.modules()
-        for name, tensor in module._buffers.items()
-        if tensor is not None
-    ]
-    if not train_mode and any(training for _, training in modes):
+    modes, buffers, training_modules = [], [], False
+    for module in model.modules():
+        modes.append((module, module.training))
+        training_modules = training_modules or module.training
+        for name, tensor in module._buffers.items():
+            if tensor is not None:
+                buffers.append((module, name, tensor, tensor.detach().clone()))
+    if not train_mode and training_modules:
         model.eval()
     try:
         with input_channels_checked(model):  # a clear error before torch's convolution error

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -10,7 +11,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from faithcam.errors import FaithcamValueError
+from faithcam.errors import FaithcamTypeError, FaithcamValueError
 
 
 def postprocess(raw_maps: torch.Tensor, size: tuple[int, int], relu: bool = True) -> torch.Tensor:
@@ -50,8 +51,11 @@ class CamResult:
         raw_maps: (B, h, w) signed maps at the layer's resolution, before ReLU and scaling.
         targets: (B,) explained class ids, or None for callable targets.
         scores: (B,) target scores on the input images.
-        layer: dotted name of the target layer.
+        layer: dotted name of the target layer (several fused layers: their names joined by
+            commas; :attr:`layers` is the tuple).
         method: the method name; ``settings`` holds the estimator's and method's parameters.
+
+    ``result[i]`` is the result of image i (``result[i:j]`` of a slice), as a CamResult.
     """
 
     maps: torch.Tensor
@@ -64,6 +68,31 @@ class CamResult:
 
     def __len__(self) -> int:
         return len(self.maps)
+
+    def __getitem__(self, index: int | slice) -> CamResult:
+        """The result of image ``index`` (a CamResult of one image), or of a slice of images."""
+        if isinstance(index, int) and not isinstance(index, bool):
+            if not -len(self) <= index < len(self):
+                raise IndexError(f"image {index} is out of range for {len(self)} images")
+            index = slice(index, index + 1 or None)
+        if not isinstance(index, slice):
+            raise FaithcamTypeError(f"index: expected an int or a slice, got {index!r}")
+        settings = dict(self.settings)
+        if isinstance(settings.get("samples_used"), list):  # one count per image
+            settings["samples_used"] = settings["samples_used"][index]
+        return dataclasses.replace(
+            self,
+            maps=self.maps[index],
+            raw_maps=self.raw_maps[index],
+            targets=None if self.targets is None else self.targets[index],
+            scores=self.scores[index],
+            settings=settings,
+        )
+
+    @property
+    def layers(self) -> tuple[str, ...]:
+        """The names of the explained layers: one, or each layer of a fused list."""
+        return tuple(self.settings.get("layers") or (self.layer,))
 
     def numpy(self) -> np.ndarray:
         """The (B, H, W) maps as a float32 NumPy array."""

@@ -15,7 +15,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from faithcam.cams.methods import explain, method_spec
+from faithcam.api import explain
+from faithcam.cams.registry import method_spec
 from faithcam.engine.validation import check_model
 from faithcam.errors import FaithcamNotImplementedError, FaithcamTypeError
 

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from faithcam.cams.methods import explain
+from faithcam.api import explain
 from faithcam.engine.validation import model_device
 from faithcam.errors import FaithcamTypeError, FaithcamValueError
 

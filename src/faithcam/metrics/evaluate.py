@@ -10,8 +10,9 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from faithcam.api import explain
 from faithcam.cams.baselines import data_aware_references
-from faithcam.cams.methods import explain, method_spec
+from faithcam.cams.registry import method_spec
 from faithcam.engine.defaults import BATCH_SIZE
 from faithcam.engine.normalization import Normalization, NormalizationSpec, as_normalization
 from faithcam.engine.progress import Progress, current

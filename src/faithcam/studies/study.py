@@ -83,7 +83,7 @@ def _die_with_parent(parent: int, worker_id: int) -> None:
 def stochastic(method: str, explain_kwargs: dict[str, Any] | None = None) -> bool:
     """Whether the method (with ``explain_kwargs``' estimator, if any) draws random samples:
     a study then explains each image alone with :func:`~faithcam.studies.settings.image_seed`."""
-    from faithcam.cams.methods import method_spec
+    from faithcam.cams.registry import method_spec
 
     explain_kwargs = explain_kwargs or {}
     estimator = explain_kwargs.get("estimator") or method_spec(method)[1].estimator
@@ -131,7 +131,7 @@ def _checked_explain_kwargs(
 
 def _sampling_methods(methods: Sequence[str]) -> list[str]:
     """The methods that sample baselines (Expected Grad-CAM): they get the data-aware D."""
-    from faithcam.cams.methods import method_spec
+    from faithcam.cams.registry import method_spec
 
     return [m for m in methods if method_spec(m)[1].estimator == "expected"]
 
@@ -219,7 +219,7 @@ class _Explainer:
 
     def once(self, model: nn.Module, images, method: str, targets, seed: int | None):
         if self.explain_fn is None:
-            from faithcam.cams.methods import explain
+            from faithcam.api import explain
 
             kwargs = {k: v for k, v in self.explain_kwargs.items() if k != "reference_images"}
             if seed is not None:

@@ -1,4 +1,4 @@
-"""Re-export of :mod:`faithcam.interop.compat.pytorch_grad_cam.utils`."""
+"""pytorch-grad-cam's ``utils``: model targets and image helpers."""
 
 from faithcam.compat.pytorch_grad_cam.utils import image, model_targets
 

@@ -1,0 +1,121 @@
+"""One :func:`faithcam.explain` call, checked once: the frozen :class:`Request` every method
+runs on.
+
+``Request.build`` validates the arguments shared by every method (model, images, targets,
+batch size, output selector, reshape transform, seed or generator, normalization, flags), puts
+the images on the model's device and dtype and binds the target, before any forward pass. The
+layer is resolved by :meth:`Request.at_layer` (automatic selection probes one forward), so that
+a method's own checks still run before it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from faithcam.engine.layers import LayerSpec, ResolvedLayer, resolve_layer
+from faithcam.engine.layouts import ReshapeTransform, check_reshape_transform
+from faithcam.engine.normalization import Normalization, NormalizationSpec, as_normalization
+from faithcam.engine.progress import track
+from faithcam.engine.targets import BoundTarget, OutputSelector, Target
+from faithcam.engine.validation import (
+    check_count,
+    check_flag,
+    check_images,
+    check_model,
+    make_generator,
+    model_placement,
+)
+
+Progress = Callable[[int], None] | None
+
+
+@dataclass(frozen=True)
+class Request:
+    """The checked arguments of one explain() call (images already on the model's device).
+
+    ``target`` is ``target_spec`` bound to ``images``; ``layer`` is the resolved
+    ``layer_spec`` (None until :meth:`at_layer`, and for methods without a layer).
+    """
+
+    model: nn.Module
+    images: torch.Tensor
+    target_spec: Target
+    target: BoundTarget
+    batch_size: int = 16
+    output_selector: OutputSelector = None
+    layer_spec: Any = None
+    layer: ResolvedLayer | None = None
+    reshape_transform: ReshapeTransform | None = None
+    generator: torch.Generator | None = None
+    progress: bool | None = None
+    normalization: Normalization | None = None
+    relu: bool = True
+    eigen_smooth: bool = False
+    method: str = ""
+
+    @classmethod
+    def build(
+        cls,
+        model: nn.Module,
+        images: torch.Tensor,
+        target: Target,
+        *,
+        method: str = "",
+        layer: Any = None,
+        batch_size: int = 16,
+        output_selector: OutputSelector = None,
+        reshape_transform: ReshapeTransform | None = None,
+        relu: bool = True,
+        seed: int | None = None,
+        generator: torch.Generator | None = None,
+        progress: bool | None = None,
+        normalization: NormalizationSpec = None,
+        eigen_smooth: bool = False,
+    ) -> Request:
+        """Check every shared argument and bind ``target`` (a Target) to the images."""
+        model = check_model(model)
+        images = check_images(images, normalization)
+        if images.is_inference():  # made under a caller's inference_mode: autograd cannot use it
+            with torch.inference_mode(False):
+                images = images.clone()
+        batch_size = check_count("batch_size", batch_size)
+        reshape_transform = check_reshape_transform(reshape_transform)
+        eigen_smooth = check_flag("eigen_smooth", eigen_smooth)
+        images = images.to(*model_placement(model, images.device, images.dtype))
+        generator = make_generator(seed, generator, images.device)
+        norm = as_normalization(normalization)
+        if norm is not None:
+            norm.check(images)
+        return cls(
+            model, images, target, target.bind(len(images), images.device), batch_size,
+            output_selector, layer, None, reshape_transform, generator, progress, norm, relu,
+            eigen_smooth, method,
+        )  # fmt: skip
+
+    def at_layer(self, layer: LayerSpec) -> Request:
+        """This request at one layer (resolved; automatic selection probes one forward), with
+        a freshly bound target (a bound target records the predicted classes it resolves)."""
+        resolved = resolve_layer(self.model, layer, self.images, self.reshape_transform)
+        target = self.target_spec.bind(len(self.images), self.images.device)
+        return dataclasses.replace(self, layer_spec=layer, layer=resolved, target=target)
+
+    def with_images(self, images: torch.Tensor) -> Request:
+        """The same request on other images (augmented copies), the target bound to them."""
+        target = self.target_spec.bind(len(images), images.device)
+        return dataclasses.replace(self, images=images, target=target)
+
+    @contextmanager
+    def progress_bar(self, rows: int) -> Iterator[Progress]:
+        """Progress over ``rows`` sample rows named after the method: yields
+        ``advance(n_rows)`` (:func:`faithcam.engine.progress.track`: inside an active progress
+        line, as evaluate's or the CLI's, it moves that line; else a line of its own, shown
+        for calls expected to take over 2 s in a terminal unless ``progress`` is False)."""
+        with track(rows, self.method, "sample", enabled=self.progress) as advance:
+            yield advance

@@ -1,1 +1,0 @@
-"""Adapters to the libraries users already have: a pytorch-grad-cam drop-in."""

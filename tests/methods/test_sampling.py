@@ -1,0 +1,302 @@
+"""Samplers, quadrature rules and sequential sampling of the path estimators (issue 16).
+
+References are independent of the code under test: many plain random samples for the
+Monte-Carlo estimators, the naive per-step loop of tests/methods/test_seed_methods.py with numpy's
+Gauss–Legendre nodes for the quadrature rules, and exact properties of the draws (a scrambled
+Sobol' prefix of 2^k points puts one point in each interval [j/2^k, (j+1)/2^k); antithetic
+pairs sum to zero; a cycled permutation uses every reference equally often).
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+import faithcam
+from faithcam.cams.estimators import ROLE_SAMPLE, Expected
+from faithcam.engine import capture as capture_module
+from tests.methods.test_seed_methods import (
+    TanhHeadNet,
+    naive_activations_and_gradient,
+    naive_gradcam_term,
+    naive_integrated,
+)
+
+SAMPLERS = ["random", "antithetic", "sobol", "sobol-antithetic"]
+
+
+class SmoothNet(nn.Module):
+    """conv-tanh features and a tanh head: every per-step map is smooth in α."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(2)
+        self.features = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.Tanh())
+        self.head = nn.Sequential(nn.Linear(4 * 8 * 8, 8), nn.Tanh(), nn.Linear(8, 3))
+
+    def forward(self, x):
+        return self.head(self.features(x).flatten(1))
+
+
+class SaturatingNet(nn.Module):
+    """tanh(conv) features that saturate early on the path: per-sample maps vary little, so
+    sequential sampling can stop early."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(5)
+        self.features = nn.Sequential(nn.Conv2d(3, 6, 3, padding=1, bias=False), nn.Tanh())
+        with torch.no_grad():
+            self.features[0].weight.abs_().mul_(20)
+        self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(6, 3))
+
+    def forward(self, x):
+        return self.head(self.features(x))
+
+
+def relative_error(maps: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
+    return (maps - reference).flatten(1).norm(dim=1) / reference.flatten(1).norm(dim=1)
+
+
+@pytest.mark.parametrize("sampler", SAMPLERS)
+def test_samplers_are_reproducible_with_a_seed(sampler) -> None:
+    model = TanhHeadNet().eval()
+    images = torch.rand(2, 3, 8, 8)
+    refs = faithcam.ReferenceSet(torch.rand(3, 3, 8, 8))
+    kw = dict(targets=0, samples=6, sampler=sampler, baseline=refs, batch_size=5)
+    a = faithcam.explain(model, images, "expected-gradcam", seed=3, **kw).raw_maps
+    b = faithcam.explain(model, images, "expected-gradcam", seed=3, **kw).raw_maps
+    c = faithcam.explain(model, images, "expected-gradcam", seed=4, **kw).raw_maps
+    assert torch.equal(a, b) and not torch.equal(a, c)
+    smooth = "antithetic" if "antithetic" in sampler else "random"
+    kw = dict(estimator="smooth", targets=0, samples=4, sampler=smooth, seed=1)
+    s1 = faithcam.explain(model, images, "gradcam++", **kw).raw_maps
+    assert torch.equal(s1, faithcam.explain(model, images, "gradcam++", **kw).raw_maps)
+
+
+@functools.cache
+def unbiased_setup(baseline: str):
+    """Model, images, options and a 4,096-sample random reference map."""
+    model = TanhHeadNet().eval()
+    torch.manual_seed(0)
+    images = torch.rand(2, 3, 8, 8) * 2
+    base = faithcam.ReferenceSet(torch.rand(4, 3, 8, 8)) if baseline == "references" else None
+    kw = dict(targets=0, baseline=base, sigma=0.2)
+    reference = faithcam.explain(
+        model, images, "expected-gradcam", samples=4096, seed=1000, batch_size=4097,
+        sampler="random", **kw,
+    ).raw_maps  # fmt: skip
+    return model, images, kw, reference
+
+
+@pytest.mark.parametrize("baseline", ["uniform", "references"])
+@pytest.mark.parametrize("sampler", SAMPLERS)
+def test_samplers_are_unbiased(sampler, baseline) -> None:
+    """The mean over 32 seeds of n = 8 estimates converges to a 4,096-sample random map."""
+    model, images, kw, reference = unbiased_setup(baseline)
+    runs = [
+        faithcam.explain(
+            model, images, "expected-gradcam", samples=8, seed=s, sampler=sampler, **kw
+        ).raw_maps
+        for s in range(32)
+    ]
+    single = relative_error(runs[0], reference).mean()
+    mean = torch.stack(runs).mean(0)
+    # one run is ~0.3 off; the mean of 32 unbiased runs ~0.3/√32 ≈ 0.05 (+ the reference's 0.015)
+    assert relative_error(mean, reference).max() < 0.1, (single, relative_error(mean, reference))
+
+
+def test_sobol_alpha_is_stratified_and_references_are_cycled() -> None:
+    images = torch.rand(2, 3, 4, 4)
+    references = torch.rand(4, 3, 4, 4)
+    references[2] = images[1]  # image 1 is in the set: it never serves as its own reference
+    estimator = Expected(samples=16, sampler="sobol", baseline=faithcam.ReferenceSet(references))
+    generator = torch.Generator().manual_seed(0)
+    alphas, picks = {0: [], 1: []}, {0: [], 1: []}
+    for chunk in estimator.chunks(images, batch_size=5, generator=generator):
+        sample = chunk.plan.role == ROLE_SAMPLE
+        for i in sample.nonzero().flatten().tolist():
+            image = int(chunk.plan.image_index[i])
+            alphas[image].append(float(chunk.plan.alpha[i]))
+            match = (chunk.references[i] == references).flatten(1).all(1).nonzero()
+            picks[image].append(int(match[0]))
+    for image in (0, 1):
+        # one point in each [j/16, (j+1)/16), and in each [j/8, ...) among the first 8
+        assert sorted(int(a * 16) for a in alphas[image]) == list(range(16))
+        assert sorted(int(a * 8) for a in alphas[image][:8]) == list(range(8))
+    assert np.bincount(picks[0], minlength=4).tolist() == [4, 4, 4, 4]
+    assert 2 not in picks[1] and sum(np.bincount(picks[1], minlength=4)) == 16
+
+
+@pytest.mark.parametrize("baseline", ["uniform", "gaussian", "black"])
+def test_antithetic_pairs_cancel_across_chunk_boundaries(baseline) -> None:
+    """Rows (1, 2), (3, 4), ... of an image: ε and −ε, and reflected noise baselines, also when a
+    pair straddles two chunks (batch_size 3)."""
+    image = torch.rand(2, 3, 6, 6) * 3
+    estimator = Expected(samples=6, sampler="antithetic", sigma=0.3, baseline=baseline)
+    generator = torch.Generator().manual_seed(0)
+    rows = {}
+    for chunk in estimator.chunks(image, batch_size=3, generator=generator):
+        plan = chunk.plan
+        for i in range(len(plan)):
+            b, p = int(plan.image_index[i]), int(plan.position[i])
+            reference = chunk.references[i]
+            noise = chunk.inputs[i] - (reference + plan.alpha[i] * (image[b] - reference))
+            rows[b, p] = (reference, noise)
+    flat = image.flatten(1)
+    for b in range(2):
+        centre2 = {"uniform": flat[b].min() + flat[b].max(), "gaussian": 2 * image[b]}
+        for p in (1, 3, 5):
+            (ref1, eps1), (ref2, eps2) = rows[b, p], rows[b, p + 1]
+            assert eps1.abs().max() > 0.1
+            torch.testing.assert_close(eps1 + eps2, torch.zeros_like(eps1), atol=1e-5, rtol=0)
+            if baseline in centre2:
+                assert not torch.allclose(ref1, ref2)
+                torch.testing.assert_close(ref1 + ref2, centre2[baseline].expand_as(ref1))
+
+
+@pytest.mark.parametrize("sampler", SAMPLERS)
+@pytest.mark.parametrize("tolerance", [None, 0.05])
+def test_no_forward_has_more_than_batch_size_rows(monkeypatch, sampler, tolerance) -> None:
+    sizes = []
+    real = capture_module.capture
+
+    def counting(model, layer, inputs, *args, **kwargs):
+        sizes.append(len(inputs))
+        return real(model, layer, inputs, *args, **kwargs)
+
+    monkeypatch.setattr(capture_module, "capture", counting)
+    model = TanhHeadNet().eval()
+    result = faithcam.explain(
+        model, torch.rand(3, 3, 8, 8), "expected-gradcam", targets=0, samples=20,
+        sampler=sampler, tolerance=tolerance, batch_size=7, seed=0,
+    )  # fmt: skip
+    assert max(sizes) <= 7
+    rows = sum(result.settings["samples_used"]) + 3 if tolerance else 3 * 21
+    assert sum(sizes) == rows
+
+
+def test_quadrature_rules_converge_faster_than_the_left_grid() -> None:
+    model = SmoothNet().eval()
+    images = torch.rand(2, 3, 8, 8) * 2
+    kw = dict(targets=1, layer="features")
+    reference = faithcam.explain(
+        model, images, "integrated-gradcam", steps=1024, rule="trapezoid", batch_size=1025, **kw
+    ).raw_maps
+    errors = {}
+    for rule in ("left", "trapezoid", "gauss-legendre"):
+        errors[rule] = [
+            relative_error(
+                faithcam.explain(model, images, "integrated-gradcam", steps=m, rule=rule, **kw)
+                .raw_maps, reference,
+            ).max().item()
+            for m in (4, 16)
+        ]  # fmt: skip
+    # left: O(1/m); trapezoid O(1/m²); Gauss–Legendre faster still on a smooth integrand
+    assert errors["left"][1] > 0.01
+    assert errors["trapezoid"][1] < errors["left"][1] / 10, errors
+    assert errors["gauss-legendre"][1] < errors["left"][1] / 10, errors
+    assert errors["trapezoid"][0] / errors["trapezoid"][1] > 10, errors  # ≈ 16 for O(1/m²)
+
+
+def test_quadrature_rules_equal_the_naive_sums() -> None:
+    """trapezoid = left + f(1)/(2m) (f(0) = 0: ΔA = 0 at x'); Gauss–Legendre = Σ_j w_j f(t_j)."""
+    model = TanhHeadNet().eval()
+    image = torch.rand(1, 3, 8, 8) * 2
+    base, m = torch.zeros_like(image), 5
+    left = naive_integrated(model, image, 1, base, m)
+    a_x, g_x = naive_activations_and_gradient(model, image, 1)
+    a_base, _ = naive_activations_and_gradient(model, base, 1)
+    f1 = torch.relu(naive_gradcam_term(a_x - a_base, g_x))
+    trapezoid = faithcam.explain(model, image, "integrated-gradcam", targets=1, steps=m,
+                                 rule="trapezoid", batch_size=3)  # fmt: skip
+    torch.testing.assert_close(trapezoid.raw_maps[0], left + f1 / (2 * m), rtol=1e-5, atol=1e-6)
+    nodes, weights = np.polynomial.legendre.leggauss(m)
+    gauss = 0
+    for t, w in zip(nodes, weights, strict=True):
+        a_t, g_t = naive_activations_and_gradient(model, image * float((t + 1) / 2), 1)
+        gauss = gauss + float(w / 2) * torch.relu(naive_gradcam_term(a_t - a_base, g_t))
+    result = faithcam.explain(model, image, "integrated-gradcam", targets=1, steps=m,
+                              rule="gauss-legendre", batch_size=4)  # fmt: skip
+    torch.testing.assert_close(result.raw_maps[0], gauss, rtol=1e-5, atol=1e-6)
+    assert result.settings["rule"] == "gauss-legendre"
+
+
+@functools.cache
+def tolerance_setup():
+    model = SaturatingNet().eval()
+    torch.manual_seed(1)
+    images = torch.rand(20, 3, 8, 8) * 0.5 + 0.5
+    kw = dict(targets=0, layer="features", baseline=faithcam.Black(), sigma=0.02)
+    reference = faithcam.explain(
+        model, images, "expected-gradcam", samples=2048, seed=99, batch_size=4096,
+        sampler="random", **kw,
+    ).raw_maps  # fmt: skip
+    return model, images, kw, reference
+
+
+@pytest.mark.parametrize("sampler", ["random", "sobol-antithetic"])
+def test_tolerance_stops_early_and_stays_within_it(sampler) -> None:
+    model, images, kw, reference = tolerance_setup()
+    result = faithcam.explain(model, images, "expected-gradcam", samples=64, seed=1,
+                              tolerance=0.05, batch_size=16, sampler=sampler, **kw)  # fmt: skip
+    used = torch.tensor(result.settings["samples_used"])
+    errors = relative_error(result.raw_maps, reference)
+    assert (used < 64).float().mean() >= 0.75, used
+    assert (errors <= 0.05).float().mean() >= 0.9, errors
+    assert result.settings["tolerance"] == 0.05 and result.settings["sampler"] == sampler
+
+
+def test_tolerance_with_the_averaged_gradient_estimators() -> None:
+    model = TanhHeadNet().eval()
+    images = torch.rand(2, 3, 8, 8)
+    result = faithcam.explain(model, images, "gradcam", estimator="smooth", targets=0,
+                              samples=12, sigma=0.3, tolerance=1e-6, seed=0)  # fmt: skip
+    assert result.settings["samples_used"] == [12, 12]  # never converges: the cap
+    fixed = faithcam.explain(model, images, "gradcam", estimator="smooth", targets=0,
+                             samples=12, sigma=0.3, seed=0, batch_size=64)  # fmt: skip
+    # the same estimator (other draws): both near the 2,048-sample map
+    many = faithcam.explain(model, images, "gradcam", estimator="smooth", targets=0,
+                            samples=2048, sigma=0.3, seed=5, batch_size=2049)  # fmt: skip
+    assert relative_error(result.raw_maps, many.raw_maps).max() < 0.5
+    assert relative_error(fixed.raw_maps, many.raw_maps).max() < 0.5
+
+
+@pytest.mark.parametrize(
+    ("options", "match"),
+    [
+        ({"method": "expected-gradcam", "sampler": "halton"}, "sampler: unknown 'halton'"),
+        ({"method": "gradcam", "estimator": "smooth", "sampler": "sobol"}, "sampler: unknown"),
+        ({"method": "expected-gradcam", "tolerance": 0}, "tolerance: must be a finite number > 0"),
+        ({"method": "expected-gradcam", "tolerance": -1.0}, "tolerance: must be"),
+        ({"method": "expected-gradcam", "tolerance": float("nan")}, "got nan"),
+        ({"method": "expected-gradcam", "tolerance": float("inf")}, "got inf"),
+        ({"method": "expected-gradcam", "tolerance": "0.1"}, "tolerance: expected a finite"),
+        ({"method": "integrated-gradcam", "rule": "simpson"}, "rule: unknown 'simpson'"),
+        (
+            {"method": "integrated-gradcam", "rule": "trapezoid", "variant": "averaged-gradient"},
+            "rule: 'trapezoid' is for the 'paper' and 'released' variants",
+        ),
+    ],
+)
+def test_bad_sampling_input_names_the_argument(options, match) -> None:
+    with pytest.raises((ValueError, TypeError), match=match) as info:
+        faithcam.explain(TanhHeadNet().eval(), torch.rand(1, 3, 8, 8), **options)
+    assert "\n" not in str(info.value)
+
+
+def test_released_variant_trapezoid_is_m_times_the_integral_rule() -> None:
+    """released: Σ_i f(x_i) without the subtraction; its trapezoid is left + (f(1) − f(0))/2."""
+    model = TanhHeadNet().eval()
+    image = torch.rand(1, 3, 8, 8)
+    base, m = torch.zeros_like(image), 6
+    left = naive_integrated(model, image, 0, base, m, subtract=False, scale=1.0)
+    f = [torch.relu(naive_gradcam_term(*naive_activations_and_gradient(model, x, 0)))
+         for x in (base, image)]  # fmt: skip
+    result = faithcam.explain(model, image, "integrated-gradcam", targets=0, steps=m,
+                              variant="released", rule="trapezoid")  # fmt: skip
+    torch.testing.assert_close(result.raw_maps[0], left + (f[1] - f[0]) / 2, rtol=1e-5, atol=1e-5)
