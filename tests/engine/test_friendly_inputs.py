@@ -15,7 +15,7 @@ from torch import nn
 
 import faithcam
 from faithcam.cli import main
-from faithcam.engine.validation import ChannelError
+from faithcam.engine.inputs import ChannelError
 from faithcam.errors import FaithcamTypeError, FaithcamValueError
 from tests.cli.protocol_models import colour_model
 
