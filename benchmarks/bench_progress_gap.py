@@ -92,14 +92,20 @@ def main() -> None:
             out = Path(scratch) / f"out-{name}"
             command = [sys.executable, "-m", "faithcam"]
             command += [part.format(photos=photos) for part in template] + ["--out", str(out)]
+            load_before = os.getloadavg()[0]
             times, wall, last = updates(command, env)
             gaps = [b - a for a, b in itertools.pairwise(times)]
+            slowest = max(range(len(gaps)), key=gaps.__getitem__) if gaps else None
             results[name] = {
+                # the machine is shared: its load says how contended the timings were
+                "load_1min": [load_before, os.getloadavg()[0]],
+                "slowest_gap_after_update": slowest,
                 "first_update_s": times[0] if times else None,
                 "slowest_gap_s": max(gaps) if gaps else None,
                 "updates": len(times),
                 "wall_s": wall,
                 "last_line": last,
+                "update_times_s": [round(t, 2) for t in times],
             }
             row = results[name]
             print(
@@ -108,7 +114,10 @@ def main() -> None:
                 f"\n          last line: {last}",
                 flush=True,
             )
-    save("progress_gap", {"threads": args.threads, "photos": PHOTOS, "results": results})
+    save(
+        "progress_gap",
+        {"threads": args.threads, "cpus": os.cpu_count(), "photos": PHOTOS, "results": results},
+    )
 
 
 if __name__ == "__main__":

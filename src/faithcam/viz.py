@@ -14,6 +14,7 @@ the drop-in (the import contract in ``pyproject.toml`` checks this).
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from functools import partial
 from pathlib import Path
@@ -238,11 +239,14 @@ def _colorbar(figure, axes, colormap: str, style: str) -> None:
 def curves_plot(
     curves: dict[str, np.ndarray], fraction: np.ndarray, path: str | Path, title: str
 ) -> Path:
-    """Save deletion/insertion style curves, one line per method."""
+    """Save deletion/insertion style curves, one line per method. Line styles alternate so
+    that methods whose curves coincide (Grad-CAM and HiResCAM under global average pooling)
+    stay visible: a dashed line over a solid one."""
     figure = _figure(figsize=(4.2, 3.2))
     axis = figure.subplots()
+    styles = itertools.cycle(("-", "--", ":", "-."))
     for name, curve in curves.items():
-        axis.plot(fraction, curve, label=name, linewidth=1.4)
+        axis.plot(fraction, curve, next(styles), label=name, linewidth=1.4)
     axis.set_xlabel("fraction of pixels")
     axis.set_ylabel("target probability")
     axis.set_title(plain_text(title), fontsize=10)

@@ -142,3 +142,26 @@ def test_the_demo_says_coincide_only_when_the_maps_do():
     assert f"integrated-gradcam by up to {gap:.2f}" in text
     assert "integrated-gradcam and" not in text and "expected-gradcam coincide" in text
     assert COINCIDE == 1e-3
+
+
+def test_methods_alike_on_every_metric_are_named_once_and_only_then():
+    same = [
+        row(m, metric, mean, mean - 0.1, mean + 0.1)
+        for m in ("gradcam", "hirescam")
+        for metric, mean in (("deletion", 0.2), ("insertion", 0.6))
+    ]
+    other = [
+        row("xgradcam", "deletion", 0.2, 0.1, 0.3), row("xgradcam", "insertion", 0.5, 0.4, 0.6)
+    ]
+    text = interpretation(same + other, ITEMS, "P.")
+    alike = [s for s in text if "score alike" in s]
+    assert alike == [
+        "gradcam and hirescam score alike on every metric, intervals included: their maps "
+        "probably coincide on this model (Grad-CAM and HiResCAM give the same map whenever the "
+        "layer is followed by global average pooling)."
+    ]
+    # the same deletion but a different insertion: not alike
+    other[1] = row("xgradcam", "insertion", 0.6, 0.45, 0.7)
+    moved = [row("hirescam", "insertion", 0.6, 0.45, 0.75) if r["method"] == "hirescam"
+             and r["metric"] == "insertion" else r for r in same]  # fmt: skip
+    assert not [s for s in interpretation(moved + other, ITEMS, "P.") if "score alike" in s]

@@ -183,6 +183,38 @@ def _leaders_sentence(placed: dict[str, dict[str, int]], by_metric: dict) -> str
     return f"No method ranks first on every metric: {'; '.join(parts)}."
 
 
+def alike_sentence(by_metric: dict[str, dict[str, dict[str, Any]]]) -> str | None:
+    """The methods whose means and intervals are the same (up to float rounding) on every
+    metric, named in one sentence (a tie on every metric and interval is rarely chance)."""
+    methods = list(next(iter(by_metric.values()), {}))
+    fields = ("mean", "ci_low", "ci_high")
+    groups: list[list[str]] = []
+    for method in methods:
+        for group in groups:
+            if all(
+                _same(rows[method][f], rows[group[0]][f])
+                for rows in by_metric.values() for f in fields
+                if method in rows and group[0] in rows
+            ):  # fmt: skip
+                group.append(method)
+                break
+        else:
+            groups.append([method])
+    parts = [_names(group) for group in groups if len(group) > 1]
+    if not parts:
+        return None
+    why = (
+        " (Grad-CAM and HiResCAM give the same map whenever the layer is followed by global "
+        "average pooling)"
+        if any({"gradcam", "hirescam"} <= set(group) for group in groups)
+        else ""
+    )
+    return (
+        f"{'; '.join(parts)} score alike on every metric, intervals included: their maps "
+        f"probably coincide on this model{why}."
+    )
+
+
 def _counts_sentence(rows: Sequence[dict[str, Any]], items: Sequence[EvalItem]) -> str:
     by_metric: dict[str, tuple[int, int]] = {}
     for row in rows:
@@ -218,6 +250,9 @@ def interpretation(
     leaders = _leaders_sentence(placed, by_metric)
     if leaders:
         sentences.append(leaders)
+    alike = alike_sentence(by_metric)
+    if alike:
+        sentences.append(alike)
     sentences.append(_counts_sentence(rows, items))
     largest = max((row["n"] for row in rows), default=0)
     if largest < FEW:
