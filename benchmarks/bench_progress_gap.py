@@ -19,6 +19,7 @@ import argparse
 import itertools
 import os
 import pty
+import resource
 import select
 import subprocess
 import sys
@@ -45,9 +46,11 @@ def write_photos(folder: Path) -> None:
         Image.fromarray(getattr(data, name)()).save(folder / f"{name}.png")
 
 
-def updates(command: list[str], env: dict[str, str]) -> tuple[list[float], float, str]:
+def updates(command: list[str], env: dict[str, str]) -> tuple[list[float], float, str, float]:
     """Run ``command`` with its stderr on a pseudo-terminal: the times (from the start) of
-    every progress redraw, the wall time and the last line drawn."""
+    every progress redraw, the wall time, the last line drawn and the CPU seconds the command
+    used (user + system: on a shared machine, CPU / wall says how much of it the run got)."""
+    used_before = _children_cpu()
     main_fd, child_fd = pty.openpty()
     start = time.perf_counter()
     process = subprocess.Popen(
@@ -73,14 +76,57 @@ def updates(command: list[str], env: dict[str, str]) -> tuple[list[float], float
     os.close(main_fd)
     if process.returncode:
         raise RuntimeError(f"{' '.join(command)} exited with {process.returncode}")
-    return times, time.perf_counter() - start, text
+    return times, time.perf_counter() - start, text, _children_cpu() - used_before
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def cpu_updates(argv: list[str]) -> list[float]:
+    """Run the command in this process on one thread, recording this process's CPU seconds
+    each time a progress line's position moves (:class:`Progress` ``advance`` / ``fraction``).
+    On a shared machine the wall time between two updates grows with the load; the CPU
+    seconds between them are what one idle core would take (an upper bound for two)."""
+    import torch
+
+    from faithcam.cli import main as faithcam
+    from faithcam.engine import progress
+
+    torch.set_num_threads(1)
+    stamps: list[float] = []
+    original = progress.Progress.advance, progress.Progress.fraction
+
+    def advance(self, *args, **kwargs):
+        stamps.append(time.process_time())
+        return original[0](self, *args, **kwargs)
+
+    def fraction(self, *args, **kwargs):
+        stamps.append(time.process_time())
+        return original[1](self, *args, **kwargs)
+
+    progress.Progress.advance, progress.Progress.fraction = advance, fraction
+    try:
+        start = time.process_time()
+        if faithcam(argv):
+            raise RuntimeError(f"faithcam {' '.join(argv)} failed")
+    finally:
+        progress.Progress.advance, progress.Progress.fraction = original
+    return [t - start for t in stamps]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--only", choices=sorted(WORKLOADS))
+    parser.add_argument(
+        "--cpu", action="store_true",
+        help="CPU seconds between updates, in this process on one thread (load-independent)",
+    )  # fmt: skip
     args = parser.parse_args()
+    if args.cpu:
+        return main_cpu(args.only)
     env = {**os.environ, "OMP_NUM_THREADS": str(args.threads), "COLUMNS": "160"}
     results = {}
     with tempfile.TemporaryDirectory() as scratch:
@@ -93,7 +139,7 @@ def main() -> None:
             command = [sys.executable, "-m", "faithcam"]
             command += [part.format(photos=photos) for part in template] + ["--out", str(out)]
             load_before = os.getloadavg()[0]
-            times, wall, last = updates(command, env)
+            times, wall, last, cpu = updates(command, env)
             gaps = [b - a for a, b in itertools.pairwise(times)]
             slowest = max(range(len(gaps)), key=gaps.__getitem__) if gaps else None
             results[name] = {
@@ -104,13 +150,15 @@ def main() -> None:
                 "slowest_gap_s": max(gaps) if gaps else None,
                 "updates": len(times),
                 "wall_s": wall,
+                "cpu_s": cpu,
                 "last_line": last,
                 "update_times_s": [round(t, 2) for t in times],
             }
             row = results[name]
             print(
                 f"{name:<9} first update {row['first_update_s']:.1f} s, slowest gap "
-                f"{row['slowest_gap_s']:.2f} s, {row['updates']} updates, wall {wall:.0f} s"
+                f"{row['slowest_gap_s']:.2f} s, {row['updates']} updates, wall {wall:.0f} s, "
+                f"CPU {cpu:.0f} s, load {row['load_1min'][0]:.1f}"
                 f"\n          last line: {last}",
                 flush=True,
             )
@@ -121,4 +169,31 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
+
+
+def main_cpu(only: str | None) -> None:
+    results = {}
+    with tempfile.TemporaryDirectory() as scratch:
+        photos = Path(scratch) / "photos"
+        write_photos(photos)
+        for name, template in WORKLOADS.items():
+            if only and name != only:
+                continue
+            argv = [part.format(photos=photos) for part in template]
+            argv += ["--out", str(Path(scratch) / f"out-{name}")]
+            stamps = cpu_updates(argv)
+            gaps = [b - a for a, b in itertools.pairwise(stamps)]
+            results[name] = {
+                "first_update_cpu_s": stamps[0] if stamps else None,
+                "slowest_gap_cpu_s": max(gaps) if gaps else None,
+                "updates": len(stamps),
+                "update_cpu_s": [round(t, 2) for t in stamps],
+            }
+            print(
+                f"{name:<9} one thread: first update after {stamps[0]:.1f} CPU s, slowest gap "
+                f"{max(gaps):.2f} CPU s, {len(stamps)} updates",
+                flush=True,
+            )
+    save(f"progress_gap_cpu{'_' + only if only else ''}", {"threads": 1, "photos": PHOTOS,
+                                                          "results": results})
