@@ -168,9 +168,6 @@ def main() -> None:
     )
 
 
-if __name__ == "__main__":
-    sys.exit(main())
-
 
 def main_cpu(only: str | None) -> None:
     results = {}
@@ -197,3 +194,7 @@ def main_cpu(only: str | None) -> None:
             )
     save(f"progress_gap_cpu{'_' + only if only else ''}", {"threads": 1, "photos": PHOTOS,
                                                           "results": results})
+
+
+if __name__ == "__main__":
+    sys.exit(main())
