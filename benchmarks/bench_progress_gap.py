@@ -27,7 +27,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.timing import save
+from benchmarks.timing import RESULTS, save
 
 PHOTOS = ("chelsea", "coffee", "astronaut", "rocket")
 MODEL = ("--model", "mobilenet_v2-imagenet")
@@ -84,7 +84,7 @@ def _children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def cpu_updates(argv: list[str]) -> list[float]:
+def cpu_updates(argv: list[str], log: Path | None = None) -> list[float]:
     """Run the command in this process on one thread, recording this process's CPU seconds
     each time a progress line's position moves (:class:`Progress` ``advance`` / ``fraction``).
     On a shared machine the wall time between two updates grows with the load; the CPU
@@ -98,14 +98,23 @@ def cpu_updates(argv: list[str]) -> list[float]:
     stamps: list[float] = []
     original = progress.Progress.advance, progress.Progress.fraction
 
-    def advance(self, *args, **kwargs):
+    def stamp() -> None:
         stamps.append(time.process_time())
+        if log is not None:  # a partial record, should the run be stopped
+            with log.open("a") as file:
+                file.write(f"{stamps[-1] - start:.3f}\n")
+
+    def advance(self, *args, **kwargs):
+        stamp()
         return original[0](self, *args, **kwargs)
 
     def fraction(self, *args, **kwargs):
-        stamps.append(time.process_time())
+        stamp()
         return original[1](self, *args, **kwargs)
 
+    if log is not None:
+        log.parent.mkdir(exist_ok=True)
+        log.write_text("")
     progress.Progress.advance, progress.Progress.fraction = advance, fraction
     try:
         start = time.process_time()
@@ -179,7 +188,7 @@ def main_cpu(only: str | None) -> None:
                 continue
             argv = [part.format(photos=photos) for part in template]
             argv += ["--out", str(Path(scratch) / f"out-{name}")]
-            stamps = cpu_updates(argv)
+            stamps = cpu_updates(argv, RESULTS / f"progress_gap_cpu_{name}.log")
             gaps = [b - a for a, b in itertools.pairwise(stamps)]
             results[name] = {
                 "first_update_cpu_s": stamps[0] if stamps else None,
