@@ -27,7 +27,7 @@ demo: $(STAMP)
 	$(BIN)/faithcam demo
 
 # Every published figure is made here, never by hand: scripts/figures.py runs its command and
-# records a hash of the code that draws it in docs/figures.json (tests/test_figures.py fails
+# records a hash of the code that draws it in docs/figures.json (tests/project/test_figures.py fails
 # when a figure is older than that code). `make figures` makes them all.
 figures: figure compare-figure evaluate-screenshot serve-screenshot convergence-figure
 

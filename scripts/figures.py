@@ -6,7 +6,7 @@
 Making a figure records, in docs/figures.json beside the figures, a hash of the code that
 draws it (its ``sources``: Python files hashed by their syntax tree without docstrings, so an
 edit of comments or docstrings keeps the figure current; other files by their bytes).
-tests/test_figures.py fails when a committed figure's recorded hash differs from the code's
+tests/project/test_figures.py fails when a committed figure's recorded hash differs from the code's
 hash now: the figure shows what older code drew, and ``make figures`` (or the figure's own
 target) regenerates it.
 """
