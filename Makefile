@@ -8,6 +8,7 @@ STAMP := $(VENV)/.installed
 TORCH_PINS := torch==2.14.1 torchvision==0.29.1
 
 .PHONY: install demo figure serve serve-screenshot test test-peers golden test-cuda test-without-peers lint docs bench mutation mutation-sample mutants clean
+.PHONY: figures compare-figure evaluate-screenshot convergence-figure
 .PHONY: adversarial truth truth-quick truth-seeds
 
 $(STAMP): pyproject.toml Makefile
@@ -25,9 +26,28 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/faithcam demo
 
-# The README's opening picture, regenerated from the demo's code (never drawn by hand).
+# Every published figure is made here, never by hand: scripts/figures.py runs its command and
+# records a hash of the code that draws it in docs/figures.json (tests/project/test_figures.py fails
+# when a figure is older than that code). `make figures` makes them all.
+figures: figure compare-figure evaluate-screenshot serve-screenshot convergence-figure
+
+# The README's opening picture, regenerated from the demo's code.
 figure: $(STAMP)
-	$(BIN)/faithcam demo --figure docs/seed-methods-chelsea.png
+	$(BIN)/python scripts/figures.py docs/seed-methods-chelsea.png
+
+# docs/cli.md's `faithcam compare` grid on chelsea.
+compare-figure: $(STAMP)
+	$(BIN)/python scripts/figures.py docs/compare-chelsea.png
+
+# docs/evaluate-report.png: `faithcam evaluate` on four photos with boxes, its report captured
+# by headless Chromium (Debian's chromium package).
+evaluate-screenshot: $(STAMP)
+	$(BIN)/python scripts/figures.py docs/evaluate-report.png
+
+# docs/benchmarks.md's convergence plot, redrawn from benchmarks/results/convergence.json
+# (the measurements themselves: python -m benchmarks.bench_convergence, hours).
+convergence-figure: $(STAMP)
+	$(BIN)/python scripts/figures.py docs/convergence.png
 
 # The local web page (docs/serve.md), and its screenshot in docs/serve.png made by headless
 # Chromium (Debian's chromium package) through Playwright.
@@ -35,7 +55,7 @@ serve: $(STAMP)
 	$(BIN)/faithcam serve
 
 serve-screenshot: $(STAMP)
-	$(BIN)/python scripts/serve_screenshot.py --out docs/serve.png
+	$(BIN)/python scripts/figures.py docs/serve.png
 
 # The default suite: agreement with the peer libraries is checked against their golden outputs
 # (tests/golden/), not by running them. Layout, markers and targets: docs/testing.md.

@@ -150,8 +150,8 @@ NEW = [
         "        target = self.target_spec.bind(len(images), images.device)\n"
         "        return dataclasses.replace(self, images=images, target=target)",
         "        return dataclasses.replace(self, images=images)", API),
-    new("engine/request.py", "progress bar from 257 rows, not 256",
-        "(rows >= 256 and sys.stderr.isatty())", "(rows > 256 and sys.stderr.isatty())", API),
+    new("engine/request.py", "relu not checked",
+        "        relu = check_flag(\"relu\", relu)\n", "", API),
     # cams/registry.py
     new("cams/registry.py", "method names case-sensitive",
         "name = ALIASES.get(method.lower(), method.lower())",

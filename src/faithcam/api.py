@@ -68,9 +68,9 @@ def explain(
         relu: False keeps the sign of the map (scaled to [-1, 1]).
         seed: make the stochastic estimators reproducible (an int seed).
         generator: the same with your own ``torch.Generator``.
-        progress: show a progress bar (None: only on long runs in a terminal).
+        progress: a line with an ETA (None: for calls over 2 s in a terminal; engine.progress).
         normalization: the model's input normalization, ``(mean, std)`` or a ``Normalization``,
-            so that ``Black()`` is pixel black (else the model input 0: grey if normalized).
+            so that ``Black()`` is pixel black (else input 0); PIL / NumPy images use it too.
         train_mode: run the model in its own mode (dropout, batch statistics), not eval mode;
             its buffers are still restored bit for bit afterwards.
         eigen_smooth: project the per-channel terms of the map on their first principal

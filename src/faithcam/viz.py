@@ -14,6 +14,8 @@ the drop-in (the import contract in ``pyproject.toml`` checks this).
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Sequence
 from functools import partial
 from pathlib import Path
 
@@ -179,9 +181,11 @@ def method_grid(
     colormap: str = DEFAULT_COLORMAP,
     columns: int | None = None,
     style: str = "faithcam",
+    boxes: Sequence[tuple[Sequence[float], str]] = (),
 ) -> Path:
     """Save a grid: the image, then one overlay per method, titled by method name, and a
-    colorbar of the map values."""
+    colorbar of the map values. ``boxes``: ground-truth boxes ``((x0, y0, x1, y1), name)`` in
+    the image's pixels (x1, y1 exclusive), outlined on every panel with their class name."""
     alpha = overlay_alpha(style, alpha)
     panels: list[tuple[str, np.ndarray]] = [("input", (_as_hwc(image) * 255).astype(np.uint8))]
     panels += [(name, overlay(image, m, alpha, colormap, style)) for name, m in maps.items()]
@@ -194,10 +198,29 @@ def method_grid(
     for axis, (name, panel) in zip(axes.flat, panels, strict=False):
         axis.imshow(panel)
         axis.set_title(plain_text(name), fontsize=10)
+        _draw_boxes(axis, boxes, first=axis is axes.flat[0])
     _colorbar(figure, axes, colormap if style == "faithcam" else "jet", style)
     if title:
         figure.suptitle(plain_text(title), fontsize=11)
     return _save_figure(figure, path)
+
+
+def _draw_boxes(axis, boxes: Sequence[tuple[Sequence[float], str]], first: bool) -> None:
+    """Outline each box (white under black, readable on any map); its class name on the
+    first panel only, so the maps stay visible."""
+    from matplotlib.patches import Rectangle
+
+    for (x0, y0, x1, y1), name in boxes:
+        for color, width in (("black", 2.6), ("white", 1.2)):
+            axis.add_patch(
+                Rectangle((x0 - 0.5, y0 - 0.5), x1 - x0, y1 - y0, fill=False,
+                          edgecolor=color, linewidth=width)
+            )  # fmt: skip
+        if first and name:
+            axis.text(
+                x0 + 1, y0 + 1, plain_text(name), fontsize=7, color="white", va="top",
+                bbox={"facecolor": "black", "alpha": 0.7, "pad": 1.5, "linewidth": 0},
+            )  # fmt: skip
 
 
 def _colorbar(figure, axes, colormap: str, style: str) -> None:
@@ -216,11 +239,14 @@ def _colorbar(figure, axes, colormap: str, style: str) -> None:
 def curves_plot(
     curves: dict[str, np.ndarray], fraction: np.ndarray, path: str | Path, title: str
 ) -> Path:
-    """Save deletion/insertion style curves, one line per method."""
+    """Save deletion/insertion style curves, one line per method. Line styles alternate so
+    that methods whose curves coincide (Grad-CAM and HiResCAM under global average pooling)
+    stay visible: a dashed line over a solid one."""
     figure = _figure(figsize=(4.2, 3.2))
     axis = figure.subplots()
+    styles = itertools.cycle(("-", "--", ":", "-."))
     for name, curve in curves.items():
-        axis.plot(fraction, curve, label=name, linewidth=1.4)
+        axis.plot(fraction, curve, next(styles), label=name, linewidth=1.4)
     axis.set_xlabel("fraction of pixels")
     axis.set_ylabel("target probability")
     axis.set_title(plain_text(title), fontsize=10)
@@ -311,9 +337,32 @@ def result_figure(
 
 def result_png(result, images: np.ndarray | torch.Tensor | None = None, **options) -> bytes:
     """:func:`result_figure` rendered to PNG bytes (no pyplot, no backend change)."""
+    return result_bytes(result, images, "png", **options)
+
+
+def image_format(path: str | Path) -> str:
+    """The file format a path's extension names (``x.jpg`` -> ``"jpg"``), checked against the
+    formats matplotlib writes."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    suffix = Path(path).suffix.lower().lstrip(".")
+    formats = FigureCanvasAgg.get_supported_filetypes()
+    if suffix not in formats:
+        raise FaithcamValueError(
+            f"path: {Path(path).name!r} names no image format faithcam writes; use one of the "
+            f"extensions {', '.join('.' + f for f in sorted(formats))}"
+        )
+    return suffix
+
+
+def result_bytes(
+    result, images: np.ndarray | torch.Tensor | None = None, fmt: str = "png", **options
+) -> bytes:
+    """:func:`result_figure` rendered in the file format ``fmt`` (``"png"``, ``"jpg"``,
+    ``"pdf"``, ``"svg"``...; no pyplot, no backend change)."""
     import io
 
     figure = result_figure(result, images, **options)
     buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=80)
+    figure.savefig(buffer, format=fmt, dpi=80)
     return buffer.getvalue()

@@ -158,6 +158,8 @@ def test_evaluate_with_voc_boxes_writes_csv_and_report(work: Path) -> None:
         "3",
         "--grids",
         "1",
+        "--target",  # the boxes' class "x" is no ImageNet class: the pre-issue-26 protocol
+        "predicted",
         "--out",
         "out-eval",
         cwd=work,
@@ -169,7 +171,10 @@ def test_evaluate_with_voc_boxes_writes_csv_and_report(work: Path) -> None:
     assert [(r["method"], r["metric"]) for r in rows] == [
         (m, k) for m in ("gradcam", "hirescam") for k in metrics
     ]
-    assert all(r["n"] == "2" for r in rows)
+    # rgba.png has no annotation: it counts in deletion and insertion (issue 26), not in the
+    # pointing games (photo.png and gray.png have boxes)
+    assert all(r["n"] == r["images"] == "3" for r in rows if r["metric"] in metrics[:2])
+    assert all(r["n"] == r["images"] == "2" for r in rows if r["metric"] in metrics[2:])
     html = (work / "out-eval" / "report.html").read_text()
     assert "pointing_game" in html and "data:image/png;base64" in html
 

@@ -4,8 +4,6 @@ edge cases behind the hand-written mutants of faithcam/api.py and engine/request
 
 from __future__ import annotations
 
-import sys
-
 import pytest
 import torch
 from torch import nn
@@ -13,8 +11,6 @@ from torch import nn
 import faithcam
 from faithcam.api import method_class
 from faithcam.cams.registry import register_weighting, unregister
-from faithcam.engine.request import Request
-from faithcam.engine.targets import as_target
 from faithcam.errors import FaithcamValueError
 from tests.methods.test_estimators import TanhHeadNet
 from tests.methods.test_seed_methods import naive_activations_and_gradient, naive_gradcam_term
@@ -102,15 +98,6 @@ def test_batch_size_zero_is_refused() -> None:
     with pytest.raises(FaithcamValueError, match="batch_size: must be >= 1, got 0"):
         faithcam.explain(TanhHeadNet().eval(), torch.rand(1, 3, 8, 8), "gradcam", 0,
                          batch_size=0)  # fmt: skip
-
-
-def test_progress_bar_shows_from_256_rows_in_a_terminal(monkeypatch) -> None:
-    request = Request.build(TanhHeadNet().eval(), torch.rand(1, 3, 8, 8), as_target(0))
-    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
-    with request.progress_bar(255) as advance:
-        assert advance is None
-    with request.progress_bar(256) as advance:
-        assert advance is not None
 
 
 def test_a_seed_makes_a_stochastic_method_reproducible() -> None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import ast
-import csv
 import json
 import warnings
 from collections import Counter
@@ -25,23 +24,22 @@ import torch
 from faithcam.api import explain
 from faithcam.cams.baselines import ReferenceSet, data_aware_references
 from faithcam.cams.registry import METHODS, method_spec
-from faithcam.cli.presets import apply_preset
+from faithcam.engine.inputs import ChannelError, input_channels_checked
 from faithcam.engine.layers import resolve_layer
+from faithcam.engine.progress import Progress
+from faithcam.engine.progress import current as current_progress
 from faithcam.engine.result import CamResult
 from faithcam.engine.targets import DetectionTarget, SegmentationTarget, select_output
 from faithcam.engine.validation import check_seed
 from faithcam.errors import FaithcamError, FaithcamValueError
-from faithcam.io.annotations import box_mask, read_annotations
-from faithcam.io.images import Preprocessing, find_images, load_image
-from faithcam.io.model_sources import (
-    LoadedModel,
-    load_model,
-    missing_file_message,
-    model_source_file,
-)
+from faithcam.io.images import Preprocessing, find_images
+from faithcam.io.model_sources import LoadedModel, load_model, missing_file_message
 from faithcam.outputs import check_inputs_kept, check_writable, fit_name, write_fresh
-from faithcam.studies.settings import file_sha256, jsonable
+from faithcam.studies.settings import jsonable
 from faithcam.viz import method_grid, overlay_alpha, save_overlay
+
+# Methods with their own layer policy: the model's default layer (or --layer) is not theirs.
+OWN_LAYERS = {"fullgrad": "it uses the biases of every Conv2d / BatchNorm2d"}
 
 
 @dataclass
@@ -94,7 +92,7 @@ class Session:
             images.to(self.device),
             method,
             targets,
-            self.layer,
+            None if method in OWN_LAYERS else self.layer,
             batch_size=self.batch_size,
             seed=self.seed if seed is None else seed,
             progress=False,
@@ -232,6 +230,7 @@ def open_session(args: argparse.Namespace) -> Session:
             layer = resolve_layer(loaded.model, layer, torch.empty(0)).name
         except FaithcamValueError as error:
             raise FaithcamValueError(f"--{error}") from None
+    _note_own_layers(methods, layer)
     if args.seed is not None:
         torch.manual_seed(args.seed)
     loaded.model.to(device)
@@ -252,6 +251,15 @@ def open_session(args: argparse.Namespace) -> Session:
     )
 
 
+def _note_own_layers(methods: Sequence[str], layer: str | None) -> None:
+    """One line for each method that ignores the layer (FullGrad picks its own layers)."""
+    for method in methods:
+        if method in OWN_LAYERS and layer is not None:
+            warnings.warn(
+                f"--method {method} ignores the layer {layer}: {OWN_LAYERS[method]}", stacklevel=2
+            )
+
+
 def _per_channel(
     given: Sequence[float] | None, default: Sequence[float], channels: int, alpha: float
 ) -> tuple[float, ...]:
@@ -268,7 +276,13 @@ def _per_channel(
 
 
 def _read_class_names(path: str) -> list[str]:
+    """``--classes``: a text file (one name per line), a JSON list or {id: name} object, or
+    ``voc`` (PASCAL VOC's 20 classes in the devkit's order)."""
     file = Path(path)
+    if path.strip().lower() == "voc" and not file.exists():
+        from faithcam.cli.evaluate_items import VOC_CLASSES
+
+        return list(VOC_CLASSES)
     if not file.is_file():
         raise FaithcamValueError(missing_file_message("--classes", file))
     text = file.read_text(encoding="utf-8")
@@ -340,8 +354,16 @@ def unique_stems(paths: Sequence[Path]) -> list[str]:
 
 
 def _outputs(session: Session, inputs: torch.Tensor) -> Any:
-    with torch.inference_mode():
-        raw = session.loaded.model(inputs.to(session.device))
+    model = session.loaded.model
+    try:
+        with torch.inference_mode(), input_channels_checked(model):
+            raw = model(inputs.to(session.device))
+    except ChannelError as error:
+        raise FaithcamValueError(
+            f"--channels {session.prep.channels}: the model's first convolution "
+            f"({error.module}) takes {error.expected} channels; pass --channels {error.expected}"
+            + " (and one --mean / --std value per channel, if you give them)"
+        ) from None
     try:
         return select_output(raw, session.output_selector)
     except FaithcamError as error:
@@ -351,7 +373,7 @@ def _outputs(session: Session, inputs: torch.Tensor) -> Any:
         ) from None
 
 
-def _predict(session: Session, inputs: torch.Tensor) -> torch.Tensor:
+def predict(session: Session, inputs: torch.Tensor) -> torch.Tensor:
     """Class probabilities (B, classes): softmax, or σ(z) for a single-logit model."""
     logits = _outputs(session, inputs)
     if not isinstance(logits, torch.Tensor) or logits.dim() != 2:
@@ -430,7 +452,7 @@ def _class_targets(
 ) -> tuple[torch.Tensor, list[list[dict[str, Any]]], list[int]]:
     """Class ids, top-k predictions and explained class of each image (--task classify);
     ``check_count``: warn (once, on the first chunk) when the class names do not match."""
-    probs = _predict(session, inputs)
+    probs = predict(session, inputs)
     n_classes = probs.shape[1]
     if check_count:
         check_class_count(session.loaded, n_classes)
@@ -450,14 +472,16 @@ def _class_targets(
 
 
 def explain_images(
-    session: Session, paths: Sequence[Path], target: str | None, top_k: int = 5
+    session: Session, paths: Sequence[Path], target: str | None, top_k: int = 5, desc: str = ""
 ) -> Iterator[Explained]:
-    """Explain every image with every method, ``batch_size`` images at a time."""
-    from tqdm.auto import tqdm
-
+    """Explain every image with every method, ``batch_size`` images at a time, with a
+    progress line of images x methods (:mod:`faithcam.engine.progress`: shown in a terminal
+    for runs over 2 s, unless ``--quiet``; active while the items are handled, so their
+    output lines go through it)."""
     stems = unique_stems(paths)
-    bar = tqdm(total=len(paths), unit="image", disable=session.quiet or len(paths) < 2, leave=False)
-    try:
+    work = {method: float(len(paths)) for method in session.methods}
+    enabled = False if session.quiet else None
+    with Progress(work, desc, "image·method", enabled=enabled) as reporter:
         for start in range(0, len(paths), session.batch_size):
             chunk = paths[start : start + session.batch_size]
             inputs, crops = session.prep.load(chunk)
@@ -467,7 +491,10 @@ def explain_images(
                 )
             else:
                 targets, predictions, explained = _dense_targets(session, inputs, target, top_k)
-            results = {m: session.explain(inputs, m, targets) for m in session.methods}
+            results = {}
+            for method in session.methods:
+                with reporter.task(len(chunk), method, label=method):
+                    results[method] = session.explain(inputs, method, targets)
             for i, path in enumerate(chunk):
                 yield Explained(
                     path,
@@ -477,9 +504,6 @@ def explain_images(
                     explained[i],
                     {m: _slice(r, i) for m, r in results.items()},
                 )
-                bar.update(1)
-    finally:
-        bar.close()
 
 
 def _image_record(session: Session, item: Explained, files: dict[str, dict[str, str]]):
@@ -512,8 +536,10 @@ def _title(session: Session, item: Explained) -> str:
 
 
 def _report_line(session: Session, item: Explained) -> None:
+    """The item's line on stdout, through the progress line when one is active."""
     if not session.quiet:
-        print(_title(session, item))
+        reporter = current_progress()
+        (reporter.write if reporter is not None else print)(_title(session, item))
 
 
 def _start_explainer(args: argparse.Namespace, kind: str) -> tuple[list[Path], Path, Session]:
@@ -537,7 +563,7 @@ def run_explain(args: argparse.Namespace) -> int:
     """`faithcam explain`: overlays, raw maps and summary.json."""
     paths, out, session = _start_explainer(args, "explain")
     records, layer = [], None
-    for item in explain_images(session, paths, args.target, args.top_k):
+    for item in explain_images(session, paths, args.target, args.top_k, "explain"):
         files = {}
         for method, result in item.results.items():
             png = out / f"{item.stem}.{method}.png"
@@ -562,7 +588,7 @@ def run_compare(args: argparse.Namespace) -> int:
     """`faithcam compare`: one grid per image with every method side by side."""
     paths, out, session = _start_explainer(args, "compare")
     records, layer = [], None
-    for item in explain_images(session, paths, args.target, args.top_k):
+    for item in explain_images(session, paths, args.target, args.top_k, "compare"):
         maps = {m: r.maps[0] for m, r in item.results.items()}
         grid = out / f"{item.stem}.compare.png"
         title = _title(session, item)
@@ -580,203 +606,3 @@ def run_compare(args: argparse.Namespace) -> int:
     if not session.quiet:
         print(f"wrote {len(records)} grids and {summary}")
     return 0
-
-
-BOX_METRICS = ["pointing_game", "energy_pointing_game"]
-
-
-class FolderDataset(torch.utils.data.Dataset):
-    """Images of a folder (and their annotation masks), loaded lazily for a DataLoader."""
-
-    def __init__(
-        self,
-        paths: Sequence[Path],
-        prep: Preprocessing,
-        root: Path,
-        annotations: Sequence[Any] | None,
-        target: int | None,
-    ) -> None:
-        self.paths, self.prep, self.annotations, self.target = (
-            list(paths),
-            prep,
-            annotations,
-            target,
-        )
-        self.root = root
-        self.ids = [str(p.relative_to(root)) if p.is_relative_to(root) else str(p) for p in paths]
-
-    def __len__(self) -> int:
-        return len(self.paths)
-
-    def __getitem__(self, i: int) -> dict[str, Any]:
-        array = load_image(self.paths[i])
-        crop = self.prep.crop(array)  # [0, 1], as shown in the report
-        item = {
-            "image": self.prep.normalise(crop[None])[0],
-            "crop": crop,
-            "id": self.ids[i],
-            "target": -1 if self.target is None else self.target,
-        }
-        if self.annotations is not None:
-            item["boxes"] = box_mask(self.annotations[i].boxes, *array.shape[:2], self.prep).numpy()
-        return item
-
-
-RESULT_COLUMNS = ["method", "metric", "mean", "ci_low", "ci_high", "n"]
-
-
-def run_evaluate(args: argparse.Namespace) -> int:
-    """`faithcam evaluate`: stream a folder through the methods and metrics into a resumable
-    SQLite store (``--resume`` continues it; under torchrun the folder is sharded across ranks),
-    then write results.csv and report.html (rank 0)."""
-    from faithcam.metrics.registry import METRICS
-    from faithcam.studies.study import run_study
-
-    apply_preset(args)
-    if args.method is None:
-        args.method = "gradcam,hirescam,expected-gradcam"
-    session = open_session(args)
-    folder = Path(args.folder)
-    if not folder.is_dir():
-        raise FaithcamValueError(f"FOLDER: no such folder: {folder}")
-    if args.annotations:
-        annotations = read_annotations(args.annotations, folder)
-        paths = [a.image for a in annotations]
-    else:
-        annotations, paths = None, find_images([folder])
-    metrics = _parse_metrics(args.metrics, annotations is not None, METRICS)
-    out = prepare_out(args.out)
-    target = None if args.target is None else _fixed_target(session, args.target, paths[0])
-    dataset = FolderDataset(paths, session.prep, folder, annotations, target)
-    session.use_references(paths)
-    stems = unique_stems(paths)
-    kwargs = {m: {"curve_steps": args.curve_steps} for m in metrics if _has_curve(m, METRICS)}
-    store = Path(args.store) if args.store else out / "results.sqlite"
-    _check_outputs(out, store, [out / f"{stem}.compare.png" for stem in stems[: args.grids]], paths)
-    rows = run_study(
-        session.loaded.model,
-        dataset,
-        session.methods,
-        metrics,
-        store,
-        batch_size=session.batch_size,
-        num_workers=args.workers,
-        resume=args.resume,
-        metric_kwargs=kwargs,
-        explain_kwargs={**session.settings(), "layer": session.layer, "options": session.options},
-        explain_fn=lambda model, images, method, t, seed=None: (
-            session.explain(images, method, t, seed).maps
-        ),
-        fingerprint={
-            "target": target,
-            "annotations": file_sha256(args.annotations) if args.annotations else None,
-            "weights": file_sha256(args.weights) if args.weights else None,
-            "model_source": _source_sha256(args.model),
-            "references": session.reference_key,
-            "class_names": session.loaded.class_names,
-        },
-        progress=not session.quiet,
-        normalization=(session.prep.mean, session.prep.std),
-    )
-    if rows is None:  # a torchrun rank other than 0: rank 0 writes the results
-        return 0
-    csv_path = _write_results_csv(out / "results.csv", rows)
-    html = _write_evaluation_report(out, session, dataset, rows, store, target, args.grids)
-    if not session.quiet:
-        for row in rows:
-            print(
-                f"{row['method']:<22}{row['metric']:<24}{row['mean']:>10.4g}  "
-                f"[{row['ci_low']:.4g}, {row['ci_high']:.4g}] (n={row['n']})"
-            )
-        print(f"wrote {csv_path} and {html}")
-    return 0
-
-
-def _source_sha256(spec: str) -> str | None:
-    """SHA-256 of the model file or the factory's source file (a study's key covers it)."""
-    source = model_source_file(spec)
-    return None if source is None else file_sha256(source)
-
-
-def _check_outputs(out: Path, store: Path, grids: list[Path], inputs: Sequence[Path]) -> None:
-    """Before any work: the store is no link, and no output of evaluate replaces an input."""
-    if store.is_symlink():
-        raise FaithcamValueError(f"--store {store}: a symbolic link; refusing to write through it")
-    check_inputs_kept([*grids, out / "results.csv", out / "report.html", store], inputs, "--out")
-
-
-def _has_curve(metric: str, registry: dict[str, Any]) -> bool:
-    """The metric draws a deletion / insertion curve (``--curve-steps`` sets its steps)."""
-    return "curve_steps" in registry[metric].options
-
-
-def _fixed_target(session: Session, name: str, first_image: Path) -> int:
-    """The class id of ``--target`` (a name or an id), checked against the model's class count
-    as read from its output on the first image."""
-    first = session.prep.normalise(session.prep.crop(load_image(first_image))[None])
-    n_classes = _predict(session, first).shape[1]
-    check_class_count(session.loaded, n_classes)
-    return session.loaded.class_id(name, n_classes)
-
-
-def _write_results_csv(path: Path, rows: list[dict[str, Any]]) -> Path:
-    """results.csv: one row per method and metric (mean, 95 % interval, n)."""
-
-    def write_csv(fresh: Path) -> None:
-        with fresh.open("w", newline="", encoding="utf-8") as file:
-            writer = csv.DictWriter(file, fieldnames=RESULT_COLUMNS)
-            writer.writeheader()
-            writer.writerows({c: row[c] for c in RESULT_COLUMNS} for row in rows)
-
-    write_fresh(path, write_csv)
-    return path
-
-
-def _write_evaluation_report(
-    out: Path,
-    session: Session,
-    dataset: FolderDataset,
-    rows: list[dict[str, Any]],
-    store: Path,
-    target: int | None,
-    grids: int,
-) -> Path:
-    """report.html: the settings, the results table and a method grid for the first ``grids``
-    images."""
-    from faithcam.io.report import Report
-
-    paths = dataset.paths
-    report = Report(f"faithcam evaluate: {session.loaded.name}")
-    report.paragraph(
-        f"{len(paths)} images from {dataset.root}; methods {', '.join(session.methods)}; "
-        f"per-image rows in {store}; settings {json.dumps(session.settings(), default=str)}",
-        note=True,
-    )
-    report.heading("Results (mean and 95% confidence interval)")
-    report.table(RESULT_COLUMNS, [[row[c] for c in RESULT_COLUMNS] for row in rows])
-    stems = unique_stems(paths)
-    for i in range(min(grids, len(paths))):
-        item = dataset[i]
-        maps = {m: session.explain(item["image"][None], m, target).maps[0] for m in session.methods}
-        grid = out / f"{stems[i]}.compare.png"
-        write_fresh(grid, partial(method_grid, item["crop"], maps, title=paths[i].name))
-        report.image(grid, paths[i].name)
-    html = out / "report.html"
-    report.write(html)
-    return html
-
-
-def _parse_metrics(text: str | None, have_boxes: bool, valid: dict[str, Any]) -> list[str]:
-    if text is None:
-        return ["deletion", "insertion", *(BOX_METRICS if have_boxes else [])]
-    from faithcam.metrics.registry import RENAMED_METRICS, metric_spec
-
-    names = [n.strip() for n in text.split(",") if n.strip()]
-    unknown = [n for n in names if n not in valid and n not in RENAMED_METRICS]
-    if unknown or not names:
-        raise FaithcamValueError(f"--metrics: unknown {unknown}; valid: {', '.join(valid)}")
-    names = [metric_spec(n).name for n in names]
-    needs = [n for n in names if valid[n].needs_boxes]
-    if needs and not have_boxes:
-        raise FaithcamValueError(f"--metrics {', '.join(needs)}: need --annotations with boxes")
-    return names

@@ -59,13 +59,25 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
-def _run(name: str):
+def _run(name: str, module: str = "commands"):
     def run(args: argparse.Namespace) -> int:
-        from faithcam.cli import commands
+        import importlib
 
-        return getattr(commands, f"run_{name}")(args)
+        return getattr(importlib.import_module(f"faithcam.cli.{module}"), f"run_{name}")(args)
 
     return run
+
+
+def installed_version() -> str:
+    """The installed distribution's version (without importing torch)."""
+    from importlib import metadata
+
+    try:
+        return metadata.version("faithcam")
+    except metadata.PackageNotFoundError:  # pragma: no cover - run from a source tree
+        from faithcam import __version__
+
+        return __version__
 
 
 def _floats(text: str) -> list[float]:
@@ -92,7 +104,10 @@ def _model_options() -> argparse.ArgumentParser:
         "--trust-pickle", action="store_true", help="allow full pickles (runs code in the file)"
     )
     model.add_argument("--num-classes", type=int, help="classifier outputs of the weights file")
-    model.add_argument("--classes", help="class names: a text file (one per line) or JSON list")
+    model.add_argument(
+        "--classes", help="class names: a text file (one per line), a JSON list, or voc (PASCAL "
+        "VOC's 20 classes)",
+    )  # fmt: skip
     model.add_argument(
         "--layer", help="target layer, a dotted module name or NAME:input (default: automatic)"
     )
@@ -107,7 +122,11 @@ def _model_options() -> argparse.ArgumentParser:
         "--output-selector", help="index or key of the model output to explain (tuple/dict)"
     )
     cam = shared.add_argument_group("explanation")
-    cam.add_argument("--target", help="class id or name to explain (default: predicted class)")
+    cam.add_argument(
+        "--target", help="class id or name to explain (default: the predicted class; evaluate "
+        "with --annotations: each annotated class, scored against its own boxes); predicted: "
+        "the predicted class",
+    )  # fmt: skip
     cam.add_argument("--steps", type=int, help="path steps of the methods that take steps")
     cam.add_argument("--samples", type=int, help="samples of the methods that take samples")
     cam.add_argument(
@@ -159,6 +178,7 @@ def _add_explainer(commands, name: str, help_: str, default_methods: str, shared
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="faithcam", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"%(prog)s {installed_version()}")
     commands = parser.add_subparsers(dest="command", required=True)
     shared = _model_options()
     _add_explainer(
@@ -200,7 +220,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="steps of the deletion / insertion curves (default: %(default)s, as the Python "
         "API; --metric-steps is its deprecated name)",
     )  # fmt: skip
-    evaluate.add_argument("--grids", type=int, default=2, help="images shown in the report")
+    evaluate.add_argument(
+        "--grids", default="6", metavar="N|all",
+        help="explanations drawn in the report, with their boxes (default: %(default)s)",
+    )  # fmt: skip
     evaluate.add_argument(
         "--store", help="SQLite file of per-image rows (default: OUT/results.sqlite)"
     )
@@ -208,7 +231,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--resume", action="store_true", help="continue an interrupted run in --store"
     )
     evaluate.add_argument("--workers", type=int, default=0, help="DataLoader worker processes")
-    evaluate.set_defaults(run=_run("evaluate"))
+    evaluate.set_defaults(run=_run("evaluate", "evaluate"))
 
     demo = commands.add_parser("demo", help="explain real photos with every method, write a report")
     demo.add_argument("--out", default="faithcam-out", help="output folder (default: %(default)s)")

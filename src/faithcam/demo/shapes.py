@@ -37,10 +37,32 @@ ROAD_PERCENTAGES = (20, 50, 80)
 LAYER_NOTES = {
     "vgg": "The head after this layer is flatten + linear: HiResCAM is exactly each location's "
     "contribution to the logit, and the gradient is the same for every input, so Integrated and "
-    "Expected Grad-CAM coincide with Grad-CAM (up to float rounding).",
+    "Expected Grad-CAM differ from Grad-CAM only through the baseline's activations "
+    "(A − A' in place of A).",
     "resnet": "Explained one block before the GAP + linear head (there every gradient method "
     "would equal CAM); the rest of the network is non-linear, so the estimators differ.",
 }
+PATH_METHODS = ("integrated-gradcam", "expected-gradcam")
+COINCIDE = 1e-3  # maps in [0, 1] closer than this are called the same
+
+
+def layer_note(arch: str, maps: dict[str, Tensor]) -> str:
+    """The section's note on the layer, with what the maps shown actually do: the largest
+    difference between each path method's maps and Grad-CAM's, measured, never assumed."""
+    note = LAYER_NOTES[arch]
+    if "gradcam" not in maps:
+        return note
+    gaps = {
+        m: float((maps[m] - maps["gradcam"]).abs().max()) for m in PATH_METHODS if m in maps
+    }
+    same = [m for m, gap in gaps.items() if gap < COINCIDE]
+    other = [f"{m} by up to {gap:.2f}" for m, gap in gaps.items() if gap >= COINCIDE]
+    parts = []
+    if same:
+        parts.append(f"{' and '.join(same)} coincide with Grad-CAM here (maps within {COINCIDE})")
+    if other:
+        parts.append(f"the maps differ from Grad-CAM's here: {', '.join(other)} (maps in [0, 1])")
+    return f"{note} Measured: {'; '.join(parts)}." if parts else note
 
 
 @dataclass(frozen=True)
@@ -187,7 +209,7 @@ def _write_section(
     report.paragraph(
         f"{n} seeded ShapesBench {bench.split} images (seed {SECTION_SEED}), explained for their "
         f"true class; model accuracy on them {accuracy:.1%}. Localisation metrics use the box "
-        f"around {truth_text}. {LAYER_NOTES[shapes_model.arch]}"
+        f"around {truth_text}. {layer_note(shapes_model.arch, maps)}"
     )
     for i in range(min(2, n)):
         panels = {"ground truth": truth[i].float(), **{m: maps[m][i] for m in maps}}

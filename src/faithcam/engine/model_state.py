@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 import torch
 from torch import nn
 
+from faithcam.engine.inputs import input_channels_checked
 from faithcam.errors import FaithcamTypeError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -28,7 +29,9 @@ F = TypeVar("F", bound=Callable[..., Any])
 @contextmanager
 def model_guard(model: Any, train_mode: bool = False) -> Iterator[None]:
     """Run the body with ``model`` in eval mode (unless ``train_mode``), then restore every
-    module's ``training`` flag and every buffer (same tensor object, same bits).
+    module's ``training`` flag and every buffer (same tensor object, same bits). Meanwhile the
+    model's first convolution checks its input channels
+    (:func:`~faithcam.engine.validation.input_channels_checked`).
 
     Anything that is not an ``nn.Module`` (a plain callable) passes through untouched.
     """
@@ -48,7 +51,8 @@ def model_guard(model: Any, train_mode: bool = False) -> Iterator[None]:
     if not train_mode and training_modules:
         model.eval()
     try:
-        yield
+        with input_channels_checked(model):  # a clear error before torch's convolution error
+            yield
     finally:
         # each module's attributes (vars) and children as they were: what a model's own
         # train() override or forward set is undone (the same objects, so the parameter and

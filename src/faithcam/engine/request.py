@@ -11,7 +11,6 @@ a method's own checks still run before it.
 from __future__ import annotations
 
 import dataclasses
-import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ from torch import nn
 from faithcam.engine.layers import LayerSpec, ResolvedLayer, resolve_layer
 from faithcam.engine.layouts import ReshapeTransform, check_reshape_transform
 from faithcam.engine.normalization import Normalization, NormalizationSpec, as_normalization
+from faithcam.engine.progress import track
 from faithcam.engine.targets import BoundTarget, OutputSelector, Target, class_agnostic
 from faithcam.engine.validation import (
     check_count,
@@ -81,7 +81,7 @@ class Request:
     ) -> Request:
         """Check every shared argument and bind ``target`` (a Target) to the images."""
         model = check_model(model)
-        images = check_images(images)
+        images = check_images(images, normalization)
         if images.is_inference():  # made under a caller's inference_mode: autograd cannot use it
             with torch.inference_mode(False):
                 images = images.clone()
@@ -122,18 +122,9 @@ class Request:
 
     @contextmanager
     def progress_bar(self, rows: int) -> Iterator[Progress]:
-        """A progress bar of ``rows`` sample rows named after the method: yields
-        ``advance(n_rows)``, or None when no bar is shown (``progress`` None: only for runs of
-        at least 256 rows in a terminal)."""
-        progress = self.progress
-        show = progress if progress is not None else (rows >= 256 and sys.stderr.isatty())
-        if not show:
-            yield None
-            return
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=rows, desc=self.method, unit="sample", leave=False)
-        try:
-            yield bar.update
-        finally:
-            bar.close()
+        """Progress over ``rows`` sample rows named after the method: yields
+        ``advance(n_rows)`` (:func:`faithcam.engine.progress.track`: inside an active progress
+        line, as evaluate's or the CLI's, it moves that line; else a line of its own, shown
+        for calls expected to take over 2 s in a terminal unless ``progress`` is False)."""
+        with track(rows, self.method, "sample", enabled=self.progress) as advance:
+            yield advance

@@ -103,15 +103,18 @@ class CamResult:
         return result_png(self)
 
     def save(self, path: str | Path, images: torch.Tensor | np.ndarray | None = None, **options):
-        """Save the grid of maps (overlaid on ``images``, the photos, when given) as a PNG;
-        ``options``: ``style`` ("faithcam" / "jet"), ``alpha``, ``columns``, ``max_images``."""
+        """Save the grid of maps (overlaid on ``images``, the photos, when given) in the format
+        the extension names (``.png``, ``.jpg``, ``.pdf``, ``.svg``...; an unknown one is an
+        error); ``options``: ``style`` ("faithcam" / "jet"), ``alpha``, ``columns``,
+        ``max_images``."""
         from faithcam.outputs import write_fresh
-        from faithcam.viz import result_png
+        from faithcam.viz import image_format, result_bytes
 
         path = Path(path)
+        fmt = image_format(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        png = result_png(self, images, **options)
-        write_fresh(path, lambda fresh: fresh.write_bytes(png))  # never through a planted link
+        data = result_bytes(self, images, fmt, **options)
+        write_fresh(path, lambda fresh: fresh.write_bytes(data))  # never through a planted link
         return path
 
     def show(self, images: torch.Tensor | np.ndarray | None = None, **options) -> None:

@@ -226,7 +226,9 @@ def _load_factory(spec: str, num_classes: int | None) -> LoadedModel:
     try:
         module = importlib.import_module(module_name)
     except ImportError as error:
-        raise ModelError(f"--model {spec}: cannot import {module_name!r} ({error})") from None
+        raise ModelError(
+            f"--model {spec}: cannot import {module_name!r} ({error}){_import_hint(module_name)}"
+        ) from None
     factory = module
     for part in attribute.split("."):
         if not hasattr(factory, part):
@@ -248,6 +250,19 @@ def _load_factory(spec: str, num_classes: int | None) -> LoadedModel:
             f"--model {spec}: the factory returned {type(model).__name__}, not a torch.nn.Module"
         )
     return LoadedModel(spec, model, getattr(model, "class_names", None))
+
+
+def _import_hint(module_name: str) -> str:
+    """Why a module the user wrote may not import: the faithcam command does not search the
+    current folder (``python -m`` and ``python script.py`` would), so it needs PYTHONPATH."""
+    top = module_name.split(".")[0]
+    here = Path.cwd()
+    if (here / f"{top}.py").is_file() or (here / top).is_dir():
+        return (
+            f"; {top} is in the current folder, which the faithcam command does not search: "
+            "run it with PYTHONPATH=. (PYTHONPATH=. faithcam ...)"
+        )
+    return "; a module of your own must be installed or its folder on PYTHONPATH"
 
 
 def _load_model_file(path: Path, trust_pickle: bool) -> LoadedModel:

@@ -24,12 +24,16 @@ window.addEventListener("load", function () {
 """
 
 STYLE = """
-body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1200px;color:#222}
+body{font-family:system-ui,sans-serif;margin:2em auto;padding:0 1.5em;max-width:1200px;color:#222}
 h1{font-size:1.6em}h2{font-size:1.25em;margin-top:1.6em;border-bottom:1px solid #ddd}
 table{border-collapse:collapse;margin:.6em 0;font-size:.9em}
 td,th{border:1px solid #ccc;padding:.25em .6em;text-align:right}
 th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}
 img{max-width:100%;margin:.3em 0}.note{color:#555;font-size:.9em}
+caption{caption-side:bottom;text-align:left;color:#555;font-size:.85em;padding-top:.3em}
+.row{display:flex;flex-wrap:wrap;gap:1em;align-items:flex-start}.row img{max-width:48%}
+.best{font-weight:600}.lead{line-height:1.5;padding-left:1.2em}.lead li{margin:.25em 0}
+table.settings td,table.settings th{text-align:left}
 """
 
 
@@ -39,8 +43,10 @@ def image_tag(path: str | Path, alt: str) -> str:
     return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
 
 
-def table(header: Sequence[str], rows: Sequence[Sequence[object]], caption: str = "") -> str:
-    """An HTML table; floats are printed with 3 decimals."""
+def table(
+    header: Sequence[str], rows: Sequence[Sequence[object]], caption: str = "", css: str = ""
+) -> str:
+    """An HTML table; floats are printed with 3 decimals; ``css``: its class."""
 
     def cell(value: object) -> str:
         return f"{value:.3f}" if isinstance(value, float) else html.escape(str(value))
@@ -48,7 +54,8 @@ def table(header: Sequence[str], rows: Sequence[Sequence[object]], caption: str 
     head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
     body = "".join("<tr>" + "".join(f"<td>{cell(v)}</td>" for v in row) + "</tr>" for row in rows)
     cap = f"<caption>{html.escape(caption)}</caption>" if caption else ""
-    return f"<table>{cap}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    attribute = f' class="{html.escape(css)}"' if css else ""
+    return f"<table{attribute}>{cap}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
 @dataclass
@@ -68,8 +75,23 @@ class Report:
     def image(self, path: str | Path, alt: str) -> None:
         self.parts.append(image_tag(path, alt))
 
-    def table(self, header: Sequence[str], rows: Sequence[Sequence[object]], caption: str = ""):
-        self.parts.append(table(header, rows, caption))
+    def images(self, figures: Sequence[tuple[str | Path, str]]) -> None:
+        """PNGs side by side (``(path, alt)`` each), wrapping on a narrow page."""
+        tags = "".join(image_tag(path, alt) for path, alt in figures)
+        self.parts.append(f'<div class="row">{tags}</div>')
+
+    def html(self, fragment: str) -> None:
+        """HTML built by faithcam itself (every user-given text in it escaped by the caller)."""
+        self.parts.append(fragment)
+
+    def table(
+        self,
+        header: Sequence[str],
+        rows: Sequence[Sequence[object]],
+        caption: str = "",
+        css: str = "",
+    ) -> None:
+        self.parts.append(table(header, rows, caption, css))
 
     def write(self, path: str | Path) -> Path:
         """Write the page to ``path`` through a fresh file (:func:`~faithcam.outputs.

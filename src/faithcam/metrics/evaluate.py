@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -13,6 +15,7 @@ from faithcam.cams.baselines import data_aware_references
 from faithcam.cams.registry import method_spec
 from faithcam.engine.defaults import BATCH_SIZE
 from faithcam.engine.normalization import Normalization, NormalizationSpec, as_normalization
+from faithcam.engine.progress import Progress, current
 from faithcam.errors import FaithcamTypeError, FaithcamValueError
 from faithcam.metrics._common import MetricResult, check_images, check_positive_int
 from faithcam.metrics.localization import GroundTruth, boxes_to_masks
@@ -26,7 +29,9 @@ from faithcam.metrics.registry import (
 )
 from faithcam.metrics.scoring import MetricTarget, Targets, forward, metric_target
 
-__all__ = ["METRICS", "EvaluationTable", "evaluate", "metric_bounds"]
+__all__ = ["METRICS", "EvaluationTable", "evaluate", "evaluation_work", "metric_bounds"]
+
+EVALUATION_UNIT = "image·method"
 
 ExplainCallable = Callable[[nn.Module, Tensor, str, Any], Any]
 
@@ -73,8 +78,9 @@ def default_explain(images: Tensor, normalization: NormalizationSpec = None) -> 
         if estimator == "expected" and references is not None:
             options["baseline"] = references
         return explain(
-            model, batch, method=method, targets=targets, normalization=normalization, **options
-        ).maps
+            model, batch, method=method, targets=targets, normalization=normalization,
+            progress=False, **options,
+        ).maps  # fmt: skip
 
     return run
 
@@ -127,8 +133,61 @@ def _checked_metrics(metrics: Any, boxes: GroundTruth | None, images: Tensor) ->
     if needs_boxes and boxes is None:
         raise FaithcamValueError(f"metrics {needs_boxes} need ground-truth boxes: pass boxes=")
     if boxes is not None:
-        boxes_to_masks(boxes, images)  # validate before any heavy work
+        given = _annotated(boxes)
+        if given is None:
+            boxes_to_masks(boxes, images)  # validate before any heavy work
+        elif given:
+            boxes_to_masks([boxes[i] for i in given], images[given])
     return specs
+
+
+def _annotated(boxes: GroundTruth) -> list[int] | None:
+    """The images that have ground truth when ``boxes`` is a list holding None for some (None
+    when every image has its boxes)."""
+    listed = isinstance(boxes, Sequence) and not isinstance(boxes, str)
+    if listed and any(item is None for item in boxes):
+        return [i for i, item in enumerate(boxes) if item is not None]
+    return None
+
+
+def _score(spec: MetricSpec, run: MetricRun, options: dict[str, Any]) -> MetricResult:
+    """One metric on one method's maps; a metric that needs boxes is NaN for the images
+    without any (``boxes[i]`` None), which are left out of its ``n``."""
+    given = _annotated(run.boxes) if spec.needs_boxes else None
+    if given is None:
+        return spec.call(run, options)
+    values = torch.full((len(run.images),), math.nan, dtype=torch.float64)
+    details: dict[str, Any] = {"annotated": given}
+    bounds = spec.range(options)
+    if given:
+        part = dataclasses.replace(
+            run, images=run.images[given], maps=run.maps[given],
+            boxes=[run.boxes[i] for i in given],
+        )  # fmt: skip
+        result = spec.call(part, options)
+        values[given] = result.values
+        details, bounds = {**result.details, **details}, result.bounds
+    return MetricResult(spec.name, values, details, bounds=bounds)
+
+
+def _metric_kind(method: str, spec: MetricSpec) -> str:
+    """What one unit of the metric costs depends on the method only when it re-explains."""
+    return spec.name if spec.explains is None else f"{spec.name} {method}"
+
+
+def evaluation_work(
+    methods: Sequence[str], metrics: Sequence[str], n_images: int
+) -> dict[str, float]:
+    """The work of evaluating ``n_images`` images, in images x methods, per kind of task:
+    each method's explanation and each metric take an equal share of an image x method (the
+    progress line's ETA prices every kind at its own measured rate)."""
+    specs = [metric_spec(m) for m in metrics]
+    share = n_images / (1 + len(specs))
+    work: dict[str, float] = {}
+    for method in methods:
+        for kind in (f"explain {method}", *(_metric_kind(method, s) for s in specs)):
+            work[kind] = work.get(kind, 0.0) + share
+    return work
 
 
 def _run(
@@ -194,7 +253,7 @@ def evaluate(
     metric_kwargs: dict[str, dict[str, Any]] | None = None,
     batch_size: int = BATCH_SIZE,
     normalization: NormalizationSpec = None,
-    progress: Callable[[str, int], None] | None = None,
+    progress: bool | None = None,
 ) -> EvaluationTable:
     """Explain ``images`` with every method and score every map with every metric.
 
@@ -205,13 +264,16 @@ def evaluate(
     class. ``metric_kwargs`` maps a metric name to its options, e.g.
     ``{"deletion": {"curve_steps": 50}}`` (checked against the registry, :data:`METRICS`; the
     localization metrics need ``boxes``). ``batch_size``: inputs per forward pass, in the
-    metrics too. ``progress(method, n)`` is called with n = 0 before each method and with
-    n = the number of images once its metrics are done. ``normalization=(mean, std)`` makes
-    black pixel black in the metrics and the default explain; with more than one image, the
-    default explain draws Expected Grad-CAM's baselines from the other images (the data-aware
-    D). Stochastic metrics (infidelity, max-sensitivity, ROAD, model randomization) draw the
-    same perturbations for every method (:func:`common_random_numbers`). Returns an
-    :class:`EvaluationTable`, one row per (method, metric).
+    metrics too. ``boxes[i]`` None: image i has no ground truth, the metrics that need boxes
+    give NaN there (left out of their ``n``). ``progress``: a line with the images x methods
+    done and an ETA (:mod:`faithcam.engine.progress`; None: shown in a terminal when the call
+    takes over 2 s; inside an active reporter, as a study's, it reports there).
+    ``normalization=(mean, std)`` makes black pixel black in the metrics and the default
+    explain; with more than one image, the default explain draws Expected Grad-CAM's baselines
+    from the other images (the data-aware D). Stochastic metrics (infidelity, max-sensitivity,
+    ROAD, model randomization) draw the same perturbations for every method
+    (:func:`common_random_numbers`). Returns an :class:`EvaluationTable`, one row per (method,
+    metric).
     """
     images = check_images(images)
     methods = _check_names(methods, "methods")
@@ -228,17 +290,41 @@ def evaluate(
         targets, images, lambda: forward(model, images, batch_size),
         score=None, default="logit", metric="evaluate",
     )  # fmt: skip
+    work = (model, images, methods, specs, options, replay, boxes, target, explain)
+    active = current()
+    if active is not None:  # a study's, or the caller's
+        return _evaluate_methods(*work, active)
+    names = [s.name for s in specs]
+    with Progress(
+        evaluation_work(methods, names, len(images)), "evaluate", EVALUATION_UNIT,
+        enabled=progress,
+    ) as own:  # fmt: skip
+        return _evaluate_methods(*work, own)
+
+
+def _evaluate_methods(
+    model: nn.Module,
+    images: Tensor,
+    methods: list[str],
+    specs: list[MetricSpec],
+    options: dict[str, dict[str, Any]],
+    replay: dict[str, Any],
+    boxes: GroundTruth | None,
+    target: MetricTarget,
+    explain: ExplainCallable,
+    reporter: Progress,
+) -> EvaluationTable:
+    """Every method explained, every map scored; one progress task for each."""
+    share = len(images) / (1 + len(specs))
     rows, results = [], {}
     for method in methods:
-        if progress is not None:
-            progress(method, 0)
-        maps = explain(model, images, method, target.explained())
+        with reporter.task(share, f"explain {method}", label=method):
+            maps = explain(model, images, method, target.explained())
         run = _run(model, images, maps, target, boxes, method, explain)
         for spec in specs:
             own = _replayed(options[spec.name], replay.get(spec.name))
-            result: MetricResult = spec.call(run, own)
+            with reporter.task(share, _metric_kind(method, spec), label=f"{method} {spec.name}"):
+                result = _score(spec, run, own)
             results[(method, spec.name)] = result
             rows.append({"method": method, **result.summary(), "metric": spec.name})
-        if progress is not None:
-            progress(method, len(images))
     return EvaluationTable(rows, results)

@@ -17,6 +17,7 @@ from torch import Tensor
 from faithcam.engine.defaults import BATCH_SIZE, CURVE_STEPS
 from faithcam.engine.deprecation import renamed_keywords
 from faithcam.engine.model_state import model_guard
+from faithcam.engine.progress import track
 from faithcam.engine.validation import naming_channel_mismatch
 from faithcam.errors import FaithcamValueError
 from faithcam.metrics._common import (
@@ -71,19 +72,26 @@ def _perturbation_curves(
     """Scores (B, T) of images where the ``counts[t]`` top-ranked pixels come from ``end``.
 
     All B·T perturbed images are built batch-wise from rank thresholds (one argsort of each map,
-    then ``ranks < count`` masks), ``batch_size`` images per forward pass.
+    then ``ranks < count`` masks), ``batch_size`` images per forward pass; each forward pass
+    reports progress (:func:`~faithcam.engine.progress.track`).
     """
     b, _, h, w = start.shape
     t = counts.numel()
     counts = counts.to(ranks.device)
     flat_scores = torch.empty(b * t, dtype=torch.float64)
-    with torch.inference_mode(), model_guard(model), naming_channel_mismatch(start):
+    with (
+        torch.inference_mode(),
+        model_guard(model),
+        naming_channel_mismatch(start),
+        track(b * t, "curves", "image") as advance,
+    ):
         for sl in chunks(b * t, batch_size):
             idx = torch.arange(sl.start, sl.stop, device=ranks.device)
             img, step = idx // t, idx % t
             keep_end = (ranks[img] < counts[step, None]).view(-1, 1, h, w)
             batch = torch.where(keep_end, end[img], start[img])
             flat_scores[sl] = target.scores(model(batch), img).double().cpu()
+            advance(sl.stop - sl.start)
     return flat_scores.view(b, t)
 
 

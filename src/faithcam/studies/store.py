@@ -27,7 +27,16 @@ CREATE TABLE IF NOT EXISTS results (
     PRIMARY KEY (image_id, method, metric, settings)
 );
 CREATE TABLE IF NOT EXISTS study (key TEXT PRIMARY KEY, settings TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS curves (
+    image_id TEXT NOT NULL, method TEXT NOT NULL, metric TEXT NOT NULL,
+    settings TEXT NOT NULL, points TEXT NOT NULL,
+    PRIMARY KEY (image_id, method, metric, settings)
+);
 """
+Row = tuple[str, str, str, str, float]
+# A curve of one image (deletion, insertion): (image id, method, metric, settings, JSON
+# {"x": fractions of pixels, "y": scores}).
+CurveRow = tuple[str, str, str, str, str]
 SHOWN = 3  # differences named in a mismatch message
 
 
@@ -73,8 +82,10 @@ class ResultStore:
         rows: Sequence[Row],
         replace_partial: bool = False,
         inputs: Mapping[str, str] | None = None,
+        curves: Sequence[CurveRow] = (),
     ) -> None:
-        """Insert rows in one transaction (all or nothing); a row already there is an error.
+        """Insert rows (and the images' ``curves``) in one transaction (all or nothing); a row
+        already there is an error.
 
         ``inputs`` maps each image id to the SHA-256 of its input (recorded with its rows;
         empty when unknown). ``replace_partial``: the images of ``rows`` are re-explained in
@@ -91,15 +102,29 @@ class ResultStore:
             with self._database() as db:
                 if replace_partial:
                     images = sorted({(r[0], r[3]) for r in rows})
-                    db.executemany(
-                        "DELETE FROM results WHERE image_id = ? AND settings = ?", images
-                    )
+                    for table in ("results", "curves"):
+                        db.executemany(
+                            f"DELETE FROM {table} WHERE image_id = ? AND settings = ?", images
+                        )
                 db.executemany("INSERT INTO results VALUES (?, ?, ?, ?, ?, ?, ?)", full)
+                db.executemany("INSERT INTO curves VALUES (?, ?, ?, ?, ?)", curves)
         except sqlite3.IntegrityError:
             raise StoreError(
                 f"store: {self.path} already holds a row of one of these images "
                 f"({', '.join(sorted({r[0] for r in rows})[:SHOWN])}...); no row was written"
             ) from None
+
+    def curves(self, settings: str | None = None) -> list[CurveRow]:
+        """The stored curves (image id, method, metric, settings, JSON points)."""
+        query = "SELECT image_id, method, metric, settings, points FROM curves"
+        args: tuple = ()
+        if settings is not None:
+            query += " WHERE settings = ?"
+            args = (settings,)
+        with self._database() as db:
+            if not db.execute("SELECT 1 FROM sqlite_master WHERE name = 'curves'").fetchone():
+                return []
+            return db.execute(query + " ORDER BY image_id, method, metric", args).fetchall()
 
     def rows(self, settings: str | None = None) -> list[Row]:
         query = "SELECT image_id, method, metric, settings, value FROM results"
@@ -157,7 +182,7 @@ class ResultStore:
                 )
             if key in known:
                 return  # claimed before: nothing to write (a finished read-only store resumes)
-            db.executescript(SCHEMA)  # an older store without the study table gets it now
+            db.executescript(SCHEMA)  # an older store without the study / curves tables gets them
             db.execute(
                 "INSERT INTO study VALUES (?, ?)", (key, json.dumps(settings, sort_keys=True))
             )
@@ -167,8 +192,10 @@ class ResultStore:
         as a rank's padded duplicate, is kept once)."""
         with ResultStore(other)._database() as db:
             rows = db.execute("SELECT * FROM results").fetchall()
+            curves = db.execute("SELECT * FROM curves").fetchall()
         with self._database() as db:
             db.executemany("INSERT OR IGNORE INTO results VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+            db.executemany("INSERT OR IGNORE INTO curves VALUES (?, ?, ?, ?, ?)", curves)
 
 
 def differences(old: Any, new: Any, prefix: str = "") -> str:

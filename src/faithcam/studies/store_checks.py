@@ -4,10 +4,10 @@
   ``results.sqlite.rank1``) is refused, never followed; a folder, FIFO or device is refused.
   A missing file is created with ``O_CREAT | O_EXCL | O_NOFOLLOW``.
 - An existing file is read through a read-only connection: SQLite's ``quick_check``, then the
-  schema (only faithcam's ``results`` and ``study`` tables, with exactly their columns), then
-  the values (numbers or NULL). A refusal leaves the file byte-identical. The one write before
-  the checks is SQLite's own recovery: a hot journal left by a killed run is rolled back, which
-  restores the last committed state.
+  schema (only faithcam's ``results``, ``study`` and ``curves`` tables, with exactly their
+  columns), then the values (numbers or NULL; curves as text). A refusal leaves the file
+  byte-identical. The one write before the checks is SQLite's own recovery: a hot journal left
+  by a killed run is rolled back, which restores the last committed state.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from faithcam.errors import FaithcamValueError
 COLUMNS = {
     "results": ["image_id", "method", "metric", "settings", "value", "input_sha256", "checksum"],
     "study": ["key", "settings"],
+    "curves": ["image_id", "method", "metric", "settings", "points"],
 }
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 
@@ -155,6 +156,16 @@ def _check_values(
         raise error(
             f"store: {path}: the value of image {image!r}, {method} {metric} is {value!r}, not a "
             "number (a damaged or edited store); it was left unchanged; restore it from a backup"
+        )
+    has_curves = db.execute("SELECT 1 FROM sqlite_master WHERE name = 'curves'").fetchone()
+    bad = has_curves and db.execute(
+        "SELECT image_id, method, metric FROM curves WHERE typeof(points) != 'text' LIMIT 1"
+    ).fetchone()
+    if bad:
+        image, method, metric = bad
+        raise error(
+            f"store: {path}: the curve of image {image!r}, {method} {metric} is not text (a "
+            "damaged or edited store); it was left unchanged; restore it from a backup"
         )
     if not has_study:
         return

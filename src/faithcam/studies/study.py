@@ -20,13 +20,13 @@ import ctypes
 import functools
 import glob
 import inspect
+import json
 import os
 import signal
 import sys
 import threading
 import time
-from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -40,9 +40,12 @@ from faithcam.engine.defaults import BATCH_SIZE
 from faithcam.engine.deprecation import renamed_function
 from faithcam.engine.model_state import model_guard
 from faithcam.engine.normalization import Normalization, NormalizationSpec, as_normalization
-from faithcam.engine.validation import check_batch_size, check_seed, model_device
-from faithcam.errors import FaithcamError, FaithcamValueError
-from faithcam.studies.settings import image_seed, item_sha256, jsonable, study_settings
+from faithcam.engine.progress import Progress, track
+from faithcam.engine.validation import check_batch_size, model_device
+from faithcam.errors import FaithcamValueError
+from faithcam.studies.items import StudyItems, check_unique, collate, known_ids, select
+from faithcam.studies.items import image_ids as image_ids  # re-exported
+from faithcam.studies.settings import image_seed, jsonable, study_settings
 from faithcam.studies.store import SHOWN, ResultStore, StoreError
 
 if TYPE_CHECKING:  # cams is imported when a study runs, not when studies is imported
@@ -52,95 +55,9 @@ STOCHASTIC_ESTIMATORS = ("expected", "smooth")
 PR_SET_PDEATHSIG = 1
 
 
-class _Keyed(Dataset):
-    """The data set's items with their position and the id that keys their rows."""
-
-    def __init__(self, dataset: Dataset, ids: list[str]) -> None:
-        self.dataset, self.ids = dataset, ids
-
-    def __len__(self) -> int:
-        return len(self.ids)
-
-    def __getitem__(self, i: int) -> tuple[int, str, Any]:
-        return i, self.ids[i], self.dataset[i]
-
-
-def _checked_item(position: int, image_id: str, item: Any) -> dict[str, Any]:
-    """``item`` if it is a dict with an ``image`` tensor whose ``id``, if any, is ``image_id``."""
-    if not isinstance(item, dict) or not isinstance(item.get("image"), torch.Tensor):
-        got = type(item.get("image") if isinstance(item, dict) else item).__name__
-        raise FaithcamValueError(
-            f"dataset[{position}]: expected a dict with an 'image' (C, H, W) tensor and "
-            f"optionally 'id', 'target', 'boxes'; got {got}"
-        )
-    if "id" in item and str(item["id"]) != image_id:
-        raise FaithcamValueError(
-            f"dataset[{position}]: its 'id' is {str(item['id'])!r}, but the study keys this image "
-            f"as {image_id!r} (dataset.ids[{position}], or its position when the data set has no "
-            "ids); give the data set an ids list in the order of its items"
-        )
-    return item
-
-
-def _collate(entries: list[tuple[int, str, Any]]) -> dict[str, Any]:
-    """One batch, each image with its id and input SHA-256; a bad item gives ``problem``
-    (raised by the study's process: a DataLoader worker's error would arrive as a traceback)."""
-    try:
-        items = [_checked_item(*entry) for entry in entries]
-        shapes = {tuple(item["image"].shape) for item in items}
-        if len(shapes) > 1:
-            raise FaithcamValueError(
-                f"dataset: images of shapes {sorted(shapes)} in one batch (items "
-                f"{entries[0][0]}..{entries[-1][0]}); resize or crop them to one size"
-            )
-        targets = [_target(entry[0], item) for entry, item in zip(entries, items, strict=True)]
-        hashes = [item_sha256(item) for item in items]
-    except FaithcamError as problem:
-        return {"problem": str(problem)}
-    return {
-        "image": torch.stack([item["image"] for item in items]),
-        "target": torch.tensor(targets),
-        "boxes": [item.get("boxes") for item in items],
-        "id": [image_id for _, image_id, _ in entries],
-        "sha256": hashes,
-    }
-
-
-def _target(position: int, item: dict[str, Any]) -> int:
-    target = item.get("target", -1)
-    try:
-        return int(target)
-    except (TypeError, ValueError, RuntimeError):
-        raise FaithcamValueError(
-            f"dataset[{position}]: 'target' must be a class id (-1 or absent: the predicted "
-            f"class), got {target!r}"
-        ) from None
-
-
-def _batches(loader: DataLoader) -> Iterator[dict[str, Any]]:
-    for batch in loader:
-        if "problem" in batch:
-            raise FaithcamValueError(batch["problem"])
-        yield batch
-
-
 def _rank_file(store: str | Path, rank: int) -> str:
     """The result file of one process of a ``torchrun`` study."""
     return f"{store}.rank{rank}"
-
-
-def image_ids(dataset: Dataset) -> list[str]:
-    """Stable, unique ids: ``dataset.ids`` when the data set has them, else the indices."""
-    ids = getattr(dataset, "ids", None)
-    ids = [str(i) for i in (ids if ids is not None else range(len(dataset)))]
-    repeated = [(i, n) for i, n in Counter(ids).items() if n > 1]
-    if repeated:
-        first, count = repeated[0]
-        raise FaithcamValueError(
-            f"dataset: image id {first!r} appears {count} times ({len(repeated)} ids repeat); "
-            "ids key the stored rows and must be unique (two annotation files for one image?)"
-        )
-    return ids
 
 
 def _die_with_parent(parent: int, worker_id: int) -> None:
@@ -164,9 +81,12 @@ def _die_with_parent(parent: int, worker_id: int) -> None:
         os._exit(1)
 
 
-def _stochastic(method: str, explain_kwargs: dict[str, Any]) -> bool:
+def stochastic(method: str, explain_kwargs: dict[str, Any] | None = None) -> bool:
+    """Whether the method (with ``explain_kwargs``' estimator, if any) draws random samples:
+    a study then explains each image alone with :func:`~faithcam.studies.settings.image_seed`."""
     from faithcam.cams.registry import method_spec
 
+    explain_kwargs = explain_kwargs or {}
     estimator = explain_kwargs.get("estimator") or method_spec(method)[1].estimator
     return getattr(estimator, "name", estimator) in STOCHASTIC_ESTIMATORS
 
@@ -216,8 +136,6 @@ def _checked_explain_kwargs(
         raise FaithcamValueError(
             "explain_kwargs: a generator cannot be split per image; pass seed= instead"
         )
-    if explain_kwargs.get("seed") is not None:
-        check_seed(explain_kwargs["seed"], "explain_kwargs['seed']")
     if norm is not None:
         explain_kwargs["normalization"] = norm.as_dict()
     return explain_kwargs
@@ -322,41 +240,43 @@ def _check_same_images(store: Path, ids: list[str], inputs: dict[str, set[str]],
         )
 
 
-def _changed_images(
-    keyed: _Keyed, indices: list[int], inputs: dict[str, set[str]], options: dict[str, Any]
-) -> list[str]:
-    """The ids among ``indices`` (this process's share) whose input SHA-256 is not the one
-    stored with their rows: a pass over the images, no model call."""
-    loader, _ = _loader(keyed, indices, **options)
-    return [
-        image_id
-        for batch in _batches(loader)
-        for image_id, sha in zip(batch["id"], batch["sha256"], strict=True)
-        if inputs.get(image_id) != {sha}
-    ]
-
-
 def _todo(
-    main_store: ResultStore, settings: str, expected: int, keyed: _Keyed, dataset: Dataset,
-    options: dict[str, Any],
-) -> list[int]:  # fmt: skip
-    """Indices of the images whose rows are not all stored yet, once the stored ones are
-    checked: the same images (none removed) with the same contents (SHA-256 per image)."""
-    world, has_ids = options["world"], getattr(dataset, "ids", None) is not None
+    main_store: ResultStore, items: StudyItems, settings: str, expected: int, world: int,
+    loading: tuple[int, int, int],
+) -> tuple[list[int], set[str], dict[str, set[str]]]:  # fmt: skip
+    """(indices of the images whose rows are not all stored yet, the ids done, each stored
+    image's input SHA-256s), once the stored ones are checked where the ids are known before
+    loading: the same images (none removed) with the same contents (SHA-256 per image). When
+    only the items know their ids, :class:`_Fresh` checks each done image as it loads."""
     done, inputs = _stored(main_store, settings, expected, world)
-    _check_same_images(main_store.path, keyed.ids, inputs, has_ids)
-    done_indices = [i for i, image_id in enumerate(keyed.ids) if image_id in done]
-    changed = _changed_images(keyed, done_indices, inputs, options)
-    if changed:
-        hint = "" if has_ids else " (a data set without ids is keyed by position: reordered?)"
-        raise StoreError(
-            f"store: {main_store.path}: {len(changed)} images changed since their rows were "
-            f"stored ({', '.join(changed[:SHOWN])}){hint}; their rows would not be this "
-            "data's: resume with the same images, or use a new store"
-        )
+    if items.ids is None:
+        todo = list(range(len(items)))
+    else:
+        has_ids = getattr(items.dataset, "ids", None) is not None
+        _check_same_images(main_store.path, items.ids, inputs, has_ids)
+        done_indices = [i for i, image_id in enumerate(items.ids) if image_id in done]
+        loader, _ = _loader(items, done_indices, *loading, 1)  # this process reads them all
+        changed = [
+            image_id
+            for batch in loader
+            for image_id, sha in zip(batch["id"], batch["sha256"], strict=True)
+            if inputs.get(image_id) != {sha}
+        ]
+        if changed:
+            _refuse_changed(main_store.path, changed, has_ids)
+        todo = [i for i, image_id in enumerate(items.ids) if image_id not in done]
     if world > 1:
-        dist.barrier()  # every rank checked its share, and read every file, before any writes
-    return [i for i, image_id in enumerate(keyed.ids) if image_id not in done]
+        dist.barrier()  # every rank checked, and read every file, before any writes
+    return todo, done, inputs
+
+
+def _refuse_changed(store: Path, changed: list[str], has_ids: bool) -> None:
+    hint = "" if has_ids else " (a data set without ids is keyed by position: reordered?)"
+    raise StoreError(
+        f"store: {store}: {len(changed)} images changed since their rows were stored "
+        f"({', '.join(changed[:SHOWN])}){hint}; their rows would not be this data's: resume "
+        "with the same images, or use a new store"
+    )
 
 
 def _loader(
@@ -375,7 +295,7 @@ def _loader(
         batch_size=batch_size,
         sampler=sampler,
         num_workers=num_workers,
-        collate_fn=_collate,
+        collate_fn=collate,
         worker_init_fn=functools.partial(_die_with_parent, os.getpid()) if num_workers else None,
     )
     return loader, len(todo) if sampler is None else len(sampler)
@@ -420,15 +340,14 @@ class _Explainer:
             return self.explain_fn(model, images, method, targets)
 
     def __call__(self, model: nn.Module, images: torch.Tensor, method: str, targets):
-        if not _stochastic(method, self.explain_kwargs) or images is not self.images:
+        if not stochastic(method, self.explain_kwargs) or images is not self.images:
             return self.once(model, images, method, targets, None)
-        maps = [  # one image at a time, its own random stream
-            self.once(
-                model, images[i : i + 1], method, targets[i : i + 1],
-                image_seed(self.base_seed, id_),
-            )
-            for i, id_ in enumerate(self.ids)
-        ]  # fmt: skip
+        maps = []
+        with track(len(self.ids), method, "image") as advance:
+            for i, id_ in enumerate(self.ids):  # one image at a time, its own random stream
+                seed = image_seed(self.base_seed, id_)
+                maps.append(self.once(model, images[i : i + 1], method, targets[i : i + 1], seed))
+                advance(1)
         return torch.cat([m.maps if hasattr(m, "maps") else m for m in maps])
 
 
@@ -441,35 +360,92 @@ def _batch_targets(model: nn.Module, images: torch.Tensor, targets: torch.Tensor
     return targets
 
 
-def _progress(total: int, shown: bool) -> tuple[Any, Callable[[str, int], None]]:
-    """The study's progress bar, one step per image and method, and the ``progress`` callback
-    of :func:`faithcam.metrics.evaluate` that advances it, naming the method."""
-    from tqdm.auto import tqdm
+class _Fresh:
+    """Drops the items of a batch whose rows are stored already (when only the items know
+    their ids) and refuses an id seen twice; the reporter forgets the dropped items' work."""
 
-    bar = tqdm(total=total, disable=not shown, desc="evaluate", unit="image·method")
+    def __init__(self, done: set[str], filter_done: bool, inputs: dict[str, set[str]]) -> None:
+        self.done, self.filter_done, self.inputs = done, filter_done, inputs
+        self.seen: set[str] = set()
+        self.dropped = 0
 
-    def advance(method: str, n_images: int) -> None:
-        bar.set_description(f"evaluate {method}")  # refreshed: shown even on fast runs
-        bar.update(n_images)
+    def __call__(self, batch: dict[str, Any]) -> dict[str, Any] | None:
+        ids = batch["id"]
+        for image_id in ids:
+            if image_id in self.seen:
+                check_unique([image_id, image_id])  # the one message for a repeated id
+            self.seen.add(image_id)
+        if self.filter_done:  # a done image must be the one its rows were made from
+            changed = [
+                i for i, sha in zip(ids, batch["sha256"], strict=True)
+                if i in self.done and self.inputs.get(i) != {sha}
+            ]  # fmt: skip
+            if changed:
+                _refuse_changed(Path("the store"), changed, True)
+        keep = [k for k, i in enumerate(ids) if not (self.filter_done and i in self.done)]
+        self.dropped = len(ids) - len(keep)
+        return None if not keep else batch if len(keep) == len(ids) else select(batch, keep)
 
-    return bar, advance
+
+def _stream(loader: DataLoader, run, fresh: _Fresh, n_items: int, progress: bool | None) -> None:
+    """Every batch of the loader not done yet through ``run``, with the study's progress line
+    (images x methods, each method's explanation and metrics a share: see
+    :func:`~faithcam.metrics.evaluate.evaluation_work`)."""
+    from faithcam.metrics.evaluate import EVALUATION_UNIT, evaluation_work
+
+    work = functools.partial(evaluation_work, run.methods, run.metrics)
+    with Progress(work(n_items), "evaluate", EVALUATION_UNIT, enabled=progress) as reporter:
+        for batch in loader:
+            batch = fresh(batch)
+            if fresh.dropped:
+                reporter.drop(work(fresh.dropped))
+            if batch is not None:
+                run(batch)
+
+
+@dataclass
+class _BatchRun:
+    """One batch of the data set evaluated (:func:`_evaluate_batch`) and its rows and curves
+    stored in one transaction."""
+
+    model: nn.Module
+    methods: list[str]
+    metrics: list[str]
+    settings: str
+    store: ResultStore
+    explainer: _Explainer
+    evaluation: dict[str, Any]
+
+    def __call__(self, batch: dict[str, Any]) -> None:
+        device = model_device(self.model, torch.device("cpu"))
+        table = _evaluate_batch(
+            self.model, batch, device, self.explainer, self.methods, self.metrics,
+            self.evaluation,
+        )  # fmt: skip
+        ids = batch["id"]
+        curves = _curve_rows(table, ids, self.settings)
+        inputs = dict(zip(ids, batch["sha256"], strict=True))
+        rows = _rows(table, ids, self.settings)
+        self.store.add(rows, replace_partial=True, inputs=inputs, curves=curves)
 
 
 def _evaluate_batch(
     model: nn.Module,
     batch: dict[str, Any],
+    device: torch.device,
     explainer: _Explainer,
     methods: Sequence[str],
     metrics: list[str],
     evaluation: dict[str, Any],
 ) -> Any:
-    """:func:`faithcam.metrics.evaluate` on one batch of the data set."""
+    """:func:`faithcam.metrics.evaluate` on one batch of the data set (an item without boxes
+    gets NaN from the metrics that need them)."""
     from faithcam.metrics.evaluate import evaluate
+    from faithcam.metrics.registry import metric_spec
 
-    device = model_device(model, torch.device("cpu"))
     images = explainer.images = batch["image"].to(device)
     explainer.ids = batch["id"]
-    boxes = batch["boxes"] if any(b is not None for b in batch["boxes"]) else None
+    boxes = batch["boxes"] if any(metric_spec(m).needs_boxes for m in metrics) else None
     targets = _batch_targets(model, images, batch["target"].to(device))
     return evaluate(
         model, images, list(methods), metrics, boxes=boxes, targets=targets, explain=explainer,
@@ -488,7 +464,7 @@ class _Plan:
     normalization: Normalization | None
     sampled: list[str]
     references: ReferenceSet | None
-    data_key: dict[str, Any]  # what of the data set enters the key (the references' content)
+    data_key: dict[str, Any]
 
 
 def _plan(
@@ -515,16 +491,28 @@ def _plan(
     return _Plan(names, options, explain_kwargs, norm, sampled, reference_set, data_key)
 
 
-def _store_batch(store: ResultStore, table: Any, batch: dict[str, Any], settings: str) -> None:
-    """The rows of one evaluated batch, (image id, method, metric, settings, value), each with
-    its image's SHA-256, into ``store`` in one transaction (replacing partial rows)."""
-    rows = [
+def _rows(table: Any, ids: list[str], settings: str) -> list[tuple[str, str, str, str, float]]:
+    """The store's rows of one evaluated batch: (image id, method, metric, settings, value)."""
+    return [
         (image_id, method, metric, settings, float(value))
         for (method, metric), result in table.results.items()
-        for image_id, value in zip(batch["id"], result.values.tolist(), strict=True)
+        for image_id, value in zip(ids, result.values.tolist(), strict=True)
     ]
-    inputs = dict(zip(batch["id"], batch["sha256"], strict=True))
-    store.add(rows, replace_partial=True, inputs=inputs)
+
+
+def _curve_rows(table: Any, ids: list[str], settings: str) -> list[tuple[str, str, str, str, str]]:
+    """The curves of one evaluated batch (deletion, insertion: ``details["curves"]`` (B, T) over
+    ``details["fraction"]``), one JSON ``{"x", "y"}`` per image, method and metric."""
+    rows = []
+    for (method, metric), result in table.results.items():
+        curves, fraction = result.details.get("curves"), result.details.get("fraction")
+        if curves is None or fraction is None:
+            continue
+        x = [round(float(v), 6) for v in fraction]
+        for image_id, curve in zip(ids, curves.tolist(), strict=True):
+            points = json.dumps({"x": x, "y": [round(float(v), 6) for v in curve]})
+            rows.append((image_id, method, metric, settings, points))
+    return rows
 
 
 def run_study(
@@ -541,20 +529,20 @@ def run_study(
     explain_kwargs: dict[str, Any] | None = None,
     explain_fn: Callable[..., torch.Tensor] | None = None,
     fingerprint: dict[str, Any] | None = None,
-    progress: bool = True,
+    progress: bool | None = None,
     normalization: NormalizationSpec = None,
     references: int = 32,
 ) -> list[dict[str, Any]] | None:
     """Evaluate ``methods`` x ``metrics`` over ``dataset``; returns the summary rows on rank 0
     (None on other ranks).
 
-    Items of ``dataset`` are dicts with ``image`` (C, H, W), and optionally ``id`` (if given,
-    ``dataset.ids[i]``), ``target`` (class id; -1 or absent = predicted class) and ``boxes``
-    (ground truth). Rows are keyed by ``dataset.ids`` (unique), or by position without it.
-    Maps come from ``faithcam.explain(model, images, method, targets, **explain_kwargs)``, or
-    ``explain_fn(model, images, method, targets)``. Metrics and ``metric_kwargs`` are checked
-    against the metric registry first. ``batch_size``: images per batch (one transaction) and
-    inputs per forward pass.
+    Items of ``dataset`` are dicts with ``image`` (C, H, W), ``id``, and optionally ``target``
+    (class id; -1 or absent = predicted class) and ``boxes`` (ground truth; None: NaN from the
+    metrics that need it), or ``(image, label)`` pairs (ids, resuming: :mod:`.items`). Maps
+    come from ``faithcam.explain(model, images, method, targets, **explain_kwargs)``, or from
+    ``explain_fn(model, images, method, targets)``; either way ``explain_kwargs`` is part of the
+    settings hash that keys the stored rows. Metrics and ``metric_kwargs`` are checked against
+    the registry first. ``batch_size``: images per batch (one transaction) and forward pass.
 
     A store holds one study, keyed (:mod:`faithcam.studies.settings`) by the options, the
     model's weights, buffers and code, the code version and ``fingerprint`` (targets,
@@ -568,15 +556,17 @@ def run_study(
     ``normalization=(mean, std)`` makes black pixel black (explain and metrics). Methods that
     sample baselines (Expected Grad-CAM) draw them from the data-aware D: ``references``
     images of the data set (:func:`~faithcam.cams.baselines.data_aware_references`, part of
-    the key), unless ``explain_kwargs`` sets ``baseline``.
+    the key), unless ``explain_kwargs`` sets ``baseline``. ``progress``: an ETA line
+    (:mod:`faithcam.engine.progress`; None: in a terminal, for runs over 2 s).
     """
     from faithcam.metrics.registry import metric_bounds
 
     batch_size, num_workers = _checked_counts(batch_size, num_workers)
     rank, world = _distributed()
     _check_fresh(store, resume, world)
+    items = StudyItems(dataset, known_ids(dataset))
     plan = _plan(
-        dataset, methods, metrics, metric_kwargs, explain_kwargs, explain_fn, normalization,
+        items, methods, metrics, metric_kwargs, explain_kwargs, explain_fn, normalization,
         references,
     )  # fmt: skip
     metrics, metric_kwargs, explain_kwargs = plan.metrics, plan.metric_kwargs, plan.explain_kwargs
@@ -585,20 +575,18 @@ def run_study(
         {**(fingerprint or {}), **plan.data_key},
     )  # fmt: skip
     main_store, rank_store = _open_stores(store, settings, described, rank, world)
-    keyed = _Keyed(dataset, image_ids(dataset))
-    options = {"batch_size": batch_size, "num_workers": num_workers, "rank": rank, "world": world}
-    todo = _todo(main_store, settings, len(methods) * len(metrics), keyed, dataset, options)
-    loader, n_items = _loader(keyed, todo, **options)
-    explainer = _Explainer(explain_fn, explain_kwargs, plan.references, plan.sampled)
-    bar, advance = _progress(n_items * len(methods), progress and rank == 0)
-    evaluation = {
-        "metric_kwargs": metric_kwargs, "batch_size": batch_size,
-        "normalization": plan.normalization, "progress": advance,
-    }  # fmt: skip
-    for batch in _batches(loader):
-        table = _evaluate_batch(model, batch, explainer, methods, metrics, evaluation)
-        _store_batch(rank_store, table, batch, settings)
-    bar.close()
+    loading = (batch_size, num_workers, 0)
+    expected = len(methods) * len(metrics)
+    todo, done, inputs = _todo(main_store, items, settings, expected, world, loading)
+    loader, n_items = _loader(items, todo, batch_size, num_workers, rank, world)
+    run = _BatchRun(
+        model, list(methods), metrics, settings, rank_store,
+        _Explainer(explain_fn, explain_kwargs, plan.references, plan.sampled),
+        {"metric_kwargs": metric_kwargs, "batch_size": batch_size,
+         "normalization": plan.normalization},
+    )  # fmt: skip
+    fresh = _Fresh(done, items.ids is None, inputs)
+    _stream(loader, run, fresh, n_items, progress if rank == 0 else False)
     if world > 1:
         dist.barrier()
         if rank != 0:
