@@ -87,7 +87,7 @@ def explain(
     name, spec = method_spec(method)
     with model_guard(model, train_mode):
         chosen = spec.method.create(spec, estimator, options)
-        aug_smooth = check_flag("aug_smooth", aug_smooth)
+        augment = aug_smooth if type(aug_smooth) is bool else check_flag("aug_smooth", aug_smooth)
         compose.check_fusion(fusion)
         try:  # autograd even in a caller's inference_mode (its tensors cannot update)
             with torch.inference_mode(False):
@@ -98,7 +98,7 @@ def explain(
                     progress=progress, normalization=normalization, eigen_smooth=eigen_smooth,
                 )  # fmt: skip
                 chosen.check(request)
-                raw = compose.run(chosen, request, layer, aug_smooth, fusion)
+                raw = compose.run(chosen, request, layer, augment, fusion)
         except RuntimeError as error:  # torch's channel error becomes one naming ``images``
             if (named := channel_mismatch(images, error)) is None:
                 raise

@@ -17,6 +17,7 @@ from faithcam.cams.method import Method, Option, Raw, check_option_names, option
 from faithcam.cams.multilayer import vanilla_layers
 from faithcam.cams.weightings import get_weighting
 from faithcam.engine import validation
+from faithcam.engine.progress import track
 from faithcam.engine.targets import Target
 from faithcam.errors import FaithcamValueError
 
@@ -69,7 +70,8 @@ class GradientMethod(Method):
         """The estimator's (A, G) or averaged per-sample maps, then the weighting."""
         weighting = get_weighting(self.weighting, request.eigen_smooth)
         estimator = self.estimator.bind(request.images, request.normalization)
-        with request.progress_bar(len(request.images) * estimator.rows_per_image) as advance:
+        rows = len(request.images) * estimator.rows_per_image
+        with track(rows, request.method, "sample", enabled=request.progress) as advance:
             estimate = estimator.estimate(request, weighting, advance)
         raw = estimate.maps
         if raw is None:

@@ -48,6 +48,7 @@ from faithcam.cams.method import Method, Raw
 from faithcam.engine.capture import Capture, capture_inputs, register_site_hook
 from faithcam.engine.layers import ResolvedLayer
 from faithcam.engine.layouts import Layout
+from faithcam.engine.progress import track
 from faithcam.engine.request import Request
 from faithcam.engine.targets import BoundTarget, OutputSelector, select_output
 from faithcam.errors import FaithcamTypeError, FaithcamValueError, LayerError, TargetError
@@ -83,7 +84,7 @@ class _Perturbation(Method):
         images = request.images
         # one bar row per image (the capture) and per channel (its masked or ablated forward)
         rows = len(images) * (1 + captured.activations.shape[1])
-        with request.progress_bar(rows) as advance:
+        with track(rows, request.method, "sample", enabled=request.progress) as advance:
             if advance is not None:
                 advance(len(images))
             raw, settings = self.perturb(request, captured, advance)

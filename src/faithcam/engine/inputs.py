@@ -116,13 +116,6 @@ def warn_unnormalised(images: torch.Tensor, normalization: Any = None) -> None:
         )
 
 
-def _first_conv(model: nn.Module) -> tuple[str, nn.Conv2d] | None:
-    for name, module in model.named_modules():
-        if isinstance(module, nn.Conv2d):
-            return name, module
-    return None
-
-
 def channel_message(shape: tuple[int, ...], expected: int, name: str) -> str:
     """What to do when images of ``shape`` meet a first convolution taking ``expected``."""
     given = shape[1]
@@ -144,7 +137,12 @@ def input_channels_checked(model: Any) -> Iterator[None]:
     """While active, the model's first ``Conv2d`` checks the channels of what it receives and
     raises :class:`ChannelError` (before torch's convolution error) when they differ. Only the
     input that reaches it counts, so a model that adapts its input first is never refused."""
-    found = _first_conv(model) if isinstance(model, nn.Module) else None
+    found = None
+    if isinstance(model, nn.Module):  # its first convolution (a loop: no helper per call)
+        for name, module in model.named_modules():
+            if isinstance(module, nn.Conv2d):
+                found = name, module
+                break
     if found is None:
         yield
         return

@@ -205,7 +205,7 @@ def infer_layout(
         return Layout("vector")
     if tensor.dim() == 4:  # channels last only if that reading's grid fits the image and
         # the module normalises the last dimension or the channels-first reading does not fit
-        if _plausible(shape[1:3], image) and (
+        if shape[1] <= image[0] and _plausible(shape[1:3], image) and (
             _norm_over_last(module, shape[-1]) or not _plausible(shape[2:], image)
         ):
             return Layout("nhwc")

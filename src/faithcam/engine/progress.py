@@ -279,7 +279,10 @@ def track(
     see the module). ``enabled=False`` inside an active reporter still moves its task: the
     caller asked for no line of its own, and none is drawn.
     """
-    parent = current()
+    parent = _CURRENT.get()
+    if parent is None and enabled is not True and (enabled is False or not interactive(sys.stderr)):
+        yield float  # nothing can be shown: a builtin no-op advance(k), nothing traced per call
+        return
     if parent is not None:
         done = [0.0]
 

@@ -11,8 +11,7 @@ a method's own checks still run before it.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,7 +21,6 @@ from torch import nn
 from faithcam.engine.layers import LayerSpec, ResolvedLayer, resolve_layer
 from faithcam.engine.layouts import ReshapeTransform, check_reshape_transform
 from faithcam.engine.normalization import Normalization, NormalizationSpec, as_normalization
-from faithcam.engine.progress import track
 from faithcam.engine.targets import BoundTarget, OutputSelector, Target, class_agnostic
 from faithcam.engine.validation import (
     check_count,
@@ -85,11 +83,13 @@ class Request:
         if images.is_inference():  # made under a caller's inference_mode: autograd cannot use it
             with torch.inference_mode(False):
                 images = images.clone()
-        batch_size = check_count("batch_size", batch_size)
+        if type(batch_size) is not int or batch_size < 1:  # the common case checks inline
+            check_count("batch_size", batch_size)
         if reshape_transform is not None:
             check_reshape_transform(reshape_transform)
-        eigen_smooth = check_flag("eigen_smooth", eigen_smooth)
-        relu = check_flag("relu", relu)
+        if type(eigen_smooth) is not bool or type(relu) is not bool:
+            check_flag("eigen_smooth", eigen_smooth)
+            check_flag("relu", relu)
         images = images.to(*model_placement(model, images.device, images.dtype))
         if seed is not None or generator is not None:  # else torch's global RNG
             generator = make_generator(seed, generator, images.device)
@@ -119,12 +119,3 @@ class Request:
         """The same request on other images (augmented copies), the target bound to them."""
         target = self.target_spec.bind(len(images), images.device)
         return dataclasses.replace(self, images=images, target=target)
-
-    @contextmanager
-    def progress_bar(self, rows: int) -> Iterator[Progress]:
-        """Progress over ``rows`` sample rows named after the method: yields
-        ``advance(n_rows)`` (:func:`faithcam.engine.progress.track`: inside an active progress
-        line, as evaluate's or the CLI's, it moves that line; else a line of its own, shown
-        for calls expected to take over 2 s in a terminal unless ``progress`` is False)."""
-        with track(rows, self.method, "sample", enabled=self.progress) as advance:
-            yield advance

@@ -13,7 +13,7 @@ import torch
 from torch import nn
 from torch.nn.parameter import is_lazy
 
-from faithcam.engine.inputs import pixels_to_tensor, warn_unnormalised
+from faithcam.engine.inputs import UNNORMALISED_MAX, pixels_to_tensor, warn_unnormalised
 from faithcam.errors import FaithcamTypeError, FaithcamValueError, FaithcamWarning
 
 
@@ -44,7 +44,8 @@ def check_images(images: Any, normalization: Any = None) -> torch.Tensor:
     """A non-empty, finite, floating-point (B, C, H, W) tensor. PIL images and NumPy pixels
     are converted with ``normalization``, or refused with the two lines that convert them;
     values that look like pixels warn (:mod:`faithcam.engine.inputs`)."""
-    images = pixels_to_tensor(images, normalization)
+    if not isinstance(images, torch.Tensor):
+        images = pixels_to_tensor(images, normalization)
     if not isinstance(images, torch.Tensor):
         raise FaithcamTypeError(
             f"images: expected a (B, C, H, W) torch.Tensor, got {type(images).__name__}"
@@ -68,7 +69,8 @@ def check_images(images: Any, normalization: Any = None) -> torch.Tensor:
     if not torch.isfinite(images).all():
         bad = int((~torch.isfinite(images)).flatten(1).any(1).nonzero()[0])
         raise FaithcamValueError(f"images: image {bad} contains NaN or infinite values")
-    warn_unnormalised(images, normalization)
+    if normalization is not None or float(images.detach().abs().amax()) > UNNORMALISED_MAX:
+        warn_unnormalised(images, normalization)  # pixels passed as the model's input?
     return images
 
 
