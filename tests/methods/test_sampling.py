@@ -26,7 +26,7 @@ from tests.methods.test_seed_methods import (
     naive_integrated,
 )
 
-SAMPLERS = ["random", "antithetic", "sobol", "sobol-antithetic"]
+SAMPLERS = ["random", "antithetic", "sobol", "sobol-antithetic", "qmc"]
 
 
 class SmoothNet(nn.Module):
@@ -76,6 +76,56 @@ def test_samplers_are_reproducible_with_a_seed(sampler) -> None:
     kw = dict(estimator="smooth", targets=0, samples=4, sampler=smooth, seed=1)
     s1 = faithcam.explain(model, images, "gradcam++", **kw).raw_maps
     assert torch.equal(s1, faithcam.explain(model, images, "gradcam++", **kw).raw_maps)
+
+
+@pytest.mark.parametrize("tolerance", [None, 0.1])
+@pytest.mark.parametrize("sampler", SAMPLERS)
+def test_an_image_gets_the_same_map_in_any_batch(sampler, tolerance) -> None:
+    """Per-image streams: image a alone, first of three, or second of two in another order,
+    with other batch sizes, gets the same map (and the same samples_used); another seed not."""
+    model = TanhHeadNet().eval()
+    a, b, c = torch.rand(3, 1, 3, 8, 8, generator=torch.Generator().manual_seed(7)) * 2
+    kw = dict(targets=0, samples=12, sampler=sampler, sigma=0.2, tolerance=tolerance, seed=3)
+
+    def run(images, batch_size, **options):
+        return faithcam.explain(model, images, "expected-gradcam", batch_size=batch_size,
+                                **{**kw, **options})  # fmt: skip
+
+    alone = run(a, 13)
+    for result, where in ((run(torch.cat([a, b, c]), 5), 0), (run(torch.cat([c, a]), 7), 1)):
+        torch.testing.assert_close(result.raw_maps[where], alone.raw_maps[0], atol=1e-6, rtol=1e-5)
+        if tolerance:
+            assert result.settings["samples_used"][where] == alone.settings["samples_used"][0]
+    other = run(a, 13, seed=4).raw_maps[0]
+    assert relative_error(other[None], alone.raw_maps) > 1e-3
+    if "sobol" not in sampler:
+        smooth = dict(estimator="smooth", targets=0, samples=6, seed=2, sampler=sampler.replace(
+            "sobol-", ""), tolerance=tolerance)  # fmt: skip
+        one = faithcam.explain(model, a, "gradcam++", batch_size=3, **smooth).raw_maps[0]
+        two = faithcam.explain(model, torch.cat([b, a]), "gradcam++", **smooth).raw_maps[1]
+        torch.testing.assert_close(two, one, atol=1e-6, rtol=1e-5)
+
+
+def test_qmc_pixel_draws_are_a_latin_hypercube() -> None:
+    """Under "qmc", each pixel's n uniform-noise baselines (an image spanning [0, 1]: x' = u)
+    fall one in each stratum [j/n, (j + 1)/n), and so do Φ(ε/(σ·range)) of the kernel noise,
+    also across chunk boundaries."""
+    n = 8
+    image = torch.rand(1, 3, 5, 5)
+    image.view(-1)[:2] = torch.tensor([0.0, 1.0])
+    estimator = Expected(samples=n, sampler="qmc", sigma=0.1)
+    baselines, uniforms = [], []
+    for chunk in estimator.chunks(image, batch_size=3, generator=torch.Generator().manual_seed(0)):
+        sample = (chunk.plan.role == ROLE_SAMPLE).nonzero().flatten()
+        reference = chunk.references[sample]
+        alpha = chunk.plan.alpha[sample].view(-1, 1, 1, 1)
+        epsilon = chunk.inputs[sample] - (reference + alpha * (image - reference))
+        baselines.append(reference)
+        uniforms.append(torch.special.ndtr(epsilon.double() / 0.1))
+    for draws in (torch.cat(baselines), torch.cat(uniforms)):
+        strata = (draws * n).floor().long().flatten(1)
+        assert len(draws) == n
+        assert (strata.sort(0).values == torch.arange(n).view(-1, 1)).all()
 
 
 @functools.cache

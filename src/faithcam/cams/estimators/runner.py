@@ -39,7 +39,7 @@ def estimate(
     """Every planned sample row of the request's images through the capture engine, reduced
     to one estimate per image (``weighting`` forms the per-sample maps)."""
     images, generator, batch_size = request.images, request.generator, request.batch_size
-    draws = estimator.draws(generator)
+    draws = estimator.draws(images, generator)
     if estimator.tolerance is None:
         reducer: WeightedMean | RunningMean = WeightedMean(len(images))
         plans = estimator.plans(len(images), batch_size, generator, draws)
