@@ -350,3 +350,83 @@ def test_released_variant_trapezoid_is_m_times_the_integral_rule() -> None:
     result = faithcam.explain(model, image, "integrated-gradcam", targets=0, steps=m,
                               variant="released", rule="trapezoid")  # fmt: skip
     torch.testing.assert_close(result.raw_maps[0], left + (f[1] - f[0]) / 2, rtol=1e-5, atol=1e-5)
+
+
+class IdentityLayerLinearHead(nn.Module):
+    """A = x at the layer (an identity 1×1 conv), then GAP and a linear head: the per-sample map
+    of Expected Grad-CAM with a black baseline is ReLU(α d + e) per pixel, d = Σ_k x_k w_k / hw,
+    e = Σ_k ε_k w_k / hw ~ N(0, τ²), τ = σ · range(x) · ‖w‖ / hw."""
+
+    WEIGHT = (1.0, -2.0, 0.5)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.features = nn.Conv2d(3, 3, 1, bias=False)
+        self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(3, 2))
+        with torch.no_grad():
+            self.features.weight.copy_(torch.eye(3).view(3, 3, 1, 1))
+            self.head[2].weight.copy_(torch.tensor([self.WEIGHT, (0.3, 0.2, 0.1)]))
+
+    def forward(self, x):
+        return self.head(self.features(x))
+
+
+def closed_form_expected_map(images: torch.Tensor, sigma: float) -> torch.Tensor:
+    """E over α ~ U(0, 1) and e of ReLU(α d + e): ∫₀¹ (μ Φ(μ/τ) + τ φ(μ/τ)) dα, μ = α d
+    (the mean of a rectified normal), by 200-node Gauss–Legendre quadrature."""
+    from scipy.stats import norm
+
+    x = images.double().numpy()
+    w = np.array(IdentityLayerLinearHead.WEIGHT)
+    hw = x.shape[2] * x.shape[3]
+    d = np.einsum("bkhw,k->bhw", x, w) / hw
+    flat = x.reshape(len(x), -1)
+    tau = (sigma * (flat.max(1) - flat.min(1)) * np.linalg.norm(w) / hw)[:, None, None]
+    nodes, weights = np.polynomial.legendre.leggauss(200)
+    total = 0
+    for a, weight in zip((nodes + 1) / 2, weights / 2, strict=True):
+        mu = a * d
+        total = total + weight * (mu * norm.cdf(mu / tau) + tau * norm.pdf(mu / tau))
+    return torch.from_numpy(total)
+
+
+def test_tolerance_under_quasi_random_sampling_keeps_its_promise_and_stops_sooner() -> None:
+    """Randomised-QMC replicates: ≥ 90 % of maps within the tolerance of the closed-form map, and
+    fewer samples than i.i.d. sampling (whose standard error is Welford's) needs for it."""
+    model = IdentityLayerLinearHead().eval()
+    images = torch.rand(8, 3, 8, 8, generator=torch.Generator().manual_seed(0)) * 2 - 0.5
+    reference = closed_form_expected_map(images, 0.1)
+    kw = dict(layer="features", targets=0, baseline="black", sigma=0.1, samples=512,
+              tolerance=0.1, batch_size=256)  # fmt: skip
+    used = {}
+    for sampler in ("random", "sobol", "qmc"):
+        errors, used[sampler] = [], []
+        for seed in range(4):
+            result = faithcam.explain(model, images, "expected-gradcam", seed=seed,
+                                      sampler=sampler, **kw)  # fmt: skip
+            errors.append(relative_error(result.raw_maps.double(), reference))
+            used[sampler] += result.settings["samples_used"]
+        assert (torch.cat(errors) <= 0.1).float().mean() >= 0.9, (sampler, errors)
+    median = {s: float(np.median(u)) for s, u in used.items()}
+    assert median["qmc"] < 0.8 * median["random"] and median["sobol"] < median["random"], median
+
+
+def test_replicate_standard_error_equals_numpy_on_the_replicate_means() -> None:
+    """Rows dealt to R = 4 replicates in chunks of any size: the mean and √(Σ s²/R)/‖mean‖,
+    s² the sample variance of the replicate means, as numpy computes them."""
+    from faithcam.cams.estimators.reduce import Replicates
+
+    values = torch.rand(2, 16, 3, 3, generator=torch.Generator().manual_seed(0))
+    moments = Replicates(2, replicates=4)
+    position = torch.arange(1, 17)
+    for start, stop in ((0, 5), (5, 6), (6, 16)):
+        for image in (0, 1):
+            rows = slice(start, stop)
+            moments.add(torch.full((stop - start,), image), values[image, rows], position[rows])
+    for image in (0, 1):
+        v = values[image].double().numpy()
+        means = np.stack([v[r::4].mean(0) for r in range(4)])  # position p → (p − 1) mod 4
+        expected = np.sqrt(means.var(0, ddof=1).sum() / 4) / np.linalg.norm(v.mean(0))
+        assert moments.relative_standard_error()[image] == pytest.approx(expected, rel=1e-5)
+        np.testing.assert_allclose(moments.mean[image].numpy(), v.mean(0), rtol=1e-6)
+    assert moments.count.tolist() == [16, 16]

@@ -35,7 +35,7 @@ from faithcam.cams.estimators.rows import (
     RowPlan,
     roles,
 )
-from faithcam.cams.estimators.samplers import Draws, sample_baselines
+from faithcam.cams.estimators.samplers import QUASI_RANDOM, Draws, sample_baselines
 from faithcam.cams.estimators.streams import Streams
 from faithcam.engine.capture import activations_at, capture_batches
 from faithcam.engine.normalization import Normalization
@@ -46,6 +46,9 @@ if TYPE_CHECKING:
     from faithcam.engine.capture import Capture
     from faithcam.engine.request import Request
 
+# Independent randomisations of a quasi-random sampler under tolerance= (randomised QMC): the
+# spread of their R means estimates the error, with R − 1 degrees of freedom.
+RQMC_REPLICATES = 8
 MapFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 Progress = Callable[[int], None] | None
 
@@ -131,7 +134,9 @@ class Estimator:
             return None
         references = self.baseline if isinstance(self.baseline, ReferenceSet) else None
         size = None if references is None else len(references.images)
-        return Draws(self.sampler, Streams.of(images, generator), self.samples, size)
+        quasi = self.tolerance is not None and self.sampler in QUASI_RANDOM
+        replicates = RQMC_REPLICATES if quasi else 1
+        return Draws(self.sampler, Streams.of(images, generator), self.samples, size, replicates)
 
     def chunks(
         self,

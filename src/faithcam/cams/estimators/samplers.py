@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from faithcam.cams.estimators.streams import Streams
 
 SAMPLERS = ("random", "antithetic", "sobol", "sobol-antithetic", "qmc")
+QUASI_RANDOM = ("sobol", "sobol-antithetic", "qmc")
 
 
 def check_sampler(sampler: str, valid: tuple[str, ...] = SAMPLERS) -> str:
@@ -54,43 +55,68 @@ def check_sampler(sampler: str, valid: tuple[str, ...] = SAMPLERS) -> str:
     return sampler
 
 
+def replicate_of(
+    position: torch.Tensor, replicates: int, unit: int = 1
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(replicate, index in it) of the rows at ``position`` ≥ 1 when the rows of an image are
+    ``replicates`` interleaved independent randomisations, dealt in blocks of ``unit`` rows (an
+    antithetic pair stays in one replicate): block q = (position − 1) // unit goes to replicate
+    q mod R, as its (q // R)-th block."""
+    row = (position - 1).clamp(min=0)
+    block, offset = row // unit, row % unit
+    return block % replicates, (block // replicates) * unit + offset
+
+
 class Draws:
     """The random parts of one call's rows under ``sampler``: per image, its scrambled Sobol'
     sequence (extended lazily), its permutation of the reference set and its Latin-hypercube
-    permutations, all from the image's own ``streams``; ``samples`` = n."""
+    permutations, all from the image's own ``streams``; ``samples`` = n.
+
+    ``replicates`` = R > 1 (``tolerance=`` with a quasi-random sampler): the rows of an image
+    are R independent randomisations (own scrambling, permutation and hypercube), interleaved
+    (:func:`replicate_of`), so the spread of their means estimates the error (RQMC)."""
 
     def __init__(
-        self, sampler: str, streams: Streams, samples: int, n_references: int | None = None
+        self,
+        sampler: str,
+        streams: Streams,
+        samples: int,
+        n_references: int | None = None,
+        replicates: int = 1,
     ) -> None:
         self.streams = streams
-        self.samples = samples
-        self.sobol = sampler in ("sobol", "sobol-antithetic", "qmc")
+        self.sobol = sampler in QUASI_RANDOM
         self.antithetic = sampler.endswith("antithetic")
         self.latin = sampler == "qmc"
+        self.replicates = replicates
+        self.unit = 2 if self.antithetic else 1
+        self.samples = -(-samples // replicates)  # the Latin hypercube's n per replicate
         self.n_references = n_references if self.sobol else None
-        self._sequences: dict[int, tuple[SobolEngine, torch.Tensor]] = {}
-        self._permutations: dict[int, torch.Tensor] = {}
+        self._sequences: dict[tuple, tuple[SobolEngine, torch.Tensor]] = {}
+        self._permutations: dict[tuple, torch.Tensor] = {}
 
     def alpha(self, image_index: torch.Tensor, position: torch.Tensor) -> torch.Tensor:
-        """α of the rows: the image's (position − 1)-th scrambled Sobol' point, or i.i.d."""
+        """α of the rows: its replicate's (index)-th scrambled Sobol' point, or i.i.d."""
         image_index = image_index.cpu()
         if not self.sobol:
             return self.streams.uniform(image_index, position, "alpha").float().cpu()
+        replicate, index = replicate_of(position, self.replicates, self.unit)
         out = torch.empty(len(position), dtype=torch.float64)
-        for b in image_index.unique().tolist():
-            rows = image_index == b
-            out[rows] = self._sobol(b, (position[rows] - 1).clamp(min=0))
+        for b, r in torch.stack([image_index, replicate], 1).unique(dim=0).tolist():
+            rows = (image_index == b) & (replicate == r)
+            out[rows] = self._sobol((b, r), index[rows])
         return out.float()
 
-    def _sobol(self, image: int, index: torch.Tensor) -> torch.Tensor:
-        engine, drawn = self._sequences.get(image, (None, torch.empty(0, dtype=torch.float64)))
+    def _sobol(self, key: tuple[int, int], index: torch.Tensor) -> torch.Tensor:
+        engine, drawn = self._sequences.get(key, (None, torch.empty(0, dtype=torch.float64)))
         if engine is None:
-            engine = SobolEngine(1, scramble=True, seed=self.streams.seed(image, "alpha"))
+            seed = self.streams.seed(key[0], f"alpha-{key[1]}" if key[1] else "alpha")
+            engine = SobolEngine(1, scramble=True, seed=seed)
         needed = int(index.max()) + 1
         if needed > len(drawn):
             more = engine.draw(needed - len(drawn), dtype=torch.float64).flatten()
             drawn = torch.cat([drawn, more])
-        self._sequences[image] = (engine, drawn)
+        self._sequences[key] = (engine, drawn)
         return drawn[index]
 
     @property
@@ -100,15 +126,18 @@ class Draws:
     def picks(
         self, image_index: torch.Tensor, position: torch.Tensor, shift: int = 0
     ) -> torch.Tensor:
-        """Reference of each row: its image's permutation, cycled (``shift`` = the next)."""
+        """Reference of each row: its image's (replicate's) permutation, cycled (``shift`` =
+        the next)."""
+        replicate, index = replicate_of(position, self.replicates, self.unit)
         out = torch.empty(len(position), dtype=torch.long)
-        for i, (b, p) in enumerate(zip(image_index.tolist(), position.tolist(), strict=True)):
-            if b not in self._permutations:
-                g = self.streams.generator(b, "references")
+        rows = zip(image_index.tolist(), replicate.tolist(), index.tolist(), strict=True)
+        for i, (b, r, k) in enumerate(rows):
+            if (b, r) not in self._permutations:
+                g = self.streams.generator(b, f"references-{r}" if r else "references")
                 perm = torch.randperm(self.n_references, generator=g, device=g.device)
-                self._permutations[b] = perm.cpu()
-            perm = self._permutations[b]
-            out[i] = perm[max(p - 1 + shift, 0) % len(perm)]
+                self._permutations[b, r] = perm.cpu()
+            perm = self._permutations[b, r]
+            out[i] = perm[(k + shift) % len(perm)]
         return out
 
     def uniform(self, plan: RowPlan, stream: str, shape: tuple) -> torch.Tensor:
@@ -135,17 +164,20 @@ class Draws:
         return u, flip.to(u.device)
 
     def _latin(self, index, position, stream: str, jitter: torch.Tensor) -> torch.Tensor:
-        """(π_j(r − 1) + v) / n per pixel j: a Latin hypercube over the image's n rows."""
+        """(π_j(i) + v) / n per pixel j, i the row's index in its replicate: a Latin
+        hypercube over the n rows of each replicate of an image."""
         n = self.samples
         units = torch.tensor([a for a in range(1, n + 1) if math.gcd(a, n) == 1])
         size = jitter[0].numel() if len(jitter) else 0
+        replicate, within = replicate_of(position, self.replicates, self.unit)
         out = torch.empty_like(jitter)
-        for b in index.unique().tolist():
-            rows = (index == b).nonzero().flatten()
-            pick = self.streams.integers(b, f"latin-slope-{stream}", len(units), size)
+        for b, r in torch.stack([index, replicate], 1).unique(dim=0).tolist():
+            rows = ((index == b) & (replicate == r)).nonzero().flatten()
+            name = f"{stream}-{r}" if r else stream
+            pick = self.streams.integers(b, f"latin-slope-{name}", len(units), size)
             slope = units.to(pick.device)[pick]
-            shift = self.streams.integers(b, f"latin-shift-{stream}", n, size)
-            step = (position[rows] - 1).clamp(min=0).to(slope.device).view(-1, 1)
+            shift = self.streams.integers(b, f"latin-shift-{name}", n, size)
+            step = within[rows].to(slope.device).view(-1, 1)
             strata = (slope * step + shift) % n
             rows = rows.to(jitter.device)
             v = jitter.index_select(0, rows)

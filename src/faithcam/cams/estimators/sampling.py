@@ -140,7 +140,6 @@ class Smooth(MonteCarlo):
         self.sampler = check_sampler(sampler, self.SAMPLERS)
         self.tolerance = check_tolerance(tolerance)
 
-
     def pattern(self, image_index, position, draws: Draws | None = None):
         is_input = position == 0
         weight = torch.where(is_input, 0.0, 1.0 / self.samples)
