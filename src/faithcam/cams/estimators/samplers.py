@@ -7,12 +7,15 @@ Per-pixel noise is a transform of uniform draws u ∈ (0, 1): uniform-noise base
 min + (max − min) u, Gaussian ones and the kernel noise ε through the inverse normal CDF Φ⁻¹(u).
 
 - ``"random"``: i.i.d. draws (Smooth's default).
-- ``"sobol"`` (Expected's default): **low-discrepancy** where the dimension is small: the path
-  position α_r is the r-th point of a 1-D scrambled Sobol' sequence (Owen scrambling,
-  ``SobolEngine(scramble=True)``, one scrambling per image), so any prefix of n points is
-  uniform on [0, 1) and stratified; with a reference set D (``ReferenceSet``/``"others"``) the
-  reference of row r is the ((r − 1) mod R)-th image of a random permutation of D (per image;
-  every reference is used ⌊n/R⌋ or ⌈n/R⌉ times). Per-pixel noise stays i.i.d.
+- ``"sobol"`` (Expected's default): **low-discrepancy** where the dimension is small: row r's
+  path position α_r and, with a reference set D (``ReferenceSet``/``"others"``), its
+  reference are the r-th point (α, u) of a 2-D scrambled Sobol' sequence (Owen scrambling,
+  ``SobolEngine(scramble=True)``, one scrambling per image; 1-D without D): the reference is
+  the ⌊u R'⌋-th of the R' images of D other than the image itself. Any prefix of n points is
+  uniform and stratified jointly in (α, reference). (Cycling a permutation of D instead, as
+  before, gave each reference the α of a fixed quarter of [0, 1) when R = 4: Sobol' points
+  r ≡ c mod 4 share their first two binary digits, and the error stopped falling with n.)
+  Per-pixel noise stays i.i.d.
 - ``"qmc"``: ``"sobol"`` for α and the references, and a **Latin hypercube** over the n rows
   for every per-pixel draw (noise baselines and ε): pixel j of row r takes
   u = (π_j(r − 1) + v) / n, π_j(i) = (a_j i + c_j) mod n a random permutation of the n strata
@@ -23,7 +26,7 @@ min + (max − min) u, Gaussian ones and the kernel noise ε through the inverse
 - ``"sobol-antithetic"``: both.
 
 Every row keeps the marginal distribution of ``"random"`` (scrambled Sobol' points are
-uniform, a random permutation makes each pick and each stratum uniform, 1 − u ~ u), so every
+uniform, a random permutation makes each stratum uniform, 1 − u ~ u), so every
 sampler is unbiased; only the correlations between an image's rows change.
 """
 
@@ -69,11 +72,11 @@ def replicate_of(
 
 class Draws:
     """The random parts of one call's rows under ``sampler``: per image, its scrambled Sobol'
-    sequence (extended lazily), its permutation of the reference set and its Latin-hypercube
-    permutations, all from the image's own ``streams``; ``samples`` = n.
+    sequence (extended lazily) and its Latin-hypercube permutations, all from the image's own
+    ``streams``; ``samples`` = n.
 
     ``replicates`` = R > 1 (``tolerance=`` with a quasi-random sampler): the rows of an image
-    are R independent randomisations (own scrambling, permutation and hypercube), interleaved
+    are R independent randomisations (own scrambling and hypercube), interleaved
     (:func:`replicate_of`), so the spread of their means estimates the error (RQMC)."""
 
     def __init__(
@@ -93,52 +96,45 @@ class Draws:
         self.samples = -(-samples // replicates)  # the Latin hypercube's n per replicate
         self.n_references = n_references if self.sobol else None
         self._sequences: dict[tuple, tuple[SobolEngine, torch.Tensor]] = {}
-        self._permutations: dict[tuple, torch.Tensor] = {}
 
     def alpha(self, image_index: torch.Tensor, position: torch.Tensor) -> torch.Tensor:
-        """α of the rows: its replicate's (index)-th scrambled Sobol' point, or i.i.d."""
-        image_index = image_index.cpu()
+        """α of the rows: coordinate 0 of their replicate's scrambled Sobol' points, or i.i.d."""
         if not self.sobol:
-            return self.streams.uniform(image_index, position, "alpha").float().cpu()
+            return self.streams.uniform(image_index.cpu(), position, "alpha").float().cpu()
+        return self._sobol(image_index, position, 0).float()
+
+    def reference_uniforms(self, image_index: torch.Tensor, position: torch.Tensor):
+        """u ∈ [0, 1) choosing each row's reference: coordinate 1 of the same Sobol' points, so
+        that (α, reference) is stratified jointly."""
+        return self._sobol(image_index, position, 1)
+
+    def _sobol(self, image_index, position, coordinate: int) -> torch.Tensor:
+        """Coordinate ``coordinate`` of each row's point: the (index)-th point of the 1-D (2-D
+        with a reference set) scrambled Sobol' sequence of its image and replicate."""
+        image_index = image_index.cpu()
         replicate, index = replicate_of(position, self.replicates, self.unit)
         out = torch.empty(len(position), dtype=torch.float64)
         for b, r in torch.stack([image_index, replicate], 1).unique(dim=0).tolist():
             rows = (image_index == b) & (replicate == r)
-            out[rows] = self._sobol((b, r), index[rows])
-        return out.float()
+            out[rows] = self._points((b, r), index[rows])[:, coordinate]
+        return out
 
-    def _sobol(self, key: tuple[int, int], index: torch.Tensor) -> torch.Tensor:
-        engine, drawn = self._sequences.get(key, (None, torch.empty(0, dtype=torch.float64)))
+    def _points(self, key: tuple[int, int], index: torch.Tensor) -> torch.Tensor:
+        dimension = 1 if self.n_references is None else 2
+        empty = torch.empty(0, dimension, dtype=torch.float64)
+        engine, drawn = self._sequences.get(key, (None, empty))
         if engine is None:
             seed = self.streams.seed(key[0], f"alpha-{key[1]}" if key[1] else "alpha")
-            engine = SobolEngine(1, scramble=True, seed=seed)
+            engine = SobolEngine(dimension, scramble=True, seed=seed)
         needed = int(index.max()) + 1
         if needed > len(drawn):
-            more = engine.draw(needed - len(drawn), dtype=torch.float64).flatten()
-            drawn = torch.cat([drawn, more])
+            drawn = torch.cat([drawn, engine.draw(needed - len(drawn), dtype=torch.float64)])
         self._sequences[key] = (engine, drawn)
         return drawn[index]
 
     @property
     def stratified(self) -> bool:
         return self.n_references is not None
-
-    def picks(
-        self, image_index: torch.Tensor, position: torch.Tensor, shift: int = 0
-    ) -> torch.Tensor:
-        """Reference of each row: its image's (replicate's) permutation, cycled (``shift`` =
-        the next)."""
-        replicate, index = replicate_of(position, self.replicates, self.unit)
-        out = torch.empty(len(position), dtype=torch.long)
-        rows = zip(image_index.tolist(), replicate.tolist(), index.tolist(), strict=True)
-        for i, (b, r, k) in enumerate(rows):
-            if (b, r) not in self._permutations:
-                g = self.streams.generator(b, f"references-{r}" if r else "references")
-                perm = torch.randperm(self.n_references, generator=g, device=g.device)
-                self._permutations[b, r] = perm.cpu()
-            perm = self._permutations[b, r]
-            out[i] = perm[(k + shift) % len(perm)]
-        return out
 
     def uniform(self, plan: RowPlan, stream: str, shape: tuple) -> torch.Tensor:
         """(N, *shape) float64 draws u ~ U(0, 1) of ``stream`` (1 − u on antithetic rows)."""
@@ -210,17 +206,20 @@ def sample_baselines(
 def stratified_references(
     baseline: ReferenceSet, x: torch.Tensor, plan: RowPlan, draws: Draws
 ) -> torch.Tensor:
-    """Reference of each row from its image's cycled random permutation of the reference set;
-    a pick identical to the row's own image takes the next one of the cycle (uniform over the
-    others)."""
+    """Reference of each row from the second coordinate u of its Sobol' point: the ⌊u R'⌋-th
+    of the R' images of the set other than the row's own image (R' = R − 1 when the image is
+    in the set), so each pick is uniform over the others and (α, pick) is stratified."""
     images = baseline.images
     index = plan.image_index.cpu()
-    picks = draws.picks(index, plan.position).to(images.device)
-    chosen = images[picks].to(device=x.device, dtype=x.dtype)
+    u = draws.reference_uniforms(index, plan.position)
+    own = torch.full((len(index),), len(images), dtype=torch.long)  # R: not in the set
     if len(images) > 1:
-        itself = (chosen == x).flatten(1).all(1).to(images.device)
-        if bool(itself.any()):
-            following = draws.picks(index, plan.position, 1).to(images.device)
-            picks = torch.where(itself, following, picks)
-            chosen = images[picks].to(device=x.device, dtype=x.dtype)
-    return chosen
+        for b in index.unique().tolist():
+            row = int((index == b).nonzero()[0])
+            same = (images == x[row].to(images)).flatten(1).all(1).nonzero().flatten()
+            if len(same):
+                own[index == b] = int(same[0].cpu())
+    count = len(images) - (own < len(images)).long()
+    k = (u * count).floor().long().clamp(max=len(images) - 1)
+    picks = k + (k >= own).long()
+    return images[picks.to(images.device)].to(device=x.device, dtype=x.dtype)
