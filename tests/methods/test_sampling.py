@@ -26,7 +26,7 @@ from tests.methods.test_seed_methods import (
     naive_integrated,
 )
 
-SAMPLERS = ["random", "antithetic", "sobol", "sobol-antithetic"]
+SAMPLERS = ["random", "antithetic", "sobol", "sobol-antithetic", "qmc"]
 
 
 class SmoothNet(nn.Module):
@@ -76,6 +76,56 @@ def test_samplers_are_reproducible_with_a_seed(sampler) -> None:
     kw = dict(estimator="smooth", targets=0, samples=4, sampler=smooth, seed=1)
     s1 = faithcam.explain(model, images, "gradcam++", **kw).raw_maps
     assert torch.equal(s1, faithcam.explain(model, images, "gradcam++", **kw).raw_maps)
+
+
+@pytest.mark.parametrize("tolerance", [None, 0.1])
+@pytest.mark.parametrize("sampler", SAMPLERS)
+def test_an_image_gets_the_same_map_in_any_batch(sampler, tolerance) -> None:
+    """Per-image streams: image a alone, first of three, or second of two in another order,
+    with other batch sizes, gets the same map (and the same samples_used); another seed not."""
+    model = TanhHeadNet().eval()
+    a, b, c = torch.rand(3, 1, 3, 8, 8, generator=torch.Generator().manual_seed(7)) * 2
+    kw = dict(targets=0, samples=12, sampler=sampler, sigma=0.2, tolerance=tolerance, seed=3)
+
+    def run(images, batch_size, **options):
+        return faithcam.explain(model, images, "expected-gradcam", batch_size=batch_size,
+                                **{**kw, **options})  # fmt: skip
+
+    alone = run(a, 13)
+    for result, where in ((run(torch.cat([a, b, c]), 5), 0), (run(torch.cat([c, a]), 7), 1)):
+        torch.testing.assert_close(result.raw_maps[where], alone.raw_maps[0], atol=1e-6, rtol=1e-5)
+        if tolerance:
+            assert result.settings["samples_used"][where] == alone.settings["samples_used"][0]
+    other = run(a, 13, seed=4).raw_maps[0]
+    assert relative_error(other[None], alone.raw_maps) > 1e-3
+    if "sobol" not in sampler:
+        smooth = dict(estimator="smooth", targets=0, samples=6, seed=2, sampler=sampler.replace(
+            "sobol-", ""), tolerance=tolerance)  # fmt: skip
+        one = faithcam.explain(model, a, "gradcam++", batch_size=3, **smooth).raw_maps[0]
+        two = faithcam.explain(model, torch.cat([b, a]), "gradcam++", **smooth).raw_maps[1]
+        torch.testing.assert_close(two, one, atol=1e-6, rtol=1e-5)
+
+
+def test_qmc_pixel_draws_are_a_latin_hypercube() -> None:
+    """Under "qmc", each pixel's n uniform-noise baselines (an image spanning [0, 1]: x' = u)
+    fall one in each stratum [j/n, (j + 1)/n), and so do Φ(ε/(σ·range)) of the kernel noise,
+    also across chunk boundaries."""
+    n = 8
+    image = torch.rand(1, 3, 5, 5)
+    image.view(-1)[:2] = torch.tensor([0.0, 1.0])
+    estimator = Expected(samples=n, sampler="qmc", sigma=0.1)
+    baselines, uniforms = [], []
+    for chunk in estimator.chunks(image, batch_size=3, generator=torch.Generator().manual_seed(0)):
+        sample = (chunk.plan.role == ROLE_SAMPLE).nonzero().flatten()
+        reference = chunk.references[sample]
+        alpha = chunk.plan.alpha[sample].view(-1, 1, 1, 1)
+        epsilon = chunk.inputs[sample] - (reference + alpha * (image - reference))
+        baselines.append(reference)
+        uniforms.append(torch.special.ndtr(epsilon.double() / 0.1))
+    for draws in (torch.cat(baselines), torch.cat(uniforms)):
+        strata = (draws * n).floor().long().flatten(1)
+        assert len(draws) == n
+        assert (strata.sort(0).values == torch.arange(n).view(-1, 1)).all()
 
 
 @functools.cache
@@ -300,3 +350,83 @@ def test_released_variant_trapezoid_is_m_times_the_integral_rule() -> None:
     result = faithcam.explain(model, image, "integrated-gradcam", targets=0, steps=m,
                               variant="released", rule="trapezoid")  # fmt: skip
     torch.testing.assert_close(result.raw_maps[0], left + (f[1] - f[0]) / 2, rtol=1e-5, atol=1e-5)
+
+
+class IdentityLayerLinearHead(nn.Module):
+    """A = x at the layer (an identity 1×1 conv), then GAP and a linear head: the per-sample map
+    of Expected Grad-CAM with a black baseline is ReLU(α d + e) per pixel, d = Σ_k x_k w_k / hw,
+    e = Σ_k ε_k w_k / hw ~ N(0, τ²), τ = σ · range(x) · ‖w‖ / hw."""
+
+    WEIGHT = (1.0, -2.0, 0.5)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.features = nn.Conv2d(3, 3, 1, bias=False)
+        self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(3, 2))
+        with torch.no_grad():
+            self.features.weight.copy_(torch.eye(3).view(3, 3, 1, 1))
+            self.head[2].weight.copy_(torch.tensor([self.WEIGHT, (0.3, 0.2, 0.1)]))
+
+    def forward(self, x):
+        return self.head(self.features(x))
+
+
+def closed_form_expected_map(images: torch.Tensor, sigma: float) -> torch.Tensor:
+    """E over α ~ U(0, 1) and e of ReLU(α d + e): ∫₀¹ (μ Φ(μ/τ) + τ φ(μ/τ)) dα, μ = α d
+    (the mean of a rectified normal), by 200-node Gauss–Legendre quadrature."""
+    from scipy.stats import norm
+
+    x = images.double().numpy()
+    w = np.array(IdentityLayerLinearHead.WEIGHT)
+    hw = x.shape[2] * x.shape[3]
+    d = np.einsum("bkhw,k->bhw", x, w) / hw
+    flat = x.reshape(len(x), -1)
+    tau = (sigma * (flat.max(1) - flat.min(1)) * np.linalg.norm(w) / hw)[:, None, None]
+    nodes, weights = np.polynomial.legendre.leggauss(200)
+    total = 0
+    for a, weight in zip((nodes + 1) / 2, weights / 2, strict=True):
+        mu = a * d
+        total = total + weight * (mu * norm.cdf(mu / tau) + tau * norm.pdf(mu / tau))
+    return torch.from_numpy(total)
+
+
+def test_tolerance_under_quasi_random_sampling_keeps_its_promise_and_stops_sooner() -> None:
+    """Randomised-QMC replicates: ≥ 90 % of maps within the tolerance of the closed-form map, and
+    fewer samples than i.i.d. sampling (whose standard error is Welford's) needs for it."""
+    model = IdentityLayerLinearHead().eval()
+    images = torch.rand(8, 3, 8, 8, generator=torch.Generator().manual_seed(0)) * 2 - 0.5
+    reference = closed_form_expected_map(images, 0.1)
+    kw = dict(layer="features", targets=0, baseline="black", sigma=0.1, samples=512,
+              tolerance=0.1, batch_size=256)  # fmt: skip
+    used = {}
+    for sampler in ("random", "sobol", "qmc"):
+        errors, used[sampler] = [], []
+        for seed in range(4):
+            result = faithcam.explain(model, images, "expected-gradcam", seed=seed,
+                                      sampler=sampler, **kw)  # fmt: skip
+            errors.append(relative_error(result.raw_maps.double(), reference))
+            used[sampler] += result.settings["samples_used"]
+        assert (torch.cat(errors) <= 0.1).float().mean() >= 0.9, (sampler, errors)
+    median = {s: float(np.median(u)) for s, u in used.items()}
+    assert median["qmc"] < 0.8 * median["random"] and median["sobol"] < median["random"], median
+
+
+def test_replicate_standard_error_equals_numpy_on_the_replicate_means() -> None:
+    """Rows dealt to R = 4 replicates in chunks of any size: the mean and √(Σ s²/R)/‖mean‖,
+    s² the sample variance of the replicate means, as numpy computes them."""
+    from faithcam.cams.estimators.reduce import Replicates
+
+    values = torch.rand(2, 16, 3, 3, generator=torch.Generator().manual_seed(0))
+    moments = Replicates(2, replicates=4)
+    position = torch.arange(1, 17)
+    for start, stop in ((0, 5), (5, 6), (6, 16)):
+        for image in (0, 1):
+            rows = slice(start, stop)
+            moments.add(torch.full((stop - start,), image), values[image, rows], position[rows])
+    for image in (0, 1):
+        v = values[image].double().numpy()
+        means = np.stack([v[r::4].mean(0) for r in range(4)])  # position p → (p − 1) mod 4
+        expected = np.sqrt(means.var(0, ddof=1).sum() / 4) / np.linalg.norm(v.mean(0))
+        assert moments.relative_standard_error()[image] == pytest.approx(expected, rel=1e-5)
+        np.testing.assert_allclose(moments.mean[image].numpy(), v.mean(0), rtol=1e-6)
+    assert moments.count.tolist() == [16, 16]

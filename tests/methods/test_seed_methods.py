@@ -12,6 +12,7 @@ import torch
 
 import faithcam
 from faithcam.cams.estimators import Expected, Integrated
+from faithcam.cams.estimators.streams import Streams
 from faithcam.engine.normalization import Normalization
 from tests.helpers import GapLinearNet
 from tests.methods.test_estimators import TanhHeadNet
@@ -96,7 +97,8 @@ def test_averaged_gradient_variant_is_the_right_riemann_sum_and_equals_gradcam_o
 
 
 def test_expected_equals_a_naive_monte_carlo_loop_with_the_same_draws() -> None:
-    """Draw order of one chunk: α (rand), the references' picks (randint), the noise (randn)."""
+    """The draws of row r: α (rand, float64), the reference's pick (randint) and the noise
+    (Φ⁻¹ of rand, float64), each from the image's own generator for (stream, r)."""
     model = TanhHeadNet().eval()
     image = torch.rand(1, 3, 8, 8) * 2
     references = torch.rand(3, 3, 8, 8) * 2
@@ -105,10 +107,16 @@ def test_expected_equals_a_naive_monte_carlo_loop_with_the_same_draws() -> None:
         model, image, "expected-gradcam", targets=1, samples=n, sigma=sigma, seed=seed,
         baseline=faithcam.ReferenceSet(references), batch_size=64, sampler="random",
     )  # fmt: skip
-    generator = torch.Generator().manual_seed(seed)
-    alpha = torch.rand(n + 1, generator=generator)
-    picks = torch.randint(3, (n + 1,), generator=generator)
-    noise = torch.randn((n + 1, 3, 8, 8), generator=generator)
+    streams = Streams.of(image, torch.Generator().manual_seed(seed))
+
+    def uniform(stream, r, shape=()):
+        u = torch.rand(shape, generator=streams.generator(0, stream, r), dtype=torch.float64)
+        return u * (1 - 2.0**-52) + 2.0**-53
+
+    alpha = [float(uniform("alpha", r)) for r in range(n + 1)]
+    picks = [int(torch.randint(3, (1,), generator=streams.generator(0, "baseline", r)))
+             for r in range(n + 1)]  # fmt: skip
+    noise = [torch.special.ndtri(uniform("noise", r, (3, 8, 8))).float() for r in range(n + 1)]
     value_range = image.max() - image.min()
     total = 0
     for r in range(1, n + 1):

@@ -101,10 +101,14 @@ class UniformNoise(Baseline):
     stochastic = True
 
     def __call__(self, images, image_index, generator):
+        return self.from_uniform(images, random_like(images, generator, uniform=True))
+
+    def from_uniform(self, images: torch.Tensor, uniform: torch.Tensor) -> torch.Tensor:
+        """min + (max − min) · u per image, u ∈ [0, 1) shaped like ``images``."""
         flat = images.flatten(1)
         low = flat.amin(1).view(-1, 1, 1, 1)
         high = flat.amax(1).view(-1, 1, 1, 1)
-        return low + (high - low) * random_like(images, generator, uniform=True)
+        return low + (high - low) * uniform
 
 
 class GaussianNoise(Baseline):
@@ -119,6 +123,10 @@ class GaussianNoise(Baseline):
 
     def __call__(self, images, image_index, generator):
         return images + gaussian_noise(images, self.std, generator)
+
+    def from_normal(self, images: torch.Tensor, normal: torch.Tensor) -> torch.Tensor:
+        """x + std · range(x) · z, z ~ N(0, 1) shaped like ``images``."""
+        return images + normal * (self.std * value_range(images))
 
 
 class ReferenceSet(Baseline):

@@ -9,7 +9,8 @@ the samples become one map (the formula each implements is in its class docstrin
 The package: :mod:`.base` (the Estimator class and its sample rows), :mod:`.rows` (row plans),
 :mod:`.runner` (the one run loop and its stop rule), :mod:`.reduce` (weighted and running
 means, Welford), :mod:`.integrated` (+ quadrature rules), :mod:`.sampling` and
-:mod:`.samplers` (the Monte-Carlo estimators and how they draw).
+:mod:`.samplers` (the Monte-Carlo estimators and how they draw), :mod:`.streams` (each
+image's own random streams: the same image, the same map, in any batch).
 """
 
 from __future__ import annotations

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from faithcam.cams.baselines import Baseline, ReferenceSet, gaussian_noise
+from faithcam.cams.baselines import Baseline, ReferenceSet, value_range
 from faithcam.cams.estimators.rows import (
     AVERAGE_GRADIENTS,
     BASELINE_ROW,
@@ -35,7 +35,8 @@ from faithcam.cams.estimators.rows import (
     RowPlan,
     roles,
 )
-from faithcam.cams.estimators.samplers import Draws, antithetic_baselines, stratified_references
+from faithcam.cams.estimators.samplers import QUASI_RANDOM, Draws, sample_baselines
+from faithcam.cams.estimators.streams import Streams
 from faithcam.engine.capture import activations_at, capture_batches
 from faithcam.engine.normalization import Normalization
 from faithcam.errors import FaithcamTypeError, FaithcamValueError
@@ -45,6 +46,9 @@ if TYPE_CHECKING:
     from faithcam.engine.capture import Capture
     from faithcam.engine.request import Request
 
+# Independent randomisations of a quasi-random sampler under tolerance= (randomised QMC): the
+# spread of their R means estimates the error, with R − 1 degrees of freedom.
+RQMC_REPLICATES = 8
 MapFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 Progress = Callable[[int], None] | None
 
@@ -61,6 +65,7 @@ class Estimator:
     relative_activations: bool = False  # averaged-gradient only: A(x) − A(x')
     sampler: str = "random"  # see faithcam.cams.estimators.samplers
     tolerance: float | None = None  # sampling estimators: stop at this relative standard error
+    random_rows: bool = False  # whether rows have random parts (drawn per image: Draws)
 
     def __repr__(self) -> str:
         fields = ", ".join(f"{k}={v!r}" for k, v in self.settings().items() if k != "estimator")
@@ -73,12 +78,12 @@ class Estimator:
 
     def pattern(
         self,
+        image_index: torch.Tensor,
         position: torch.Tensor,
-        generator: torch.Generator | None,
         draws: Draws | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(alpha, weight, role) of the rows at ``position`` (0 ≤ position < rows_per_image);
-        ``draws``: the state of a non-random sampler (None for ``"random"``)."""
+        """(alpha, weight, role) of the rows at ``position`` (0 ≤ position < rows_per_image)
+        of the images ``image_index``; ``draws``: the call's random parts (random_rows)."""
         raise NotImplementedError
 
     def settings(self) -> dict[str, Any]:
@@ -120,16 +125,18 @@ class Estimator:
 
     def plan(self, image_index, position, generator, draws: Draws | None) -> RowPlan:
         """The RowPlan of the rows at ``position`` of the images ``image_index``."""
-        alpha, weight, role = self.pattern(position, generator, draws)
+        alpha, weight, role = self.pattern(image_index, position, draws)
         return RowPlan(image_index, alpha.float(), weight.float(), role, position)
 
-    def draws(self, generator: torch.Generator | None) -> Draws | None:
-        """The per-call state of a non-random sampler (None for ``"random"``)."""
-        if self.sampler == "random":
+    def draws(self, images: torch.Tensor, generator: torch.Generator | None) -> Draws | None:
+        """The random parts of the call's rows, per image (None without random parts)."""
+        if not self.random_rows:
             return None
         references = self.baseline if isinstance(self.baseline, ReferenceSet) else None
         size = None if references is None else len(references.images)
-        return Draws(self.sampler, generator, size)
+        quasi = self.tolerance is not None and self.sampler in QUASI_RANDOM
+        replicates = RQMC_REPLICATES if quasi else 1
+        return Draws(self.sampler, Streams.of(images, generator), self.samples, size, replicates)
 
     def chunks(
         self,
@@ -143,13 +150,13 @@ class Estimator:
         with ``draws``) or, by default, the fixed-count plan."""
         fixed = self.fixed_baselines(images, generator)
         if plans is None:
-            draws = self.draws(generator)
+            draws = self.draws(images, generator)
             plans = self.plans(len(images), batch_size, generator, draws)
         for plan in plans:
             yield self._chunk(images, plan, fixed, generator, draws)
 
     def _chunk(self, images, plan: RowPlan, fixed, generator, draws: Draws | None) -> Chunk:
-        """The inputs of one planned chunk (the draws of a non-random sampler: samplers.py)."""
+        """The inputs of one planned chunk (the random parts: ``draws``, samplers.py)."""
         plan.image_index = plan.image_index.to(images.device)
         index = plan.image_index
         x = images[index]
@@ -159,12 +166,10 @@ class Estimator:
         if fixed is not None:
             inputs = fixed[index] + alpha * (x - fixed[index])
         elif self.baseline is not None:
-            if draws is not None and draws.stratified:
-                references = stratified_references(self.baseline, x, plan.position, draws)
-            else:
+            if draws is None:
                 references = self.baseline(x, index, generator)
-            if draws is not None and draws.antithetic:
-                references = antithetic_baselines(self.baseline, x, plan, references, draws)
+            else:
+                references = sample_baselines(self.baseline, x, plan, draws)
             inputs = references + alpha * (x - references)
         # the input rows are the images themselves, bit for bit (x' + 1·(x − x') need not be)
         is_input = (plan.role == ROLE_INPUT).to(x.device).view(-1, 1, 1, 1)
@@ -172,11 +177,8 @@ class Estimator:
         if self.noise > 0:
             is_sample = (plan.role == ROLE_SAMPLE).to(x.device, x.dtype).view(-1, 1, 1, 1)
             # σ × the range of the image itself, not of the interpolated point
-            noise = gaussian_noise(x, self.noise, generator)
-            if draws is not None and draws.antithetic:
-                cpu_index = plan.image_index.cpu()
-                noise = draws.pair("noise", cpu_index, plan.position, noise, lambda e, r: -e)
-            inputs = inputs + is_sample * noise
+            epsilon = draws.normal(plan, "noise", tuple(x.shape[1:])).to(x)
+            inputs = inputs + is_sample * epsilon * (self.noise * value_range(x))
         return Chunk(plan, inputs, references if self.reference == OWN_REFERENCE else None)
 
     def fixed_baselines(
@@ -212,7 +214,7 @@ class Vanilla(Estimator):
     name = "vanilla"
     rows_per_image = 1
 
-    def pattern(self, position, generator, draws=None):
+    def pattern(self, image_index, position, draws=None):
         one = torch.ones(len(position))
         return one, one, roles(position)
 

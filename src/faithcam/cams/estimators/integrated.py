@@ -107,7 +107,7 @@ class Integrated(Estimator):
             return self.steps + int(self.relative_activations)
         return self.steps + (1 if self.rule == "left" else 2)
 
-    def pattern(self, position, generator, draws=None):
+    def pattern(self, image_index, position, draws=None):
         m = self.steps
         role = roles(position)
         if self.variant == "averaged-gradient":

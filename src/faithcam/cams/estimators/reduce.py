@@ -156,9 +156,12 @@ class RunningMean(Accumulator):
     estimators) or map(A(x), G_r) (averaged-gradient ones) with their variance
     (:class:`Welford`), and the plain mean of the gradients, over the rows used so far."""
 
-    def __init__(self, n_images: int) -> None:
+    def __init__(self, n_images: int, replicates: int = 1, unit: int = 1) -> None:
         super().__init__(n_images)
-        self.moments = Welford(n_images)
+        if replicates > 1:
+            self.moments: Welford | Replicates = Replicates(n_images, replicates, unit)
+        else:
+            self.moments = Welford(n_images)
         self.gradient_sum: torch.Tensor | None = None
 
     def add_samples(self, estimator, request, chunk, captured, rows, weighting) -> None:
@@ -175,7 +178,7 @@ class RunningMean(Accumulator):
                 self.gradient_sum = self.zeros(gradients)
             self.gradient_sum.index_add_(0, image, gradients)
             values = weighting(self.input_activations.index_select(0, image), gradients)
-        self.moments.add(image, values)
+        self.moments.add(image, values, chunk.plan.position[rows.weighted.cpu()])
 
     def finish(self, estimator: Estimator) -> Estimate:
         used = [int(c) for c in self.moments.count]
@@ -198,7 +201,8 @@ class Welford:
         self.mean: torch.Tensor | None = None
         self.m2: torch.Tensor | None = None
 
-    def add(self, image: torch.Tensor, values: torch.Tensor) -> None:
+    def add(self, image: torch.Tensor, values: torch.Tensor, position=None) -> None:
+        """Merge per-sample ``values`` of the images ``image`` (``position``: unused)."""
         if self.mean is None:
             self.mean = values.new_zeros((len(self.count), *values.shape[1:]))
             self.m2 = torch.zeros_like(self.mean)
@@ -230,3 +234,54 @@ class Welford:
         error = torch.where(variance_of_mean == 0, torch.zeros_like(error), error)
         error = torch.where(k < 2, torch.full_like(error, math.inf), error)
         return error.tolist()
+
+
+class Replicates:
+    """Running per-image sums of the per-sample maps of R interleaved independent randomisations
+    of a quasi-random sampler (randomised QMC; rows to replicates: :func:`.replicate_of`).
+
+    The estimate is the mean of all rows; with equal counts it is the mean of the R replicate
+    means M̄_1 … M̄_R, whose variance is estimated without bias by Σ_pixels s²/R, s² the sample
+    variance of the replicate means (Owen, "Monte Carlo theory, methods and examples", §17.2);
+    the i.i.d. variance of the rows (:class:`Welford`) overstates a quasi-random mean's error.
+    """
+
+    def __init__(self, n_images: int, replicates: int, unit: int = 1) -> None:
+        self.replicates, self.unit = replicates, unit
+        self.count = torch.zeros(n_images, dtype=torch.long)
+        self.counts = torch.zeros(n_images, replicates, dtype=torch.long)
+        self.sums: torch.Tensor | None = None
+
+    def add(self, image: torch.Tensor, values: torch.Tensor, position: torch.Tensor) -> None:
+        """Add per-sample ``values`` of the images ``image`` at row ``position``."""
+        from faithcam.cams.estimators.samplers import replicate_of
+
+        n_images, r = len(self.count), self.replicates
+        if self.sums is None:
+            self.sums = values.new_zeros((n_images * r, *values.shape[1:]))
+        cell = image.cpu() * r + replicate_of(position.cpu(), r, self.unit)[0]
+        self.sums.index_add_(0, cell.to(values.device), values)
+        self.counts.view(-1).index_add_(0, cell, torch.ones_like(cell))
+        self.count = self.counts.sum(1)
+
+    @property
+    def mean(self) -> torch.Tensor | None:
+        if self.sums is None:
+            return None
+        total = self.sums.view(len(self.count), self.replicates, *self.sums.shape[1:]).sum(1)
+        count = self.count.to(total.device, total.dtype).clamp(min=1)
+        return total / count.view(-1, *([1] * (total.dim() - 1)))
+
+    def relative_standard_error(self) -> list[float]:
+        """√(Σ s²/R) / ‖mean‖ per image (inf until every replicate has a sample; 0 for a zero
+        map with no spread)."""
+        if self.sums is None:
+            return [math.inf] * len(self.count)
+        sums = self.sums.view(len(self.count), self.replicates, -1)
+        counts = self.counts.to(sums.device, sums.dtype)
+        means = sums / counts.clamp(min=1).unsqueeze(-1)
+        variance_of_mean = means.var(1, unbiased=True).sum(1) / self.replicates
+        error = variance_of_mean.sqrt() / self.mean.flatten(1).norm(dim=1)
+        error = torch.where(variance_of_mean == 0, torch.zeros_like(error), error)
+        empty = (self.counts == 0).any(1).to(error.device)
+        return torch.where(empty, torch.full_like(error, math.inf), error).tolist()

@@ -17,7 +17,13 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from faithcam.cams.estimators.reduce import Estimate, RunningMean, WeightedMean, Welford
+from faithcam.cams.estimators.reduce import (
+    Estimate,
+    Replicates,
+    RunningMean,
+    WeightedMean,
+    Welford,
+)
 from faithcam.cams.estimators.rows import RowPlan
 from faithcam.cams.estimators.samplers import Draws
 from faithcam.engine.capture import capture_batches
@@ -39,12 +45,13 @@ def estimate(
     """Every planned sample row of the request's images through the capture engine, reduced
     to one estimate per image (``weighting`` forms the per-sample maps)."""
     images, generator, batch_size = request.images, request.generator, request.batch_size
-    draws = estimator.draws(generator)
+    draws = estimator.draws(images, generator)
     if estimator.tolerance is None:
         reducer: WeightedMean | RunningMean = WeightedMean(len(images))
         plans = estimator.plans(len(images), batch_size, generator, draws)
     else:
-        reducer = RunningMean(len(images))
+        replicates, unit = (draws.replicates, draws.unit) if draws is not None else (1, 1)
+        reducer = RunningMean(len(images), replicates, unit)
         rule = Tolerance(estimator, reducer.moments, draws)
         plans = rule.plans(len(images), batch_size, generator)
     chunks = estimator.chunks(images, batch_size, generator, plans, draws)
@@ -63,16 +70,22 @@ class Tolerance:
     map's relative L2 error is then within the tolerance on ≥ 90 % of images), or its
     ``samples`` are used up.
 
-    The variance is the i.i.d. one, conservative for the correlated samplers; it is checked
-    once an image has at least ``MIN_TOLERANCE_SAMPLES`` samples (and whole antithetic pairs).
-    Images that stop get no more rows.
+    The variance is the i.i.d. one (Welford) for ``"random"`` and ``"antithetic"`` (conservative
+    for antithetic pairs); for the quasi-random samplers the rows are ``RQMC_REPLICATES``
+    independent randomisations and the variance is that of their means
+    (:class:`.Replicates`), the error a quasi-random mean actually has. It is checked once an
+    image has at least ``MIN_TOLERANCE_SAMPLES`` samples, on whole antithetic pairs and equal
+    counts per replicate. Images that stop get no more rows.
     """
 
-    def __init__(self, estimator: Estimator, moments: Welford, draws: Draws | None) -> None:
+    def __init__(
+        self, estimator: Estimator, moments: Welford | Replicates, draws: Draws | None
+    ) -> None:
         self.estimator = estimator
         self.moments = moments
         self.draws = draws
-        self.step = 2 if draws is not None and draws.antithetic else 1
+        # checks fall on whole antithetic pairs and equal counts per replicate
+        self.step = 1 if draws is None else draws.unit * draws.replicates
 
     def plans(
         self, n_images: int, batch_size: int, generator: torch.Generator | None
@@ -98,8 +111,8 @@ class Tolerance:
         served = []
         for b in active:
             k = min(share, batch_size - len(index), n + 1 - next_position[b])
-            if k > 1 and (next_position[b] + k - 1) % self.step:
-                k -= 1  # end the block on a whole antithetic pair
+            if k > (next_position[b] + k - 1) % self.step:
+                k -= (next_position[b] + k - 1) % self.step  # end on a whole step
             if k <= 0:
                 continue
             index += [b] * k

@@ -22,12 +22,14 @@ from faithcam.cams.estimators.rows import (
 )
 from faithcam.cams.estimators.samplers import Draws, check_sampler
 from faithcam.engine.validation import check_count
+from faithcam.errors import FaithcamValueError
 
 
 class MonteCarlo(Estimator):
     """An estimator of ``samples`` random rows per image, plus the input row (weight 0)."""
 
     samples: int = 1
+    random_rows = True
 
     def settings(self):
         return {
@@ -73,7 +75,9 @@ class Expected(MonteCarlo):
     Sobol' α, stratified references; at equal error it needed 0.21–0.41× the samples of i.i.d.
     draws on every model of ``benchmarks/bench_convergence.py``), ``"random"`` (i.i.d., the draws of
     earlier versions), ``"antithetic"`` (antithetic noise pairs; no gain measured),
-    ``"sobol-antithetic"``; all unbiased. ``tolerance``: stop sampling an image once twice the
+    ``"sobol-antithetic"``, ``"qmc"`` (Sobol' α and references, a Latin hypercube over every
+    per-pixel draw); all unbiased; every image's draws are its own (the same map in any
+    batch). ``tolerance``: stop sampling an image once twice the
     estimated relative standard error of its map is at most this, i.e. its relative L2 error
     is within the tolerance with high probability (``samples`` is then the cap; the numbers
     used are in ``CamResult.settings["samples_used"]``).
@@ -104,12 +108,10 @@ class Expected(MonteCarlo):
     def described(self) -> dict:
         return {"variant": self.variant, "samples": self.samples, "baseline": repr(self.baseline)}
 
-    def pattern(self, position, generator, draws: Draws | None = None):
-        if draws is not None and draws.sobol:
-            random_alpha = draws.alpha(position)
-        else:
-            device = generator.device if generator is not None else None
-            random_alpha = torch.rand(len(position), generator=generator, device=device).cpu()
+    def pattern(self, image_index, position, draws: Draws | None = None):
+        if draws is None:
+            raise FaithcamValueError("Expected.pattern: the call's draws are needed (draws=)")
+        random_alpha = draws.alpha(image_index, position)
         is_input = position == 0
         alpha = torch.where(is_input, 1.0, random_alpha)
         weight = torch.where(is_input, 0.0, 1.0 / self.samples)
@@ -120,9 +122,10 @@ class Smooth(MonteCarlo):
     """SmoothGrad-style gradient (Omeiza et al., "Smooth Grad-CAM++", 2019):
     G = (1/n) Σ_r ∂y^c/∂A (x + ε_r), ε_r ~ N(0, (σ · range(x))²); map = weighting(A(x), G).
 
-    ``sampler="antithetic"`` draws the noise in pairs (ε, −ε); ``tolerance`` as in Expected."""
+    ``sampler="antithetic"`` draws the noise in pairs (ε, −ε), ``"qmc"`` as a Latin hypercube
+    over the n rows; ``tolerance`` as in Expected."""
 
-    SAMPLERS = ("random", "antithetic")
+    SAMPLERS = ("random", "antithetic", "qmc")
 
     def __init__(
         self,
@@ -137,8 +140,7 @@ class Smooth(MonteCarlo):
         self.sampler = check_sampler(sampler, self.SAMPLERS)
         self.tolerance = check_tolerance(tolerance)
 
-
-    def pattern(self, position, generator, draws: Draws | None = None):
+    def pattern(self, image_index, position, draws: Draws | None = None):
         is_input = position == 0
         weight = torch.where(is_input, 0.0, 1.0 / self.samples)
         return torch.ones(len(position)), weight, roles(position)
