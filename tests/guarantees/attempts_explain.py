@@ -375,7 +375,7 @@ def grayscale_images_for_an_rgb_model(folder: Path) -> Verdict:
 
     gray = _images(2)[:, :1]
     return expect_refusal(lambda: faithcam.explain(_gap(), gray, "gradcam", 1, layer="features"),
-                          "images", "1 channel", "model expects 3")  # fmt: skip
+                          "images", "1 channel", "takes 3 channels")  # fmt: skip
 
 
 @attempt(CHANNELS)
@@ -384,7 +384,7 @@ def grayscale_images_for_an_rgb_model_with_the_automatic_layer(folder: Path) -> 
 
     gray = _images(2)[:, :1]
     return expect_refusal(lambda: faithcam.explain(_gap(), gray, "hirescam", 1),
-                          "images", "1 channel", "model expects 3")  # fmt: skip
+                          "images", "1 channel", "takes 3 channels")  # fmt: skip
 
 
 @attempt(CHANNELS)
@@ -393,7 +393,7 @@ def grayscale_images_for_an_rgb_model_in_deletion(folder: Path) -> Verdict:
 
     gray, maps = _images(2)[:, :1], torch.rand(2, 16, 16)
     return expect_refusal(lambda: deletion(_gap(), gray, maps, 1, curve_steps=4),
-                          "images", "1 channel", "model expects 3")  # fmt: skip
+                          "images", "1 channel", "takes 3 channels")  # fmt: skip
 
 
 @attempt(CHANNELS)

@@ -413,7 +413,9 @@ class _OtherIds(ToyShapes):
 
 @attempt("error message: studies")
 def study_items_whose_id_is_not_dataset_ids(folder: Path) -> Verdict:
-    return expect_refusal(lambda: study(folder / "s.sqlite", _OtherIds(n=8)), "dataset[0]", "id")
+    return expect_refusal(
+        lambda: study(folder / "s.sqlite", _OtherIds(n=8)), "item 0 has id", "dataset.ids[0]"
+    )
 
 
 @attempt("error message: studies")

@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -81,10 +82,21 @@ def test_stochastic_rows_do_not_depend_on_batching(tmp_path) -> None:
     _run(tmp_path / "a.sqlite", batch_size=4, **kwargs)
     _run(tmp_path / "b.sqlite", batch_size=3, **kwargs)
     a, b = ResultStore(tmp_path / "a.sqlite").rows(), ResultStore(tmp_path / "b.sqlite").rows()
-    assert len(a) == 8 * len(study_setup.METRICS) and a == b
+    assert len(a) == 8 * len(study_setup.METRICS)
+    _same_rows(a, b)
     # ... and each image has its own stream: explaining it alone gives its stored row
     _run(tmp_path / "c.sqlite", batch_size=1, **kwargs)
-    assert ResultStore(tmp_path / "c.sqlite").rows() == a
+    _same_rows(ResultStore(tmp_path / "c.sqlite").rows(), a)
+
+
+def _same_rows(found, expected) -> None:
+    """The same rows; values equal up to float32 rounding: the maps are bit-identical across
+    batchings (per-image streams), but a metric's forward over a batch of another size may
+    round differently (seen at the 8th digit of a deletion score); another draw would differ
+    by far more."""
+    assert [row[:4] for row in found] == [row[:4] for row in expected]
+    values = np.array([row[4] for row in found], dtype=float)
+    np.testing.assert_allclose(values, [row[4] for row in expected], rtol=1e-6, atol=1e-7)
 
 
 def test_tensors_in_metric_kwargs_enter_the_key_and_objects_are_refused(tmp_path) -> None:

@@ -16,6 +16,7 @@ import faithcam
 from faithcam.cams.baselines import GaussianNoise, value_range
 from faithcam.cams.estimators.reduce import Welford
 from faithcam.cams.estimators.runner import Tolerance
+from faithcam.cams.estimators.streams import Streams
 from tests.methods.test_estimators import TanhHeadNet
 from tests.methods.test_seed_methods import naive_activations_and_gradient, naive_gradcam_term
 from tests.methods.test_tolerance_edges import StopRuleEstimator
@@ -64,18 +65,25 @@ def test_expected_noise_on_shifted_images_equals_the_naive_loop() -> None:
 
 
 def naive_expected(model, image, references, n, sigma, seed, relu=True) -> torch.Tensor:
-    """(1/n) Σ_r ReLU(Σ_k (A^k(x̃_r) − A^k(x'_r)) GAP(G^k(x̃_r))) with one chunk's draws: α
-    (rand), the references' picks (randint), the noise (randn), σ scaled by max − min; target
-    class 1 (``relu=False``: without the per-sample ReLU, to show that a test can tell)."""
-    generator = torch.Generator().manual_seed(seed)
-    alpha = torch.rand(n + 1, generator=generator)
-    picks = torch.randint(len(references), (n + 1,), generator=generator)
-    noise = torch.randn((n + 1, *image.shape[1:]), generator=generator)
+    """(1/n) Σ_r ReLU(Σ_k (A^k(x̃_r) − A^k(x'_r)) GAP(G^k(x̃_r))) with each row's draws from the
+    image's own stream (test_seed_methods): α (rand), the reference's pick (randint), the noise
+    (Φ⁻¹ of rand), σ scaled by max − min; target class 1 (``relu=False``: without the
+    per-sample ReLU, to show that a test can tell)."""
+    streams = Streams.of(image, torch.Generator().manual_seed(seed))
+
+    def uniform(stream, r, shape=()):
+        u = torch.rand(shape, generator=streams.generator(0, stream, r), dtype=torch.float64)
+        return u * (1 - 2.0**-52) + 2.0**-53
+
     spread = float(image.max() - image.min())
     total = torch.zeros(())
     for r in range(1, n + 1):
-        base = references[picks[r]][None]
-        x_r = base + alpha[r] * (image - base) + noise[r] * sigma * spread
+        alpha = float(uniform("alpha", r))
+        picker = streams.generator(0, "baseline", r)
+        pick = int(torch.randint(len(references), (1,), generator=picker))
+        noise = torch.special.ndtri(uniform("noise", r, tuple(image.shape[1:]))).float()
+        base = references[pick][None]
+        x_r = base + alpha * (image - base) + noise * sigma * spread
         a_r, g_r = naive_activations_and_gradient(model, x_r, 1)
         a_base, _ = naive_activations_and_gradient(model, base, 1)
         term = naive_gradcam_term(a_r - a_base, g_r)

@@ -24,7 +24,12 @@ class StopRuleEstimator:
 
 
 class AntitheticDraws:
+    """What the stop rule reads of antithetic draws: checks fall on whole pairs (unit 2) of
+    one i.i.d. stream (no randomised replicates)."""
+
     antithetic = True
+    unit = 2
+    replicates = 1
 
 
 def run_plans(n_images, samples, tolerance, batch_size, maps, draws=None):
