@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 # Torch pins from ../shared/ENVIRONMENT.md (these wheels lie on local disk here and in CI).
 TORCH_PINS := torch==2.14.1 torchvision==0.29.1
 
-.PHONY: install demo figure serve serve-screenshot test test-peers golden test-cuda test-without-peers lint docs bench mutation mutation-sample mutants clean
+.PHONY: install demo figure serve serve-screenshot test test-peers peer-suite golden test-cuda test-without-peers lint docs bench mutation mutation-sample mutants clean
 .PHONY: figures compare-figure evaluate-screenshot convergence-figure
 .PHONY: adversarial truth truth-quick truth-seeds
 
@@ -65,6 +65,10 @@ test: $(STAMP)
 # The agreement tests against the live peers (pytorch-grad-cam, torchcam, Captum, Quantus).
 test-peers: $(STAMP)
 	$(BIN)/python -m pytest -m "peers and not slow and not cuda"
+
+# pytorch-grad-cam's own test suite (from its sdist, via pip) run through the drop-in.
+peer-suite: $(STAMP)
+	$(BIN)/python scripts/peer_suite.py
 
 # Regenerate tests/golden/ from the live peers (after a peer upgrade or a changed test input).
 golden: $(STAMP)

@@ -9,6 +9,9 @@ Every public class of the peer is here (the 25 of ``dir(pytorch_grad_cam)``), wi
 in each module's docstring (:mod:`~faithcam.compat.pytorch_grad_cam.base_cam` first).
 """
 
+import sys as _sys
+import types as _types
+
 from faithcam.compat.pytorch_grad_cam import metrics, utils
 from faithcam.compat.pytorch_grad_cam.ablation_layer import (
     AblationLayer,
@@ -76,3 +79,31 @@ __all__ = [
     "run_dff_on_image",
     "utils",
 ]
+
+# The peer's per-method module paths (``from pytorch_grad_cam.grad_cam import GradCAM``, as its
+# tests and many notebooks write) are aliases of this package's classes.
+PEER_MODULES = {
+    "ablation_cam": ("AblationCAM", "AblationLayer"),
+    "eigen_cam": ("EigenCAM",),
+    "eigen_grad_cam": ("EigenGradCAM",),
+    "fem": ("FEM",),
+    "finer_cam": ("FinerCAM",),
+    "fullgrad_cam": ("FullGrad",),
+    "grad_cam": ("GradCAM",),
+    "grad_cam_elementwise": ("GradCAMElementWise",),
+    "grad_cam_plusplus": ("GradCAMPlusPlus",),
+    "hirescam": ("HiResCAM",),
+    "kpca_cam": ("KPCA_CAM",),
+    "layer_cam": ("LayerCAM",),
+    "random_cam": ("RandomCAM",),
+    "refine_cam": ("RefineCAM",),
+    "score_cam": ("ScoreCAM",),
+    "seg_eigen_cam": ("SegEigenCAM",),
+    "shapley_cam": ("ShapleyCAM",),
+    "xgrad_cam": ("XGradCAM",),
+}
+for _path, _names in PEER_MODULES.items():
+    _module = _types.ModuleType(f"{__name__}.{_path}", f"pytorch-grad-cam's {_path} module")
+    for _name in _names:
+        setattr(_module, _name, globals()[_name])
+    _sys.modules[_module.__name__] = globals()[_path] = _module
