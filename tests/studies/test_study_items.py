@@ -5,6 +5,7 @@ warning); items without boxes stay in every metric that needs none."""
 from __future__ import annotations
 
 import math
+import re
 import warnings
 
 import pytest
@@ -13,7 +14,7 @@ from torch.utils.data import Dataset
 
 from faithcam.errors import FaithcamTypeError, FaithcamValueError
 from faithcam.studies.items import INDEX_ID_WARNING
-from faithcam.studies.store import ResultStore
+from faithcam.studies.store import ResultStore, StoreError
 from faithcam.studies.study import run_study
 from tests.helpers import GapLinearNet
 
@@ -194,3 +195,14 @@ def test_deletion_curves_are_stored_per_image_and_integrate_to_the_stored_value(
         assert area == pytest.approx(values[image_id], abs=1e-5)
     _run(store, Counting(3))  # resumed: nothing doubled
     assert len(ResultStore(store).curves()) == 3
+
+
+def test_items_with_ids_that_changed_since_their_rows_are_refused_on_resume(tmp_path):
+    """Ids only in the items: each done item's SHA-256 is compared as it loads (issue 24)."""
+    store = tmp_path / "s.sqlite"
+    _run(store, Counting(3))
+    changed = Counting(3)
+    changed.images[1] += 0.5
+    expected = rf"^store: {re.escape(str(store))}: 1 images changed .*photo-1"
+    with pytest.raises(StoreError, match=expected):
+        _run(store, changed)

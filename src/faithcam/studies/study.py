@@ -242,7 +242,7 @@ def _check_same_images(store: Path, ids: list[str], inputs: dict[str, set[str]],
 
 def _todo(
     main_store: ResultStore, items: StudyItems, settings: str, expected: int, world: int,
-    loading: tuple[int, int, int],
+    loading: tuple[int, int],
 ) -> tuple[list[int], set[str], dict[str, set[str]]]:  # fmt: skip
     """(indices of the images whose rows are not all stored yet, the ids done, each stored
     image's input SHA-256s), once the stored ones are checked where the ids are known before
@@ -255,7 +255,7 @@ def _todo(
         has_ids = getattr(items.dataset, "ids", None) is not None
         _check_same_images(main_store.path, items.ids, inputs, has_ids)
         done_indices = [i for i, image_id in enumerate(items.ids) if image_id in done]
-        loader, _ = _loader(items, done_indices, *loading, 1)  # this process reads them all
+        loader, _ = _loader(items, done_indices, *loading, rank=0, world=1)  # reads them all
         changed = [
             image_id
             for batch in loader
@@ -362,10 +362,14 @@ def _batch_targets(model: nn.Module, images: torch.Tensor, targets: torch.Tensor
 
 class _Fresh:
     """Drops the items of a batch whose rows are stored already (when only the items know
-    their ids) and refuses an id seen twice; the reporter forgets the dropped items' work."""
+    their ids), after checking that each is the image its rows were made from (``inputs``: the
+    SHA-256s stored in ``store``), and refuses an id seen twice; the reporter forgets the
+    dropped items' work."""
 
-    def __init__(self, done: set[str], filter_done: bool, inputs: dict[str, set[str]]) -> None:
-        self.done, self.filter_done, self.inputs = done, filter_done, inputs
+    def __init__(
+        self, done: set[str], filter_done: bool, inputs: dict[str, set[str]], store: Path
+    ) -> None:
+        self.done, self.filter_done, self.inputs, self.store = done, filter_done, inputs, store
         self.seen: set[str] = set()
         self.dropped = 0
 
@@ -381,7 +385,7 @@ class _Fresh:
                 if i in self.done and self.inputs.get(i) != {sha}
             ]  # fmt: skip
             if changed:
-                _refuse_changed(Path("the store"), changed, True)
+                _refuse_changed(self.store, changed, True)
         keep = [k for k, i in enumerate(ids) if not (self.filter_done and i in self.done)]
         self.dropped = len(ids) - len(keep)
         return None if not keep else batch if len(keep) == len(ids) else select(batch, keep)
@@ -575,7 +579,7 @@ def run_study(
         {**(fingerprint or {}), **plan.data_key},
     )  # fmt: skip
     main_store, rank_store = _open_stores(store, settings, described, rank, world)
-    loading = (batch_size, num_workers, 0)
+    loading = (batch_size, num_workers)
     expected = len(methods) * len(metrics)
     todo, done, inputs = _todo(main_store, items, settings, expected, world, loading)
     loader, n_items = _loader(items, todo, batch_size, num_workers, rank, world)
@@ -585,7 +589,7 @@ def run_study(
         {"metric_kwargs": metric_kwargs, "batch_size": batch_size,
          "normalization": plan.normalization},
     )  # fmt: skip
-    fresh = _Fresh(done, items.ids is None, inputs)
+    fresh = _Fresh(done, items.ids is None, inputs, main_store.path)
     _stream(loader, run, fresh, n_items, progress if rank == 0 else False)
     if world > 1:
         dist.barrier()

@@ -47,7 +47,7 @@ from faithcam.engine.layers import ResolvedLayer, resolve_layer
 from faithcam.engine.model_state import model_guard
 from faithcam.engine.request import Request
 from faithcam.engine.targets import CallableTarget, ClassLogit, Target
-from faithcam.engine.validation import check_images, check_model, model_device
+from faithcam.engine.validation import check_flag, check_images, check_model, model_device
 from faithcam.errors import FaithcamNotImplementedError, FaithcamTypeError, FaithcamValueError
 
 PeerTarget = Callable[[torch.Tensor], torch.Tensor]
@@ -123,9 +123,8 @@ class BaseCAM:
         eigen_smooth: bool = False,
     ) -> np.ndarray:
         """(B, H, W) float32 maps in [0, 1], scaled and combined as pytorch-grad-cam does."""
-        for flag, value in (("aug_smooth", aug_smooth), ("eigen_smooth", eigen_smooth)):
-            if not isinstance(value, bool):
-                raise FaithcamTypeError(f"{flag}: expected True or False, got {value!r}")
+        check_flag("aug_smooth", aug_smooth)
+        check_flag("eigen_smooth", eigen_smooth)
         images = check_images(input_tensor)
         images = images.to(model_device(self.model, images.device))
         target = peer_target(targets, len(images))
