@@ -113,7 +113,7 @@ def test_qmc_pixel_draws_are_a_latin_hypercube() -> None:
     n = 8
     image = torch.rand(1, 3, 5, 5)
     image.view(-1)[:2] = torch.tensor([0.0, 1.0])
-    estimator = Expected(samples=n, sampler="qmc", sigma=0.1)
+    estimator = Expected(samples=n, sampler="qmc", sigma=0.1, baseline="uniform")
     baselines, uniforms = [], []
     for chunk in estimator.chunks(image, batch_size=3, generator=torch.Generator().manual_seed(0)):
         sample = (chunk.plan.role == ROLE_SAMPLE).nonzero().flatten()
@@ -135,7 +135,7 @@ def unbiased_setup(baseline: str):
     torch.manual_seed(0)
     images = torch.rand(2, 3, 8, 8) * 2
     base = faithcam.ReferenceSet(torch.rand(4, 3, 8, 8)) if baseline == "references" else None
-    kw = dict(targets=0, baseline=base, sigma=0.2)
+    kw = dict(targets=0, baseline=base or "uniform", sigma=0.2)
     reference = faithcam.explain(
         model, images, "expected-gradcam", samples=4096, seed=1000, batch_size=4097,
         sampler="random", **kw,
@@ -430,3 +430,19 @@ def test_replicate_standard_error_equals_numpy_on_the_replicate_means() -> None:
         assert moments.relative_standard_error()[image] == pytest.approx(expected, rel=1e-5)
         np.testing.assert_allclose(moments.mean[image].numpy(), v.mean(0), rtol=1e-6)
     assert moments.count.tolist() == [16, 16]
+
+
+@pytest.mark.parametrize("baseline", ["black", "references"])
+def test_qmc_draws_what_sobol_draws_without_per_pixel_noise(baseline) -> None:
+    """With no per-pixel draws (a black or data baseline, σ = 0) the default "qmc" is exactly
+    "sobol" (the same α and references), so the measurements of "sobol" on those cases hold for
+    the default."""
+    model = TanhHeadNet().eval()
+    images = torch.rand(2, 3, 8, 8, generator=torch.Generator().manual_seed(3))
+    if baseline == "references":
+        baseline = faithcam.ReferenceSet(torch.rand(4, 3, 8, 8))
+    kw = dict(targets=0, baseline=baseline, sigma=0.0, samples=16, seed=7)
+    qmc = faithcam.explain(model, images, "expected-gradcam", **kw)
+    sobol = faithcam.explain(model, images, "expected-gradcam", sampler="sobol", **kw)
+    assert qmc.settings["sampler"] == "qmc"
+    torch.testing.assert_close(qmc.raw_maps, sobol.raw_maps, rtol=0, atol=0)

@@ -7,7 +7,7 @@ Per-pixel noise is a transform of uniform draws u ∈ (0, 1): uniform-noise base
 min + (max − min) u, Gaussian ones and the kernel noise ε through the inverse normal CDF Φ⁻¹(u).
 
 - ``"random"``: i.i.d. draws (Smooth's default).
-- ``"sobol"`` (Expected's default): **low-discrepancy** where the dimension is small: row r's
+- ``"sobol"``: **low-discrepancy** where the dimension is small: row r's
   path position α_r and, with a reference set D (``ReferenceSet``/``"others"``), its
   reference are the r-th point (α, u) of a 2-D scrambled Sobol' sequence (Owen scrambling,
   ``SobolEngine(scramble=True)``, one scrambling per image; 1-D without D): the reference is
@@ -16,11 +16,13 @@ min + (max − min) u, Gaussian ones and the kernel noise ε through the inverse
   before, gave each reference the α of a fixed quarter of [0, 1) when R = 4: Sobol' points
   r ≡ c mod 4 share their first two binary digits, and the error stopped falling with n.)
   Per-pixel noise stays i.i.d.
-- ``"qmc"``: ``"sobol"`` for α and the references, and a **Latin hypercube** over the n rows
-  for every per-pixel draw (noise baselines and ε): pixel j of row r takes
-  u = (π_j(r − 1) + v) / n, π_j(i) = (a_j i + c_j) mod n a random permutation of the n strata
-  per pixel (a_j a random unit mod n, c_j uniform), v ~ U(0, 1). Each pixel's n draws cover
-  the n strata of [0, 1) once; n = ``samples``.
+- ``"qmc"`` (Expected's default): ``"sobol"`` for α and the references, and a **Latin
+  hypercube** over the n rows for every per-pixel draw (noise baselines and ε): pixel j of row
+  r takes u = (π_j(r − 1) + v) / n, π_j(i) = (a_j i + c_j) mod n a random permutation of the n
+  strata per pixel (a_j a random unit mod n, c_j uniform), v ~ U(0, 1). Each pixel's n draws
+  cover the n strata of [0, 1) once; n = ``samples`` (per replicate under ``tolerance=``).
+  Without per-pixel draws (a black, blurred or data baseline with σ = 0) it draws exactly what
+  ``"sobol"`` draws.
 - ``"antithetic"``: α_r i.i.d., and the per-pixel draws come in antithetic pairs: rows (1, 2),
   (3, 4), … take u and 1 − u (ε and −ε; uniform noise U and 1 − U about the image's range).
 - ``"sobol-antithetic"``: both.
