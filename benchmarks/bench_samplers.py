@@ -118,13 +118,16 @@ def study(name: str, args) -> dict:
 
     start = time.perf_counter()
     reference = maps(args.reference, args.reference_sampler, 10**6)
+    # an all-zero reference map has no relative error: such images are left out (and counted)
+    kept = reference.flatten(1).norm(dim=1) > 0
+    reference = reference[kept]
     squared = {s: [] for s in args.samplers}
     mean = {s: [] for s in args.samplers}
     spread = {s: [] for s in args.samplers}
     norm2 = reference.flatten(1).norm(dim=1) ** 2
     for sampler in args.samplers:
         for n in args.n:
-            estimates = torch.stack([maps(n, sampler, s) for s in range(args.seeds)])
+            estimates = torch.stack([maps(n, sampler, s)[kept] for s in range(args.seeds)])
             runs = torch.cat([relative_errors(m, reference) for m in estimates])
             squared[sampler].append((runs**2).mean().item())
             mean[sampler].append(runs.mean().item())
@@ -147,6 +150,7 @@ def study(name: str, args) -> dict:
         "baseline": options["baseline"],
         "sigma": common.get("sigma", "default"),
         "targets": options["targets"],
+        "zero_reference_images": int((~kept).sum()),
         "seconds": time.perf_counter() - start,
     }
 
