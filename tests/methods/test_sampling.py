@@ -446,3 +446,25 @@ def test_qmc_draws_what_sobol_draws_without_per_pixel_noise(baseline) -> None:
     sobol = faithcam.explain(model, images, "expected-gradcam", sampler="sobol", **kw)
     assert qmc.settings["sampler"] == "qmc"
     torch.testing.assert_close(qmc.raw_maps, sobol.raw_maps, rtol=0, atol=0)
+
+
+def test_qmc_under_tolerance_deals_whole_hypercubes_to_each_replicate() -> None:
+    """With tolerance= (8 interleaved replicates) each replicate's rows form Latin hypercubes of
+    HYPERCUBE_BLOCK rows in turn: the uniform-noise baselines (x' = u) of rows 8q … 8q + 7 of a
+    replicate fall one in each stratum [j/8, (j + 1)/8), whatever the cap."""
+    from faithcam.cams.estimators.samplers import HYPERCUBE_BLOCK
+
+    image = torch.rand(1, 3, 4, 4)
+    image.view(-1)[:2] = torch.tensor([0.0, 1.0])
+    estimator = Expected(samples=256, sampler="qmc", baseline="uniform", tolerance=0.01)
+    rows = {}
+    for chunk in estimator.chunks(image, batch_size=50, generator=torch.Generator().manual_seed(1)):
+        for i in (chunk.plan.role == ROLE_SAMPLE).nonzero().flatten().tolist():
+            rows[int(chunk.plan.position[i])] = chunk.references[i]
+    n = HYPERCUBE_BLOCK
+    for replicate in (0, 5):
+        for block in (0, 3):
+            positions = [1 + replicate + 8 * (block * n + i) for i in range(n)]
+            draws = torch.stack([rows[p] for p in positions])
+            strata = (draws * n).floor().long().flatten(1)
+            assert (strata.sort(0).values == torch.arange(n).view(-1, 1)).all(), (replicate, block)
