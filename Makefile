@@ -123,7 +123,7 @@ truth: $(STAMP)
 	OMP_NUM_THREADS=2 $(BIN)/faithcam truth --out build/truth --resume --update-doc docs/truth.md
 
 truth-quick: $(STAMP)
-	OMP_NUM_THREADS=2 $(BIN)/faithcam truth --quick --out build/truth-quick --update-doc docs/truth.md --doc-section quick
+	OMP_NUM_THREADS=2 $(BIN)/faithcam truth --quick --out build/truth-quick --update-doc docs/truth.md --doc-section quick --update-readme README.md
 
 truth-seeds: $(STAMP)
 	OMP_NUM_THREADS=2 $(BIN)/faithcam truth --cases $(SEED_CASES) --methods gradcam,hirescam,integrated-gradcam,expected-gradcam --images 8 --out build/truth-seeds --resume --update-doc docs/truth.md --doc-section seeds

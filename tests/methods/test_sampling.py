@@ -276,6 +276,26 @@ def test_quadrature_rules_equal_the_naive_sums() -> None:
     assert result.settings["rule"] == "gauss-legendre"
 
 
+@pytest.mark.parametrize(("variant", "scale"), [("paper", 1.0), ("released", 5.0)])
+def test_right_rule_is_figure_one_grid(variant, scale) -> None:
+    """Figure 1's grid, i = 1 … m: by hand, (1/m) Σ_{i=1}^{m} ReLU(ΔA_i · GAP(G_i)) with
+    ΔA_i = A(x' + (i/m)(x − x')) − A(x'); the released variant sums (m × the average, with
+    A(x_i) itself in place of ΔA_i)."""
+    model = TanhHeadNet().eval()
+    image = torch.rand(1, 3, 8, 8) * 2
+    base, m = torch.zeros_like(image), 5
+    a_base, _ = naive_activations_and_gradient(model, base, 1)
+    by_hand = 0
+    for i in range(1, m + 1):
+        a_i, g_i = naive_activations_and_gradient(model, image * (i / m), 1)
+        delta = a_i - a_base if variant == "paper" else a_i
+        by_hand = by_hand + torch.relu(naive_gradcam_term(delta, g_i)) * scale / m
+    result = faithcam.explain(model, image, "integrated-gradcam", targets=1, steps=m,
+                              rule="right", variant=variant, batch_size=3)  # fmt: skip
+    torch.testing.assert_close(result.raw_maps[0], by_hand, rtol=1e-5, atol=1e-6)
+    assert result.settings["rule"] == "right"
+
+
 @functools.cache
 def tolerance_setup():
     model = SaturatingNet().eval()

@@ -13,9 +13,11 @@ from faithcam.truth.report import DOC_END, DOC_START
 def test_truth_command_writes_the_leaderboard(tmp_path, capsys):
     doc = tmp_path / "doc.md"
     doc.write_text(f"before\n{DOC_START}\nold\n{DOC_END}\nafter\n")
+    readme = tmp_path / "README.md"
+    readme.write_text("# x\n<!-- truth:readme:start -->\nold\n<!-- truth:readme:end -->\nend\n")
     code = main(["truth", "--quick", "--cases", "masked-head,and", "--methods",
                  "gradcam,hirescam,cam,fullgrad", "--images", "2", "--out", str(tmp_path / "out"),
-                 "--update-doc", str(doc)])  # fmt: skip
+                 "--update-doc", str(doc), "--update-readme", str(readme)])  # fmt: skip
     assert code == 0
     out = tmp_path / "out"
     with open(out / "leaderboard.csv") as handle:
@@ -35,6 +37,10 @@ def test_truth_command_writes_the_leaderboard(tmp_path, capsys):
     text = doc.read_text()
     assert text.startswith("before\n") and text.endswith("after\n") and "old" not in text
     assert "| hirescam |" in text
+    compact = readme.read_text().splitlines()
+    assert compact[0] == "# x" and compact[-1] == "end" and "old" not in compact
+    assert compact[3] == "| # | method | mean rank [95 %] ↓ | mean Spearman ρ ↑ |"
+    assert compact[5].startswith("| 1 | hirescam | 1.0 [")  # the only perfect map on both cases
     printed = capsys.readouterr().out
     assert "hirescam" in printed and "mean rank" in printed
 
@@ -46,6 +52,7 @@ def test_truth_command_writes_the_leaderboard(tmp_path, capsys):
         (["--methods", "nope"], "methods: unknown 'nope'"),
         (["--images", "1"], "--images"),
         (["--update-doc", "missing.md"], "--update-doc"),
+        (["--update-readme", "missing.md"], "--update-readme: no file missing.md"),
     ],
 )
 def test_truth_command_errors_name_the_argument(tmp_path, capsys, args, words):

@@ -39,6 +39,11 @@ def add_truth_command(commands) -> None:
         "--resume", action="store_true",
         help="reuse the cases an interrupted run finished (OUT/cases/*.json, same settings)",
     )  # fmt: skip
+    command.add_argument(
+        "--update-readme", metavar="README",
+        help="also write the compact leaderboard between the file's <!-- truth:readme:start --> "
+        "and <!-- truth:readme:end --> markers",
+    )  # fmt: skip
     command.add_argument("--quiet", action="store_true", help="no progress bar or table")
     command.set_defaults(run=run_truth)
 
@@ -64,6 +69,8 @@ def run_truth(args: argparse.Namespace) -> int:
         raise FaithcamValueError(f"--images: need at least 2 (for intervals), got {images}")
     if args.update_doc:
         report.check_doc(Path(args.update_doc), args.doc_section)
+    if args.update_readme:
+        report.check_doc(Path(args.update_readme), "readme", "--update-readme")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     bar = tqdm(total=len(chosen) * (len(entries) + 1), disable=args.quiet, unit="step")
@@ -85,6 +92,8 @@ def run_truth(args: argparse.Namespace) -> int:
     (out / "leaderboard.md").write_text(tables, encoding="utf-8")
     if args.update_doc:
         report.update_doc(Path(args.update_doc), tables, args.doc_section)
+    if args.update_readme:
+        report.update_doc(Path(args.update_readme), report.readme_table(summaries, title), "readme")
     page = Report(f"faithcam truth: {title}")
     page.paragraph(
         "Each map (ReLU of the raw map at the layer's resolution) is scored against the "

@@ -40,7 +40,10 @@ class Integrated(Estimator):
     and the predicted class); A(x') is the i = 0 row's activations.
 
     ``rule`` (variants "paper" and "released") is the quadrature of ∫₀¹ f(α) dα, f the
-    per-step map: ``"left"`` (default, the authors' grid: α_i = i/m, weights 1/m; error O(1/m)),
+    per-step map: ``"left"`` (default, the grid of the authors' notebook: α_i = i/m,
+    i = 0 … m−1, weights 1/m; error O(1/m)), ``"right"`` (the grid drawn in the paper's
+    Figure 1: i = 1 … m, weights 1/m; one more forward, the α = 0 node for A(x'); Figure 1
+    sums the steps, m × this average, the same map up to scale),
     ``"trapezoid"`` (α_i = i/m, i = 0 … m, end weights 1/(2m); O(1/m²) for a smooth f; one more
     forward, the α = 1 node), ``"gauss-legendre"`` (the m Gauss–Legendre nodes mapped to
     [0, 1], exact for polynomials of degree 2m − 1; one more forward for A(x')). The
@@ -48,7 +51,7 @@ class Integrated(Estimator):
     """
 
     VARIANTS = ("paper", "released", "averaged-gradient")
-    RULES = ("left", "trapezoid", "gauss-legendre")
+    RULES = ("left", "right", "trapezoid", "gauss-legendre")
 
     def __init__(
         self,
@@ -129,15 +132,18 @@ class Integrated(Estimator):
         return alpha, weight, torch.where(position == 1, ROLE_BASELINE, role)
 
     def _quadrature_pattern(self, position):
-        """Position 0: the input (weight 0); 1: x' (α = 0); trapezoid: p ≥ 2 is node i = p − 1
-        (α = i/m, i = 1 … m); Gauss–Legendre: p ≥ 2 is node p − 2."""
+        """Position 0: the input (weight 0); 1: x' (α = 0); trapezoid and right: p ≥ 2 is node
+        i = p − 1 (α = i/m, i = 1 … m); Gauss–Legendre: p ≥ 2 is node p − 2."""
         m = self.steps
         scale = 1.0 if self.variant == "paper" else float(m)  # "released" sums the steps
         node = (position - 1).clamp(min=0)
-        if self.rule == "trapezoid":
+        if self.rule in ("trapezoid", "right"):
             alpha = torch.where(position == 0, 1.0, node / m)
             end = (node == 0) | (node == m)
-            weight = torch.where(end, 0.5 / m, 1.0 / m) * scale
+            if self.rule == "right":  # x' (node 0) only gives A(x'): f(0) is not a node
+                weight = torch.where(node == 0, 0.0, 1.0 / m) * scale
+            else:
+                weight = torch.where(end, 0.5 / m, 1.0 / m) * scale
         else:
             nodes, weights = self._gauss_legendre()
             j = (position - 2).clamp(min=0)
