@@ -86,10 +86,14 @@ def load_models(names: list[str], photos: int, shapes: int, size: int):
     return out
 
 
-def per_sample_maps(model, layer, images, targets, sampler, n, seed, normalization, batch_size):
+def per_sample_maps(
+    model, layer, images, targets, sampler, n, seed, normalization, batch_size, options=None
+):
     """(B, n, h, w): the per-sample maps ReLU(gradcam(A(x̃_r) − A(x'_r), G(x̃_r))) of
-    Expected Grad-CAM with ``sampler``, in row order (their mean is ``explain``'s map)."""
-    estimator = Expected(samples=n, sampler=sampler).bind(images, as_normalization(normalization))
+    Expected Grad-CAM with ``sampler`` (and ``options``: baseline, sigma), in row order (their
+    mean is ``explain``'s map)."""
+    estimator = Expected(samples=n, sampler=sampler, **(options or {}))
+    estimator = estimator.bind(images, as_normalization(normalization))
     resolved = resolve_layer(model, layer, images)
     target = as_target(targets).bind(len(images), images.device)
     generator = make_generator(seed, None, images.device)
@@ -114,13 +118,15 @@ def samplers_study(model, layer, images, normalization, args, grid) -> dict:
     reference = faithcam.explain(
         model, images, "expected-gradcam", layer=layer, targets=targets, samples=args.reference,
         seed=10**6, normalization=normalization, batch_size=args.batch_size,
+        **estimator_options(args),
     ).raw_maps  # fmt: skip
     ref_norm = reference.flatten(1).norm(dim=1)
     squared = {s: np.zeros(len(grid)) for s in args.samplers}
     for sampler in args.samplers:
         for seed in range(args.seeds):
             maps = per_sample_maps(model, layer, images, targets, sampler, max(grid), seed,
-                                   normalization, args.batch_size)  # fmt: skip
+                                   normalization, args.batch_size,
+                                   estimator_options(args))  # fmt: skip
             prefix = maps.cumsum(1)
             for i, n in enumerate(grid):
                 error = (prefix[:, n - 1] / n - reference).flatten(1).norm(dim=1) / ref_norm
@@ -137,6 +143,13 @@ def samplers_study(model, layer, images, normalization, args, grid) -> dict:
         "reference_rmse": math.sqrt(ref_sq),
         "targets": targets,
     }
+
+
+def estimator_options(args) -> dict:
+    """Expected Grad-CAM's baseline and σ when given (``--baseline``, ``--sigma``), else its
+    defaults."""
+    options = {"baseline": args.baseline, "sigma": args.sigma}
+    return {k: v for k, v in options.items() if v is not None}
 
 
 def samples_ratio(n: list[int], base: list[float], other: list[float], n_other=None) -> float:
@@ -246,6 +259,8 @@ def main() -> None:
     parser.add_argument("--max-n", type=int, default=256)
     parser.add_argument("--samplers", nargs="+", default=SAMPLERS)
     parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--baseline", help="Expected Grad-CAM's baseline (default: its own)")
+    parser.add_argument("--sigma", type=float, help="Expected Grad-CAM's σ (default: its own)")
     parser.add_argument("--rule-models", nargs="*", default=["shapes"])
     parser.add_argument("--rule-reference", type=int, default=1024)
     parser.add_argument("--rule-max-steps", type=int, default=64)

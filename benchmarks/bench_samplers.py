@@ -4,8 +4,10 @@ relative L2 error of the map at n samples against a high-sample i.i.d. reference
 Cases (``--cases``):
 
 - ``resnet18-random``: torchvision ResNet-18 with seeded random weights (``torch.manual_seed(0)``)
-  at ``layer2``, the default noise baseline (uniform noise), targets 1, 2, … (issue 28's case);
+  at ``layer2``, the uniform-noise baseline (``baseline="uniform"``), targets 1, 2, … (issue
+  28's case);
 - ``resnet18-random-others``: the same model with a data-aware D (``baseline="others"``);
+- ``resnet18-random-black``: the same model with the black baseline;
 - ``shapes-<arch>``: the bundled ShapesBench models (trained) on ShapesBench images, D = the
   other images, their predicted classes;
 - ``mobilenet_v2``: the offline ImageNet MobileNetV2 (trained) at ``features`` on real photos,
@@ -19,6 +21,9 @@ prefixes of one long run would not be its estimates). Error: ‖M_n − M_ref‖
 maps, root-mean-square over images and seeds; the reference's own error is removed,
 e² − c/R, with c from the i.i.d. curve e² = c (1/n + 1/R) (i.i.d. references only: with
 heavy-tailed per-sample maps this under-corrects, and a quasi-random reference is closer).
+Every sampler is unbiased, so its mean squared error is the trace of its covariance, which the
+spread of the ``--seeds`` independent runs estimates with no reference at all: ``spread`` is
+√(mean over images of Σ_pixels s² / ‖M_ref‖²), s² the sample variance over seeds.
 
     python -m benchmarks.bench_samplers --out benchmarks/results/samplers.json
 """
@@ -65,8 +70,9 @@ def load_case(name: str, images: int, size: int):
         model = torchvision.models.resnet18().eval()
         x = photos(images, size)
         options = {"targets": list(range(1, images + 1)), "normalization": IMAGENET}
-        if name.endswith("others"):
-            options["baseline"] = "others"
+        options["baseline"] = {"others": "others", "black": "black"}.get(
+            name.rsplit("-", 1)[-1], "uniform"
+        )
         return model, "layer2", x, options
     if name.startswith("shapes-"):
         from faithcam.data import ShapesBench
@@ -103,6 +109,8 @@ def study(name: str, args) -> dict:
         with torch.inference_mode():
             options["targets"] = model(images).argmax(1).tolist()
     common = dict(layer=layer, batch_size=args.batch_size, **options)
+    if args.sigma is not None:
+        common["sigma"] = args.sigma
 
     def maps(samples, sampler, seed):
         return faithcam.explain(model, images, "expected-gradcam", samples=samples,
@@ -110,14 +118,21 @@ def study(name: str, args) -> dict:
 
     start = time.perf_counter()
     reference = maps(args.reference, args.reference_sampler, 10**6)
+    # an all-zero reference map has no relative error: such images are left out (and counted)
+    kept = reference.flatten(1).norm(dim=1) > 0
+    reference = reference[kept]
     squared = {s: [] for s in args.samplers}
     mean = {s: [] for s in args.samplers}
+    spread = {s: [] for s in args.samplers}
+    norm2 = reference.flatten(1).norm(dim=1) ** 2
     for sampler in args.samplers:
         for n in args.n:
-            runs = torch.cat([relative_errors(maps(n, sampler, s), reference)
-                              for s in range(args.seeds)])  # fmt: skip
+            estimates = torch.stack([maps(n, sampler, s)[kept] for s in range(args.seeds)])
+            runs = torch.cat([relative_errors(m, reference) for m in estimates])
             squared[sampler].append((runs**2).mean().item())
             mean[sampler].append(runs.mean().item())
+            variance = estimates.double().var(0).flatten(1).sum(1)  # trace of the covariance
+            spread[sampler].append((variance / norm2).mean().sqrt().item())
     grid = np.array(args.n, dtype=float)
     c = float(np.mean(np.array(squared["random"]) / (1 / grid + 1 / args.reference)))
     # the reference's own error, c/R, is known for an i.i.d. reference only
@@ -129,10 +144,13 @@ def study(name: str, args) -> dict:
             s: np.sqrt(np.maximum(np.array(v) - floor, 1e-12)).tolist() for s, v in squared.items()
         },
         "mean_raw_error": mean,
+        "spread": spread,
         "reference_rmse": float(np.sqrt(floor)),
         "layer": layer,
-        "baseline": options.get("baseline", "uniform (default)"),
+        "baseline": options["baseline"],
+        "sigma": common.get("sigma", "default"),
         "targets": options["targets"],
+        "zero_reference_images": int((~kept).sum()),
         "seconds": time.perf_counter() - start,
     }
 
@@ -144,12 +162,15 @@ def table(results: dict) -> str:
         ns = case["n"]
         lines.append(
             f"\n**{name}** (layer `{case['layer']}`, baseline {case['baseline']}, "
+            f"σ {case.get('sigma', 'default')}, "
             f"reference error {case['reference_rmse']:.3f}, {case['seconds']:.0f} s)\n"
         )
-        lines.append("| sampler | " + " | ".join(f"n = {n}" for n in ns) + " |")
-        lines.append("|---|" + "---:|" * len(ns))
+        header = [f"n = {n}" for n in ns] + [f"spread n = {n}" for n in ns]
+        lines.append("| sampler | " + " | ".join(header) + " |")
+        lines.append("|---|" + "---:|" * len(header))
         for sampler, errors in case["rmse"].items():
-            lines.append(f"| {sampler} | " + " | ".join(f"{e:.3f}" for e in errors) + " |")
+            values = errors + case.get("spread", {}).get(sampler, [])
+            lines.append(f"| {sampler} | " + " | ".join(f"{e:.3f}" for e in values) + " |")
     return "\n".join(lines)
 
 
@@ -164,6 +185,7 @@ def main() -> None:
     parser.add_argument("--reference-sampler", default="random")
     parser.add_argument("--seeds", type=int, default=4)
     parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--sigma", type=float, help="Expected Grad-CAM's σ (default: its own)")
     parser.add_argument("--out", default=str(ROOT / "benchmarks/results/samplers.json"))
     args = parser.parse_args()
     if "random" not in args.samplers:

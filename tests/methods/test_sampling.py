@@ -135,7 +135,7 @@ def unbiased_setup(baseline: str):
     torch.manual_seed(0)
     images = torch.rand(2, 3, 8, 8) * 2
     base = faithcam.ReferenceSet(torch.rand(4, 3, 8, 8)) if baseline == "references" else None
-    kw = dict(targets=0, baseline=base, sigma=0.2)
+    kw = dict(targets=0, baseline=base or "uniform", sigma=0.2)
     reference = faithcam.explain(
         model, images, "expected-gradcam", samples=4096, seed=1000, batch_size=4097,
         sampler="random", **kw,
@@ -450,3 +450,41 @@ def test_replicate_standard_error_equals_numpy_on_the_replicate_means() -> None:
         assert moments.relative_standard_error()[image] == pytest.approx(expected, rel=1e-5)
         np.testing.assert_allclose(moments.mean[image].numpy(), v.mean(0), rtol=1e-6)
     assert moments.count.tolist() == [16, 16]
+
+
+@pytest.mark.parametrize("baseline", ["black", "references"])
+def test_qmc_draws_what_sobol_draws_without_per_pixel_noise(baseline) -> None:
+    """With no per-pixel draws (a black or data baseline, σ = 0) the default "qmc" is exactly
+    "sobol" (the same α and references), so the measurements of "sobol" on those cases hold for
+    the default."""
+    model = TanhHeadNet().eval()
+    images = torch.rand(2, 3, 8, 8, generator=torch.Generator().manual_seed(3))
+    if baseline == "references":
+        baseline = faithcam.ReferenceSet(torch.rand(4, 3, 8, 8))
+    kw = dict(targets=0, baseline=baseline, sigma=0.0, samples=16, seed=7)
+    qmc = faithcam.explain(model, images, "expected-gradcam", **kw)
+    sobol = faithcam.explain(model, images, "expected-gradcam", sampler="sobol", **kw)
+    assert qmc.settings["sampler"] == "qmc"
+    torch.testing.assert_close(qmc.raw_maps, sobol.raw_maps, rtol=0, atol=0)
+
+
+def test_qmc_under_tolerance_deals_whole_hypercubes_to_each_replicate() -> None:
+    """With tolerance= (8 interleaved replicates) each replicate's rows form Latin hypercubes of
+    HYPERCUBE_BLOCK rows in turn: the uniform-noise baselines (x' = u) of rows 8q … 8q + 7 of a
+    replicate fall one in each stratum [j/8, (j + 1)/8), whatever the cap."""
+    from faithcam.cams.estimators.samplers import HYPERCUBE_BLOCK
+
+    image = torch.rand(1, 3, 4, 4)
+    image.view(-1)[:2] = torch.tensor([0.0, 1.0])
+    estimator = Expected(samples=256, sampler="qmc", baseline="uniform", tolerance=0.01)
+    rows = {}
+    for chunk in estimator.chunks(image, batch_size=50, generator=torch.Generator().manual_seed(1)):
+        for i in (chunk.plan.role == ROLE_SAMPLE).nonzero().flatten().tolist():
+            rows[int(chunk.plan.position[i])] = chunk.references[i]
+    n = HYPERCUBE_BLOCK
+    for replicate in (0, 5):
+        for block in (0, 3):
+            positions = [1 + replicate + 8 * (block * n + i) for i in range(n)]
+            draws = torch.stack([rows[p] for p in positions])
+            strata = (draws * n).floor().long().flatten(1)
+            assert (strata.sort(0).values == torch.arange(n).view(-1, 1)).all(), (replicate, block)

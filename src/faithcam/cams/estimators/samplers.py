@@ -7,7 +7,7 @@ Per-pixel noise is a transform of uniform draws u ∈ (0, 1): uniform-noise base
 min + (max − min) u, Gaussian ones and the kernel noise ε through the inverse normal CDF Φ⁻¹(u).
 
 - ``"random"``: i.i.d. draws (Smooth's default).
-- ``"sobol"`` (Expected's default): **low-discrepancy** where the dimension is small: row r's
+- ``"sobol"``: **low-discrepancy** where the dimension is small: row r's
   path position α_r and, with a reference set D (``ReferenceSet``/``"others"``), its
   reference are the r-th point (α, u) of a 2-D scrambled Sobol' sequence (Owen scrambling,
   ``SobolEngine(scramble=True)``, one scrambling per image; 1-D without D): the reference is
@@ -16,11 +16,14 @@ min + (max − min) u, Gaussian ones and the kernel noise ε through the inverse
   before, gave each reference the α of a fixed quarter of [0, 1) when R = 4: Sobol' points
   r ≡ c mod 4 share their first two binary digits, and the error stopped falling with n.)
   Per-pixel noise stays i.i.d.
-- ``"qmc"``: ``"sobol"`` for α and the references, and a **Latin hypercube** over the n rows
-  for every per-pixel draw (noise baselines and ε): pixel j of row r takes
-  u = (π_j(r − 1) + v) / n, π_j(i) = (a_j i + c_j) mod n a random permutation of the n strata
-  per pixel (a_j a random unit mod n, c_j uniform), v ~ U(0, 1). Each pixel's n draws cover
-  the n strata of [0, 1) once; n = ``samples``.
+- ``"qmc"`` (Expected's default): ``"sobol"`` for α and the references, and a **Latin
+  hypercube** over the n rows for every per-pixel draw (noise baselines and ε): pixel j of row
+  r takes u = (π_j(r − 1) + v) / n, π_j(i) = (a_j i + c_j) mod n a random permutation of the n
+  strata per pixel (a_j a random unit mod n, c_j uniform), v ~ U(0, 1). Each pixel's n draws
+  cover the n strata of [0, 1) once; n = ``samples`` (under ``tolerance=``: each replicate's
+  rows in consecutive hypercubes of ``HYPERCUBE_BLOCK`` rows).
+  Without per-pixel draws (a black, blurred or data baseline with σ = 0) it draws exactly what
+  ``"sobol"`` draws.
 - ``"antithetic"``: α_r i.i.d., and the per-pixel draws come in antithetic pairs: rows (1, 2),
   (3, 4), … take u and 1 − u (ε and −ε; uniform noise U and 1 − U about the image's range).
 - ``"sobol-antithetic"``: both.
@@ -45,6 +48,9 @@ if TYPE_CHECKING:
     from faithcam.cams.estimators.rows import RowPlan
     from faithcam.cams.estimators.streams import Streams
 
+# Under tolerance= each replicate's rows form Latin hypercubes of this many rows in turn, so a
+# replicate stopped early holds whole hypercubes, not the start of one sized for the cap.
+HYPERCUBE_BLOCK = 8
 SAMPLERS = ("random", "antithetic", "sobol", "sobol-antithetic", "qmc")
 QUASI_RANDOM = ("sobol", "sobol-antithetic", "qmc")
 
@@ -93,7 +99,10 @@ class Draws:
         self.latin = sampler == "qmc"
         self.replicates = replicates
         self.unit = 2 if self.antithetic else 1
-        self.samples = -(-samples // replicates)  # the Latin hypercube's n per replicate
+        # the Latin hypercube's n: all the rows, or, between replicates (tolerance=, which may
+        # stop at any count), consecutive blocks of HYPERCUBE_BLOCK rows of each replicate
+        per_replicate = -(-samples // replicates)
+        self.samples = per_replicate if replicates == 1 else min(per_replicate, HYPERCUBE_BLOCK)
         self.n_references = n_references if self.sobol else None
         self._sequences: dict[tuple, tuple[SobolEngine, torch.Tensor]] = {}
 
@@ -160,16 +169,19 @@ class Draws:
         return u, flip.to(u.device)
 
     def _latin(self, index, position, stream: str, jitter: torch.Tensor) -> torch.Tensor:
-        """(π_j(i) + v) / n per pixel j, i the row's index in its replicate: a Latin
-        hypercube over the n rows of each replicate of an image."""
+        """(π_j(i) + v) / n per pixel j, i the row's index in its block of n rows of its
+        replicate: a Latin hypercube over each block (one block without replicates)."""
         n = self.samples
         units = torch.tensor([a for a in range(1, n + 1) if math.gcd(a, n) == 1])
         size = jitter[0].numel() if len(jitter) else 0
         replicate, within = replicate_of(position, self.replicates, self.unit)
+        block, within = within // n, within % n
         out = torch.empty_like(jitter)
-        for b, r in torch.stack([index, replicate], 1).unique(dim=0).tolist():
-            rows = ((index == b) & (replicate == r)).nonzero().flatten()
+        groups = torch.stack([index, replicate, block], 1).unique(dim=0).tolist()
+        for b, r, q in groups:
+            rows = ((index == b) & (replicate == r) & (block == q)).nonzero().flatten()
             name = f"{stream}-{r}" if r else stream
+            name = f"{name}-block{q}" if q else name
             pick = self.streams.integers(b, f"latin-slope-{name}", len(units), size)
             slope = units.to(pick.device)[pick]
             shift = self.streams.integers(b, f"latin-shift-{name}", n, size)

@@ -75,12 +75,13 @@ class Expected(MonteCarlo):
     smooths for robustness, which the truth does not reward; pass ``sigma=`` for it.
     Cost per image: n + 1 forwards, plus n forwards up to the layer for A(x'_r).
 
-    ``sampler`` (:mod:`faithcam.cams.estimators.samplers`): ``"sobol"`` (default: scrambled
-    Sobol' α, stratified references; at equal error it needed 0.21–0.41× the samples of i.i.d.
-    draws on every model of ``benchmarks/bench_convergence.py``), ``"random"`` (i.i.d., the draws of
+    ``sampler`` (:mod:`faithcam.cams.estimators.samplers`): ``"qmc"`` (default: scrambled
+    Sobol' α and references, a Latin hypercube over every per-pixel draw of noise baselines and
+    ε; the same draws as ``"sobol"`` when there are none, e.g. a black or data baseline with
+    σ = 0; best or level with the best sampler on every kind of case measured, docs/sampling.md),
+    ``"sobol"`` (Sobol' α and references, i.i.d. pixels), ``"random"`` (i.i.d., the draws of
     earlier versions), ``"antithetic"`` (antithetic noise pairs; no gain measured),
-    ``"sobol-antithetic"``, ``"qmc"`` (Sobol' α and references, a Latin hypercube over every
-    per-pixel draw); all unbiased; every image's draws are its own (the same map in any
+    ``"sobol-antithetic"``; all unbiased; every image's draws are its own (the same map in any
     batch). ``tolerance``: stop sampling an image once twice the
     estimated relative standard error of its map is at most this, i.e. its relative L2 error
     is within the tolerance with high probability (``samples`` is then the cap; the numbers
@@ -95,7 +96,7 @@ class Expected(MonteCarlo):
         baseline: Baseline | str | torch.Tensor | None = None,
         sigma: float = 0.0,
         variant: str = "paper",
-        sampler: str = "sobol",
+        sampler: str = "qmc",
         tolerance: float | None = None,
     ) -> None:
         self.name = "expected"
