@@ -45,6 +45,13 @@ def window_starts(length: int, step: int, window: int) -> list[int]:
     return starts
 
 
+def sliding_window(height: int, width: int, step_size: int, window_size: int):
+    """The (x, y) top-left corners of the windows over a height × width image, row by row
+    (y outer); a window that would cross the right or bottom border is shifted back inside."""
+    rows = window_starts(height, step_size, window_size)
+    return [(x, y) for y in rows for x in window_starts(width, step_size, window_size)]
+
+
 def gaussian_blur(image: np.ndarray, size: int = BLUR_SIZE, sigma: float = BLUR_SIGMA):
     """Separable Gaussian blur, weights exp(−d² / 2σ²) normalised, mirrored borders (dcb|abcd|cba,
     OpenCV's default)."""
@@ -136,10 +143,9 @@ class SESS(WrapperCAM):
                 )
             scaled = resize(image, scale)
             height, width = scaled.shape[-2:]
-            for y in window_starts(height, step, window):
-                for x in window_starts(width, step, window):
-                    patches.append(scaled[:, :, y : y + window, x : x + window])
-                    places.append((x, y, width, height))
+            for x, y in sliding_window(height, width, step, window):
+                patches.append(scaled[:, :, y : y + window, x : x + window])
+                places.append((x, y, width, height))
         return patches, places
 
     def scores(self, patches: list[torch.Tensor], target: PeerTarget) -> np.ndarray:
