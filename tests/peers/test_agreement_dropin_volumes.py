@@ -124,7 +124,7 @@ def test_weightings_of_volumes_are_the_weightings_of_the_flattened_maps(rule) ->
 @pytest.mark.parametrize("name", ["ScoreCAM", "AblationCAM", "FullGrad"])
 def test_classes_with_2d_masks_refuse_volumes(name) -> None:
     model = volume_net()
-    with pytest.raises(FaithcamNotImplementedError, match="input_tensor: .*volumes"):
+    with pytest.raises(FaithcamNotImplementedError, match=r"input_tensor: .*volumes"):
         getattr(dropin, name)(model, [model.conv2])(volumes(), None)
 
 

@@ -1,11 +1,11 @@
 """Weighting rules: activations A and (estimated) gradients G -> a low-resolution signed map.
 
 Each rule takes A, G of shape (B, K, h, w) and returns the map before the final ReLU, shape
-(B, h, w); the rules are written over "all dimensions after the channels", so the (B, K, T, h, w)
-activations of a 3-D (video) convolution give a (B, T, h, w) map by the same formula. Which estimator produced G (vanilla, integrated, expected, smooth) is not their
-business: that is the point of the estimator x weighting split. :data:`WEIGHTINGS` holds every
-rule once, with its per-channel terms (``eigen_smooth``); ``faithcam.register_weighting`` adds
-one.
+(B, h, w); the rules sum over "every dimension after the channels", so the (B, K, T, h, w)
+activations of a 3-D (video) convolution give a (B, T, h, w) map by the same formula. Which
+estimator produced G (vanilla, integrated, expected, smooth) is not their business: that is the
+point of the estimator x weighting split. :data:`WEIGHTINGS` holds every rule once, with its
+per-channel terms (``eigen_smooth``); ``faithcam.register_weighting`` adds one.
 """
 
 from __future__ import annotations

@@ -80,7 +80,8 @@ def peer_plusplus_weights(activations: torch.Tensor, gradients: torch.Tensor) ->
 
 def peer_gradcam_plus_plus(activations: torch.Tensor, gradients: torch.Tensor) -> torch.Tensor:
     """The peer's Grad-CAM++ map Σ_k w_k A^k (:func:`peer_plusplus_weights`)."""
-    return torch.einsum("bk,bk...->b...", peer_plusplus_weights(activations, gradients), activations)
+    weights = peer_plusplus_weights(activations, gradients)
+    return torch.einsum("bk,bk...->b...", weights, activations)
 
 
 def check_inputs(input_tensor: Any) -> torch.Tensor:
