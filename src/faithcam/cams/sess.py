@@ -6,7 +6,7 @@ Per image x and class c: x is resized so that its shorter side is each scale s_i
 over each scaled copy with stride ``step_size`` (default w; windows at the far border shifted
 back inside), and each patch p gets the weight c_p = max(0, softmax(f(p))_c) (the raw logit
 without ``use_softmax_scores``), divided by max_p c_p. After the lowest ``pre_filter_ratio``
-of the patches are dropped, each patch's base-method map M_p (ReLU'd, scaled to [0, 1]),
+of the patches are dropped, each patch's base-method map M_p (ReLU'd, min-max scaled),
 weighted by c_p, is pasted at its place in its scaled copy and resized to x; the maps are fused
 by the spatial weighted average Σ_p M_p 1[M_p > θ] / Σ_p 1[M_p > θ] (``pool="mean"``) or their
 maximum (``pool="max"``) and blurred by an 11 × 11 Gaussian of σ = 5 (``smooth``).
@@ -27,9 +27,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from faithcam.cams.compose import minmax
 from faithcam.cams.method import Method, Raw
 from faithcam.engine.request import Request
-from faithcam.engine.result import postprocess
 from faithcam.engine.targets import BoundClassTarget, ClassLogit
 from faithcam.errors import FaithcamTypeError, FaithcamValueError, TargetError
 
@@ -211,7 +211,9 @@ class SESS(Method):
         return torch.cat(values).clamp(min=0).numpy()
 
     def base_maps(self, request: Request, patches: torch.Tensor, class_id: int) -> np.ndarray:
-        """The base method's (N, w, w) maps of the patches for the class, ReLU'd and scaled."""
+        """The base method's (N, w, w) maps of the patches for the class: ReLU'd, upsampled
+        (bilinear) and min-max scaled, as SESS's code and pytorch-grad-cam scale them (faithcam's
+        own maps are scaled by their maximum instead)."""
         from faithcam.cams.registry import method_spec
 
         name, spec = method_spec(self.options.base)
@@ -225,4 +227,6 @@ class SESS(Method):
         base.check(patch_request)
         raw = base.run(patch_request if base.uses_layer else dataclasses.replace(
             patch_request, layer=None, layer_spec=None))  # fmt: skip
-        return postprocess(raw.maps, tuple(patches.shape[-2:])).float().cpu().numpy()
+        maps = raw.maps.detach().float().clamp(min=0)[:, None]
+        maps = F.interpolate(maps, size=tuple(patches.shape[-2:]), mode="bilinear")[:, 0]
+        return minmax(maps).cpu().numpy()

@@ -36,7 +36,6 @@ import numpy as np
 import torch
 from torch import nn
 
-from faithcam.api import explain
 from faithcam.cams.compose import AUGMENTATIONS
 from faithcam.cams.eigen import first_component, sign_rule
 from faithcam.cams.registry import method_spec
@@ -264,8 +263,13 @@ def peer_target(targets: Sequence[PeerTarget] | None, n_images: int) -> Target:
 
 
 class ExplainedCAM(BaseCAM):
-    """A drop-in class whose per-layer map is :func:`faithcam.explain` of the faithcam method
-    ``method`` with ``options`` (``eigen_smooth`` passed on where ``smooths``)."""
+    """A drop-in class whose per-layer map is the faithcam method ``method``'s raw map (what
+    :func:`faithcam.explain` returns as ``raw_maps``) with ``options`` (``eigen_smooth`` passed
+    on where ``smooths``). The method runs on its request directly: the images, the model and
+    the layer are already checked and resolved, and the maps are scaled as the peer scales
+    them, so explain's checks and post-processing would be done twice. (B, C, T, H, W) volumes
+    at a 3-D convolution give (B, T, h, w) maps; the methods whose masks are 2-D refuse them
+    (``volumes = False``)."""
 
     options: dict[str, Any] = {}  # noqa: RUF012 - read-only class default
     smooths = True
@@ -273,44 +277,21 @@ class ExplainedCAM(BaseCAM):
     def _raw_map(
         self, images: torch.Tensor, layer: ResolvedLayer, target: Target, eigen_smooth: bool
     ) -> np.ndarray:
-        if images.dim() == 5:
-            return self._volume_map(images, layer, target, eigen_smooth)
-        result = explain(
-            self.model,
-            images,
-            self.method,
-            target,
-            layer.module,
-            batch_size=self.batch_size,
-            reshape_transform=self.reshape_transform,
-            relu=False,
-            eigen_smooth=eigen_smooth and self.smooths,
-            **self.options,
-        )
-        if layer.module is self.target_layers[0]:
-            self.defer_outputs(images)
-        return result.raw_maps.float().cpu().numpy()
-
-    def _volume_map(
-        self, images: torch.Tensor, layer: ResolvedLayer, target: Target, eigen_smooth: bool
-    ) -> np.ndarray:
-        """(B, T, h, w) maps of (B, C, T, H, W) volumes at a 3-D convolution: the faithcam
-        method run on its request directly (``explain`` takes (B, C, H, W) images only; the
-        methods whose masks or gradients are 2-D, Score-CAM, Ablation-CAM and FullGrad, fail
-        on volumes, as the peer's do)."""
         options = dict(self.options)
         seed = options.pop("seed", None)
         name, spec = method_spec(self.method)
         chosen = spec.method.create(spec, None, options)
         target = chosen.target(target)
         generator = None if seed is None else make_generator(seed, None, images.device)
-        request = Request(
-            self.model, images, target, target.bind(len(images), images.device),
-            self.batch_size, layer_spec=layer.module, layer=layer, generator=generator,
-            relu=False, eigen_smooth=eigen_smooth and self.smooths, method=name,
-        )  # fmt: skip
-        chosen.check(request)
-        raw = chosen.run(request)
+        with torch.inference_mode(False):  # autograd even under a caller's inference_mode
+            request = Request(
+                self.model, images, target, target.bind(len(images), images.device),
+                self.batch_size, layer_spec=layer.module, layer=layer,
+                reshape_transform=self.reshape_transform, generator=generator, relu=False,
+                eigen_smooth=eigen_smooth and self.smooths, method=name,
+            )  # fmt: skip
+            chosen.check(request)
+            raw = chosen.run(request)
         if layer.module is self.target_layers[0]:
             self.defer_outputs(images)
         return raw.maps.detach().float().cpu().numpy()
