@@ -67,7 +67,8 @@ def test_the_base_method_takes_its_estimator_and_options(model) -> None:
 
 
 def test_sliding_windows_cover_the_image_with_equal_windows() -> None:
-    for height, width, step, window in [(288, 288, 224, 224), (224, 448, 112, 224), (50, 70, 7, 20)]:
+    cases = [(288, 288, 224, 224), (224, 448, 112, 224), (50, 70, 7, 20)]
+    for height, width, step, window in cases:
         corners = sliding_window(height, width, step, window)
         covered = np.zeros((height, width), bool)
         for x, y in corners:
