@@ -27,6 +27,7 @@ from faithcam.cams.eigen import (
     kpcacam,
 )
 from faithcam.cams.method import Method, Raw
+from faithcam.cams.weightings import per_channel
 from faithcam.engine.capture import capture_inputs
 from faithcam.engine.request import Request
 from faithcam.errors import FaithcamTypeError
@@ -88,7 +89,7 @@ class FEM(Method):
         request = request.class_agnostic()
         captured = capture_inputs(request)
         activations = captured.activations
-        terms = fem_weights(activations, self.options.k)[:, :, None, None] * activations
+        terms = per_channel(fem_weights(activations, self.options.k), activations)
         raw = first_component(terms) if request.eigen_smooth else terms.sum(dim=1)
         settings = {**self.settings(), "eigen_smooth": request.eigen_smooth}
         return Raw(raw, captured.scores, request.layer.name, settings, request.target)
@@ -136,7 +137,7 @@ class RandomCAM(Method):
         captured = capture_inputs(request)
         activations = captured.activations
         weights = random_weights(tuple(activations.shape[:2]), request.generator, activations)
-        terms = weights[:, :, None, None] * activations
+        terms = per_channel(weights, activations)
         raw = first_component(terms) if request.eigen_smooth else terms.sum(dim=1)
         settings = {"eigen_smooth": request.eigen_smooth}
         return Raw(raw, captured.scores, request.layer.name, settings, request.target)

@@ -150,8 +150,10 @@ def check_option_names(
 
 def make_options(method: str, kind: type, options: Mapping[str, Any]) -> Any:
     """``kind(**options)`` after checking the option names."""
-    if options:
-        check_option_names(method, [o.name for o in options_of(kind)], options)
+    if options:  # a dataclass's names without evaluating its annotations (options_of does)
+        fields = dataclasses.fields(kind) if dataclasses.is_dataclass(kind) else None
+        names = [f.name for f in fields if f.init] if fields else [o.name for o in options_of(kind)]
+        check_option_names(method, names, options)
     return kind(**options)
 
 

@@ -25,6 +25,7 @@ from faithcam.cams.gradient import FinerGradientMethod, GradientMethod
 from faithcam.cams.gradient_free import AblationCAM, ScoreCAM
 from faithcam.cams.guided import GuidedGradCAM
 from faithcam.cams.method import Method, Option
+from faithcam.cams.sess import SESS
 from faithcam.cams.shapley import ShapleyCAM
 from faithcam.cams.smoothed_score import ISCAM, SSCAM
 from faithcam.cams.weightings import WEIGHTINGS, WeightingRule
@@ -208,5 +209,6 @@ for _spec in (
     _other("sscam", SSCAM, "Wang et al., 2020 (SS-CAM)", ("ss-cam",), "SSCAM", samples=2,
            seed=0),
     _other("iscam", ISCAM, "Naidu et al., 2020 (IS-CAM)", ("is-cam",), "ISCAM", steps=2),
+    _other("sess", SESS, "Tursun et al., ECCV 2022", (), "SESS", num_scales=1),
 ):  # fmt: skip
     _add(_spec)

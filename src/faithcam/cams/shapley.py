@@ -17,6 +17,7 @@ import torch
 
 from faithcam.cams.eigen import first_component
 from faithcam.cams.method import Method, Raw
+from faithcam.cams.weightings import per_channel
 from faithcam.engine.capture import capture_batches
 from faithcam.engine.request import Request
 
@@ -30,7 +31,7 @@ class ShapleyCAM(Method):
         maps, scores = [], []
         for _, captured in capture_batches(request, hessian_product=True):
             corrected = captured.gradients - 0.5 * captured.hessian_product
-            terms = corrected.mean(dim=(2, 3))[:, :, None, None] * captured.activations
+            terms = per_channel(corrected.flatten(2).mean(2), captured.activations)
             maps.append(first_component(terms) if request.eigen_smooth else terms.sum(dim=1))
             scores.append(captured.scores)
         settings = {"eigen_smooth": request.eigen_smooth}

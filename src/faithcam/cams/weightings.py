@@ -1,10 +1,11 @@
 """Weighting rules: activations A and (estimated) gradients G -> a low-resolution signed map.
 
 Each rule takes A, G of shape (B, K, h, w) and returns the map before the final ReLU, shape
-(B, h, w). Which estimator produced G (vanilla, integrated, expected, smooth) is not their
-business: that is the point of the estimator x weighting split. :data:`WEIGHTINGS` holds every
-rule once, with its per-channel terms (``eigen_smooth``); ``faithcam.register_weighting`` adds
-one.
+(B, h, w); the rules sum over "every dimension after the channels", so the (B, K, T, h, w)
+activations of a 3-D (video) convolution give a (B, T, h, w) map by the same formula. Which
+estimator produced G (vanilla, integrated, expected, smooth) is not their business: that is the
+point of the estimator x weighting split. :data:`WEIGHTINGS` holds every rule once, with its
+per-channel terms (``eigen_smooth``); ``faithcam.register_weighting`` adds one.
 """
 
 from __future__ import annotations
@@ -23,26 +24,32 @@ EPS = 1e-7
 
 def _weighted_sum(weights: torch.Tensor, activations: torch.Tensor) -> torch.Tensor:
     """Σ_k w_k A^k for channel weights (B, K)."""
-    return torch.einsum("bk,bkhw->bhw", weights, activations)
+    return torch.einsum("bk,bk...->b...", weights, activations)
+
+
+def per_channel(weights: torch.Tensor, activations: torch.Tensor) -> torch.Tensor:
+    """The terms w_k A^k (B, K, ...) for channel weights (B, K) (any number of spatial dims)."""
+    return weights.view(*weights.shape, *[1] * (activations.dim() - 2)) * activations
 
 
 def gradcam_weights(gradients: torch.Tensor) -> torch.Tensor:
     """Grad-CAM's channel weights w_k = (1/Z) Σ_ij G^k_ij, (B, K)."""
-    return gradients.mean(dim=(2, 3))
+    return gradients.flatten(2).mean(2)
 
 
 def gradcam(activations: torch.Tensor, gradients: torch.Tensor) -> torch.Tensor:
     """Grad-CAM (Selvaraju et al., ICCV 2017): w_k = (1/Z) Σ_ij G^k_ij, map = Σ_k w_k A^k."""
-    return torch.einsum("bk,bkhw->bhw", gradients.mean(dim=(2, 3)), activations)
+    return torch.einsum("bk,bk...->b...", gradients.flatten(2).mean(2), activations)
 
 
 def gradcam_plus_plus_weights(activations: torch.Tensor, gradients: torch.Tensor) -> torch.Tensor:
     """Grad-CAM++'s channel weights w_k (see :func:`gradcam_plus_plus`), (B, K)."""
-    activation_sums = activations.sum(dim=(2, 3), keepdim=True)
+    spatial = tuple(range(2, activations.dim()))
+    activation_sums = activations.sum(dim=spatial, keepdim=True)
     denominator = 2 + activation_sums * gradients
     valid = (gradients != 0) & (denominator != 0)
     alpha = torch.where(valid, 1 / torch.where(valid, denominator, 1.0), 0.0)
-    return (alpha * gradients.clamp(min=0)).sum(dim=(2, 3))
+    return (alpha * gradients.clamp(min=0)).flatten(2).sum(2)
 
 
 def gradcam_plus_plus(activations: torch.Tensor, gradients: torch.Tensor) -> torch.Tensor:
@@ -67,8 +74,8 @@ def xgradcam(activations: torch.Tensor, gradients: torch.Tensor) -> torch.Tensor
 
 def xgradcam_weights(activations: torch.Tensor, gradients: torch.Tensor) -> torch.Tensor:
     """XGrad-CAM's channel weights w_k = Σ_ij (A^k_ij / Σ_ab A^k_ab) G^k_ij, (B, K)."""
-    activation_sums = activations.sum(dim=(2, 3))
-    return (activations * gradients).sum(dim=(2, 3)) / (activation_sums + EPS)
+    activation_sums = activations.flatten(2).sum(2)
+    return (activations * gradients).flatten(2).sum(2) / (activation_sums + EPS)
 
 
 def hirescam(activations: torch.Tensor, gradients: torch.Tensor) -> torch.Tensor:
@@ -123,19 +130,19 @@ WEIGHTINGS: dict[str, WeightingRule] = {
     for rule in (
         WeightingRule(
             "gradcam",
-            lambda a, g: gradcam_weights(g)[:, :, None, None] * a,
+            lambda a, g: per_channel(gradcam_weights(g), a),
             gradcam,
             "Selvaraju et al., ICCV 2017",
         ),
         WeightingRule(
             "gradcam++",
-            lambda a, g: gradcam_plus_plus_weights(a, g)[:, :, None, None] * a,
+            lambda a, g: per_channel(gradcam_plus_plus_weights(a, g), a),
             gradcam_plus_plus,
             "Chattopadhyay et al., WACV 2018",
         ),
         WeightingRule(
             "xgradcam",
-            lambda a, g: xgradcam_weights(a, g)[:, :, None, None] * a,
+            lambda a, g: per_channel(xgradcam_weights(a, g), a),
             xgradcam,
             "Fu et al., BMVC 2020",
         ),

@@ -14,6 +14,8 @@ channels-last maps; a classifier's input is a (B, C) vector. The layout is told 
   reading (B, N, C) or (B, C, N) with a grid of the input's aspect ratio and at most
   :data:`MAX_EXTRA_TOKENS` extra tokens is a candidate, and exactly one must remain.
 - 2-D, at a module's input only (``"fc:input"``): (B, C) → (B, C, 1, 1).
+- 5-D: (B, C, T, h, w), a 3-D (video or volume) convolution's maps, channels first, kept as
+  they are (the weightings sum over every dimension after the channels).
 
 An ambiguous layout is an error that asks for ``reshape_transform=``, never a guess. A
 ``reshape_transform`` (pytorch-grad-cam's semantics) is applied to the activations and to their
@@ -210,6 +212,8 @@ def infer_layout(
         ):
             return Layout("nhwc")
         return NCHW
+    if tensor.dim() == 5:  # a 3-D convolution's (B, C, T, h, w): channels first, as it is
+        return NCHW
     if tensor.dim() == 3:
         declared = hints()
         orders = [True] if _norm_over_last(module, shape[-1]) else [True, False]
@@ -234,7 +238,8 @@ def infer_layout(
         )
     raise LayerError(
         f"layer: {name!r} returns a {tensor.dim()}-D tensor of shape {shape}; expected a 4-D "
-        "(B, C, h, w) or (B, h, w, C) feature map or (B, N, C) tokens; pass reshape_transform="
+        "(B, C, h, w) or (B, h, w, C) feature map, (B, C, T, h, w) maps or (B, N, C) tokens; "
+        "pass reshape_transform="
     )
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any, TypeVar
 
 import torch
@@ -33,11 +34,13 @@ def model_guard(model: Any, train_mode: bool = False) -> Iterator[None]:
     model's first convolution checks its input channels
     (:func:`~faithcam.engine.validation.input_channels_checked`).
 
-    Anything that is not an ``nn.Module`` (a plain callable) passes through untouched.
+    Anything that is not an ``nn.Module`` (a plain callable) passes through untouched, and so
+    does the model inside a guard of the same model and mode (the outer one restores it).
     """
     if not isinstance(train_mode, bool):
         raise FaithcamTypeError(f"train_mode: expected True or False, got {train_mode!r}")
-    if not isinstance(model, nn.Module):
+    key = (id(model), train_mode)
+    if not isinstance(model, nn.Module) or key in _GUARDED.get():
         yield
         return
     modes, buffers, attributes, training_modules = [], [], [], False
@@ -50,10 +53,12 @@ def model_guard(model: Any, train_mode: bool = False) -> Iterator[None]:
                 buffers.append((module, name, tensor, tensor.detach().clone()))
     if not train_mode and training_modules:
         model.eval()
+    token = _GUARDED.set(_GUARDED.get() | {key})
     try:
         with input_channels_checked(model):  # a clear error before torch's convolution error
             yield
     finally:
+        _GUARDED.reset(token)
         # each module's attributes (vars) and children as they were: what a model's own
         # train() override or forward set is undone (the same objects, so the parameter and
         # buffer dicts, restored below, stay the module's own)
@@ -83,6 +88,11 @@ def model_guard(model: Any, train_mode: bool = False) -> Iterator[None]:
 
 
 _MISSING = object()
+# (id(model), train_mode) of the guards open in this context: a nested guard of the same model
+# and mode has nothing to add (the drop-in's call guards the model around explain's guard)
+_GUARDED: ContextVar[frozenset[tuple[int, bool]]] = ContextVar(
+    "faithcam_guarded", default=frozenset()
+)
 
 
 def guards_model(function: F) -> F:

@@ -23,6 +23,20 @@ def check_model(model: Any) -> nn.Module:
     not fire inside a compiled graph)."""
     if not isinstance(model, nn.Module):
         raise FaithcamTypeError(f"model: expected a torch.nn.Module, got {type(model).__name__}")
+    # every module's own tensors, unnamed (naming them costs more than the check); the named
+    # walk below runs only when one is uninitialised or on the meta device
+    for module in model.modules():
+        for tensor in (*module._parameters.values(), *module._buffers.values()):
+            if tensor is not None and (is_lazy(tensor) or tensor.is_meta):
+                refuse_uninitialised(model)
+    original = getattr(model, "_orig_mod", None)
+    if isinstance(original, nn.Module) and type(model).__name__ == "OptimizedModule":
+        return original
+    return model
+
+
+def refuse_uninitialised(model: nn.Module) -> None:
+    """Raise naming the model's first lazy or meta-device parameter or buffer."""
     for name, tensor in (*model.named_parameters(), *model.named_buffers()):
         if is_lazy(tensor):
             raise FaithcamValueError(
@@ -34,10 +48,6 @@ def check_model(model: Any) -> nn.Module:
                 f"model: {name} is on the meta device (no data); load real weights first "
                 "(model.to_empty(device=...) then load_state_dict)"
             )
-    original = getattr(model, "_orig_mod", None)
-    if isinstance(original, nn.Module) and type(model).__name__ == "OptimizedModule":
-        return original
-    return model
 
 
 def check_images(images: Any, normalization: Any = None) -> torch.Tensor:

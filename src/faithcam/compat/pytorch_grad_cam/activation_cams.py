@@ -97,6 +97,7 @@ class FullGrad(ExplainedCAM):
 
     method = "fullgrad"
     reshape_supported = False
+    volumes = False
 
     def __init__(
         self,

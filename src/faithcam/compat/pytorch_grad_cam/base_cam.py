@@ -36,10 +36,15 @@ import numpy as np
 import torch
 from torch import nn
 
-from faithcam.api import explain
 from faithcam.cams.compose import AUGMENTATIONS
 from faithcam.cams.eigen import first_component, sign_rule
-from faithcam.cams.weightings import get_weighting
+from faithcam.cams.registry import method_spec
+from faithcam.cams.weightings import (
+    get_weighting,
+    gradcam_weights,
+    per_channel,
+    xgradcam_weights,
+)
 from faithcam.compat.pytorch_grad_cam.ablation_layer import AblationLayer
 from faithcam.compat.pytorch_grad_cam.utils.image import scale_cam_image
 from faithcam.engine.capture import capture_batches
@@ -47,7 +52,13 @@ from faithcam.engine.layers import ResolvedLayer, resolve_layer
 from faithcam.engine.model_state import model_guard
 from faithcam.engine.request import Request
 from faithcam.engine.targets import CallableTarget, ClassLogit, Target
-from faithcam.engine.validation import check_flag, check_images, check_model, model_device
+from faithcam.engine.validation import (
+    check_flag,
+    check_images,
+    check_model,
+    make_generator,
+    model_device,
+)
 from faithcam.errors import FaithcamNotImplementedError, FaithcamTypeError, FaithcamValueError
 
 PeerTarget = Callable[[torch.Tensor], torch.Tensor]
@@ -56,19 +67,40 @@ PEER_PLUSPLUS_EPS = 1e-6  # pytorch-grad-cam's ε in Grad-CAM++'s α denominator
 
 def peer_plusplus_weights(activations: torch.Tensor, gradients: torch.Tensor) -> torch.Tensor:
     """Grad-CAM++'s (B, K) weights as pytorch-grad-cam computes them: α = G² / (2 G² +
-    Σ_ab A · G³ + ε), ε = 1e-6 (0 where G = 0), w_k = Σ_ij α ReLU(G). faithcam's own
-    ``"gradcam++"`` is the paper's formula without ε; the drop-in keeps the peer's so its arrays
-    match."""
+    Σ_ab A · G³ + ε), ε = 1e-6 (0 where G = 0), w_k = Σ_ij α ReLU(G) (the sums over every
+    dimension after the channels). faithcam's own ``"gradcam++"`` is the paper's formula
+    without ε; the drop-in keeps the peer's so its arrays match."""
     squared = gradients.pow(2)
-    sums = activations.sum(dim=(2, 3), keepdim=True)
+    sums = activations.sum(dim=tuple(range(2, activations.dim())), keepdim=True)
     alpha = squared / (2 * squared + sums * squared * gradients + PEER_PLUSPLUS_EPS)
     alpha = torch.where(gradients != 0, alpha, 0.0)
-    return (alpha * gradients.clamp(min=0)).sum(dim=(2, 3))
+    return (alpha * gradients.clamp(min=0)).flatten(2).sum(2)
 
 
 def peer_gradcam_plus_plus(activations: torch.Tensor, gradients: torch.Tensor) -> torch.Tensor:
     """The peer's Grad-CAM++ map Σ_k w_k A^k (:func:`peer_plusplus_weights`)."""
-    return torch.einsum("bk,bkhw->bhw", peer_plusplus_weights(activations, gradients), activations)
+    weights = peer_plusplus_weights(activations, gradients)
+    return torch.einsum("bk,bk...->b...", weights, activations)
+
+
+def check_inputs(input_tensor: Any) -> torch.Tensor:
+    """The peer's ``input_tensor``: (B, C, H, W) images, or (B, C, T, H, W) volumes for a 3-D
+    (video) convolution, checked as :func:`faithcam.engine.validation.check_images` checks
+    images."""
+    if isinstance(input_tensor, torch.Tensor) and input_tensor.dim() == 5:
+        check_images(input_tensor.flatten(2, 3))  # every check but the number of dimensions
+        return input_tensor
+    return check_images(input_tensor)
+
+
+def channel_weights(
+    weights: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], activations: Any, grads: Any
+) -> np.ndarray:
+    """The peer's ``get_cam_weights``: (B, K) NumPy weights of (B, K, ...) activations and
+    gradients (NumPy arrays or tensors, 2-D or 3-D maps)."""
+    as_tensor = [torch.as_tensor(np.asarray(x)) if not isinstance(x, torch.Tensor) else x
+                 for x in (activations, grads)]  # fmt: skip
+    return weights(*as_tensor).detach().cpu().numpy()
 
 
 class BaseCAM:
@@ -76,6 +108,7 @@ class BaseCAM:
 
     method = "gradcam"
     reshape_supported = True
+    volumes = True  # (B, C, T, H, W) inputs at a 3-D convolution
 
     def __init__(
         self,
@@ -125,9 +158,20 @@ class BaseCAM:
         """(B, H, W) float32 maps in [0, 1], scaled and combined as pytorch-grad-cam does."""
         check_flag("aug_smooth", aug_smooth)
         check_flag("eigen_smooth", eigen_smooth)
-        images = check_images(input_tensor)
+        images = check_inputs(input_tensor)
         images = images.to(model_device(self.model, images.device))
         target = peer_target(targets, len(images))
+        if images.dim() == 5 and not self.volumes:
+            raise FaithcamNotImplementedError(
+                f"input_tensor: {type(self).__name__} takes (B, C, H, W) images only (its masks "
+                "are 2-D, as the peer's); for (B, C, T, H, W) volumes use a gradient class "
+                "(GradCAM, HiResCAM...) or EigenCAM, KPCA_CAM, FEM, ShapleyCAM, RandomCAM"
+            )
+        if aug_smooth and images.dim() == 5:
+            raise FaithcamNotImplementedError(
+                "aug_smooth: not supported for (B, C, T, H, W) volumes (the peer's horizontal "
+                "flip then flips their height); call without aug_smooth"
+            )
         if not aug_smooth:
             return self._forward(images, target, eigen_smooth)
         maps = []
@@ -147,7 +191,7 @@ class BaseCAM:
         return self(input_tensor, targets, eigen_smooth=eigen_smooth)
 
     def _forward(self, images: torch.Tensor, target: Target, eigen_smooth: bool) -> np.ndarray:
-        size = (images.shape[-1], images.shape[-2])  # (width, height), as the peer
+        size = tuple(images.shape[:1:-1])  # (width, height) or (w, h, T), as the peer reads it
         with model_guard(self.model), sign_rule("pytorch-grad-cam"):  # eval mode, restored
             layers = [
                 resolve_layer(self.model, m, images, reshape_transform=self.reshape_transform)
@@ -219,8 +263,13 @@ def peer_target(targets: Sequence[PeerTarget] | None, n_images: int) -> Target:
 
 
 class ExplainedCAM(BaseCAM):
-    """A drop-in class whose per-layer map is :func:`faithcam.explain` of the faithcam method
-    ``method`` with ``options`` (``eigen_smooth`` passed on where ``smooths``)."""
+    """A drop-in class whose per-layer map is the faithcam method ``method``'s raw map (what
+    :func:`faithcam.explain` returns as ``raw_maps``) with ``options`` (``eigen_smooth`` passed
+    on where ``smooths``). The method runs on its request directly: the images, the model and
+    the layer are already checked and resolved, and the maps are scaled as the peer scales
+    them, so explain's checks and post-processing would be done twice. (B, C, T, H, W) volumes
+    at a 3-D convolution give (B, T, h, w) maps; the methods whose masks are 2-D refuse them
+    (``volumes = False``)."""
 
     options: dict[str, Any] = {}  # noqa: RUF012 - read-only class default
     smooths = True
@@ -228,27 +277,34 @@ class ExplainedCAM(BaseCAM):
     def _raw_map(
         self, images: torch.Tensor, layer: ResolvedLayer, target: Target, eigen_smooth: bool
     ) -> np.ndarray:
-        result = explain(
-            self.model,
-            images,
-            self.method,
-            target,
-            layer.module,
-            batch_size=self.batch_size,
-            reshape_transform=self.reshape_transform,
-            relu=False,
-            eigen_smooth=eigen_smooth and self.smooths,
-            **self.options,
-        )
+        options = dict(self.options)
+        seed = options.pop("seed", None)
+        name, spec = method_spec(self.method)
+        chosen = spec.method.create(spec, None, options)
+        target = chosen.target(target)
+        generator = None if seed is None else make_generator(seed, None, images.device)
+        with torch.inference_mode(False):  # autograd even under a caller's inference_mode
+            request = Request(
+                self.model, images, target, target.bind(len(images), images.device),
+                self.batch_size, layer_spec=layer.module, layer=layer,
+                reshape_transform=self.reshape_transform, generator=generator, relu=False,
+                eigen_smooth=eigen_smooth and self.smooths, method=name,
+            )  # fmt: skip
+            chosen.check(request)
+            raw = chosen.run(request)
         if layer.module is self.target_layers[0]:
             self.defer_outputs(images)
-        return result.raw_maps.float().cpu().numpy()
+        return raw.maps.detach().float().cpu().numpy()
 
 
 class GradCAM(BaseCAM):
     """Grad-CAM (Selvaraju et al., ICCV 2017): w_k = mean_ij G^k_ij."""
 
     method = "gradcam"
+
+    def get_cam_weights(self, input_tensor, target_layer, targets, activations, grads):
+        """The peer's (B, K) channel weights of NumPy activations and gradients."""
+        return channel_weights(lambda _, g: gradcam_weights(g), activations, grads)
 
 
 class HiResCAM(BaseCAM):
@@ -261,6 +317,10 @@ class XGradCAM(BaseCAM):
     """XGrad-CAM (Fu et al., BMVC 2020): w_k = Σ_ij (A^k_ij / Σ A^k) G^k_ij."""
 
     method = "xgradcam"
+
+    def get_cam_weights(self, input_tensor, target_layer, targets, activations, grads):
+        """The peer's (B, K) channel weights of NumPy activations and gradients."""
+        return channel_weights(xgradcam_weights, activations, grads)
 
 
 class LayerCAM(BaseCAM):
@@ -275,13 +335,17 @@ class GradCAMPlusPlus(BaseCAM):
 
     method = "gradcam++"
 
+    def get_cam_weights(self, input_tensor, target_layer, targets, activations, grads):
+        """The peer's (B, K) channel weights of NumPy activations and gradients."""
+        return channel_weights(peer_plusplus_weights, activations, grads)
+
     def weighting(
         self, activations: torch.Tensor, gradients: torch.Tensor, eigen_smooth: bool = False
     ) -> torch.Tensor:
         if not eigen_smooth:
             return peer_gradcam_plus_plus(activations, gradients)
         weights = peer_plusplus_weights(activations, gradients)
-        return first_component(weights[:, :, None, None] * activations)
+        return first_component(per_channel(weights, activations))
 
 
 class ScoreCAM(ExplainedCAM):
@@ -289,6 +353,7 @@ class ScoreCAM(ExplainedCAM):
 
     method = "scorecam"
     reshape_supported = False
+    volumes = False
     options = {"align_corners": True}  # noqa: RUF012
 
 
@@ -297,6 +362,7 @@ class AblationCAM(ExplainedCAM):
 
     method = "ablationcam"
     reshape_supported = False
+    volumes = False
 
     def __init__(
         self,

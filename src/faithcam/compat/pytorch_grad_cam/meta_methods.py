@@ -21,11 +21,16 @@ import numpy as np
 import torch
 from torch import nn
 
-from faithcam.compat.pytorch_grad_cam.base_cam import GradCAM, GradCAMPlusPlus, PeerTarget
+from faithcam.compat.pytorch_grad_cam.base_cam import (
+    GradCAM,
+    GradCAMPlusPlus,
+    PeerTarget,
+    check_inputs,
+)
 from faithcam.compat.pytorch_grad_cam.utils.image import scale_cam_image
 from faithcam.compat.pytorch_grad_cam.utils.model_targets import FinerWeightedTarget
 from faithcam.engine.model_state import model_guard
-from faithcam.engine.validation import check_images, model_device
+from faithcam.engine.validation import model_device
 
 Reshape = Callable[[torch.Tensor], torch.Tensor] | None
 DEFAULT_COMPARISON_CATEGORIES = (1, 2, 3)
@@ -91,7 +96,7 @@ class FinerCAM(WrapperCAM):
         target_idx: int | None = None,
     ) -> np.ndarray:
         if targets is None:
-            images = check_images(input_tensor)
+            images = check_inputs(input_tensor)
             with torch.no_grad(), model_guard(self.model):
                 outputs = self.model(images.to(model_device(self.model, images.device)))
             targets = finer_targets(outputs, alpha, comparison_categories, target_idx)

@@ -9,7 +9,8 @@ and each patch p gets the score c_p = max(0, target(softmax(f(p)))) (the raw sco
 remaining patch's base-method map M_p, weighted by c_p / max_p c_p, is pasted back at its place
 in its scaled copy and resized to the image; the maps are fused by the spatial weighted average
 Σ_p M_p 1[M_p > θ] / Σ_p 1[M_p > θ] (or their maximum, ``pool="max"``), blurred by an 11 × 11
-Gaussian of σ = 5 (``smooth``) and, over the batch, min-max scaled.
+Gaussian of σ = 5 (``smooth``) and, over the batch, min-max scaled. The windows, the pasting,
+the fusion and the blur are :mod:`faithcam.cams.sess`'s (faithcam's own ``"sess"`` method).
 """
 
 from __future__ import annotations
@@ -19,9 +20,16 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
+from faithcam.cams.sess import (
+    Fusion,
+    gaussian_blur,
+    paste,
+    scale_list,
+    sliding_window,
+    window_starts,
+)
 from faithcam.compat.pytorch_grad_cam.base_cam import GradCAM, PeerTarget
 from faithcam.compat.pytorch_grad_cam.meta_methods import WrapperCAM
 from faithcam.compat.pytorch_grad_cam.utils.image import scale_cam_image
@@ -30,32 +38,7 @@ from faithcam.engine.model_state import model_guard
 from faithcam.engine.validation import check_images, model_device
 from faithcam.errors import FaithcamValueError
 
-BLUR_SIZE, BLUR_SIGMA = 11, 5.0  # the Gaussian blur of the fused map (the peer's)
-Window = tuple[int, int, int, int]  # x1, y1, width and height of the scaled copy
-
-
-def window_starts(length: int, step: int, window: int) -> list[int]:
-    """The starts of the windows along one side; the last one ends at the border."""
-    starts = []
-    for start in range(0, length, step):
-        if start + window >= length:
-            starts.append(max(length - window, 0))
-            break
-        starts.append(start)
-    return starts
-
-
-def gaussian_blur(image: np.ndarray, size: int = BLUR_SIZE, sigma: float = BLUR_SIGMA):
-    """Separable Gaussian blur, weights exp(−d² / 2σ²) normalised, mirrored borders (dcb|abcd|cba,
-    OpenCV's default)."""
-    offsets = torch.arange(size, dtype=torch.float64) - (size - 1) / 2
-    kernel = torch.exp(-(offsets**2) / (2 * sigma**2))
-    kernel = (kernel / kernel.sum()).float()
-    tensor = torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32))[None, None]
-    pad = size // 2
-    tensor = F.conv2d(F.pad(tensor, (pad, pad, 0, 0), mode="reflect"), kernel.view(1, 1, 1, -1))
-    tensor = F.conv2d(F.pad(tensor, (0, 0, pad, pad), mode="reflect"), kernel.view(1, 1, -1, 1))
-    return tensor[0, 0].numpy()
+__all__ = ["SESS", "gaussian_blur", "sliding_window", "window_starts"]
 
 
 class SESS(WrapperCAM):
@@ -118,28 +101,17 @@ class SESS(WrapperCAM):
         ]
         return scale_cam_image(np.stack(cams).astype(np.float32))
 
-    def scale_list(self, window: int) -> list[int]:
-        if self.scales is not None:
-            return [int(s) for s in self.scales]
-        step = round(window * self.scale_step_ratio)
-        return [window + step * i for i in range(self.num_scales)]
-
     def patches(self, image: torch.Tensor, window: int, step: int):
         """The w × w patches of every scaled copy, and where each was taken from."""
         from torchvision.transforms.functional import resize  # the peer's resize
 
         patches, places = [], []
-        for scale in self.scale_list(window):
-            if scale < window:
-                raise FaithcamValueError(
-                    f"scales: each must be at least the window {window}, got {scale}"
-                )
+        for scale in scale_list(window, self.scales, self.num_scales, self.scale_step_ratio):
             scaled = resize(image, scale)
             height, width = scaled.shape[-2:]
-            for y in window_starts(height, step, window):
-                for x in window_starts(width, step, window):
-                    patches.append(scaled[:, :, y : y + window, x : x + window])
-                    places.append((x, y, width, height))
+            for x, y in sliding_window(height, width, step, window):
+                patches.append(scaled[:, :, y : y + window, x : x + window])
+                places.append((x, y, width, height))
         return patches, places
 
     def scores(self, patches: list[torch.Tensor], target: PeerTarget) -> np.ndarray:
@@ -177,39 +149,3 @@ class SESS(WrapperCAM):
                 fusion.add(paste(cam * weight, places[index], (height, width)))
         fused = fusion.result()
         return gaussian_blur(fused) if self.smooth else fused
-
-
-def paste(cam: np.ndarray, place: Window, size: tuple[int, int]) -> np.ndarray:
-    """The patch map at its place in a zero map of its scaled copy, resized (bilinear,
-    half-pixel centres, no antialiasing) to the image's (H, W)."""
-    x, y, width, height = place
-    canvas = torch.zeros(height, width)
-    canvas[y : y + cam.shape[0], x : x + cam.shape[1]] = torch.from_numpy(
-        np.asarray(cam, np.float32)
-    )
-    return F.interpolate(canvas[None, None], size=size, mode="bilinear", align_corners=False)[
-        0, 0
-    ].numpy()
-
-
-class Fusion:
-    """The running fusion of the pasted maps: spatial weighted average above θ, or maximum."""
-
-    def __init__(self, size: tuple[int, int], pool: str, theta: float) -> None:
-        self.pool, self.theta = pool, theta
-        self.total = np.zeros(size, np.float32)
-        self.counts = np.zeros(size, np.float32)
-
-    def add(self, cam: np.ndarray) -> None:
-        if self.pool == "max":
-            np.maximum(self.total, cam, out=self.total)
-            return
-        above = cam > self.theta
-        self.total[above] += cam[above]
-        self.counts += above
-
-    def result(self) -> np.ndarray:
-        if self.pool == "max":
-            return self.total
-        out = np.zeros_like(self.total)
-        return np.divide(self.total, self.counts, out=out, where=self.counts > 0)

@@ -15,22 +15,36 @@ SCALE_EPS = 1e-7  # pytorch-grad-cam's ε in the min-max denominator
 
 
 def scale_cam_image(
-    cam: np.ndarray | torch.Tensor, target_size: tuple[int, int] | None = None
+    cam: np.ndarray | torch.Tensor, target_size: Sequence[int] | None = None
 ) -> np.ndarray:
-    """Per map: (m − min m) / (ε + max(m − min m)), ε = 1e-7, then (optionally) bilinear
-    resizing to ``target_size`` = (width, height), as pytorch-grad-cam scales its maps.
+    """Per map: (m − min m) / (ε + max(m − min m)), ε = 1e-7, then (optionally) resizing to
+    ``target_size``, as pytorch-grad-cam scales its maps.
 
-    Bilinear resizing uses half-pixel centres (``align_corners=False``), the convention of
-    OpenCV's ``cv2.resize`` that the peer calls.
+    2-D maps: ``target_size`` = (width, height), bilinear with half-pixel centres
+    (``align_corners=False``), the convention of OpenCV's ``cv2.resize`` that the peer calls.
+    3-D maps (T, h, w) of a 3-D convolution: ``target_size`` = (w, h, T), reversed as the peer
+    reads it, resized by ``scipy.ndimage.zoom`` (cubic spline, order 3), as the peer resizes them.
     """
     maps = torch.as_tensor(np.asarray(cam, dtype=np.float32))
     flat = maps.flatten(1)
-    maps = maps - flat.min(1).values.view(-1, 1, 1)
-    maps = maps / (SCALE_EPS + maps.flatten(1).max(1).values.view(-1, 1, 1))
+    ones = [1] * (maps.dim() - 1)
+    maps = maps - flat.min(1).values.view(-1, *ones)
+    maps = maps / (SCALE_EPS + maps.flatten(1).max(1).values.view(-1, *ones))
+    if target_size is not None and maps.dim() > 3:
+        return np.stack([zoom_volume(one, target_size) for one in maps.numpy()]).astype(np.float32)
     if target_size is not None:
         width, height = target_size
         maps = F.interpolate(maps[:, None], size=(height, width), mode="bilinear")[:, 0]
     return maps.numpy().astype(np.float32)
+
+
+def zoom_volume(volume: np.ndarray, target_size: Sequence[int]) -> np.ndarray:
+    """A (T, h, w) map resized to ``target_size`` reversed, (T', h', w'), by a cubic spline
+    (``scipy.ndimage.zoom``, its defaults: order 3, constant mode)."""
+    from scipy.ndimage import zoom
+
+    factors = [new / old for old, new in zip(volume.shape, target_size[::-1], strict=True)]
+    return zoom(np.float32(volume), factors)
 
 
 def preprocess_image(
