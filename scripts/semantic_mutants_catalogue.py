@@ -236,4 +236,171 @@ NEW = [
         SERVE),
 ]
 
-MUTANTS: list[Mutant] = SURVIVORS + NEW
+# Issue 23's modules (faithcam/truth): written before their edge-case tests.
+TRUTH_TESTS = ("tests/truth/test_truth_edges.py", "tests/truth/test_scores.py",
+               "tests/truth/test_ranking.py", "tests/truth/test_shapley.py")  # fmt: skip
+
+
+def truth(file: str, name: str, old: str, new: str, tests: tuple[str, ...] = TRUTH_TESTS):
+    return Mutant("truth", f"truth/{file}", name, old, new, tests)
+
+
+TRUTH = [
+    # truth/enumeration.py
+    truth("enumeration.py", "Shapley weight w(s) with (n - s)! for (n - s - 1)!",
+          "math.factorial(s) * math.factorial(players - s - 1) / math.factorial(players)",
+          "math.factorial(s) * math.factorial(players - s) / math.factorial(players)"),
+    truth("enumeration.py", "coalitions holding i weighted w(|S|), not w(|S| - 1)",
+          "joined = w[(sizes - 1).clamp(min=0)] * v", "joined = w[sizes] * v"),
+    truth("enumeration.py", "the coalitions without i added, not subtracted",
+          "return member.T @ joined - (1 - member).T @ left_out",
+          "return member.T @ joined + (1 - member).T @ left_out"),
+    truth("enumeration.py", "progress counts whole batches on the last, short one",
+          "            progress(len(batch))", "            progress(batch_size)"),
+    # truth/sampling.py
+    truth("sampling.py", "one block allowed (no standard error)",
+          "return max(2, -(-permutations // size))", "return max(1, -(-permutations // size))"),
+    truth("sampling.py", "blocks rounded down, not up",
+          "return max(2, -(-permutations // size))", "return max(2, permutations // size)"),
+    truth("sampling.py", "antithetic partner a rotation, not the reverse",
+          "return torch.stack([base, base.flip(0)])", "return torch.stack([base, base.roll(1)])"),
+    truth("sampling.py", "first k players of a permutation off by one",
+          "masks = position[which] < size[:, None]", "masks = position[which] <= size[:, None]"),
+    truth("sampling.py", "gains scattered by position, not by player",
+          "scatter_(1, permutations, gains)", "scatter_(1, position, gains)"),
+    truth("sampling.py", "standard error without the square root of the block count",
+          "stderr = block_means.std(0, correction=1) / blocks**0.5",
+          "stderr = block_means.std(0, correction=1)"),
+    # truth/scores.py
+    truth("scores.py", "positive = above an absolute 1e-6, not relative to the largest value",
+          "return values > RELATIVE_ZERO * scale if scale > 0", "return values > RELATIVE_ZERO if scale > 0"),
+    truth("scores.py", "top-k share of k, not of the positive truth set",
+          "return len(truth_set & _top_positive(shown, k)) / len(truth_set)",
+          "return len(truth_set & _top_positive(shown, k)) / k"),
+    truth("scores.py", "k = floor(n / 4), not ceil",
+          "k = math.ceil(len(phi) / 4)", "k = len(phi) // 4"),
+    truth("scores.py", "sign agreement counts only shown positives",
+          "agree = _positive(shown) == _positive(truth)", "agree = _positive(shown) & _positive(truth)"),
+    truth("scores.py", "distance = 1 - cosine, not the sine",
+          "return math.sqrt(max(0.0, 1.0 - min(1.0, cosine) ** 2))",
+          "return max(0.0, 1.0 - min(1.0, cosine))"),
+    truth("scores.py", "truth's absolute value taken for its positive part",
+          "positive = np.clip(phi, 0, None)", "positive = np.abs(phi)"),
+    truth("scores.py", "spearman's interval bounded to [0, 1]",
+          'BOUNDS = {"spearman": (-1.0, 1.0),', 'BOUNDS = {"spearman": (0.0, 1.0),'),
+    # truth/ranking.py
+    truth("ranking.py", "tied means share the best position, not the average",
+          'method="average", axis=-1', 'method="min", axis=-1'),
+    truth("ranking.py", "images undefined for one method kept",
+          "keep = np.isfinite(matrix).all(axis=0)", "keep = np.isfinite(matrix).any(axis=0)"),
+    truth("ranking.py", "overall place = median of the case ranks",
+          "float(np.mean(point[method])), float(low), float(high), len(point[method])",
+          "float(np.median(point[method])), float(low), float(high), len(point[method])"),
+    truth("ranking.py", "bootstrap not paired (each method its own resample)",
+          "sampled = _positions(matrix[:, picks].mean(axis=2).T, higher_is_better)",
+          "sampled = _positions(np.stack([matrix[j, rng.integers(0, matrix.shape[1], "
+          "picks.shape)].mean(axis=1) for j in range(len(matrix))], 1), higher_is_better)"),
+    # truth/game.py
+    truth("game.py", "grid read as (w, h)",
+          "return (self.present.shape[-2], self.present.shape[-1])",
+          "return (self.present.shape[-1], self.present.shape[-2])"),
+    truth("game.py", "several baselines' values averaged in the wrong order",
+          "return scores.view(n, baselines).mean(1)", "return scores.view(baselines, n).mean(0)"),
+    # truth/shapley.py
+    truth("shapley.py", "a grid of exactly 16 locations sampled, not exact",
+          "if samples is None and n <= MAX_EXACT_PLAYERS:",
+          "if samples is None and n < MAX_EXACT_PLAYERS:"),
+    truth("shapley.py", "seed ignored",
+          "generator = torch.Generator().manual_seed(0 if seed is None else seed)",
+          "generator = torch.Generator().manual_seed(0)"),
+    truth("shapley.py", "every image takes the first image's baseline activations",
+          "chosen = given[b : b + 1] if len(given) > 1 else given", "chosen = given[:1]"),
+    truth("shapley.py", "every image takes the first reference image",
+          "return reference[b : b + 1] if len(reference) > 1 else reference",
+          "return reference[:1]"),
+    truth("shapley.py", "sampled v(all) and v(none) swapped",
+          "ends[0], ends[1], False, used", "ends[1], ends[0], False, used"),
+    # truth/leaderboard.py
+    truth("leaderboard.py", "pixel maps max-pooled to the layer grid",
+          "return F.adaptive_avg_pool2d(raw_maps[:, None].double(), grid)[:, 0]",
+          "return F.adaptive_max_pool2d(raw_maps[:, None].double(), grid)[:, 0]"),
+]
+
+# Issue 28's samplers, per-image streams and quasi-random tolerance: before their edge tests.
+SAMPLER_TESTS = ("tests/methods/test_sampler_edges.py", "tests/methods/test_sampling.py")
+
+
+def sampling(file: str, name: str, old: str, new: str) -> Mutant:
+    return Mutant("sampling", f"cams/{file}", name, old, new, SAMPLER_TESTS)
+
+
+SAMPLING_WAVE = [
+    # cams/estimators/samplers.py
+    sampling("estimators/samplers.py", "an antithetic pair's index in its replicate ignores the unit",
+             "return block % replicates, (block // replicates) * unit + offset",
+             "return block % replicates, block // replicates + offset"),
+    sampling("estimators/samplers.py", "rows dealt to replicates from position 0, not 1",
+             "row = (position - 1).clamp(min=0)", "row = position.clamp(min=0)"),
+    sampling("estimators/samplers.py", "Latin hypercube size per replicate rounded down",
+             "self.samples = -(-samples // replicates)", "self.samples = samples // replicates"),
+    sampling("estimators/samplers.py", "sobol-antithetic loses its antithetic pairs",
+             'self.antithetic = sampler.endswith("antithetic")',
+             'self.antithetic = sampler == "antithetic"'),
+    sampling("estimators/samplers.py", "every replicate shares one scrambling",
+             'seed = self.streams.seed(key[0], f"alpha-{key[1]}" if key[1] else "alpha")',
+             'seed = self.streams.seed(key[0], "alpha")'),
+    sampling("estimators/samplers.py", "antithetic uniform draws not mirrored (u, u)",
+             "        return torch.where(flip.view(-1, *([1] * len(shape))), 1 - u, u)\n",
+             "        return u\n"),
+    sampling("estimators/samplers.py", "antithetic normal draws not negated",
+             "return torch.where(flip.view(-1, *([1] * len(shape))), -z, z)", "return z"),
+    sampling("estimators/samplers.py", "antithetic pairs (2, 3), (4, 5) instead of (1, 2), (3, 4)",
+             "flip = (position > 0) & (position % 2 == 0)",
+             "flip = (position > 1) & (position % 2 == 1)"),
+    sampling("estimators/samplers.py", "Latin slopes not coprime with n (not a permutation)",
+             "units = torch.tensor([a for a in range(1, n + 1) if math.gcd(a, n) == 1])",
+             "units = torch.tensor(list(range(1, n + 1)))"),
+    sampling("estimators/samplers.py", "Latin hypercube at the strata's midpoints (no jitter)",
+             "out[rows] = (strata.view_as(v).to(v.dtype) + v) / n",
+             "out[rows] = (strata.view_as(v).to(v.dtype) + 0.5) / n"),
+    sampling("estimators/samplers.py", "Latin stratum by the row's position, not its index in the replicate",
+             "step = within[rows].to(slope.device).view(-1, 1)",
+             "step = (position[rows] - 1).to(slope.device).view(-1, 1)"),
+    sampling("estimators/samplers.py", "a stratified reference may be the image itself",
+             "picks = k + (k >= own).long()", "picks = k + (k > own).long()"),
+    sampling("estimators/samplers.py", "references counted as if the image were always in the set",
+             "count = len(images) - (own < len(images)).long()",
+             "count = torch.full_like(own, len(images) - 1)"),
+    # cams/estimators/streams.py
+    sampling("estimators/streams.py", "streams keyed by the image's batch index, not its content",
+             "return _hash(self.base_seed, self.keys[image], stream, position)",
+             "return _hash(self.base_seed, image, stream, position)"),
+    sampling("estimators/streams.py", "the call's generator ignored for the base seed",
+             "base = int(torch.randint(2**SEED_BITS, (1,), generator=generator, device=device))",
+             "base = int(torch.randint(2**SEED_BITS, (1,), device=device))"),
+    sampling("estimators/streams.py", "stream name left out of the seed",
+             "return _hash(self.base_seed, self.keys[image], stream, position)",
+             "return _hash(self.base_seed, self.keys[image], position)"),
+    # cams/estimators/reduce.py (Replicates)
+    sampling("estimators/reduce.py", "replicate cells of different images overlap",
+             "cell = image.cpu() * r + replicate_of(position.cpu(), r, self.unit)[0]",
+             "cell = image.cpu() + replicate_of(position.cpu(), r, self.unit)[0]"),
+    sampling("estimators/reduce.py", "RQMC variance of one replicate mean, not of their mean",
+             "variance_of_mean = means.var(1, unbiased=True).sum(1) / self.replicates",
+             "variance_of_mean = means.var(1, unbiased=True).sum(1)"),
+    sampling("estimators/reduce.py", "RQMC error finite once any replicate has a sample",
+             "empty = (self.counts == 0).any(1).to(error.device)",
+             "empty = (self.counts == 0).all(1).to(error.device)"),
+    # cams/estimators/base.py and runner.py
+    sampling("estimators/base.py", "replicates also without tolerance (fixed counts lose strata)",
+             "quasi = self.tolerance is not None and self.sampler in QUASI_RANDOM",
+             "quasi = self.sampler in QUASI_RANDOM"),
+    sampling("estimators/runner.py", "tolerance checked at unequal counts per replicate",
+             "self.step = 1 if draws is None else draws.unit * draws.replicates",
+             "self.step = 1 if draws is None else draws.unit"),
+    sampling("estimators/runner.py", "accumulator deals antithetic pairs apart from the draws",
+             "reducer = RunningMean(len(images), replicates, unit)",
+             "reducer = RunningMean(len(images), replicates)"),
+]
+
+MUTANTS: list[Mutant] = SURVIVORS + NEW + TRUTH + SAMPLING_WAVE
