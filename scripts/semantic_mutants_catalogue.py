@@ -403,4 +403,96 @@ SAMPLING_WAVE = [
              "reducer = RunningMean(len(images), replicates)"),
 ]
 
-MUTANTS: list[Mutant] = SURVIVORS + NEW + TRUTH + SAMPLING_WAVE
+# Issue 27's new methods, fusion, drop-ins and dense-target metrics: before their edge tests.
+PEER_EDGES = "tests/peers/test_peer_edges.py"
+NEW_METHODS = (PEER_EDGES, "tests/methods/test_newer_methods.py")
+DROPIN = (PEER_EDGES, "tests/peers/test_dropin_details.py", "tests/peers/test_agreement_dropin.py")
+TORCHCAM = (PEER_EDGES, "tests/peers/test_compat_torchcam.py")
+DENSE = (PEER_EDGES, "tests/metrics/test_metrics_dense.py")
+
+
+def peers(file: str, name: str, old: str, new: str, tests: tuple[str, ...]) -> Mutant:
+    return Mutant("peers", file, name, old, new, tests)
+
+
+PEERS = [
+    # cams/activation_cams.py (FEM), cams/eigen.py (signs, Seg-Eigen-CAM), cams/compose.py
+    peers("cams/activation_cams.py", "FEM threshold with the sample standard deviation",
+          "k * flat.std(dim=2, correction=0, keepdim=True)",
+          "k * flat.std(dim=2, correction=1, keepdim=True)", NEW_METHODS),
+    peers("cams/activation_cams.py", "FEM threshold without the channel mean",
+          "threshold = flat.mean(dim=2, keepdim=True) + k * flat.std(",
+          "threshold = k * flat.std(", NEW_METHODS),
+    peers("cams/activation_cams.py", "FEM's default k = 1", "    k: float = 2.0\n",
+          "    k: float = 1.0\n", NEW_METHODS),
+    peers("cams/activation_cams.py", "FEM eigen_smooth projects A, not the terms w_k A^k",
+          "self.options.k)[:, :, None, None] * activations\n        raw = first_component(terms)",
+          "self.options.k)[:, :, None, None] * activations\n"
+          "        raw = first_component(activations)", NEW_METHODS),
+    peers("cams/eigen.py", "peak sign makes the smaller magnitude positive",
+          "flat.amin(1).abs() > flat.amax(1).abs()", "flat.amin(1).abs() < flat.amax(1).abs()",
+          NEW_METHODS),
+    peers("cams/eigen.py", "faithcam sign by the first loading, not their sum",
+          "loadings = top.sum(dim=1)", "loadings = top[:, 0]", NEW_METHODS),
+    peers("cams/eigen.py", "Seg-Eigen-CAM without |G| (signed gradients)",
+          'first_component(gradients.abs() * activations, sign="peak")',
+          'first_component(gradients * activations, sign="peak")', NEW_METHODS),
+    peers("cams/eigen.py", "Seg-Eigen-CAM signed by the faithcam rule, not the peak",
+          'first_component(gradients.abs() * activations, sign="peak")',
+          'first_component(gradients.abs() * activations, sign="faithcam")', NEW_METHODS),
+    peers("cams/eigen.py", "peer-sign projection of the uncentred matrix",
+          "centred = matrix - matrix.mean(axis=0)", "centred = matrix", NEW_METHODS),
+    peers("cams/compose.py", "product fusion takes the minimum",
+          "raw = minmax(torch.stack([_upsample(m, size) for m in maps]).prod(0))",
+          "raw = minmax(torch.stack([_upsample(m, size) for m in maps]).amin(0))", NEW_METHODS),
+    # compat/pytorch_grad_cam: metrics and utils
+    peers("compat/pytorch_grad_cam/metrics/arcc.py", "coherency not mapped to [0, 1]",
+          "return (batch_pearson_coherency(again, grayscale_cams) + 1) / 2",
+          "return batch_pearson_coherency(again, grayscale_cams)", DROPIN),
+    peers("compat/pytorch_grad_cam/metrics/arcc.py", "complexity = L1 sum, not mean",
+          "return np.abs(flat).sum(axis=1) / flat.shape[1]", "return np.abs(flat).sum(axis=1)",
+          DROPIN),
+    peers("compat/pytorch_grad_cam/metrics/arcc.py", "ARCC's ROAD term not doubled",
+          "road = np.clip(self.road(input_tensor, grayscale_cams, targets, model) * 2, 0, 1)",
+          "road = np.clip(self.road(input_tensor, grayscale_cams, targets, model), 0, 1)",
+          DROPIN),
+    peers("compat/pytorch_grad_cam/metrics/perturbation_confidence.py",
+          "Otsu mask keeps the threshold's own value",
+          "kept = np.float32(as_bytes > otsu_threshold(as_bytes)) * 255",
+          "kept = np.float32(as_bytes >= otsu_threshold(as_bytes)) * 255", DROPIN),
+    peers("compat/pytorch_grad_cam/metrics/perturbation_confidence.py",
+          "Otsu's between-class variance without the w1 factor",
+          "between = (total * w0 - m0) ** 2 / (w0 * w1)", "between = (total * w0 - m0) ** 2 / w0",
+          DROPIN),
+    peers("compat/pytorch_grad_cam/metrics/cam_mult_image.py", "drop in confidence of the rise",
+          "return np.maximum(-super().__call__(*args, **kwargs), 0)",
+          "return np.maximum(super().__call__(*args, **kwargs), 0)", DROPIN),
+    peers("compat/pytorch_grad_cam/utils/image.py", "scale_cam_image resizes to (W, H) as (H, W)",
+          'size=(height, width), mode="bilinear"', 'size=(width, height), mode="bilinear"',
+          DROPIN),
+    peers("compat/pytorch_grad_cam/utils/image.py", "preprocess_image keeps uint8 at 0-255",
+          "array = array.astype(np.float32) / 255.0 if array.dtype == np.uint8 else array",
+          "array = array.astype(np.float32) if array.dtype == np.uint8 else array", DROPIN),
+    # compat/torchcam
+    peers("compat/torchcam/methods.py", "normalize_maps scales the batch as one map",
+          "dims = tuple(range(1, maps.ndim))", "dims = tuple(range(maps.ndim))", TORCHCAM),
+    peers("compat/torchcam/methods.py", "fuse_cams averages the layers, not their maximum",
+          "return torch.stack(resized).amax(dim=0)[:, 0]",
+          "return torch.stack(resized).mean(dim=0)[:, 0]", TORCHCAM),
+    peers("compat/torchcam/methods.py", "LayerCAM fusion scale tanh(m), not tanh(2m)",
+          "return torch.tanh(2.0 * cam)", "return torch.tanh(cam)", TORCHCAM),
+    peers("compat/torchcam/metrics.py", "Average Drop divided by the masked score",
+          "((full - masked).clamp(min=0) / (full + 1e-7))",
+          "((full - masked).clamp(min=0) / (masked + 1e-7))", TORCHCAM),
+    peers("compat/torchcam/metrics.py", "a map is left out only when all of it is NaN",
+          "keep = ~torch.isnan(cam).flatten(1).any(dim=1)",
+          "keep = ~torch.isnan(cam).flatten(1).all(dim=1)", TORCHCAM),
+    # metrics/scoring.py: dense targets of a subset of images
+    peers("metrics/scoring.py", "a subset's segmentation target keeps every image's mask",
+          "None if mask is None else mask[rows])", "None if mask is None else mask)", DENSE),
+    peers("metrics/scoring.py", "a subset's segmentation classes of the first images",
+          "return SegmentationTarget(bound.class_ids[rows],",
+          "return SegmentationTarget(bound.class_ids[: len(rows)],", DENSE),
+]
+
+MUTANTS: list[Mutant] = SURVIVORS + NEW + TRUTH + SAMPLING_WAVE + PEERS
