@@ -145,13 +145,13 @@ NEW = [
     new("engine/request.py", "normalization not checked against the images",
         "            norm.check(images)\n", "", API),
     new("engine/request.py", "batch_size not checked",
-        "batch_size = check_count(\"batch_size\", batch_size)", "batch_size = batch_size", API),
+        "            check_count(\"batch_size\", batch_size)\n", "            pass\n", API),
     new("engine/request.py", "augmented copies keep the original images' bound target",
         "        target = self.target_spec.bind(len(images), images.device)\n"
         "        return dataclasses.replace(self, images=images, target=target)",
         "        return dataclasses.replace(self, images=images)", API),
     new("engine/request.py", "relu not checked",
-        "        relu = check_flag(\"relu\", relu)\n", "", API),
+        "            check_flag(\"relu\", relu)\n", "", API),
     # cams/registry.py
     new("cams/registry.py", "method names case-sensitive",
         "name = ALIASES.get(method.lower(), method.lower())",
@@ -179,7 +179,7 @@ NEW = [
         "converged = count >= floor and count % self.step == 0",
         "converged = count >= floor", SAMPLING),
     new("cams/estimators/runner.py", "blocks may end inside an antithetic pair",
-        "                k -= 1  # end the block on a whole antithetic pair\n",
+        "                k -= (next_position[b] + k - 1) % self.step  # end on a whole step\n",
         "                pass\n", SAMPLING),
     # cams/estimators/reduce.py
     new("cams/estimators/reduce.py", "fixed-count gradients summed without the row weights",
@@ -192,8 +192,8 @@ NEW = [
         "self.m2.sum(dims) / ((k - 1).clamp(min=1) * k.clamp(min=1))",
         "self.m2.sum(dims) / (k.clamp(min=1) * k.clamp(min=1))", SAMPLING),
     new("cams/estimators/reduce.py", "a zero map with no spread has error 0/0",
-        "        error = torch.where(variance_of_mean == 0, torch.zeros_like(error), error)\n",
-        "", SAMPLING),
+        "        error = torch.where(variance_of_mean == 0, torch.zeros_like(error), error)\n"
+        "        error = torch.where(k < 2", "        error = torch.where(k < 2", SAMPLING),
     # metrics/registry.py
     new("metrics/registry.py", "deprecated option names not renamed",
         "                key = self.aliases[key]\n", "", METRICS),
@@ -273,14 +273,16 @@ TRUTH = [
           "stderr = block_means.std(0, correction=1)"),
     # truth/scores.py
     truth("scores.py", "positive = above an absolute 1e-6, not relative to the largest value",
-          "return values > RELATIVE_ZERO * scale if scale > 0", "return values > RELATIVE_ZERO if scale > 0"),
+          "return values > RELATIVE_ZERO * scale if scale > 0",
+          "return values > RELATIVE_ZERO if scale > 0"),
     truth("scores.py", "top-k share of k, not of the positive truth set",
           "return len(truth_set & _top_positive(shown, k)) / len(truth_set)",
           "return len(truth_set & _top_positive(shown, k)) / k"),
     truth("scores.py", "k = floor(n / 4), not ceil",
           "k = math.ceil(len(phi) / 4)", "k = len(phi) // 4"),
     truth("scores.py", "sign agreement counts only shown positives",
-          "agree = _positive(shown) == _positive(truth)", "agree = _positive(shown) & _positive(truth)"),
+          "agree = _positive(shown) == _positive(truth)",
+          "agree = _positive(shown) & _positive(truth)"),
     truth("scores.py", "distance = 1 - cosine, not the sine",
           "return math.sqrt(max(0.0, 1.0 - min(1.0, cosine) ** 2))",
           "return max(0.0, 1.0 - min(1.0, cosine))"),
@@ -336,7 +338,8 @@ def sampling(file: str, name: str, old: str, new: str) -> Mutant:
 
 SAMPLING_WAVE = [
     # cams/estimators/samplers.py
-    sampling("estimators/samplers.py", "an antithetic pair's index in its replicate ignores the unit",
+    sampling("estimators/samplers.py",
+             "an antithetic pair's index in its replicate ignores the unit",
              "return block % replicates, (block // replicates) * unit + offset",
              "return block % replicates, block // replicates + offset"),
     sampling("estimators/samplers.py", "rows dealt to replicates from position 0, not 1",
@@ -363,7 +366,8 @@ SAMPLING_WAVE = [
     sampling("estimators/samplers.py", "Latin hypercube at the strata's midpoints (no jitter)",
              "out[rows] = (strata.view_as(v).to(v.dtype) + v) / n",
              "out[rows] = (strata.view_as(v).to(v.dtype) + 0.5) / n"),
-    sampling("estimators/samplers.py", "Latin stratum by the row's position, not its index in the replicate",
+    sampling("estimators/samplers.py",
+             "Latin stratum by the row's position, not its index in the replicate",
              "step = within[rows].to(slope.device).view(-1, 1)",
              "step = (position[rows] - 1).to(slope.device).view(-1, 1)"),
     sampling("estimators/samplers.py", "a stratified reference may be the image itself",
