@@ -2,10 +2,13 @@
 
 Each :class:`Mutant` is one plausible wrong answer: ``old`` (a snippet that occurs exactly once
 in ``src/faithcam/<file>``) replaced by ``new``, judged by the test files of its area.
-Groups: ``survivors`` (issue 25's twelve named survivors of a fresh mutant set) and ``new``
-(mutants of the modules added in issue 22, written before their edge-case tests; each
-area's first test file is the one written after them: docs/mutation.md has the kill rates
-before and after).
+Groups: ``survivors`` (issue 25's twelve named survivors of a fresh mutant set), and mutants of
+the modules added by each issue of the wave, each group written (and committed) before its
+edge-case tests: ``new`` (issue 22), ``truth`` (issue 23: faithcam.truth), ``sampling``
+(issue 28: samplers, per-image streams, quasi-random tolerance) and ``peers`` (issue 27: FEM,
+Seg-Eigen-CAM, sign rules, product fusion, the drop-ins' metrics and utilities, torchcam's
+drop-in, dense targets). Each area's first test file is the one written after the mutants:
+docs/mutation.md has the kill rates before and after.
 """
 
 from __future__ import annotations
