@@ -85,26 +85,27 @@ def test_latin_hypercube_draws_are_jittered_inside_their_strata():
     assert within.min() < 0.2 and within.max() > 0.8
 
 
+def reference_counts(image: torch.Tensor, references: torch.Tensor, n: int) -> list[int]:
+    """How often each reference is the stratified pick of rows 1..n of ``image``."""
+    draws = Draws("sobol", Streams.of(image, torch.Generator().manual_seed(0)), n, 4)
+    picked = stratified_references(ReferenceSet(references), image.expand(n, -1, -1, -1),
+                                   plan(list(range(1, n + 1))), draws)  # fmt: skip
+    which = [int((references == p).flatten(1).all(1).nonzero()[0]) for p in picked]
+    return np.bincount(which, minlength=4).tolist()
+
+
 def test_a_stratified_reference_is_never_the_image_and_the_others_are_equally_used():
     references = torch.rand(4, 3, 4, 4, generator=torch.Generator().manual_seed(1))
-    image = references[2:3].clone()
-    draws = Draws("sobol", Streams.of(image, torch.Generator().manual_seed(0)), 48, 4)
-    picked = stratified_references(ReferenceSet(references), image.expand(48, -1, -1, -1),
-                                   plan(list(range(1, 49))), draws)  # fmt: skip
-    which = [int((references == p).flatten(1).all(1).nonzero()[0]) for p in picked]
-    # 48 stratified points over the 3 others: 16 each (a scrambled Sobol' prefix of 2^k
-    # points has one point in each [j/16, (j+1)/16), hence 16 per third), never image 2
-    assert np.bincount(which, minlength=4).tolist() == [16, 16, 0, 16]
+    counts = reference_counts(references[2:3].clone(), references, 48)
+    # rows 1-32 and 33-48 are blocks of 2^m scrambled Sobol' points: one u in each interval
+    # [j/2^m, (j+1)/2^m), so a third of [0, 1) holds 10-11 of the first and 5-6 of the second
+    assert counts[2] == 0 and all(15 <= c <= 17 for c in counts[:2] + counts[3:]), counts
 
 
 def test_an_image_outside_the_reference_set_may_take_every_reference():
     references = torch.rand(4, 3, 4, 4, generator=torch.Generator().manual_seed(1))
-    image = torch.full((1, 3, 4, 4), 0.5)
-    draws = Draws("sobol", Streams.of(image, torch.Generator().manual_seed(0)), 64, 4)
-    picked = stratified_references(ReferenceSet(references), image.expand(64, -1, -1, -1),
-                                   plan(list(range(1, 65))), draws)  # fmt: skip
-    which = [int((references == p).flatten(1).all(1).nonzero()[0]) for p in picked]
-    assert np.bincount(which, minlength=4).tolist() == [16, 16, 16, 16]
+    # 64 points, one in each [j/64, (j+1)/64): exactly 16 in each quarter of [0, 1)
+    assert reference_counts(torch.full((1, 3, 4, 4), 0.5), references, 64) == [16] * 4
 
 
 def test_stream_seeds_follow_the_image_content_the_stream_and_the_generator():

@@ -5,7 +5,6 @@ grids, per-image baselines and references."""
 
 from __future__ import annotations
 
-import itertools
 import math
 
 import numpy as np
@@ -23,6 +22,7 @@ from faithcam.truth.sampling import (
     sampled_shapley,
 )
 from faithcam.truth.scores import agreement, interval
+from tests.truth.test_shapley import naive_shapley as textbook_shapley
 
 # ---------------------------------------------------------------------------- hand-made games
 
@@ -33,25 +33,15 @@ def glove_game(masks: torch.Tensor) -> torch.Tensor:
     return 2 * m[:, 0] + m[:, 1] + 3 * m[:, 0] * m[:, 2]
 
 
-def naive_shapley(value, players: int) -> list[float]:
-    """φ_i by the textbook sum over the subsets S of the others, weight |S|!(n−|S|−1)!/n!."""
+def naive_shapley(game, players: int) -> list[float]:
+    """The textbook subset sum of tests/truth/test_shapley.py on a game of boolean masks."""
 
-    def v(subset) -> float:
+    def value(coalition: frozenset) -> float:
         mask = torch.zeros(1, players, dtype=torch.bool)
-        mask[0, list(subset)] = True
-        return float(value(mask)[0])
+        mask[0, list(coalition)] = True
+        return float(game(mask)[0])
 
-    phi = []
-    for i in range(players):
-        others = [p for p in range(players) if p != i]
-        total = 0.0
-        for size in range(players):
-            weight = math.factorial(size) * math.factorial(players - size - 1)
-            weight /= math.factorial(players)
-            for subset in itertools.combinations(others, size):
-                total += weight * (v((*subset, i)) - v(subset))
-        phi.append(total)
-    return phi
+    return textbook_shapley(value, players).tolist()
 
 
 def test_exact_shapley_of_a_three_player_game_with_an_interaction_by_hand():
