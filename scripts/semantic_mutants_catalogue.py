@@ -2,10 +2,13 @@
 
 Each :class:`Mutant` is one plausible wrong answer: ``old`` (a snippet that occurs exactly once
 in ``src/faithcam/<file>``) replaced by ``new``, judged by the test files of its area.
-Groups: ``survivors`` (issue 25's twelve named survivors of a fresh mutant set) and ``new``
-(mutants of the modules added in issue 22, written before their edge-case tests; each
-area's first test file is the one written after them: docs/mutation.md has the kill rates
-before and after).
+Groups: ``survivors`` (issue 25's twelve named survivors of a fresh mutant set), and mutants of
+the modules added by each issue of the wave, each group written (and committed) before its
+edge-case tests: ``new`` (issue 22), ``truth`` (issue 23: faithcam.truth), ``sampling``
+(issue 28: samplers, per-image streams, quasi-random tolerance) and ``peers`` (issue 27: FEM,
+Seg-Eigen-CAM, sign rules, product fusion, the drop-ins' metrics and utilities, torchcam's
+drop-in, dense targets). Each area's first test file is the one written after the mutants:
+docs/mutation.md has the kill rates before and after.
 """
 
 from __future__ import annotations
@@ -145,13 +148,13 @@ NEW = [
     new("engine/request.py", "normalization not checked against the images",
         "            norm.check(images)\n", "", API),
     new("engine/request.py", "batch_size not checked",
-        "batch_size = check_count(\"batch_size\", batch_size)", "batch_size = batch_size", API),
+        "            check_count(\"batch_size\", batch_size)\n", "            pass\n", API),
     new("engine/request.py", "augmented copies keep the original images' bound target",
         "        target = self.target_spec.bind(len(images), images.device)\n"
         "        return dataclasses.replace(self, images=images, target=target)",
         "        return dataclasses.replace(self, images=images)", API),
     new("engine/request.py", "relu not checked",
-        "        relu = check_flag(\"relu\", relu)\n", "", API),
+        "            check_flag(\"relu\", relu)\n", "", API),
     # cams/registry.py
     new("cams/registry.py", "method names case-sensitive",
         "name = ALIASES.get(method.lower(), method.lower())",
@@ -179,7 +182,7 @@ NEW = [
         "converged = count >= floor and count % self.step == 0",
         "converged = count >= floor", SAMPLING),
     new("cams/estimators/runner.py", "blocks may end inside an antithetic pair",
-        "                k -= 1  # end the block on a whole antithetic pair\n",
+        "                k -= (next_position[b] + k - 1) % self.step  # end on a whole step\n",
         "                pass\n", SAMPLING),
     # cams/estimators/reduce.py
     new("cams/estimators/reduce.py", "fixed-count gradients summed without the row weights",
@@ -192,8 +195,8 @@ NEW = [
         "self.m2.sum(dims) / ((k - 1).clamp(min=1) * k.clamp(min=1))",
         "self.m2.sum(dims) / (k.clamp(min=1) * k.clamp(min=1))", SAMPLING),
     new("cams/estimators/reduce.py", "a zero map with no spread has error 0/0",
-        "        error = torch.where(variance_of_mean == 0, torch.zeros_like(error), error)\n",
-        "", SAMPLING),
+        "        error = torch.where(variance_of_mean == 0, torch.zeros_like(error), error)\n"
+        "        error = torch.where(k < 2", "        error = torch.where(k < 2", SAMPLING),
     # metrics/registry.py
     new("metrics/registry.py", "deprecated option names not renamed",
         "                key = self.aliases[key]\n", "", METRICS),
@@ -236,4 +239,283 @@ NEW = [
         SERVE),
 ]
 
-MUTANTS: list[Mutant] = SURVIVORS + NEW
+# Issue 23's modules (faithcam/truth): written before their edge-case tests.
+TRUTH_TESTS = ("tests/truth/test_truth_edges.py", "tests/truth/test_scores.py",
+               "tests/truth/test_ranking.py", "tests/truth/test_shapley.py")  # fmt: skip
+
+
+def truth(file: str, name: str, old: str, new: str, tests: tuple[str, ...] = TRUTH_TESTS):
+    return Mutant("truth", f"truth/{file}", name, old, new, tests)
+
+
+TRUTH = [
+    # truth/enumeration.py
+    truth("enumeration.py", "Shapley weight w(s) with (n - s)! for (n - s - 1)!",
+          "math.factorial(s) * math.factorial(players - s - 1) / math.factorial(players)",
+          "math.factorial(s) * math.factorial(players - s) / math.factorial(players)"),
+    truth("enumeration.py", "coalitions holding i weighted w(|S|), not w(|S| - 1)",
+          "joined = w[(sizes - 1).clamp(min=0)] * v", "joined = w[sizes] * v"),
+    truth("enumeration.py", "the coalitions without i added, not subtracted",
+          "return member.T @ joined - (1 - member).T @ left_out",
+          "return member.T @ joined + (1 - member).T @ left_out"),
+    truth("enumeration.py", "progress counts whole batches on the last, short one",
+          "            progress(len(batch))", "            progress(batch_size)"),
+    # truth/sampling.py
+    truth("sampling.py", "one block allowed (no standard error)",
+          "return max(2, -(-permutations // size))", "return max(1, -(-permutations // size))"),
+    truth("sampling.py", "blocks rounded down, not up",
+          "return max(2, -(-permutations // size))", "return max(2, permutations // size)"),
+    truth("sampling.py", "antithetic partner a rotation, not the reverse",
+          "return torch.stack([base, base.flip(0)])", "return torch.stack([base, base.roll(1)])"),
+    truth("sampling.py", "first k players of a permutation off by one",
+          "masks = position[which] < size[:, None]", "masks = position[which] <= size[:, None]"),
+    truth("sampling.py", "gains scattered by position, not by player",
+          "scatter_(1, permutations, gains)", "scatter_(1, position, gains)"),
+    truth("sampling.py", "standard error without the square root of the block count",
+          "stderr = block_means.std(0, correction=1) / blocks**0.5",
+          "stderr = block_means.std(0, correction=1)"),
+    # truth/scores.py
+    truth("scores.py", "positive = above an absolute 1e-6, not relative to the largest value",
+          "return values > RELATIVE_ZERO * scale if scale > 0",
+          "return values > RELATIVE_ZERO if scale > 0"),
+    truth("scores.py", "top-k share of k, not of the positive truth set",
+          "return len(truth_set & _top_positive(shown, k)) / len(truth_set)",
+          "return len(truth_set & _top_positive(shown, k)) / k"),
+    truth("scores.py", "k = floor(n / 4), not ceil",
+          "k = math.ceil(len(phi) / 4)", "k = len(phi) // 4"),
+    truth("scores.py", "sign agreement counts only shown positives",
+          "agree = _positive(shown) == _positive(truth)",
+          "agree = _positive(shown) & _positive(truth)"),
+    truth("scores.py", "distance = 1 - cosine, not the sine",
+          "return math.sqrt(max(0.0, 1.0 - min(1.0, cosine) ** 2))",
+          "return max(0.0, 1.0 - min(1.0, cosine))"),
+    truth("scores.py", "truth's absolute value taken for its positive part",
+          "positive = np.clip(phi, 0, None)", "positive = np.abs(phi)"),
+    truth("scores.py", "spearman's interval bounded to [0, 1]",
+          'BOUNDS = {"spearman": (-1.0, 1.0),', 'BOUNDS = {"spearman": (0.0, 1.0),'),
+    # truth/ranking.py
+    truth("ranking.py", "tied means share the best position, not the average",
+          'method="average", axis=-1', 'method="min", axis=-1'),
+    truth("ranking.py", "images undefined for one method kept",
+          "keep = np.isfinite(matrix).all(axis=0)", "keep = np.isfinite(matrix).any(axis=0)"),
+    truth("ranking.py", "overall place = median of the case ranks",
+          "float(np.mean(point[method])), float(low), float(high), len(point[method])",
+          "float(np.median(point[method])), float(low), float(high), len(point[method])"),
+    truth("ranking.py", "bootstrap not paired (each method its own resample)",
+          "sampled = _positions(matrix[:, picks].mean(axis=2).T, higher_is_better)",
+          "sampled = _positions(np.stack([matrix[j, rng.integers(0, matrix.shape[1], "
+          "picks.shape)].mean(axis=1) for j in range(len(matrix))], 1), higher_is_better)"),
+    # truth/game.py
+    truth("game.py", "grid read as (w, h)",
+          "return (self.present.shape[-2], self.present.shape[-1])",
+          "return (self.present.shape[-1], self.present.shape[-2])"),
+    truth("game.py", "several baselines' values averaged in the wrong order",
+          "return scores.view(n, baselines).mean(1)", "return scores.view(baselines, n).mean(0)"),
+    # truth/shapley.py
+    truth("shapley.py", "a grid of exactly 16 locations sampled, not exact",
+          "if samples is None and n <= MAX_EXACT_PLAYERS:",
+          "if samples is None and n < MAX_EXACT_PLAYERS:"),
+    truth("shapley.py", "seed ignored",
+          "generator = torch.Generator().manual_seed(0 if seed is None else seed)",
+          "generator = torch.Generator().manual_seed(0)"),
+    truth("shapley.py", "every image takes the first image's baseline activations",
+          "chosen = given[b : b + 1] if len(given) > 1 else given", "chosen = given[:1]"),
+    truth("shapley.py", "every image takes the first reference image",
+          "return reference[b : b + 1] if len(reference) > 1 else reference",
+          "return reference[:1]"),
+    truth("shapley.py", "sampled v(all) and v(none) swapped",
+          "ends[0], ends[1], False, used", "ends[1], ends[0], False, used"),
+    # truth/leaderboard.py
+    truth("leaderboard.py", "pixel maps max-pooled to the layer grid",
+          "return F.adaptive_avg_pool2d(raw_maps[:, None].double(), grid)[:, 0]",
+          "return F.adaptive_max_pool2d(raw_maps[:, None].double(), grid)[:, 0]"),
+]
+
+# Issue 28's samplers, per-image streams and quasi-random tolerance: before their edge tests.
+# test_sampling.py's sampler and tolerance tests, without its slow statistical ones (the
+# 32-seed unbiasedness and the quasi-random tolerance study: 170 of its 200 s).
+SAMPLER_TESTS = ("tests/methods/test_sampler_edges.py", *(
+    f"tests/methods/test_sampling.py::test_{name}" for name in (
+        "samplers_are_reproducible_with_a_seed", "an_image_gets_the_same_map_in_any_batch",
+        "qmc_pixel_draws_are_a_latin_hypercube",
+        "sobol_alpha_is_stratified_and_references_are_cycled",
+        "antithetic_pairs_cancel_across_chunk_boundaries",
+        "no_forward_has_more_than_batch_size_rows",
+        "replicate_standard_error_equals_numpy_on_the_replicate_means",
+        "tolerance_stops_early_and_stays_within_it")))  # fmt: skip
+
+
+def sampling(file: str, name: str, old: str, new: str) -> Mutant:
+    return Mutant("sampling", f"cams/{file}", name, old, new, SAMPLER_TESTS)
+
+
+SAMPLING_WAVE = [
+    # cams/estimators/samplers.py
+    sampling("estimators/samplers.py",
+             "an antithetic pair's index in its replicate ignores the unit",
+             "return block % replicates, (block // replicates) * unit + offset",
+             "return block % replicates, block // replicates + offset"),
+    sampling("estimators/samplers.py", "rows dealt to replicates from position 0, not 1",
+             "row = (position - 1).clamp(min=0)", "row = position.clamp(min=0)"),
+    sampling("estimators/samplers.py", "Latin hypercube size per replicate rounded down",
+             "self.samples = -(-samples // replicates)", "self.samples = samples // replicates"),
+    sampling("estimators/samplers.py", "sobol-antithetic loses its antithetic pairs",
+             'self.antithetic = sampler.endswith("antithetic")',
+             'self.antithetic = sampler == "antithetic"'),
+    sampling("estimators/samplers.py", "every replicate shares one scrambling",
+             'seed = self.streams.seed(key[0], f"alpha-{key[1]}" if key[1] else "alpha")',
+             'seed = self.streams.seed(key[0], "alpha")'),
+    sampling("estimators/samplers.py", "antithetic uniform draws not mirrored (u, u)",
+             "        return torch.where(flip.view(-1, *([1] * len(shape))), 1 - u, u)\n",
+             "        return u\n"),
+    sampling("estimators/samplers.py", "antithetic normal draws not negated",
+             "return torch.where(flip.view(-1, *([1] * len(shape))), -z, z)", "return z"),
+    sampling("estimators/samplers.py", "antithetic pairs (2, 3), (4, 5) instead of (1, 2), (3, 4)",
+             "flip = (position > 0) & (position % 2 == 0)",
+             "flip = (position > 1) & (position % 2 == 1)"),
+    sampling("estimators/samplers.py", "Latin slopes not coprime with n (not a permutation)",
+             "units = torch.tensor([a for a in range(1, n + 1) if math.gcd(a, n) == 1])",
+             "units = torch.tensor(list(range(1, n + 1)))"),
+    sampling("estimators/samplers.py", "Latin hypercube at the strata's midpoints (no jitter)",
+             "out[rows] = (strata.view_as(v).to(v.dtype) + v) / n",
+             "out[rows] = (strata.view_as(v).to(v.dtype) + 0.5) / n"),
+    sampling("estimators/samplers.py",
+             "Latin stratum by the row's position, not its index in the replicate",
+             "step = within[rows].to(slope.device).view(-1, 1)",
+             "step = (position[rows] - 1).to(slope.device).view(-1, 1)"),
+    sampling("estimators/samplers.py", "a stratified reference may be the image itself",
+             "picks = k + (k >= own).long()", "picks = k + (k > own).long()"),
+    sampling("estimators/samplers.py", "references counted as if the image were always in the set",
+             "count = len(images) - (own < len(images)).long()",
+             "count = torch.full_like(own, len(images) - 1)"),
+    # cams/estimators/streams.py
+    sampling("estimators/streams.py", "streams keyed by the image's batch index, not its content",
+             "return _hash(self.base_seed, self.keys[image], stream, position)",
+             "return _hash(self.base_seed, image, stream, position)"),
+    sampling("estimators/streams.py", "the call's generator ignored for the base seed",
+             "base = int(torch.randint(2**SEED_BITS, (1,), generator=generator, device=device))",
+             "base = int(torch.randint(2**SEED_BITS, (1,), device=device))"),
+    sampling("estimators/streams.py", "stream name left out of the seed",
+             "return _hash(self.base_seed, self.keys[image], stream, position)",
+             "return _hash(self.base_seed, self.keys[image], position)"),
+    # cams/estimators/reduce.py (Replicates)
+    sampling("estimators/reduce.py", "replicate cells of different images overlap",
+             "cell = image.cpu() * r + replicate_of(position.cpu(), r, self.unit)[0]",
+             "cell = image.cpu() + replicate_of(position.cpu(), r, self.unit)[0]"),
+    sampling("estimators/reduce.py", "RQMC variance of one replicate mean, not of their mean",
+             "variance_of_mean = means.var(1, unbiased=True).sum(1) / self.replicates",
+             "variance_of_mean = means.var(1, unbiased=True).sum(1)"),
+    sampling("estimators/reduce.py", "RQMC error finite once any replicate has a sample",
+             "empty = (self.counts == 0).any(1).to(error.device)",
+             "empty = (self.counts == 0).all(1).to(error.device)"),
+    # cams/estimators/base.py and runner.py
+    sampling("estimators/base.py", "replicates also without tolerance (fixed counts lose strata)",
+             "quasi = self.tolerance is not None and self.sampler in QUASI_RANDOM",
+             "quasi = self.sampler in QUASI_RANDOM"),
+    sampling("estimators/runner.py", "tolerance checked at unequal counts per replicate",
+             "self.step = 1 if draws is None else draws.unit * draws.replicates",
+             "self.step = 1 if draws is None else draws.unit"),
+    sampling("estimators/runner.py", "accumulator deals antithetic pairs apart from the draws",
+             "reducer = RunningMean(len(images), replicates, unit)",
+             "reducer = RunningMean(len(images), replicates)"),
+]
+
+# Issue 27's new methods, fusion, drop-ins and dense-target metrics: before their edge tests.
+PEER_EDGES = "tests/peers/test_peer_edges.py"
+NEW_METHODS = (PEER_EDGES, "tests/methods/test_newer_methods.py")
+# the quick files of each area (the golden agreement files take 150-180 s each)
+DROPIN = (PEER_EDGES, "tests/peers/test_dropin_details.py")
+TORCHCAM = (PEER_EDGES, *(f"tests/peers/test_compat_torchcam.py::test_{name}" for name in (
+    "layercam_fusion_matches_torchcam", "metrics_match_torchcam",
+    "misuse_is_refused_in_one_line")))  # fmt: skip
+DENSE = (PEER_EDGES, *(f"tests/metrics/test_metrics_dense.py::test_{name}" for name in (
+    "explain_functions_get_the_dense_target_of_their_rows",
+    "explain_functions_get_the_detection_target_of_their_rows",
+    "a_segmentation_target_without_a_class_is_refused")))  # fmt: skip
+
+
+def peers(file: str, name: str, old: str, new: str, tests: tuple[str, ...]) -> Mutant:
+    return Mutant("peers", file, name, old, new, tests)
+
+
+PEERS = [
+    # cams/activation_cams.py (FEM), cams/eigen.py (signs, Seg-Eigen-CAM), cams/compose.py
+    peers("cams/activation_cams.py", "FEM threshold with the sample standard deviation",
+          "k * flat.std(dim=2, correction=0, keepdim=True)",
+          "k * flat.std(dim=2, correction=1, keepdim=True)", NEW_METHODS),
+    peers("cams/activation_cams.py", "FEM threshold without the channel mean",
+          "threshold = flat.mean(dim=2, keepdim=True) + k * flat.std(",
+          "threshold = k * flat.std(", NEW_METHODS),
+    peers("cams/activation_cams.py", "FEM's default k = 1", "    k: float = 2.0\n",
+          "    k: float = 1.0\n", NEW_METHODS),
+    peers("cams/activation_cams.py", "FEM eigen_smooth projects A, not the terms w_k A^k",
+          "self.options.k)[:, :, None, None] * activations\n        raw = first_component(terms)",
+          "self.options.k)[:, :, None, None] * activations\n"
+          "        raw = first_component(activations)", NEW_METHODS),
+    peers("cams/eigen.py", "peak sign makes the smaller magnitude positive",
+          "flat.amin(1).abs() > flat.amax(1).abs()", "flat.amin(1).abs() < flat.amax(1).abs()",
+          NEW_METHODS),
+    peers("cams/eigen.py", "faithcam sign by the first loading, not their sum",
+          "loadings = top.sum(dim=1)", "loadings = top[:, 0]", NEW_METHODS),
+    peers("cams/eigen.py", "Seg-Eigen-CAM without |G| (signed gradients)",
+          'first_component(gradients.abs() * activations, sign="peak")',
+          'first_component(gradients * activations, sign="peak")', NEW_METHODS),
+    peers("cams/eigen.py", "Seg-Eigen-CAM signed by the faithcam rule, not the peak",
+          'first_component(gradients.abs() * activations, sign="peak")',
+          'first_component(gradients.abs() * activations, sign="faithcam")', NEW_METHODS),
+    peers("cams/eigen.py", "peer-sign projection of the uncentred matrix",
+          "centred = matrix - matrix.mean(axis=0)", "centred = matrix", NEW_METHODS),
+    peers("cams/compose.py", "product fusion takes the minimum",
+          "raw = minmax(torch.stack([_upsample(m, size) for m in maps]).prod(0))",
+          "raw = minmax(torch.stack([_upsample(m, size) for m in maps]).amin(0))", NEW_METHODS),
+    # compat/pytorch_grad_cam: metrics and utils
+    peers("compat/pytorch_grad_cam/metrics/arcc.py", "coherency not mapped to [0, 1]",
+          "return (batch_pearson_coherency(again, grayscale_cams) + 1) / 2",
+          "return batch_pearson_coherency(again, grayscale_cams)", DROPIN),
+    peers("compat/pytorch_grad_cam/metrics/arcc.py", "complexity = L1 sum, not mean",
+          "return np.abs(flat).sum(axis=1) / flat.shape[1]", "return np.abs(flat).sum(axis=1)",
+          DROPIN),
+    peers("compat/pytorch_grad_cam/metrics/arcc.py", "ARCC's ROAD term not doubled",
+          "road = np.clip(self.road(input_tensor, grayscale_cams, targets, model) * 2, 0, 1)",
+          "road = np.clip(self.road(input_tensor, grayscale_cams, targets, model), 0, 1)",
+          DROPIN),
+    peers("compat/pytorch_grad_cam/metrics/perturbation_confidence.py",
+          "Otsu mask keeps the threshold's own value",
+          "kept = np.float32(as_bytes > otsu_threshold(as_bytes)) * 255",
+          "kept = np.float32(as_bytes >= otsu_threshold(as_bytes)) * 255", DROPIN),
+    peers("compat/pytorch_grad_cam/metrics/perturbation_confidence.py",
+          "Otsu's between-class variance without the w1 factor",
+          "between = (total * w0 - m0) ** 2 / (w0 * w1)", "between = (total * w0 - m0) ** 2 / w0",
+          DROPIN),
+    peers("compat/pytorch_grad_cam/metrics/cam_mult_image.py", "drop in confidence of the rise",
+          "return np.maximum(-super().__call__(*args, **kwargs), 0)",
+          "return np.maximum(super().__call__(*args, **kwargs), 0)", DROPIN),
+    peers("compat/pytorch_grad_cam/utils/image.py", "scale_cam_image resizes to (W, H) as (H, W)",
+          'size=(height, width), mode="bilinear"', 'size=(width, height), mode="bilinear"',
+          DROPIN),
+    peers("compat/pytorch_grad_cam/utils/image.py", "preprocess_image keeps uint8 at 0-255",
+          "array = array.astype(np.float32) / 255.0 if array.dtype == np.uint8 else array",
+          "array = array.astype(np.float32) if array.dtype == np.uint8 else array", DROPIN),
+    # compat/torchcam
+    peers("compat/torchcam/methods.py", "normalize_maps scales the batch as one map",
+          "dims = tuple(range(1, maps.ndim))", "dims = tuple(range(maps.ndim))", TORCHCAM),
+    peers("compat/torchcam/methods.py", "fuse_cams averages the layers, not their maximum",
+          "return torch.stack(resized).amax(dim=0)[:, 0]",
+          "return torch.stack(resized).mean(dim=0)[:, 0]", TORCHCAM),
+    peers("compat/torchcam/methods.py", "LayerCAM fusion scale tanh(m), not tanh(2m)",
+          "return torch.tanh(2.0 * cam)", "return torch.tanh(cam)", TORCHCAM),
+    peers("compat/torchcam/metrics.py", "Average Drop divided by the masked score",
+          "((full - masked).clamp(min=0) / (full + 1e-7))",
+          "((full - masked).clamp(min=0) / (masked + 1e-7))", TORCHCAM),
+    peers("compat/torchcam/metrics.py", "a map is left out only when all of it is NaN",
+          "keep = ~torch.isnan(cam).flatten(1).any(dim=1)",
+          "keep = ~torch.isnan(cam).flatten(1).all(dim=1)", TORCHCAM),
+    # metrics/scoring.py: dense targets of a subset of images
+    peers("metrics/scoring.py", "a subset's segmentation target keeps every image's mask",
+          "None if mask is None else mask[rows])", "None if mask is None else mask)", DENSE),
+    peers("metrics/scoring.py", "a subset's segmentation classes of the first images",
+          "return SegmentationTarget(bound.class_ids[rows],",
+          "return SegmentationTarget(bound.class_ids[: len(rows)],", DENSE),
+]
+
+MUTANTS: list[Mutant] = SURVIVORS + NEW + TRUTH + SAMPLING_WAVE + PEERS
