@@ -101,8 +101,8 @@ SURVIVORS = [
     ),
     survivor(
         "compat/pytorch_grad_cam/base_cam.py", "drop-in resizes with (H, W) as (W, H)",
-        "size = (images.shape[-1], images.shape[-2])",
-        "size = (images.shape[-2], images.shape[-1])",
+        "size = tuple(images.shape[:1:-1])",
+        "size = tuple(images.shape[2:])",
         ("tests/peers/test_interop_arguments.py", "tests/peers/test_interop_compat.py"),
     ),
 ]
@@ -358,7 +358,7 @@ SAMPLING_WAVE = [
     sampling("estimators/samplers.py", "rows dealt to replicates from position 0, not 1",
              "row = (position - 1).clamp(min=0)", "row = position.clamp(min=0)"),
     sampling("estimators/samplers.py", "Latin hypercube size per replicate rounded down",
-             "self.samples = -(-samples // replicates)", "self.samples = samples // replicates"),
+             "per_replicate = -(-samples // replicates)", "per_replicate = samples // replicates"),
     sampling("estimators/samplers.py", "sobol-antithetic loses its antithetic pairs",
              'self.antithetic = sampler.endswith("antithetic")',
              'self.antithetic = sampler == "antithetic"'),
@@ -449,9 +449,9 @@ PEERS = [
     peers("cams/activation_cams.py", "FEM's default k = 1", "    k: float = 2.0\n",
           "    k: float = 1.0\n", NEW_METHODS),
     peers("cams/activation_cams.py", "FEM eigen_smooth projects A, not the terms w_k A^k",
-          "self.options.k)[:, :, None, None] * activations\n        raw = first_component(terms)",
-          "self.options.k)[:, :, None, None] * activations\n"
-          "        raw = first_component(activations)", NEW_METHODS),
+          "self.options.k), activations)\n        raw = first_component(terms)",
+          "self.options.k), activations)\n        raw = first_component(activations)",
+          NEW_METHODS),
     peers("cams/eigen.py", "peak sign makes the smaller magnitude positive",
           "flat.amin(1).abs() > flat.amax(1).abs()", "flat.amin(1).abs() < flat.amax(1).abs()",
           NEW_METHODS),
