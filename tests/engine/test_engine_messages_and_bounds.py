@@ -1,0 +1,87 @@
+"""Error messages, seed bounds and the progress line's flush (survivors of the seed-20261206
+mutation sample, docs/mutation.md). Expected texts and bounds come from the docstrings and
+from torch itself, not from the code under test."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+import torch
+from torch import nn
+
+import faithcam
+from faithcam.engine.progress import Progress
+from faithcam.engine.validation import check_flag, check_seed
+from faithcam.errors import FaithcamTypeError, FaithcamValueError
+from tests.helpers import GapLinearNet
+
+
+def test_seed_bounds_are_exactly_the_ones_torch_accepts():
+    lowest, highest = -(2**63), 2**64 - 1
+    for seed in (lowest, highest):  # torch seeds with both ends ...
+        torch.Generator().manual_seed(seed)
+        assert check_seed(seed) == seed  # ... so they are accepted
+    for seed in (lowest - 1, highest + 1):  # and refuses one past either end
+        with pytest.raises(ValueError):
+            torch.Generator().manual_seed(seed)
+        with pytest.raises(FaithcamValueError, match="seed: "):
+            check_seed(seed)
+
+
+def test_flag_error_names_the_argument_and_the_value():
+    with pytest.raises(FaithcamTypeError, match=r"^relu: expected True or False, got 1$"):
+        check_flag("relu", 1)
+
+
+class _Counting(io.StringIO):
+    def __init__(self) -> None:
+        super().__init__()
+        self.flushes = 0
+
+    def flush(self) -> None:
+        self.flushes += 1
+        super().flush()
+
+
+def test_progress_line_is_flushed_as_it_is_written():
+    # a line that sits in a pipe's buffer is no progress report: each render must flush
+    stream = _Counting()
+    with Progress(2, "images", enabled=True, stream=stream) as progress:
+        progress.advance(1)
+        written, flushed = len(stream.getvalue()), stream.flushes
+        assert written > 0 and flushed > 0
+        progress.advance(1)
+
+
+class _NoMap(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(3 * 8 * 8, 4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(x.flatten(1))
+
+
+def test_automatic_layer_error_says_what_a_feature_map_is():
+    images = torch.randn(1, 3, 8, 8)
+    with pytest.raises(faithcam.errors.LayerError) as error:
+        faithcam.explain(_NoMap(), images, "gradcam")
+    text = str(error.value)
+    assert "feature map of more than one location, of the image's aspect ratio" in text
+    assert "pass layer= explicitly" in text
+
+
+def test_detection_boxes_that_are_not_a_list_are_named():
+    target = faithcam.DetectionTarget(boxes=7, labels=[1])
+    with pytest.raises(FaithcamTypeError, match=r"^boxes: expected a list, got int$"):
+        target.bind(1, torch.device("cpu"))
+
+
+def test_multilabel_class_out_of_range_names_the_class_and_the_class_count():
+    torch.manual_seed(0)
+    model = GapLinearNet(classes=5).eval()
+    images = torch.randn(1, 3, 16, 16)
+    expected = r"class id 12 is out of range for a model with 5 outputs \(valid: 0\.\.4\)"
+    with pytest.raises(faithcam.errors.TargetError, match=expected):
+        faithcam.explain(model, images, "gradcam", targets=[[0, 12]], layer="features")
