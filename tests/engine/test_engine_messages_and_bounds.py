@@ -1,16 +1,19 @@
-"""Error messages, seed bounds and flushed output lines (survivors of the seed-20261206
-mutation sample, docs/mutation.md). Expected texts and bounds come from the docstrings and
-from torch itself, not from the code under test."""
+"""Error messages, seed bounds, flushed output lines, declared patch sizes and class-agnostic
+scores (survivors of the seed-20261206 mutation sample, docs/mutation.md). Expected texts and
+values come from the docstrings, from torch itself and from the model's own logits, never from
+the code under test."""
 
 from __future__ import annotations
 
 import io
+from types import SimpleNamespace
 
 import pytest
 import torch
 from torch import nn
 
 import faithcam
+from faithcam.engine.layouts import model_hints
 from faithcam.engine.progress import Progress
 from faithcam.engine.validation import check_flag, check_seed
 from faithcam.errors import FaithcamTypeError, FaithcamValueError
@@ -84,3 +87,31 @@ def test_multilabel_class_out_of_range_names_the_class_and_the_class_count():
     expected = r"class id 12 is out of range for a model with 5 outputs \(valid: 0\.\.4\)"
     with pytest.raises(faithcam.errors.TargetError, match=expected):
         faithcam.explain(model, images, "gradcam", targets=[[0, 12]], layer="features")
+
+
+class _DeclaresPatchInConfig(nn.Module):
+    """A Hugging Face style model: the patch size is declared in ``config``, and its only
+    convolution has stride = kernel = 16 (which the conv rule alone would read as the patch)."""
+
+    def __init__(self, declared: object) -> None:
+        super().__init__()
+        self.config = SimpleNamespace(patch_size=declared)
+        self.embed = nn.Conv2d(3, 4, kernel_size=16, stride=16)
+
+
+def test_patch_size_declared_in_a_hugging_face_config_wins_over_the_convolution():
+    assert model_hints(_DeclaresPatchInConfig(8)).patch == (8, 8)
+    assert model_hints(_DeclaresPatchInConfig([8, 4])).patch == (8, 4)
+    assert model_hints(_DeclaresPatchInConfig(None)).patch == (16, 16)  # nothing declared
+
+
+def test_class_agnostic_method_on_a_classifier_reports_the_predicted_class_and_its_score():
+    # EigenCAM uses no target, but on (N, classes) outputs the predicted class is still scored
+    torch.manual_seed(0)
+    model = GapLinearNet(classes=5).eval()
+    images = torch.randn(3, 3, 16, 16)
+    with torch.no_grad():
+        logits = model(images)
+    result = faithcam.explain(model, images, "eigencam", layer="features")
+    assert torch.equal(result.targets, logits.argmax(1))
+    torch.testing.assert_close(result.scores, logits.max(1).values)
