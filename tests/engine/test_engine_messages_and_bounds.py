@@ -115,3 +115,35 @@ def test_class_agnostic_method_on_a_classifier_reports_the_predicted_class_and_i
     result = faithcam.explain(model, images, "eigencam", layer="features")
     assert torch.equal(result.targets, logits.argmax(1))
     torch.testing.assert_close(result.scores, logits.max(1).values)
+
+
+class _ToyDetector(nn.Module):
+    """``features`` followed by a torchvision-style detection output: one dict per image."""
+
+    def __init__(self, features: nn.Module) -> None:
+        super().__init__()
+        self.features = features
+
+    def forward(self, x: torch.Tensor) -> list[dict[str, torch.Tensor]]:
+        energy = self.features(x).mean(dim=(1, 2, 3))
+        box = torch.tensor([[0.0, 0.0, 4.0, 4.0]])
+        return [
+            {"boxes": box, "labels": torch.tensor([1]), "scores": energy[i : i + 1]}
+            for i in range(len(x))
+        ]
+
+
+def test_class_agnostic_map_of_a_detector_depends_only_on_the_layer_activations():
+    # EigenCAM reads the layer's activations only: a detector sharing a classifier's feature
+    # layer gets the classifier's maps, in any batch size, and NaN scores (no class to score)
+    torch.manual_seed(0)
+    classifier = GapLinearNet(classes=5).eval()
+    detector = _ToyDetector(classifier.features).eval()
+    images = torch.randn(3, 3, 16, 16)
+    expected = faithcam.explain(classifier, images, "eigencam", layer="features").maps
+    for batch_size in (1, 2, 3):
+        result = faithcam.explain(
+            detector, images, "eigencam", layer="features", batch_size=batch_size
+        )
+        torch.testing.assert_close(result.maps, expected)
+        assert torch.isnan(result.scores).all() and len(result.scores) == 3
