@@ -1,0 +1,149 @@
+"""Error messages, seed bounds, flushed output lines, declared patch sizes and class-agnostic
+scores (survivors of the seed-20261206 mutation sample, docs/mutation.md). Expected texts and
+values come from the docstrings, from torch itself and from the model's own logits, never from
+the code under test."""
+
+from __future__ import annotations
+
+import io
+from types import SimpleNamespace
+
+import pytest
+import torch
+from torch import nn
+
+import faithcam
+from faithcam.engine.layouts import model_hints
+from faithcam.engine.progress import Progress
+from faithcam.engine.validation import check_flag, check_seed
+from faithcam.errors import FaithcamTypeError, FaithcamValueError
+from tests.helpers import GapLinearNet
+
+
+def test_seed_bounds_are_exactly_the_ones_torch_accepts():
+    lowest, highest = -(2**63), 2**64 - 1
+    for seed in (lowest, highest):  # torch seeds with both ends ...
+        torch.Generator().manual_seed(seed)
+        assert check_seed(seed) == seed  # ... so they are accepted
+    for seed in (lowest - 1, highest + 1):  # and refuses one past either end
+        with pytest.raises(ValueError):
+            torch.Generator().manual_seed(seed)
+        with pytest.raises(FaithcamValueError, match="seed: "):
+            check_seed(seed)
+
+
+def test_flag_error_names_the_argument_and_the_value():
+    with pytest.raises(FaithcamTypeError, match=r"^relu: expected True or False, got 1$"):
+        check_flag("relu", 1)
+
+
+class _Counting(io.StringIO):
+    def __init__(self) -> None:
+        super().__init__()
+        self.flushes = 0
+
+    def flush(self) -> None:
+        self.flushes += 1
+        super().flush()
+
+
+def test_lines_written_beside_the_progress_line_are_flushed_at_once():
+    # a result line that sits in a pipe's buffer while the run goes on is not reported yet
+    out = _Counting()
+    with Progress(2, "images", enabled=False, stream=io.StringIO()) as progress:
+        progress.write("image 1: done", file=out)
+        assert out.getvalue() == "image 1: done\n"
+        assert out.flushes >= 1
+
+
+class _NoMap(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(3 * 8 * 8, 4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(x.flatten(1))
+
+
+def test_automatic_layer_error_says_what_a_feature_map_is():
+    images = torch.randn(1, 3, 8, 8)
+    with pytest.raises(faithcam.errors.LayerError) as error:
+        faithcam.explain(_NoMap(), images, "gradcam")
+    text = str(error.value)
+    assert "feature map of more than one location, of the image's aspect ratio" in text
+    assert "pass layer= explicitly" in text
+
+
+def test_detection_boxes_that_are_not_a_list_are_named():
+    target = faithcam.DetectionTarget(boxes=7, labels=[1])
+    with pytest.raises(FaithcamTypeError, match=r"^boxes: expected a list, got int$"):
+        target.bind(1, torch.device("cpu"))
+
+
+def test_multilabel_class_out_of_range_names_the_class_and_the_class_count():
+    torch.manual_seed(0)
+    model = GapLinearNet(classes=5).eval()
+    images = torch.randn(1, 3, 16, 16)
+    expected = r"class id 12 is out of range for a model with 5 outputs \(valid: 0\.\.4\)"
+    with pytest.raises(faithcam.errors.TargetError, match=expected):
+        faithcam.explain(model, images, "gradcam", targets=[[0, 12]], layer="features")
+
+
+class _DeclaresPatchInConfig(nn.Module):
+    """A Hugging Face style model: the patch size is declared in ``config``, and its only
+    convolution has stride = kernel = 16 (which the conv rule alone would read as the patch)."""
+
+    def __init__(self, declared: object) -> None:
+        super().__init__()
+        self.config = SimpleNamespace(patch_size=declared)
+        self.embed = nn.Conv2d(3, 4, kernel_size=16, stride=16)
+
+
+def test_patch_size_declared_in_a_hugging_face_config_wins_over_the_convolution():
+    assert model_hints(_DeclaresPatchInConfig(8)).patch == (8, 8)
+    assert model_hints(_DeclaresPatchInConfig([8, 4])).patch == (8, 4)
+    assert model_hints(_DeclaresPatchInConfig(None)).patch == (16, 16)  # nothing declared
+
+
+def test_class_agnostic_method_on_a_classifier_reports_the_predicted_class_and_its_score():
+    # EigenCAM uses no target, but on (N, classes) outputs the predicted class is still scored
+    torch.manual_seed(0)
+    model = GapLinearNet(classes=5).eval()
+    images = torch.randn(3, 3, 16, 16)
+    with torch.no_grad():
+        logits = model(images)
+    result = faithcam.explain(model, images, "eigencam", layer="features")
+    assert torch.equal(result.targets, logits.argmax(1))
+    torch.testing.assert_close(result.scores, logits.max(1).values)
+
+
+class _ToyDetector(nn.Module):
+    """``features`` followed by a torchvision-style detection output: one dict per image."""
+
+    def __init__(self, features: nn.Module) -> None:
+        super().__init__()
+        self.features = features
+
+    def forward(self, x: torch.Tensor) -> list[dict[str, torch.Tensor]]:
+        energy = self.features(x).mean(dim=(1, 2, 3))
+        box = torch.tensor([[0.0, 0.0, 4.0, 4.0]])
+        return [
+            {"boxes": box, "labels": torch.tensor([1]), "scores": energy[i : i + 1]}
+            for i in range(len(x))
+        ]
+
+
+def test_class_agnostic_map_of_a_detector_depends_only_on_the_layer_activations():
+    # EigenCAM reads the layer's activations only: a detector sharing a classifier's feature
+    # layer gets the classifier's maps, in any batch size, and NaN scores (no class to score)
+    torch.manual_seed(0)
+    classifier = GapLinearNet(classes=5).eval()
+    detector = _ToyDetector(classifier.features).eval()
+    images = torch.randn(3, 3, 16, 16)
+    expected = faithcam.explain(classifier, images, "eigencam", layer="features").maps
+    for batch_size in (1, 2, 3):
+        result = faithcam.explain(
+            detector, images, "eigencam", layer="features", batch_size=batch_size
+        )
+        torch.testing.assert_close(result.maps, expected)
+        assert torch.isnan(result.scores).all() and len(result.scores) == 3
