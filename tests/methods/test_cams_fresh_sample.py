@@ -71,3 +71,10 @@ def test_estimator_chunks_draw_from_the_given_generator() -> None:
     first = inputs(1, 10)
     torch.testing.assert_close(inputs(1, 20), first, rtol=0, atol=0)
     assert not torch.allclose(inputs(2, 10), first)
+
+
+def test_eigen_smooth_is_recorded_in_the_settings() -> None:
+    model = TwoBlockNet().eval()
+    result = faithcam.explain(model, torch.rand(1, 3, 8, 8), "gradcam", targets=0,
+                              layer=model.block2, eigen_smooth=True)  # fmt: skip
+    assert result.settings["eigen_smooth"] is True
