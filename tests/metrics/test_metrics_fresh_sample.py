@@ -29,3 +29,33 @@ def test_evaluation_table_text_has_its_column_names() -> None:
     table = EvaluationTable([], {})
     header = repr(table).splitlines()[0].split()
     assert header[:3] == ["method", "metric", "mean"]
+
+
+def test_road_imputation_adds_noise_of_the_given_sigma_per_channel() -> None:
+    """On a constant image the noiseless imputation is the constant itself (every weighted
+    mean of equal neighbours), so what the imputed pixels deviate by is the added noise alone:
+    σ = 0 in channel 0 (exactly the constant), σ = 0.2 in channel 1 (sample std over 400
+    pixels within 15 %), and pixels not removed are untouched."""
+    from faithcam.metrics.road import noisy_linear_imputation
+
+    image = torch.full((2, 32, 32), 0.5)
+    removed = torch.zeros(32, 32, dtype=torch.bool)
+    removed[6:26, 6:26] = True
+    out = noisy_linear_imputation(image, removed, noise=(0.0, 0.2),
+                                  generator=torch.Generator().manual_seed(3))  # fmt: skip
+    deviation = out[:, removed] - 0.5
+    assert torch.allclose(deviation[0], torch.zeros(400), atol=1e-6)
+    assert 0.17 < deviation[1].std().item() < 0.23
+    assert torch.equal(out[:, ~removed], image[:, ~removed])
+
+
+def test_progress_kinds_of_a_re_explaining_metric_are_per_method() -> None:
+    """The progress bar's time estimate pools units of one kind: a metric that re-explains
+    (max-sensitivity) costs what the method costs, so each method is its own kind; a metric
+    that only runs the model (deletion) is one kind for every method."""
+    from faithcam.metrics.evaluate import _metric_kind
+    from faithcam.metrics.registry import metric_spec
+
+    sensitivity, deletion = metric_spec("max_sensitivity"), metric_spec("deletion")
+    assert _metric_kind("gradcam", sensitivity) != _metric_kind("score-cam", sensitivity)
+    assert _metric_kind("gradcam", deletion) == _metric_kind("score-cam", deletion)
