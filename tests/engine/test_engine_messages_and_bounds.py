@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 import faithcam
+from faithcam.engine.layers import resolve_layer
 from faithcam.engine.layouts import model_hints
 from faithcam.engine.progress import Progress
 from faithcam.engine.validation import check_flag, check_seed
@@ -147,3 +148,41 @@ def test_class_agnostic_map_of_a_detector_depends_only_on_the_layer_activations(
         )
         torch.testing.assert_close(result.maps, expected)
         assert torch.isnan(result.scores).all() and len(result.scores) == 3
+
+
+class _WindowedBlock(nn.Module):
+    """A transformer block whose first norm runs on window partitions (4 windows of 4 tokens:
+    shape (4, 4, C), no token grid) and whose second norm runs on all 16 tokens (1, 16, C)."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.norm1 = nn.LayerNorm(channels)
+        self.attn = nn.MultiheadAttention(channels, 1, batch_first=True)
+        self.norm2 = nn.LayerNorm(channels)
+        self.mlp = nn.Linear(channels, channels)
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        b, n, c = tokens.shape
+        windows = self.norm1(tokens.reshape(b * 4, n // 4, c))
+        tokens = tokens + self.attn(windows, windows, windows)[0].reshape(b, n, c)
+        return tokens + self.mlp(self.norm2(tokens))
+
+
+class _WindowedTokenModel(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.embed = nn.Conv2d(3, 8, 4, stride=4)
+        self.block = _WindowedBlock(8)
+        self.head = nn.Linear(8, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        tokens = self.embed(x).flatten(2).transpose(1, 2)
+        return self.head(self.block(tokens).mean(1))
+
+
+def test_automatic_layer_skips_a_norm_that_runs_on_window_partitions() -> None:
+    """Of the last block's norms, the automatic layer takes the first that holds the image's
+    token grid: norm2 (1, 16, C), not norm1, which ran first but on (4, 4, C) windows."""
+    torch.manual_seed(0)
+    picked = resolve_layer(_WindowedTokenModel().eval(), None, torch.rand(1, 3, 16, 16)).name
+    assert picked == "block.norm2"
