@@ -104,3 +104,42 @@ def test_update_doc_fills_only_its_own_section(tmp_path):
     )
     with pytest.raises(FaithcamValueError, match="truth:full:start"):
         update_doc(doc, "x", "full")
+
+
+def test_an_interrupted_case_resumes_from_its_finished_methods(tmp_path, monkeypatch):
+    """A run stopped inside a case keeps the rows of the methods it finished: resumed, it
+    explains only the others, and its rows are those of a run that was never stopped."""
+    import faithcam.truth.leaderboard as leaderboard
+    from faithcam.truth.cases import cases
+    from faithcam.truth.entries import select_entries
+
+    case = cases(["masked-head"])
+    entries = select_entries(["gradcam", "hirescam", "xgradcam"], True)
+    explained: list[str] = []
+    real_explain = leaderboard.explain
+
+    def counting_explain(model, images, method, *args, **kwargs):
+        explained.append(method)
+        return real_explain(model, images, method, *args, **kwargs)
+
+    monkeypatch.setattr(leaderboard, "explain", counting_explain)
+
+    class Stop(Exception):
+        pass
+
+    def stop_at_xgradcam(message, *args):
+        if message.endswith("xgradcam"):
+            raise Stop
+
+    with pytest.raises(Stop):
+        leaderboard.run(case, entries, 2, True, stop_at_xgradcam, tmp_path, resume=True)
+    assert explained == ["gradcam", "hirescam"]
+    assert not (tmp_path / "masked-head.json").exists()
+    explained.clear()
+    _, resumed = leaderboard.run(case, entries, 2, True, None, tmp_path, resume=True)
+    assert explained == ["xgradcam"]
+    assert not (tmp_path / "masked-head.partial.json").exists()
+    _, fresh = leaderboard.run(case, entries, 2, True)
+    assert [(r.method, r.image, r.scores) for r in resumed] == [
+        (r.method, r.image, r.scores) for r in fresh
+    ]

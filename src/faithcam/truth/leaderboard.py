@@ -2,7 +2,9 @@
 
 Each finished case is saved to ``<store>/<case>.json`` (its truth's summary and every row), so
 that an interrupted run resumes where it stopped (``resume=True``) when the case, the image
-count, the quick flag and the method list are the same.
+count, the quick flag and the method list are the same. Within a case, the rows of each
+finished method go to ``<store>/<case>.partial.json`` as they come, so that a resumed run
+recomputes the case's truth (seeded: the same values) and only the methods not yet scored.
 """
 
 from __future__ import annotations
@@ -109,9 +111,18 @@ def score_entry(case: Case, data: CaseData, truth: ShapleyResult, entry: Entry) 
     ]  # fmt: skip
 
 
-def run_case(case: Case, entries: list[Entry], images: int, quick: bool, progress=None):
+def run_case(
+    case: Case,
+    entries: list[Entry],
+    images: int,
+    quick: bool,
+    progress=None,
+    done: list[Row] | None = None,
+    checkpoint: Callable[[list[Row]], None] | None = None,
+):
     """(CaseTruth, rows) of one case; a case that cannot be built or explained gives a
-    CaseTruth whose status says why, and no rows."""
+    CaseTruth whose status says why, and no rows. Entries whose rows are in ``done`` are not
+    run again; ``checkpoint(rows)`` is called after each entry that was."""
     try:
         summary, data, truth = compute_truth(case, images, quick)
     except Exception as error:  # a batch run goes on; the report names the failure
@@ -119,11 +130,16 @@ def run_case(case: Case, entries: list[Entry], images: int, quick: bool, progres
         failed = CaseTruth(case.name, case.family, case.hard, images, (0, 0), False, 0, "", "",
                            math.nan, 0.0, reason)  # fmt: skip
         return failed, []
-    rows = []
+    rows, finished = [], {row.method for row in done or []}
     for entry in entries:
         if progress is not None:
             progress(f"{case.name}: {entry.label}")
+        if entry.label in finished:
+            rows += [row for row in done or [] if row.method == entry.label]
+            continue
         rows += score_entry(case, data, truth, entry)
+        if checkpoint is not None:
+            checkpoint(rows)
     return summary, rows
 
 
@@ -144,7 +160,9 @@ def run(
         if saved is None:
             if progress is not None:
                 progress(f"{case.name}: truth")
-            saved = run_case(case, entries, images, quick, progress)
+            done = _load_partial(store, case.name, key) if resume else None
+            saved = run_case(case, entries, images, quick, progress, done,
+                             _partial_saver(store, case.name, key))  # fmt: skip
             _save(store, case.name, key, *saved)
         elif progress is not None:
             progress(f"{case.name}: resumed", len(entries) + 1)
@@ -159,6 +177,31 @@ def _save(store: Path | None, name: str, key: dict, truth: CaseTruth, rows: list
     store.mkdir(parents=True, exist_ok=True)
     payload = {"key": key, "truth": asdict(truth), "rows": [asdict(r) for r in rows]}
     (store / f"{name}.json").write_text(json.dumps(payload), encoding="utf-8")
+    (store / f"{name}.partial.json").unlink(missing_ok=True)
+
+
+def _partial_saver(store: Path | None, name: str, key: dict):
+    """A checkpoint that writes the rows of a case's finished entries (None without a store);
+    written to a temporary file first, then renamed, so an interruption leaves the last one."""
+    if store is None:
+        return None
+
+    def save(rows: list[Row]) -> None:
+        store.mkdir(parents=True, exist_ok=True)
+        path = store / f"{name}.partial.json"
+        scratch = path.with_suffix(".tmp")
+        scratch.write_text(json.dumps({"key": key, "rows": [asdict(r) for r in rows]}), "utf-8")
+        scratch.replace(path)
+
+    return save
+
+
+def _load_partial(store: Path | None, name: str, key: dict) -> list[Row] | None:
+    path = None if store is None else store / f"{name}.partial.json"
+    if path is None or not path.is_file():
+        return None
+    payload = json.loads(path.read_text(encoding="utf-8"))
+    return [Row(**row) for row in payload["rows"]] if payload.get("key") == key else None
 
 
 def _load(store: Path | None, name: str, key: dict) -> tuple[CaseTruth, list[Row]] | None:
