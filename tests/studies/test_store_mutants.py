@@ -1,0 +1,94 @@
+"""Edge cases of issue 24's study stores, resume keys and resume checks, written after their
+semantic mutants (scripts/semantic_mutants_catalogue.py, group ``stores``): each test kills a
+mutant that the area's earlier tests let through. Expected values are worked out by hand
+(which rows, which words), never read back from the code under test."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from contextlib import closing
+from pathlib import Path
+
+import pytest
+
+from faithcam.studies.store import ResultStore, StoreError
+from faithcam.studies.store_checks import open_store_file
+
+ROW = ("img0", "gradcam", "deletion", "k", 0.5)
+
+
+def _claimed(path: Path, rows=(ROW,)) -> ResultStore:
+    store = ResultStore(path)
+    store.claim("k", {"methods": ["gradcam"]})
+    store.add(list(rows), inputs={r[0]: "sha" for r in rows})
+    return store
+
+
+def test_a_results_table_with_an_extra_trailing_column_is_refused_unchanged(tmp_path) -> None:
+    """faithcam's results table has exactly its seven columns; an eighth one (added by another
+    tool or version) is refused by name, and the refusal leaves the file byte-identical."""
+    path = tmp_path / "s.sqlite"
+    _claimed(path)
+    with closing(sqlite3.connect(path)) as db, db:
+        db.execute("ALTER TABLE results ADD COLUMN note TEXT")
+    before = path.read_bytes()
+    with pytest.raises(StoreError, match=r"table results has columns .*, checksum, note; expected"):
+        ResultStore(path)
+    assert path.read_bytes() == before
+
+
+@pytest.mark.parametrize(
+    ("create", "named"),
+    [
+        ("CREATE TRIGGER wipe AFTER INSERT ON results BEGIN DELETE FROM results; END",
+         "trigger wipe"),
+        ("CREATE VIEW summary AS SELECT * FROM results", "view summary"),
+        ("CREATE INDEX by_value ON results (value)", "index by_value"),
+    ],
+)  # fmt: skip
+def test_a_store_holding_a_trigger_view_or_index_is_not_a_faithcam_store(
+    tmp_path, create: str, named: str
+) -> None:
+    """Only faithcam's three tables (and SQLite's own automatic indexes) may be in a store: a
+    trigger could rewrite rows as faithcam adds them. Each is refused by kind and name, and the
+    file is left byte-identical."""
+    path = tmp_path / "s.sqlite"
+    _claimed(path)
+    with closing(sqlite3.connect(path)) as db, db:
+        db.execute(create)
+    before = path.read_bytes()
+    with pytest.raises(StoreError, match=rf"is not a faithcam store \(it holds {named}\)"):
+        ResultStore(path)
+    assert path.read_bytes() == before
+
+
+def test_a_store_whose_index_page_is_corrupt_is_refused_as_damaged_unchanged(tmp_path) -> None:
+    """SQLite's quick_check finds a zeroed page of the primary-key index, which the value
+    checks (full scans of the table) never read: the store is called damaged by that check
+    alone, and left byte-identical."""
+    path = tmp_path / "s.sqlite"
+    _claimed(path, [(f"img{i}", "gradcam", "deletion", "k", i / 10) for i in range(20)])
+    with closing(sqlite3.connect(path)) as db:
+        (root,) = db.execute(
+            "SELECT rootpage FROM sqlite_master WHERE name = 'sqlite_autoindex_results_1'"
+        ).fetchone()
+        (page_size,) = db.execute("PRAGMA page_size").fetchone()
+    data = bytearray(path.read_bytes())
+    data[(root - 1) * page_size : root * page_size] = bytes(page_size)
+    path.write_bytes(bytes(data))
+    with closing(sqlite3.connect(path)) as db:  # the rows themselves still read
+        assert len(db.execute("SELECT * FROM results").fetchall()) == 20
+    before = path.read_bytes()
+    with pytest.raises(StoreError, match=r"(?s)is damaged \(.*; it was not resumed and was left"):
+        ResultStore(path)
+    assert path.read_bytes() == before
+
+
+def test_a_fifo_is_refused_as_a_store_file_without_blocking(tmp_path) -> None:
+    """A named pipe where the store should be is not a SQLite file: refused by what it is,
+    before SQLite would block reading it."""
+    fifo = tmp_path / "s.sqlite"
+    os.mkfifo(fifo)
+    with pytest.raises(StoreError, match=r"is not a regular file \(expected a SQLite file\)"):
+        open_store_file(fifo, StoreError)
