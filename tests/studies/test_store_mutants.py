@@ -92,3 +92,28 @@ def test_a_fifo_is_refused_as_a_store_file_without_blocking(tmp_path) -> None:
     os.mkfifo(fifo)
     with pytest.raises(StoreError, match=r"is not a regular file \(expected a SQLite file\)"):
         open_store_file(fifo, StoreError)
+
+
+def test_only_images_with_every_expected_row_are_done(tmp_path) -> None:
+    """2 methods x 2 metrics = 4 rows an image: img0 has all 4, img1 only 3 (the run was killed
+    between its rows), so only img0 is done."""
+    store = ResultStore(tmp_path / "s.sqlite")
+    rows = [(image, method, metric, "k", 0.5)
+            for image in ("img0", "img1") for method in ("gradcam", "hirescam")
+            for metric in ("deletion", "insertion")]  # fmt: skip
+    store.add(rows[:-1])
+    assert store.done_images("k", expected_rows=4) == {"img0"}
+    assert store.done_images("k", expected_rows=3) == {"img0", "img1"}
+
+
+def test_re_explaining_a_partial_image_replaces_its_curves_too(tmp_path) -> None:
+    """An image whose rows were incomplete is explained again in full: its old rows and its
+    old curves go in the same transaction, so the new curve takes the old one's place."""
+    store = ResultStore(tmp_path / "s.sqlite")
+    old_curve = ("img0", "gradcam", "deletion", "k", '{"x": [0, 1], "y": [1, 0]}')
+    store.add([("img0", "gradcam", "deletion", "k", 0.5)], curves=[old_curve])
+    new_curve = ("img0", "gradcam", "deletion", "k", '{"x": [0, 1], "y": [1, 0.5]}')
+    rows = [("img0", "gradcam", "deletion", "k", 0.75), ("img0", "gradcam", "insertion", "k", 0.25)]
+    store.add(rows, replace_partial=True, curves=[new_curve])
+    assert store.rows("k") == sorted(rows)
+    assert store.curves("k") == [new_curve]
