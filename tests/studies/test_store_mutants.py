@@ -117,3 +117,22 @@ def test_re_explaining_a_partial_image_replaces_its_curves_too(tmp_path) -> None
     store.add(rows, replace_partial=True, curves=[new_curve])
     assert store.rows("k") == sorted(rows)
     assert store.curves("k") == [new_curve]
+
+
+def test_a_claimed_store_with_rows_of_other_settings_is_refused(tmp_path) -> None:
+    """A store this study claimed before, holding one row of settings no study claimed (written
+    by another tool, or an older faithcam): resuming it would mix that row in."""
+    path = tmp_path / "s.sqlite"
+    _claimed(path)
+    ResultStore(path).add([("img9", "gradcam", "deletion", "other", 0.25)])
+    with pytest.raises(StoreError, match=r"holds 1 rows of unknown settings"):
+        ResultStore(path).claim("k", {"methods": ["gradcam"]})
+
+
+def test_merging_a_rank_file_copies_its_curves(tmp_path) -> None:
+    main, rank = ResultStore(tmp_path / "main.sqlite"), ResultStore(tmp_path / "s.rank1")
+    curve = ("img1", "gradcam", "deletion", "k", '{"x": [0, 1], "y": [1, 0]}')
+    rank.add([("img1", "gradcam", "deletion", "k", 0.5)], curves=[curve])
+    main.merge_from(tmp_path / "s.rank1")
+    assert main.rows() == [("img1", "gradcam", "deletion", "k", 0.5)]
+    assert main.curves() == [curve]
