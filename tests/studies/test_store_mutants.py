@@ -11,9 +11,13 @@ from contextlib import closing
 from pathlib import Path
 
 import pytest
+import torch
 
+from faithcam.errors import FaithcamValueError
+from faithcam.studies.settings import item_sha256, model_code_sha256, weights_sha256
 from faithcam.studies.store import ResultStore, StoreError
 from faithcam.studies.store_checks import open_store_file
+from tests.studies import study_setup
 
 ROW = ("img0", "gradcam", "deletion", "k", 0.5)
 
@@ -136,3 +140,47 @@ def test_merging_a_rank_file_copies_its_curves(tmp_path) -> None:
     main.merge_from(tmp_path / "s.rank1")
     assert main.rows() == [("img1", "gradcam", "deletion", "k", 0.5)]
     assert main.curves() == [curve]
+
+
+def test_model_code_hash_sees_an_fx_graph_that_weights_and_attributes_do_not() -> None:
+    """Two traced models with the same weights, modules and attributes, one ending in ReLU and
+    one in a sigmoid: only their graphs differ, and the code hash tells them apart."""
+
+    class Relu(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.lin = torch.nn.Linear(4, 2)
+
+        def forward(self, x):
+            return self.lin(x).relu()
+
+    class Sigmoid(Relu):
+        def forward(self, x):
+            return self.lin(x).sigmoid()
+
+    torch.manual_seed(0)
+    first = Relu()
+    second = Sigmoid()
+    second.load_state_dict(first.state_dict())
+    traced = [torch.fx.symbolic_trace(m) for m in (first, second)]
+    assert weights_sha256(traced[0]) == weights_sha256(traced[1])
+    assert model_code_sha256(traced[0]) != model_code_sha256(traced[1])
+
+
+def test_item_hash_covers_the_image_shape_not_only_its_bytes() -> None:
+    """A (3, 4, 6) image and the same bytes read as (3, 6, 4) are different images."""
+    image = torch.rand(3, 4, 6, generator=torch.Generator().manual_seed(0))
+    same_bytes = image.reshape(3, 6, 4)
+    assert same_bytes.numpy().tobytes() == image.numpy().tobytes()
+    assert item_sha256({"image": image}) != item_sha256({"image": same_bytes})
+
+
+def test_a_fresh_run_without_torchrun_refuses_leftover_rank_files(tmp_path) -> None:
+    """The store was deleted but an earlier torchrun run's rank file is still there: a fresh
+    one-process run (resume=False) would leave it for a later resume to read, so it is refused
+    before any file is made."""
+    store = tmp_path / "s.sqlite"
+    (tmp_path / "s.sqlite.rank1").write_bytes(b"")
+    with pytest.raises(FaithcamValueError, match=r"s\.sqlite\.rank1 are left from an earlier"):
+        study_setup.run(str(store), resume=False)
+    assert not store.exists()
