@@ -5,14 +5,14 @@ in ``src/faithcam/<file>``) replaced by ``new``, judged by the test files of its
 Groups: ``survivors`` (issue 25's twelve named survivors of a fresh mutant set), and mutants of
 the modules added by each issue of the wave, each group written (and committed) before its
 edge-case tests: ``new`` (issue 22), ``truth`` (issue 23: faithcam.truth), ``sampling``
-(issue 28: samplers, per-image streams, quasi-random tolerance) and ``peers`` (issue 27: FEM,
+(issue 28: samplers, per-image streams, quasi-random tolerance), ``peers`` (issue 27: FEM,
 Seg-Eigen-CAM, sign rules, product fusion, the drop-ins' metrics and utilities, torchcam's
 drop-in, dense targets), ``stores`` (issue 24: the store checks and row checksums, the resume
 key, the resume checks of images and rank files, the safe writer, the zip layout) and
 ``owndata`` (issue 26: progress and its ETA, friendly inputs, study items, evaluate's images
-without boxes, the papers' protocol, the report's ranking and counts). Each area's first
-test file is the one written after
-the mutants: docs/mutation.md has the kill rates before and after.
+without boxes, the papers' protocol, the report's ranking and counts). Each area's first test
+file is the one written after the mutants: docs/mutation.md has the kill rates before and
+after.
 """
 
 from __future__ import annotations
