@@ -29,6 +29,14 @@ def _claimed(path: Path, rows=(ROW,)) -> ResultStore:
     return store
 
 
+def _refused_unchanged(path: Path, pattern: str) -> None:
+    """Opening the store is refused with ``pattern`` and leaves the file byte-identical."""
+    before = path.read_bytes()
+    with pytest.raises(StoreError, match=pattern):
+        ResultStore(path)
+    assert path.read_bytes() == before
+
+
 def test_a_results_table_with_an_extra_trailing_column_is_refused_unchanged(tmp_path) -> None:
     """faithcam's results table has exactly its seven columns; an eighth one (added by another
     tool or version) is refused by name, and the refusal leaves the file byte-identical."""
@@ -36,10 +44,7 @@ def test_a_results_table_with_an_extra_trailing_column_is_refused_unchanged(tmp_
     _claimed(path)
     with closing(sqlite3.connect(path)) as db, db:
         db.execute("ALTER TABLE results ADD COLUMN note TEXT")
-    before = path.read_bytes()
-    with pytest.raises(StoreError, match=r"table results has columns .*, checksum, note; expected"):
-        ResultStore(path)
-    assert path.read_bytes() == before
+    _refused_unchanged(path, r"table results has columns .*, checksum, note; expected")
 
 
 @pytest.mark.parametrize(
@@ -61,10 +66,7 @@ def test_a_store_holding_a_trigger_view_or_index_is_not_a_faithcam_store(
     _claimed(path)
     with closing(sqlite3.connect(path)) as db, db:
         db.execute(create)
-    before = path.read_bytes()
-    with pytest.raises(StoreError, match=rf"is not a faithcam store \(it holds {named}\)"):
-        ResultStore(path)
-    assert path.read_bytes() == before
+    _refused_unchanged(path, rf"is not a faithcam store \(it holds {named}\)")
 
 
 def test_a_store_whose_index_page_is_corrupt_is_refused_as_damaged_unchanged(tmp_path) -> None:
@@ -83,10 +85,7 @@ def test_a_store_whose_index_page_is_corrupt_is_refused_as_damaged_unchanged(tmp
     path.write_bytes(bytes(data))
     with closing(sqlite3.connect(path)) as db:  # the rows themselves still read
         assert len(db.execute("SELECT * FROM results").fetchall()) == 20
-    before = path.read_bytes()
-    with pytest.raises(StoreError, match=r"(?s)is damaged \(.*; it was not resumed and was left"):
-        ResultStore(path)
-    assert path.read_bytes() == before
+    _refused_unchanged(path, r"(?s)is damaged \(.*; it was not resumed and was left")
 
 
 def test_a_fifo_is_refused_as_a_store_file_without_blocking(tmp_path) -> None:
