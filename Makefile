@@ -147,13 +147,13 @@ mutation-sample: $(STAMP)
 		$$($(BIN)/python scripts/mutation_score.py --sample $(SAMPLE) --seed $(SEED) --list) || true
 	$(BIN)/python scripts/mutation_score.py --sample $(SAMPLE) --seed $(SEED)
 
-# Hand-written semantic mutants (scripts/semantic_mutants_catalogue.py, 126: issue 25's named
+# Hand-written semantic mutants (scripts/semantic_mutants_catalogue.py, 198: issue 25's named
 # survivors, and mutants of the modules added in issues 22 (group new), 23 (truth), 28
-# (sampling) and 27 (peers)): each is applied to a temporary copy of src/ (never the working
-# tree) and its area's tests run there; prints the kill rate per module with a 95 % Wilson
-# interval (docs/mutation.md). About an hour on 2 idle cores.
+# (sampling), 27 (peers), 24 (stores) and 26 (owndata)): each is applied to a temporary copy of
+# src/ (never the working tree) and its area's tests run there; prints the kill rate per module
+# with a 95 % Wilson interval (docs/mutation.md). About 1.5 hours on 2 idle cores.
 # A part: make mutants MUTANTS_ARGS='--group truth' (groups: survivors new truth sampling
-# peers; or --module serve/, --name ..., --list).
+# peers stores owndata; or --module serve/, --name ..., --list).
 MUTANTS_ARGS ?=
 mutants: $(STAMP)
 	OMP_NUM_THREADS=1 $(BIN)/python scripts/semantic_mutants.py $(MUTANTS_ARGS)

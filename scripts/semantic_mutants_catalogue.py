@@ -5,10 +5,14 @@ in ``src/faithcam/<file>``) replaced by ``new``, judged by the test files of its
 Groups: ``survivors`` (issue 25's twelve named survivors of a fresh mutant set), and mutants of
 the modules added by each issue of the wave, each group written (and committed) before its
 edge-case tests: ``new`` (issue 22), ``truth`` (issue 23: faithcam.truth), ``sampling``
-(issue 28: samplers, per-image streams, quasi-random tolerance) and ``peers`` (issue 27: FEM,
+(issue 28: samplers, per-image streams, quasi-random tolerance), ``peers`` (issue 27: FEM,
 Seg-Eigen-CAM, sign rules, product fusion, the drop-ins' metrics and utilities, torchcam's
-drop-in, dense targets). Each area's first test file is the one written after the mutants:
-docs/mutation.md has the kill rates before and after.
+drop-in, dense targets), ``stores`` (issue 24: the store checks and row checksums, the resume
+key, the resume checks of images and rank files, the safe writer, the zip layout) and
+``owndata`` (issue 26: progress and its ETA, friendly inputs, study items, evaluate's images
+without boxes, the papers' protocol, the report's ranking and counts). Each area's first test
+file is the one written after the mutants: docs/mutation.md has the kill rates before and
+after.
 """
 
 from __future__ import annotations
@@ -518,4 +522,253 @@ PEERS = [
           "return SegmentationTarget(bound.class_ids[: len(rows)],", DENSE),
 ]
 
-MUTANTS: list[Mutant] = SURVIVORS + NEW + TRUTH + SAMPLING_WAVE + PEERS
+# Issue 24's studies stores, resume keys and file safety (group "stores") and issue 26's own-data
+# evaluation, progress and friendly inputs (group "owndata"): written (and committed) before
+# their edge-case tests; each area's first file (…_mutants.py) was added to its set after the
+# "before" run (docs/mutation.md).
+STUDIES = ("tests/studies/test_store_mutants.py", "tests/studies/test_study_store.py",
+           "tests/studies/test_studies_fresh_sample.py",
+           "tests/studies/test_weights_key.py", "tests/guarantees/test_study_keys.py",
+           "tests/studies/test_study_units.py", "tests/studies/test_study_items.py",
+           "tests/guarantees/test_studies.py")  # fmt: skip
+# (test_cli_outputs.py without its warning test, which fails under the runner's -W ignore)
+FILES = (*(f"tests/guarantees/test_cli_outputs.py::test_{name}" for name in (
+    "inputs_sharing_a_stem_get_their_own_outputs", "non_finite_zero_or_negative_std_is_refused",
+    "sparse_class_names_keep_their_ids", "mathtext_class_names_do_not_crash_compare",
+    "huge_size_is_refused_before_any_work", "a_worker_error_is_one_line_without_its_traceback")),
+    "tests/guarantees/test_security_files.py")  # fmt: skip
+FILES = ("tests/guarantees/test_file_safety_mutants.py", *FILES)
+ZIPS = ("tests/guarantees/test_file_safety_mutants.py", "tests/guarantees/test_security_files.py")
+
+
+def stores(file: str, name: str, old: str, new: str, tests: tuple[str, ...] = STUDIES) -> Mutant:
+    return Mutant("stores", file, name, old, new, tests)
+
+
+STORES = [
+    # studies/store_checks.py: the read-only checks and the row checksum
+    stores("studies/store_checks.py", "row checksum without the input SHA-256",
+           "text = \"\\x00\".join((image_id, method, metric, settings, exact, input_sha))",
+           "text = \"\\x00\".join((image_id, method, metric, settings, exact))"),
+    stores("studies/store_checks.py", "row checksum of the value to 6 significant digits",
+           "math.isnan(value) else float(value).hex()",
+           "math.isnan(value) else f\"{float(value):.6g}\""),
+    stores("studies/store_checks.py", "checksums checked only where the value is not NULL",
+           "\"settings IN (SELECT key FROM study) AND checksum IS NOT faithcam_checksum(",
+           "\"value IS NOT NULL AND settings IN (SELECT key FROM study) AND checksum IS NOT "
+           "faithcam_checksum("),
+    stores("studies/store_checks.py", "schema check accepts extra trailing columns",
+           "if columns != COLUMNS[table]:", "if columns[: len(COLUMNS[table])] != COLUMNS[table]:"),
+    stores("studies/store_checks.py", "views, triggers and indexes of the store let through",
+           "if kind != \"table\" or name not in COLUMNS",
+           "if kind == \"table\" and name not in COLUMNS"),
+    stores("studies/store_checks.py", "quick_check's findings ignored unless it says nothing",
+           "if found != [\"ok\"]:", "if not found:"),
+    stores("studies/store_checks.py", "a FIFO or device accepted as a store file",
+           "if not stat.S_ISREG(mode):", "if stat.S_ISDIR(mode):"),
+    stores("studies/store_checks.py", "a locked store is called damaged",
+           "((\"locked\", \"busy\"),", "((\"busy\",),"),
+    # studies/store.py
+    stores("studies/store.py", "an image missing one row counts as done",
+           "(settings, expected_rows),", "(settings, expected_rows - 1),"),
+    stores("studies/store.py", "re-explaining an image deletes every row of the settings",
+           "WHERE image_id = ? AND settings = ?", "WHERE image_id = ? OR settings = ?"),
+    stores("studies/store.py", "stale curves of a re-explained image kept",
+           "for table in (\"results\", \"curves\"):", "for table in (\"results\",):"),
+    stores("studies/store.py", "rows of other settings accepted in a store this study claimed",
+           "            if other_rows:\n", "            if other_rows and not known:\n"),
+    stores("studies/store.py", "a rank's curves are not merged",
+           "            db.executemany(\"INSERT OR IGNORE INTO curves VALUES (?, ?, ?, ?, ?)\", "
+           "curves)\n", ""),
+    stores("studies/store.py", "a settings difference named without its parent key",
+           "name = f\"{prefix}.{key}\" if prefix else str(key)", "name = str(key)"),
+    # studies/settings.py: what the resume key covers
+    stores("studies/settings.py", "weights hash leaves non-persistent buffers out",
+           "    tensors += [\n", "    _ = [\n"),
+    stores("studies/settings.py", "model code hash without the modules' attributes",
+           "json.dumps(attributes, sort_keys=True, default=repr),", "\"\","),
+    stores("studies/settings.py", "model code hash without the fx graph",
+           "str(graph) if isinstance(graph, torch.fx.Graph) else \"\",", "\"\","),
+    stores("studies/settings.py", "model code hash changes with train / eval mode",
+           "        attributes.pop(\"training\", None)\n", ""),
+    stores("studies/settings.py", "item hash without the boxes",
+           "for k in (\"target\", \"boxes\")}", "for k in (\"target\",)}"),
+    stores("studies/settings.py", "tensor hash without the shape (a transposed image alike)",
+           "digest.update(f\"{label}{data.dtype}|{tuple(tensor.shape)}|\".encode())",
+           "digest.update(f\"{label}{data.dtype}|\".encode())"),
+    stores("studies/settings.py", "folder hash without the file names",
+           "digest.update(f\"{file.relative_to(path) if path.is_dir() else ''}|\".encode())",
+           "digest.update(b\"|\")"),
+    # studies/study.py: the resume checks
+    stores("studies/study.py", "a fresh run outside torchrun ignores leftover rank files",
+           "        if left:\n", "        if left and world > 1:\n"),
+    stores("studies/study.py", "rank file number read one character early",
+           "(int(p.name[len(path.name) + 5 :]), p)", "(int(p.name[len(path.name) + 4 :]), p)"),
+    stores("studies/study.py", "removed images looked for the wrong way round",
+           "gone = sorted(set(inputs) - set(ids))", "gone = sorted(set(ids) - set(inputs))"),
+    stores("studies/study.py", "a done image passes when any of its stored hashes matches",
+           "            if inputs.get(image_id) != {sha}\n",
+           "            if sha not in inputs.get(image_id, {sha})\n"),
+    stores("studies/study.py", "items that carry ids resume without the hash check",
+           "        if self.filter_done:  # a done image", "        if False:  # a done image"),
+    # outputs.py: the safe writer
+    stores("outputs.py", "written through the final name (follows a planted link)",
+           "        result = write(temporary)\n        os.replace(temporary, path)\n",
+           "        os.unlink(temporary)\n        result = write(path)\n", FILES),
+    stores("outputs.py", "temporary name keeps the whole output name (too long)",
+           "f\".{name[:24]}.{secrets.token_hex(6)}.tmp{suffix}\"",
+           "f\".{name}.{secrets.token_hex(6)}.tmp{suffix}\"", FILES),
+    stores("outputs.py", "fit_name counts characters, not bytes",
+           "if len(stem.encode()) + reserve <= NAME_MAX:", "if len(stem) + reserve <= NAME_MAX:",
+           FILES),
+    stores("outputs.py", "shortened names without their digest collide",
+           "return f\"{start}~{digest}\"", "return f\"{start}~\"", FILES),
+    # io/zip_layout.py
+    stores("io/zip_layout.py", "duplicate names compared with case",
+           "if name in seen or folded in seen:", "if name in seen:", ZIPS),
+    stores("io/zip_layout.py", "prepended data accepted (entries start at the first offset)",
+           "    cursor = 0\n    for entry in sorted(entries, key=lambda e: e.offset):",
+           "    cursor = min((e.offset for e in entries), default=0)\n"
+           "    for entry in sorted(entries, key=lambda e: e.offset):", ZIPS),
+    stores("io/zip_layout.py", "'..' accepted in an entry name",
+           "        or text.startswith(\"/\")\n        or \"..\" in parts\n",
+           "        or text.startswith(\"/\")\n", ZIPS),
+    stores("io/zip_layout.py", "zero sizes in a local header accepted without a descriptor",
+           "not (flags & 0x0008 and local == (0,) * 3)", "not (local == (0,) * 3)", ZIPS),
+]
+
+PROGRESS = ("tests/engine/test_progress_inputs_mutants.py", "tests/engine/test_progress.py",
+            "tests/engine/test_engine_messages_and_bounds.py")  # fmt: skip
+INPUTS = ("tests/engine/test_progress_inputs_mutants.py", "tests/engine/test_friendly_inputs.py")
+# (test_study.py without its two-process torchrun test, which fails unmutated on the loaded machine)
+ITEMS = ("tests/studies/test_study_items_mutants.py", "tests/studies/test_study_items.py",
+         "tests/studies/test_studies_fresh_sample.py",
+         *(f"tests/studies/test_study.py::test_{name}" for name in (
+             "sigkill_then_resume_gives_exactly_the_uninterrupted_rows",
+             "resume_skips_done_images_and_never_duplicates", "unknown_metric_is_rejected",
+             "resume_re_explains_only_the_missing_images")))  # fmt: skip
+EVALUATE = ("tests/metrics/test_evaluate_mutants.py", "tests/metrics/test_metrics_evaluate.py",
+            "tests/cli/test_cli_evaluate_protocol.py")  # fmt: skip
+PROTOCOL = ("tests/cli/test_evaluate_protocol_mutants.py", "tests/cli/test_generated_text.py",
+            "tests/cli/test_cli_evaluate_protocol.py")  # fmt: skip
+
+
+def owndata(file: str, name: str, old: str, new: str, tests: tuple[str, ...]) -> Mutant:
+    return Mutant("owndata", file, name, old, new, tests)
+
+
+OWNDATA = [
+    # engine/progress.py: the ETA and when the line shows
+    owndata("engine/progress.py", "a seen kind's rate from the mean over all kinds",
+            "            return self.seconds[kind] / self.units[kind]\n",
+            "            return sum(self.seconds.values()) / sum(self.units.values())\n", PROGRESS),
+    owndata("engine/progress.py", "no ETA for a kind not seen yet",
+            "return sum(self.seconds.values()) / total if total > 0 else None", "return None",
+            PROGRESS),
+    owndata("engine/progress.py", "task in flight: rest not scaled by its fraction",
+            "rest += spent * (1 - self._fraction) / self._fraction",
+            "rest += spent * (1 - self._fraction)", PROGRESS),
+    owndata("engine/progress.py", "the task in flight also counted among the remaining units",
+            "            pending[kind] = max(0.0, pending.get(kind, 0.0) - units)\n", "", PROGRESS),
+    owndata("engine/progress.py", "a task's fraction may move backwards",
+            "self._fraction = min(1.0, max(self._fraction, float(value)))",
+            "self._fraction = min(1.0, float(value))", PROGRESS),
+    owndata("engine/progress.py", "shown only after 2 s elapsed (the ETA ignored)",
+            "return elapsed >= SHOW_AFTER or (eta is not None and elapsed + eta > SHOW_AFTER)",
+            "return elapsed >= SHOW_AFTER", PROGRESS),
+    owndata("engine/progress.py", "dropped work stays in the total",
+            "            self.total = max(0.0, self.total - units)\n", "", PROGRESS),
+    owndata("engine/progress.py", "minutes not reduced modulo the hour",
+            "minutes, secs = divmod(rest, 60)", "minutes, secs = divmod(whole, 60)", PROGRESS),
+    owndata("engine/progress.py", "a nested loop moves its parent by steps, not their fraction",
+            "parent.fraction(done[0] / total if total > 0 else 1.0)", "parent.fraction(done[0])",
+            PROGRESS),
+    owndata("engine/progress.py", "each unit charged the time since the start",
+            "self.rates.add(kind, n, now - self.last_event)",
+            "self.rates.add(kind, n, now - self.start)", PROGRESS),
+    # engine/inputs.py: friendly inputs
+    owndata("engine/inputs.py", "integer pixels divided by max + 1 (256 for uint8)",
+            "float(np.iinfo(array.dtype).max)", "float(np.iinfo(array.dtype).max + 1)", INPUTS),
+    owndata("engine/inputs.py", "RGBA keeps G, B, A instead of dropping alpha",
+            "        pixels = pixels[:, :3]\n", "        pixels = pixels[:, 1:]\n", INPUTS),
+    owndata("engine/inputs.py", "(B, H, W, C) pixels transposed to (B, C, W, H)",
+            "np.ascontiguousarray(values)).permute(0, 3, 1, 2)",
+            "np.ascontiguousarray(values)).permute(0, 3, 2, 1)", INPUTS),
+    owndata("engine/inputs.py", "0-255 warning only above 255",
+            "UNNORMALISED_MAX = 25.0", "UNNORMALISED_MAX = 255.0", INPUTS),
+    owndata("engine/inputs.py", "[0, 1] pixels with a pixel at exactly 1 not warned",
+            "float(images.amin()) >= 0 and largest <= 1:",
+            "float(images.amin()) >= 0 and largest < 1:", INPUTS),
+    owndata("engine/inputs.py", "channels-last looked for in dimension 2",
+            "if len(shape) == 4 and shape[-1] == expected and given != expected:",
+            "if len(shape) == 4 and shape[2] == expected and given != expected:", INPUTS),
+    owndata("engine/inputs.py", "the last convolution checked, not the first",
+            "                found = name, module\n                break\n",
+            "                found = name, module\n", INPUTS),
+    # studies/items.py
+    owndata("studies/items.py", "an (image, label) pair's label ignored",
+            "item = {\"image\": image, \"target\": label}", "item = {\"image\": image}", ITEMS),
+    owndata("studies/items.py", "a selected batch keeps the first hashes",
+            "\"sha256\": [batch[\"sha256\"][k] for k in keep],",
+            "\"sha256\": batch[\"sha256\"][: len(keep)],", ITEMS),
+    owndata("studies/items.py", "items that carry ids keyed by their index",
+            "if len(dataset) == 0 or \"id\" in as_item(dataset[0], 0):",
+            "if len(dataset) == 0:", ITEMS),
+    owndata("studies/items.py", "an id repeated twice not refused",
+            "repeated = [(i, n) for i, n in Counter(ids).items() if n > 1]",
+            "repeated = [(i, n) for i, n in Counter(ids).items() if n > 2]", ITEMS),
+    # metrics/evaluate.py: images without boxes, the progress work
+    owndata("metrics/evaluate.py", "images without boxes dropped from every metric",
+            "given = _annotated(run.boxes) if spec.needs_boxes else None",
+            "given = _annotated(run.boxes)", EVALUATE),
+    owndata("metrics/evaluate.py", "each metric's progress share over the metrics alone",
+            "    share = len(images) / (1 + len(specs))\n",
+            "    share = len(images) / max(1, len(specs))\n", EVALUATE),
+    owndata("metrics/evaluate.py", "a re-explaining metric priced alike for every method",
+            "return spec.name if spec.explains is None else f\"{spec.name} {method}\"",
+            "return spec.name", EVALUATE),
+    # cli/evaluate_items.py: the papers' protocol
+    owndata("cli/evaluate_items.py", "a box without a class counts for no class",
+            "if not label or wanted(label)", "if wanted(label)", PROTOCOL),
+    owndata("cli/evaluate_items.py", "a class id equal to the class count accepted",
+            "label.strip().isdigit() and int(label) < n_classes",
+            "label.strip().isdigit() and int(label) <= n_classes", PROTOCOL),
+    owndata("cli/evaluate_items.py", "every box counts for each annotated class",
+            "_boxes_for(annotation, lambda other, lb=label: other == lb)",
+            "_boxes_for(annotation, lambda other, lb=label: True)", PROTOCOL),
+    owndata("cli/evaluate_items.py", "class names compared with their underscores",
+            "re.sub(r\"[\\s_\\-]+\", \"\", name.strip().lower())",
+            "re.sub(r\"[\\s\\-]+\", \"\", name.strip().lower())", PROTOCOL),
+    # cli/evaluate_report.py: ranking and the words about it
+    owndata("cli/evaluate_report.py", "near-ties (float rounding) get different places",
+            "1 + sum(o < v and not _same(o, v) for o in score.values())",
+            "1 + sum(o < v for o in score.values())", PROTOCOL),
+    owndata("cli/evaluate_report.py", "places ignore the metric's direction",
+            "m: math.inf if math.isnan(r[\"mean\"]) else sign * r[\"mean\"]",
+            "m: math.inf if math.isnan(r[\"mean\"]) else r[\"mean\"]", PROTOCOL),
+    owndata("cli/evaluate_report.py", "a method without a value (NaN) ranked among the others",
+            "return (math.isnan(mean), sign * mean if not math.isnan(mean) else 0.0)",
+            "return (False, sign * mean if not math.isnan(mean) else 0.0)", PROTOCOL),
+    owndata("cli/evaluate_report.py", "higher-is-better separation from the mean, not the interval",
+            "return best[\"ci_low\"] > other[\"ci_high\"]",
+            "return best[\"mean\"] > other[\"ci_high\"]", PROTOCOL),
+    owndata("cli/evaluate_report.py", "lower-is-better separation compares the lower ends",
+            "return best[\"ci_high\"] < other[\"ci_low\"]",
+            "return best[\"ci_low\"] < other[\"ci_low\"]", PROTOCOL),
+    owndata("cli/evaluate_report.py", "overall order by the median place",
+            "float(np.mean(p))", "float(np.median(p))", PROTOCOL),
+    owndata("cli/evaluate_report.py", "images counted as explanations",
+            "total_images = len({item.path for item in items})", "total_images = len(items)",
+            PROTOCOL),
+    owndata("cli/evaluate_report.py", "30 explanations still called provisional",
+            "if largest < FEW:", "if largest <= FEW:", PROTOCOL),
+    # cli/evaluate.py: images per metric
+    owndata("cli/evaluate.py", "images per metric counted by explanation",
+            "used.setdefault((method, metric), set()).add(image_of[image_id])",
+            "used.setdefault((method, metric), set()).add(image_id)", PROTOCOL),
+    owndata("cli/evaluate.py", "unscored (NaN) explanations counted as used images",
+            "if value is not None and not math.isnan(value) and image_id in image_of:",
+            "if image_id in image_of:", PROTOCOL),
+]
+
+MUTANTS: list[Mutant] = SURVIVORS + NEW + TRUTH + SAMPLING_WAVE + PEERS + STORES + OWNDATA

@@ -94,8 +94,10 @@ def places(rows: Sequence[dict[str, Any]], direction: dict[str, str]) -> dict[st
 
 
 def _same(a: float, b: float) -> bool:
-    """Equal up to float rounding (maps computed in float32 differ in the 7th digit)."""
-    return a == b or abs(a - b) <= TIE * max(1.0, abs(a), abs(b))
+    """Equal up to float rounding (maps computed in float32 differ in the 7th digit); an
+    infinite score (a method without a value) equals only itself."""
+    finite = math.isfinite(a) and math.isfinite(b)
+    return a == b or (finite and abs(a - b) <= TIE * max(1.0, abs(a), abs(b)))
 
 
 def decimals(rows: Sequence[dict[str, Any]], placed: dict[str, int]) -> int:
