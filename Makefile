@@ -113,7 +113,8 @@ docs: $(STAMP)
 
 # The leaderboards against the Shapley truth at the layer (docs/truth.md); each rewrites its own
 # tables of docs/truth.md (between its markers). `truth`: every method and seed variant on the
-# 16 known-truth cases, 16 images each (slow: hours on 2 shared cores, not yet run in full).
+# 16 known-truth cases, 16 images each (slow: 59 min summed over the cases on 2 loaded cores,
+# docs/truth.md; a stopped run resumes, per case and per method).
 # `truth-quick`: 11 methods x 9 cases, 6 images (about 90 CPU-seconds; see docs/truth.md).
 # `truth-seeds`: the seed methods' variants (baselines, sigma, samples, samplers, rules) with
 # Grad-CAM and HiResCAM on 13 cases, 8 images each: the evidence for their defaults.
