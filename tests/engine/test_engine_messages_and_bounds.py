@@ -186,3 +186,24 @@ def test_automatic_layer_skips_a_norm_that_runs_on_window_partitions() -> None:
     torch.manual_seed(0)
     picked = resolve_layer(_WindowedTokenModel().eval(), None, torch.rand(1, 3, 16, 16)).name
     assert picked == "block.norm2"
+
+
+def test_the_prefix_token_count_a_timm_model_declares_is_read() -> None:
+    """Seed 20261207: timm models declare their class / register tokens as
+    ``num_prefix_tokens``; the hint carries that count (and nothing for a non-integer)."""
+    model = _DeclaresPatchInConfig(8)
+    model.num_prefix_tokens = 5
+    assert model_hints(model).prefix == 5
+    model.num_prefix_tokens = "5"
+    assert model_hints(model).prefix is None
+
+
+def test_saving_a_result_creates_the_missing_folders(tmp_path) -> None:
+    """Seed 20261207: ``CamResult.save`` writes into a folder path that does not exist yet
+    (every missing parent is created), as its docstring's callers rely on."""
+    torch.manual_seed(0)
+    result = faithcam.explain(GapLinearNet().eval(), torch.rand(1, 3, 16, 16), "gradcam", 0,
+                              "features")  # fmt: skip
+    path = tmp_path / "runs" / "today" / "map.png"
+    assert result.save(path) == path
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

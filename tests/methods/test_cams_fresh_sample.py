@@ -78,3 +78,16 @@ def test_eigen_smooth_is_recorded_in_the_settings() -> None:
     result = faithcam.explain(model, torch.rand(1, 3, 8, 8), "gradcam", targets=0,
                               layer=model.block2, eigen_smooth=True)  # fmt: skip
     assert result.settings["eigen_smooth"] is True
+
+
+def test_a_registered_weighting_knows_its_own_name() -> None:
+    """Seed 20261207: the rule stored by ``register_weighting`` carries the name it was
+    registered under (what a listing of the weightings shows)."""
+    from faithcam.cams.registry import register_weighting, unregister
+    from faithcam.cams.weightings import WEIGHTINGS
+
+    register_weighting("fresh-sample-abs", lambda a, g: (a * g).abs())
+    try:
+        assert WEIGHTINGS["fresh-sample-abs"].name == "fresh-sample-abs"
+    finally:
+        unregister("fresh-sample-abs")

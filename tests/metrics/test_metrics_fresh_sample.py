@@ -3,6 +3,7 @@ docs/mutation.md); expected values by hand."""
 
 from __future__ import annotations
 
+import pytest
 import torch
 from torch import nn
 
@@ -59,3 +60,14 @@ def test_progress_kinds_of_a_re_explaining_metric_are_per_method() -> None:
     sensitivity, deletion = metric_spec("max_sensitivity"), metric_spec("deletion")
     assert _metric_kind("gradcam", sensitivity) != _metric_kind("score-cam", sensitivity)
     assert _metric_kind("gradcam", deletion) == _metric_kind("score-cam", deletion)
+
+
+def test_spearman_of_two_locations_is_plus_or_minus_one() -> None:
+    """Seed 20261207: with two values the ranks are (1, 2) or (2, 1), centred ±0.5, so the
+    correlation is exactly +1 (same order) or −1 (reversed); the denominator is 0.5 < 1 here,
+    where a clamp at 1 would halve it."""
+    from faithcam.metrics._common import spearman
+
+    a = torch.tensor([[1.0, 2.0], [1.0, 2.0]])
+    b = torch.tensor([[3.0, 5.0], [5.0, 3.0]])
+    assert spearman(a, b).tolist() == pytest.approx([1.0, -1.0], abs=1e-12)
