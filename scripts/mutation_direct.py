@@ -29,7 +29,8 @@ from pathlib import Path
 
 from mutmut.__main__ import mangled_name_from_mutant_name
 
-PYTEST = ["-x", "-q", "-p", "no:cacheprovider", "-p", "no:randomly", "-W", "ignore", "--tb=line"]
+# no "-W ignore": tests that read the warnings a CLI prints would fail on every mutant (false kills)
+PYTEST = ["-x", "-q", "-p", "no:cacheprovider", "-p", "no:randomly", "--tb=line"]
 
 
 def _selection_args() -> list[str]:
