@@ -4,12 +4,14 @@ named by its index. Expected messages are the words a user needs, written here b
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from contextlib import closing
 
 import pytest
+import torch
 
-from faithcam.errors import FaithcamTypeError
+from faithcam.errors import FaithcamTypeError, FaithcamValueError
 from faithcam.studies.items import known_ids
 from faithcam.studies.store import StoreError
 from faithcam.studies.store_checks import check_store, open_store_file
@@ -66,3 +68,58 @@ def test_a_bad_first_item_is_named_by_index_zero() -> None:
     pair, the error names ``dataset[0]``, the item a user must look at."""
     with pytest.raises(FaithcamTypeError, match=r"^dataset\[0\]: expected a dict"):
         known_ids([7, 8, 9])
+
+
+def test_rank_files_are_found_in_numeric_rank_order(tmp_path) -> None:
+    """Seed 20261207: a torchrun study's rank files ``<store>.rank<r>`` are listed by the number
+    r (10 after 2), and files whose suffix is not a number are not rank files."""
+    from faithcam.studies.study import _rank_files
+
+    store = tmp_path / "s.sqlite"
+    for suffix in ("rank10", "rank2", "rankx", "rank0"):
+        (tmp_path / f"s.sqlite.{suffix}").write_bytes(b"")
+    found = [p.name for p in _rank_files(store)]
+    assert found == ["s.sqlite.rank0", "s.sqlite.rank2", "s.sqlite.rank10"]
+
+
+def test_mixed_image_sizes_name_the_first_and_last_item_of_the_batch() -> None:
+    """Seed 20261207: the batch holds items 4, 5 and 6; the message names the range 4..6."""
+    from faithcam.studies.items import collate
+
+    items = [{"image": torch.zeros(3, 8, size), "index": 4 + i, "id": str(i)}
+             for i, size in enumerate((8, 8, 9))]  # fmt: skip
+    with pytest.raises(FaithcamValueError, match=r"\(items 4\.\.6\)"):
+        collate(items)
+
+
+def test_each_rank_file_records_the_study_settings_it_holds(tmp_path) -> None:
+    """Seed 20261207: under torchrun each process's file is claimed with the same settings as
+    the main store, so that a later resume with other settings can say what differs."""
+    from faithcam.studies.study import _open_stores
+
+    described = {"methods": ["gradcam"], "metrics": ["deletion"]}
+    main_store, rank_store = _open_stores(tmp_path / "s.sqlite", "key-1", described, 1, 2)
+    assert rank_store.path != main_store.path
+    for store in (main_store.path, rank_store.path):
+        with closing(sqlite3.connect(store)) as db:
+            rows = db.execute("SELECT key, settings FROM study").fetchall()
+        assert [(key, json.loads(text)) for key, text in rows] == [("key-1", described)]
+
+
+class _HoldsAFunction(torch.nn.Module):
+    """A module with a public attribute that is no hyperparameter (a function: its repr holds a
+    memory address, different in every instance)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 4, 3)
+        self.activation = lambda x: x.relu()
+
+
+def test_the_code_hash_of_two_identical_models_is_the_same() -> None:
+    """Seed 20261207: only plain attributes (numbers, text, flags, tuples of them) enter the code
+    hash, so two models built the same way hash the same, whatever else they hold; a study
+    made in one process resumes in another."""
+    from faithcam.studies.settings import model_code_sha256
+
+    assert model_code_sha256(_HoldsAFunction()) == model_code_sha256(_HoldsAFunction())
