@@ -71,3 +71,19 @@ def test_spearman_of_two_locations_is_plus_or_minus_one() -> None:
     a = torch.tensor([[1.0, 2.0], [1.0, 2.0]])
     b = torch.tensor([[3.0, 5.0], [5.0, 3.0]])
     assert spearman(a, b).tolist() == pytest.approx([1.0, -1.0], abs=1e-12)
+
+
+def test_a_box_metric_keeps_its_range_when_no_image_has_boxes() -> None:
+    """Seed 20261207: the pointing game on images none of which is annotated has no value (NaN,
+    n = 0), and its result still states the metric's range, [0, 1]."""
+    from faithcam.metrics import evaluate
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1),
+                          nn.Flatten(), nn.Linear(4, 3)).eval()  # fmt: skip
+    images = torch.rand(2, 3, 8, 8)
+    table = evaluate(model, images, ["gradcam"], ["pointing_game"], boxes=[None, None],
+                     targets=[0, 1], progress=False)  # fmt: skip
+    result = table.results[("gradcam", "pointing_game")]
+    assert result.bounds == (0.0, 1.0)
+    assert torch.isnan(result.values).all() and table[0]["n"] == 0
