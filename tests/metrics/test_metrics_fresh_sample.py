@@ -87,3 +87,28 @@ def test_a_box_metric_keeps_its_range_when_no_image_has_boxes() -> None:
     result = table.results[("gradcam", "pointing_game")]
     assert result.bounds == (0.0, 1.0)
     assert torch.isnan(result.values).all() and table[0]["n"] == 0
+
+
+def test_options_for_a_misspelt_metric_are_refused_not_ignored() -> None:
+    """Seed 20261207: ``metric_kwargs`` keyed by a name that is no metric ("deleton") would
+    otherwise be dropped silently and the metric run with its defaults."""
+    from faithcam.errors import FaithcamValueError
+    from faithcam.metrics.evaluate import metric_options
+
+    with pytest.raises(FaithcamValueError, match=r"unknown metric_kwargs keys \['deleton'\]"):
+        metric_options(["deletion"], {"deleton": {"curve_steps": 4}})
+
+
+def test_the_mean_substrate_is_each_images_per_channel_mean() -> None:
+    """Seed 20261207: ``substrate="mean"`` fills every pixel of image b, channel c with the
+    mean of that image's channel c (by hand: two constant halves average to their midpoint)."""
+    from faithcam.metrics._common import substrate
+
+    images = torch.zeros(2, 3, 4, 4)
+    images[0, :, :2] = 1.0  # half ones: mean 0.5
+    images[1, 1] = 3.0  # channel 1 of image 1: mean 3
+    filled = substrate(images, "mean")
+    expected = torch.zeros(2, 3, 4, 4)
+    expected[0] = 0.5
+    expected[1, 1] = 3.0
+    torch.testing.assert_close(filled, expected)
