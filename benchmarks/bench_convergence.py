@@ -1,16 +1,18 @@
 """Sample efficiency of Expected Grad-CAM's samplers, and of Integrated Grad-CAM's quadrature.
 
-Expected Grad-CAM (default options: uniform-noise baselines, σ = 0.1, Grad-CAM weighting) at
-the standard layers of the offline MobileNetV2 ("features") and EfficientNet-Lite0 ("_bn1"), on
-real photos from ``skimage.data``, and of the bundled ShapesBench models on ShapesBench images.
-Per image a reference map from ``--reference`` plain random samples (its own seed); per
-sampler and seed one run of N = ``--max-n`` samples whose per-sample maps give, by prefix
-means, the estimate at every n = 4, 8, …, N (a prefix of n rows of any sampler is exactly what
-``samples=n`` draws: the first n Sobol' points, whole antithetic pairs, the first n picks of the
-cycled permutation). Error: the relative L2 error ‖M_n − M_ref‖ / ‖M_ref‖ of the raw maps,
-root-mean-square over images and seeds. The reference's own Monte-Carlo error is removed:
-e² − e_ref², with e_ref² = c/R estimated from the random sampler's curve e² = c (1/n + 1/R);
-points whose measured e² is under 2 e_ref² (mostly reference noise) are left out.
+Expected Grad-CAM (its defaults unless ``--baseline`` / ``--sigma`` say otherwise; issue 28's
+full-size run used D = the other images, σ = 0: docs/benchmarks.md) at the standard layers of the
+offline MobileNetV2 ("features") and EfficientNet-Lite0 ("_bn1"), on real photos from
+``skimage.data``, and of the bundled ShapesBench models on ShapesBench images. Per image a reference
+map from ``--reference`` plain random samples (its own seed); per sampler and seed one run of N =
+``--max-n`` samples whose per-sample maps give, by prefix means, the estimate at every n = 4, 8, …,
+N (a prefix of n rows of any sampler is exactly what ``samples=n`` draws: the first n Sobol' points,
+whole antithetic pairs, the first n picks of the cycled permutation; for ``"qmc"`` only without
+per-pixel noise, e.g. σ = 0 with a black or data D, where it draws as ``"sobol"``). Error: the
+relative L2 error ‖M_n − M_ref‖ / ‖M_ref‖ of the raw maps, root-mean-square over images and seeds.
+The reference's own Monte-Carlo error is removed: e² − e_ref², with e_ref² = c/R estimated from the
+random sampler's curve e² = c (1/n + 1/R); points whose measured e² is under 2 e_ref² (mostly
+reference noise) are left out.
 
 "Samples needed at equal error" of a sampler vs random: for each n of the random curve, the n'
 at which the sampler's curve reaches the same error (log-log interpolation; its log-log fit
@@ -51,7 +53,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PHOTOS = ["chelsea", "coffee", "astronaut", "rocket", "immunohistochemistry", "hubble_deep_field",
           "retina", "camera"]  # fmt: skip
 PRETRAINED = {"mobilenet_v2-imagenet": "features", "efficientnet-lite0": "_bn1"}
-SAMPLERS = ["random", "antithetic", "sobol", "sobol-antithetic"]
+SAMPLERS = ["random", "qmc", "antithetic", "sobol", "sobol-antithetic"]
 RULES = ["left", "trapezoid", "gauss-legendre"]
 
 
