@@ -207,3 +207,31 @@ def test_saving_a_result_creates_the_missing_folders(tmp_path) -> None:
     path = tmp_path / "runs" / "today" / "map.png"
     assert result.save(path) == path
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+class _RenamableBackbone(nn.Module):
+    """A feature block and a linear head; the block's attribute can be renamed between calls
+    (a model edited in a notebook), the forward takes whichever name it has."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.body = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU())
+        self.head = nn.Linear(4, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        block = self.body if hasattr(self, "body") else self.trunk
+        return self.head(block(x).mean((2, 3)))
+
+
+def test_the_automatic_layer_is_found_again_after_the_cached_one_is_renamed() -> None:
+    """Seed 20261207: the automatic layer is cached per model and input shape; when the cached
+    name is gone from the model (the block renamed), it is searched again, not looked up by
+    its stale name."""
+    torch.manual_seed(0)
+    model = _RenamableBackbone().eval()
+    images = torch.rand(1, 3, 8, 8)
+    assert resolve_layer(model, None, images).name == "body"
+    model.trunk = model.body
+    del model.body
+    again = resolve_layer(model, None, images)
+    assert again.name == "trunk" and again.module is model.trunk
