@@ -3,6 +3,9 @@ docs/mutation.md): each expected value is stated by hand, not read from the code
 
 from __future__ import annotations
 
+import math
+
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -91,3 +94,63 @@ def test_a_registered_weighting_knows_its_own_name() -> None:
         assert WEIGHTINGS["fresh-sample-abs"].name == "fresh-sample-abs"
     finally:
         unregister("fresh-sample-abs")
+
+
+def test_kpca_rbf_kernel_is_exp_of_minus_gamma_times_squared_distance() -> None:
+    """Seed 20261207: scikit-learn's RBF kernel k(x, y) = exp(−γ ‖x − y‖²), by a double loop."""
+    from faithcam.cams.eigen import _kernel_matrix
+
+    torch.manual_seed(0)
+    x = torch.randn(1, 4, 3, dtype=torch.float64)
+    expected = torch.tensor(
+        [
+            [math.exp(-0.7 * float((x[0, i] - x[0, j]).pow(2).sum())) for j in range(4)]
+            for i in range(4)
+        ],
+        dtype=torch.float64,
+    )
+    torch.testing.assert_close(_kernel_matrix(x, "rbf", 0.7)[0], expected)
+
+
+def test_kpca_unknown_kernel_lists_the_valid_ones() -> None:
+    from faithcam.cams.eigen import check_kernel
+
+    with pytest.raises(FaithcamValueError) as caught:
+        check_kernel("cosine", None)
+    assert str(caught.value) == "kernel: expected one of sigmoid, rbf, poly, linear, got 'cosine'"
+
+
+def test_sess_max_fusion_keeps_the_elementwise_maximum() -> None:
+    """Seed 20261207: SESS's "max" pooling of pasted maps is their elementwise maximum."""
+    from faithcam.cams.sess import Fusion
+
+    fusion = Fusion((2, 2), "max", 0.0)
+    fusion.add(np.array([[0.1, 0.9], [0.5, 0.0]], np.float32))
+    fusion.add(np.array([[0.4, 0.2], [0.5, 0.3]], np.float32))
+    np.testing.assert_array_equal(fusion.result(), np.array([[0.4, 0.9], [0.5, 0.3]], np.float32))
+
+
+def test_cam_without_a_gap_linear_head_says_what_to_do_instead() -> None:
+    """Seed 20261207: the refusal names both ways out: a gradient method, or ``classifier=``."""
+    from faithcam.errors import LayerError
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 6 * 6, 2))
+    with pytest.raises(LayerError, match=r"method \(hirescam equals CAM on such heads\) or pass "
+                                         r"classifier="):  # fmt: skip
+        faithcam.explain(model.eval(), torch.rand(1, 3, 8, 8), "cam", 0, "1")
+
+
+def test_integrated_averaged_gradient_scores_the_input_itself() -> None:
+    """Seed 20261207: the reported score and predicted class are the model's at x (the input
+    row, α = 1), not at a point of the path or beyond it."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1),
+                          nn.Flatten(), nn.Linear(4, 3)).eval()  # fmt: skip
+    images = torch.rand(2, 3, 8, 8)
+    with torch.no_grad():
+        logits = model(images)
+    result = faithcam.explain(model, images, "integrated-gradcam", layer="1", steps=4,
+                              variant="averaged-gradient")  # fmt: skip
+    assert torch.equal(result.targets, logits.argmax(1))
+    torch.testing.assert_close(result.scores, logits.max(1).values)
