@@ -239,13 +239,13 @@ def test_the_automatic_layer_is_found_again_after_the_cached_one_is_renamed() ->
 
 def test_normalised_images_below_one_are_not_taken_for_raw_pixels() -> None:
     """Seed 20261207: the "never normalised" warning needs every value in [0, 1]; normalised
-    images whose maximum happens to be below 1 but that hold negative values get none."""
+    images whose values all lie within ±1 but include negatives get none."""
     import warnings
 
     from faithcam.engine.inputs import warn_unnormalised
 
     imagenet = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
-    normalised = torch.linspace(-2.0, 0.9, 3 * 8 * 8).view(1, 3, 8, 8)
+    normalised = torch.linspace(-0.5, 0.9, 3 * 8 * 8).view(1, 3, 8, 8)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         warn_unnormalised(normalised, imagenet)
