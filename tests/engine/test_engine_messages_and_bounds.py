@@ -251,3 +251,24 @@ def test_normalised_images_below_one_are_not_taken_for_raw_pixels() -> None:
         warn_unnormalised(normalised, imagenet)
     with pytest.warns(UserWarning, match=r"every value lies in \[0, 1\]"):
         warn_unnormalised(normalised.clamp(min=0), imagenet)
+
+
+def test_a_non_finite_map_is_named_by_the_first_image_that_holds_it() -> None:
+    """Seed 20261207: of four maps, images 2 and 3 hold NaN / infinity: the error names image
+    2 (the first bad one) and counts 2 of 4."""
+    from faithcam.engine.result import postprocess
+
+    raw = torch.ones(4, 3, 3)
+    raw[2, 1, 1] = float("nan")
+    raw[3, 0, 0] = float("inf")
+    message = r"^raw map of image 2 is NaN or infinite \(2 of 4"
+    with pytest.raises(FaithcamValueError, match=message):
+        postprocess(raw, (6, 6))
+
+
+def test_a_layer_of_the_wrong_type_is_refused_with_what_layer_accepts() -> None:
+    with pytest.raises(FaithcamTypeError) as caught:
+        resolve_layer(GapLinearNet().eval(), 3.5, torch.rand(1, 3, 16, 16))
+    assert str(caught.value) == (
+        "layer: expected a dotted module name, an nn.Module or None, got float"
+    )
