@@ -272,3 +272,42 @@ def test_a_layer_of_the_wrong_type_is_refused_with_what_layer_accepts() -> None:
     assert str(caught.value) == (
         "layer: expected a dotted module name, an nn.Module or None, got float"
     )
+
+
+class _UnfoldTokens(nn.Module):
+    """Tokens from an unfold + linear embedding (no strided convolution to read a patch size
+    from) and one class token, which the model declares (``num_prefix_tokens = 1``)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.num_prefix_tokens = 1
+        self.embed = nn.Linear(3 * 4 * 4, 8)
+        self.cls = nn.Parameter(torch.zeros(1, 1, 8))
+        self.block = nn.Sequential(nn.Linear(8, 8), nn.GELU(), nn.LayerNorm(8))
+        self.head = nn.Linear(8, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        tokens = self.embed(nn.functional.unfold(x, 4, stride=4).transpose(1, 2))
+        tokens = torch.cat([self.cls.expand(len(x), -1, -1), tokens], 1)
+        out = self.block(tokens)
+        return self.head(out[:, 0] + out[:, 1:].mean(1))
+
+
+def test_tokens_without_a_patch_size_are_read_as_a_grid_after_the_prefix() -> None:
+    """Seed 20261207: 17 tokens, one declared prefix token, no patch size to read: the layer's
+    output is the class token and a 4 × 4 grid, and Grad-CAM's map is the by-hand one on that
+    grid (the raw map Σ_c mean(G_c) A_c over the 16 patch tokens, row-major)."""
+    torch.manual_seed(0)
+    model = _UnfoldTokens().eval()
+    images = torch.rand(1, 3, 16, 16)
+    captured = {}
+    handle = model.block.register_forward_hook(lambda m, i, o: captured.update(out=o))
+    try:
+        logit = model(images)[0, 2]
+        grads = torch.autograd.grad(logit, captured["out"])[0]
+    finally:
+        handle.remove()
+    acts, grads = captured["out"][0, 1:].detach(), grads[0, 1:]
+    expected = (acts @ grads.mean(0)).view(4, 4)  # raw maps: before the ReLU
+    result = faithcam.explain(model, images, "gradcam", 2, "block")
+    torch.testing.assert_close(result.raw_maps[0], expected)
