@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 
 import pytest
 
@@ -143,3 +144,23 @@ def test_an_interrupted_case_resumes_from_its_finished_methods(tmp_path, monkeyp
     assert [(r.method, r.image, r.scores) for r in resumed] == [
         (r.method, r.image, r.scores) for r in fresh
     ]
+
+
+KEY = {"images": 2, "quick": True, "methods": ["gradcam"]}  # the run's key below
+DAMAGED = ["{not json", "[1, 2]", json.dumps({"key": KEY, "rows": 3}),
+           json.dumps({"key": KEY, "rows": [{"method": "gradcam"}]})]  # fmt: skip
+
+
+@pytest.mark.parametrize("damaged", DAMAGED)
+def test_a_damaged_checkpoint_is_ignored_and_the_case_runs_again(tmp_path, damaged):
+    """A checkpoint that is not one the run wrote (cut, edited, another program's) gives no
+    traceback: the case's methods run again and the result is a fresh run's."""
+    from faithcam.truth.cases import cases
+    from faithcam.truth.entries import select_entries
+    from faithcam.truth.leaderboard import run
+
+    case, entries = cases(["masked-head"]), select_entries(["gradcam"], True)
+    (tmp_path / "masked-head.partial.json").write_text(damaged, encoding="utf-8")
+    _, resumed = run(case, entries, 2, True, None, tmp_path, resume=True)
+    _, fresh = run(case, entries, 2, True)
+    assert [(r.image, r.scores) for r in resumed] == [(r.image, r.scores) for r in fresh]

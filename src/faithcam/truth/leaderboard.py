@@ -21,6 +21,7 @@ import torch.nn.functional as F
 
 from faithcam.api import explain
 from faithcam.errors import FaithcamError
+from faithcam.outputs import write_fresh
 from faithcam.truth.cases import Case, CaseData
 from faithcam.truth.entries import Entry
 from faithcam.truth.ranking import Place, places
@@ -182,26 +183,31 @@ def _save(store: Path | None, name: str, key: dict, truth: CaseTruth, rows: list
 
 def _partial_saver(store: Path | None, name: str, key: dict):
     """A checkpoint that writes the rows of a case's finished entries (None without a store);
-    written to a temporary file first, then renamed, so an interruption leaves the last one."""
+    one rename (:func:`faithcam.outputs.write_fresh`), so an interruption leaves the last one."""
     if store is None:
         return None
 
     def save(rows: list[Row]) -> None:
         store.mkdir(parents=True, exist_ok=True)
-        path = store / f"{name}.partial.json"
-        scratch = path.with_suffix(".tmp")
-        scratch.write_text(json.dumps({"key": key, "rows": [asdict(r) for r in rows]}), "utf-8")
-        scratch.replace(path)
+        text = json.dumps({"key": key, "rows": [asdict(r) for r in rows]})
+        write_fresh(store / f"{name}.partial.json", lambda fresh: fresh.write_text(text, "utf-8"))
 
     return save
 
 
 def _load_partial(store: Path | None, name: str, key: dict) -> list[Row] | None:
+    """The checkpointed rows of ``name`` for ``key``; None when there are none, or the file is
+    not one this module wrote (the case's methods then run again)."""
     path = None if store is None else store / f"{name}.partial.json"
     if path is None or not path.is_file():
         return None
-    payload = json.loads(path.read_text(encoding="utf-8"))
-    return [Row(**row) for row in payload["rows"]] if payload.get("key") == key else None
+    try:
+        payload = json.loads(path.read_text(encoding="utf-8"))
+        if payload.get("key") != key:
+            return None
+        return [Row(**row) for row in payload["rows"]]
+    except (ValueError, TypeError, KeyError, AttributeError):
+        return None
 
 
 def _load(store: Path | None, name: str, key: dict) -> tuple[CaseTruth, list[Row]] | None:
