@@ -18,6 +18,7 @@ after.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 
 
 @dataclass(frozen=True)
@@ -42,8 +43,7 @@ ENGINE = ("tests/engine/test_grids_buffers_detections.py", "tests/engine/test_en
           "tests/engine/test_targets.py", "tests/guarantees/test_model_untouched.py")  # fmt: skip
 
 
-def survivor(file: str, name: str, old: str, new: str, tests: tuple[str, ...]) -> Mutant:
-    return Mutant("survivors", file, name, old, new, tests)
+survivor = partial(Mutant, "survivors")  # survivor(file, name, old, new, tests)
 
 
 SURVIVORS = [
@@ -124,8 +124,7 @@ METRICS = ("tests/metrics/test_metrics_registry_edges.py", "tests/metrics/test_m
 SERVE = ("tests/cli/test_serve_uploads.py", "tests/cli/test_serve_api.py")
 
 
-def new(file: str, name: str, old: str, new: str, tests: tuple[str, ...]) -> Mutant:
-    return Mutant("new", file, name, old, new, tests)
+new = partial(Mutant, "new")  # new(file, name, old, new, tests)
 
 
 NEW = [
@@ -438,8 +437,7 @@ DENSE = (PEER_EDGES, *(f"tests/metrics/test_metrics_dense.py::test_{name}" for n
     "a_segmentation_target_without_a_class_is_refused")))  # fmt: skip
 
 
-def peers(file: str, name: str, old: str, new: str, tests: tuple[str, ...]) -> Mutant:
-    return Mutant("peers", file, name, old, new, tests)
+peers = partial(Mutant, "peers")  # peers(file, name, old, new, tests)
 
 
 PEERS = [
