@@ -148,7 +148,7 @@ mutation-sample: $(STAMP)
 		$$($(BIN)/python scripts/mutation_score.py --sample $(SAMPLE) --seed $(SEED) --list) || true
 	$(BIN)/python scripts/mutation_score.py --sample $(SAMPLE) --seed $(SEED)
 
-# Hand-written semantic mutants (scripts/semantic_mutants_catalogue.py, 198: issue 25's named
+# Hand-written semantic mutants (scripts/semantic_mutants_catalogue.py, 203: issue 25's named
 # survivors, and mutants of the modules added in issues 22 (group new), 23 (truth), 28
 # (sampling), 27 (peers), 24 (stores) and 26 (owndata)): each is applied to a temporary copy of
 # src/ (never the working tree) and its area's tests run there; prints the kill rate per module

@@ -247,6 +247,9 @@ TRUTH_TESTS = ("tests/truth/test_truth_edges.py", "tests/truth/test_scores.py",
                "tests/truth/test_ranking.py", "tests/truth/test_shapley.py")  # fmt: skip
 
 
+CHECKPOINT_TESTS = ("tests/truth/test_cli.py",)
+
+
 def truth(file: str, name: str, old: str, new: str, tests: tuple[str, ...] = TRUTH_TESTS):
     return Mutant("truth", f"truth/{file}", name, old, new, tests)
 
@@ -332,6 +335,21 @@ TRUTH = [
     truth("leaderboard.py", "pixel maps max-pooled to the layer grid",
           "return F.adaptive_avg_pool2d(raw_maps[:, None].double(), grid)[:, 0]",
           "return F.adaptive_max_pool2d(raw_maps[:, None].double(), grid)[:, 0]"),
+    # truth/leaderboard.py: the per-method checkpoint of a stopped run (written after its tests)
+    truth("leaderboard.py", "a resumed case runs its finished methods again",
+          "rows, finished = [], {row.method for row in done or []}",
+          "rows, finished = [], set()", CHECKPOINT_TESTS),
+    truth("leaderboard.py", "no checkpoint after a method",
+          "        if checkpoint is not None:\n            checkpoint(rows)",
+          "        if checkpoint is None:\n            checkpoint(rows)", CHECKPOINT_TESTS),
+    truth("leaderboard.py", "the checkpoint outlives the finished case",
+          '    (store / f"{name}.partial.json").unlink(missing_ok=True)\n', "", CHECKPOINT_TESTS),
+    truth("leaderboard.py", "a checkpoint of other settings is resumed",
+          "        if payload.get(\"key\") != key:\n            return None\n", "",
+          CHECKPOINT_TESTS),
+    truth("leaderboard.py", "a fresh run (no resume) reads an old checkpoint",
+          "done = _load_partial(store, case.name, key) if resume else None",
+          "done = _load_partial(store, case.name, key)", CHECKPOINT_TESTS),
 ]
 
 # Issue 28's samplers, per-image streams and quasi-random tolerance: before their edge tests.

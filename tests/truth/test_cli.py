@@ -107,9 +107,18 @@ def test_update_doc_fills_only_its_own_section(tmp_path):
         update_doc(doc, "x", "full")
 
 
-def test_an_interrupted_case_resumes_from_its_finished_methods(tmp_path, monkeypatch):
-    """A run stopped inside a case keeps the rows of the methods it finished: resumed, it
-    explains only the others, and its rows are those of a run that was never stopped."""
+class _Stop(Exception):
+    pass
+
+
+def _stop_at_xgradcam(message, *args):
+    if message.endswith("xgradcam"):
+        raise _Stop
+
+
+def _stopped_run(tmp_path, monkeypatch):
+    """(leaderboard, case, entries, explained): a run of three methods on masked-head stopped
+    before its third (xgradcam), explain calls recorded in ``explained``."""
     import faithcam.truth.leaderboard as leaderboard
     from faithcam.truth.cases import cases
     from faithcam.truth.entries import select_entries
@@ -124,16 +133,15 @@ def test_an_interrupted_case_resumes_from_its_finished_methods(tmp_path, monkeyp
         return real_explain(model, images, method, *args, **kwargs)
 
     monkeypatch.setattr(leaderboard, "explain", counting_explain)
+    with pytest.raises(_Stop):
+        leaderboard.run(case, entries, 2, True, _stop_at_xgradcam, tmp_path, resume=True)
+    return leaderboard, case, entries, explained
 
-    class Stop(Exception):
-        pass
 
-    def stop_at_xgradcam(message, *args):
-        if message.endswith("xgradcam"):
-            raise Stop
-
-    with pytest.raises(Stop):
-        leaderboard.run(case, entries, 2, True, stop_at_xgradcam, tmp_path, resume=True)
+def test_an_interrupted_case_resumes_from_its_finished_methods(tmp_path, monkeypatch):
+    """A run stopped inside a case keeps the rows of the methods it finished: resumed, it
+    explains only the others, and its rows are those of a run that was never stopped."""
+    leaderboard, case, entries, explained = _stopped_run(tmp_path, monkeypatch)
     assert explained == ["gradcam", "hirescam"]
     assert not (tmp_path / "masked-head.json").exists()
     explained.clear()
@@ -144,6 +152,19 @@ def test_an_interrupted_case_resumes_from_its_finished_methods(tmp_path, monkeyp
     assert [(r.method, r.image, r.scores) for r in resumed] == [
         (r.method, r.image, r.scores) for r in fresh
     ]
+
+
+@pytest.mark.parametrize(("images", "resume"), [(3, True), (2, False)])
+def test_a_checkpoint_serves_only_a_resume_with_the_same_settings(
+    tmp_path, monkeypatch, images, resume
+):
+    """The checkpoint of a 2-image run is not used by a run on 3 images, nor by a fresh run
+    (no ``resume``): both explain every method again."""
+    leaderboard, case, entries, explained = _stopped_run(tmp_path, monkeypatch)
+    explained.clear()
+    _, rows = leaderboard.run(case, entries, images, True, None, tmp_path, resume=resume)
+    assert explained == ["gradcam", "hirescam", "xgradcam"]
+    assert {r.image for r in rows} == set(range(images))
 
 
 KEY = {"images": 2, "quick": True, "methods": ["gradcam"]}  # the run's key below
