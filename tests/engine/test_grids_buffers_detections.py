@@ -97,3 +97,30 @@ def test_detection_target_threshold_uses_the_true_iou() -> None:
     assert score(target, detections([[0, 0, 4, 3]], [1], [0.5])) == pytest.approx(1.25)
     target = DetectionTarget([[0.0, 0, 2, 2]], [1])
     assert score(target, detections([[1, 1, 3, 3]], [1], [0.5])) == 0.0
+
+
+class OneBoxDetector(nn.Module):
+    """Detects one box (0, 0, 4, 4) of label 1 per image, scored by its features' mean."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.features = nn.Conv2d(3, 4, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> list[dict[str, torch.Tensor]]:
+        energy = self.features(x).mean(dim=(1, 2, 3))
+        box = torch.tensor([[0.0, 0.0, 4.0, 4.0]])
+        return [{"boxes": box, "labels": torch.tensor([1]), "scores": energy[i : i + 1]}
+                for i in range(len(x))]  # fmt: skip
+
+
+def test_a_detection_target_that_matches_nothing_says_what_the_model_found() -> None:
+    """A target of label 2 where the detector finds only label 1: no score depends on the
+    model, so the call is refused, naming the image, the target's label and what was found."""
+    target = DetectionTarget([[0.0, 0, 4, 4]], [2])
+    with pytest.raises(faithcam.errors.TargetError) as refused:
+        faithcam.explain(OneBoxDetector().eval(), torch.rand(1, 3, 8, 8), "gradcam", target,
+                         layer="features")  # fmt: skip
+    message = str(refused.value)
+    assert message.startswith("targets: nothing to explain: image 0: ")
+    assert "label [2]" in message and "labels 1" in message

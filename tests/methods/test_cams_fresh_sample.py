@@ -12,7 +12,8 @@ from torch import nn
 
 import faithcam
 from faithcam.cams.eigen import first_component
-from faithcam.cams.estimators import Expected
+from faithcam.cams.estimators import Estimator, Expected
+from faithcam.cams.estimators.rows import ROLE_SAMPLE
 from faithcam.errors import FaithcamValueError
 
 
@@ -157,3 +158,30 @@ def test_integrated_averaged_gradient_scores_the_input_itself() -> None:
                               variant="averaged-gradient")  # fmt: skip
     assert torch.equal(result.targets, logits.argmax(1))
     torch.testing.assert_close(result.scores, logits.max(1).values)
+
+
+class HalfwayToEachBaseline(Estimator):
+    """A user's estimator with no random rows and no shared fixed baseline: two rows per image,
+    both at α = 1/2 on the path from the image's baseline (the base class draws it per row)."""
+
+    name = "halfway"
+    rows_per_image = 2
+
+    def __init__(self, baseline) -> None:
+        self.baseline = baseline
+
+    def pattern(self, image_index, position, draws=None):
+        half = torch.full((len(position),), 0.5)
+        return half, half, torch.full((len(position),), ROLE_SAMPLE)
+
+
+def test_a_custom_estimators_rows_start_from_their_own_images_baseline() -> None:
+    """Rows of image i are b_i + ½ (x_i − b_i) with b_i image i's baseline (per-image
+    FixedBaseline), worked out here for every row of three images."""
+    images = torch.rand(3, 3, 4, 4)
+    baselines = torch.rand(3, 3, 4, 4)
+    estimator = HalfwayToEachBaseline(faithcam.FixedBaseline(baselines))
+    inputs = torch.cat([chunk.inputs for chunk in estimator.chunks(images, 4, None)])
+    rows = (0, 0, 1, 1, 2, 2)
+    expected = torch.stack([baselines[i] + 0.5 * (images[i] - baselines[i]) for i in rows])
+    torch.testing.assert_close(inputs, expected)

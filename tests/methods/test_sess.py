@@ -46,14 +46,22 @@ def test_one_window_at_one_scale_is_the_base_method(base, model) -> None:
     torch.testing.assert_close(ours.maps, expected, atol=1e-6, rtol=0)
 
 
-@pytest.mark.parametrize("options", [{}, {"pool": "max"}, {"pre_filter_ratio": 0.5, "theta": 0.2}])
+SCALED_DOWN = {"window_size": 12, "step_size": 6}  # scales 12, 15, 18 of a 24-pixel image
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{}, {"pool": "max"}, {"pre_filter_ratio": 0.5, "theta": 0.2}, SCALED_DOWN],
+    ids=["mean", "max", "filtered", "scaled-down"],
+)
 def test_sess_agrees_with_the_drop_in_s(options, model) -> None:
     """The drop-in's SESS (patches by torchvision's resize, its GradCAM's min-max scaling) and
-    faithcam's agree after min-max scaling (the drop-in scales over the batch as the peer)."""
-    with dropin.SESS(model, [model.features], num_scales=3, step_size=12, **options) as cam:
+    faithcam's agree after min-max scaling (the drop-in scales over the batch as the peer);
+    with a window below the image size both shrink the image, antialiased as torchvision does."""
+    options = {"step_size": 12, **options}
+    with dropin.SESS(model, [model.features], num_scales=3, **options) as cam:
         theirs = cam(IMAGES, [ClassifierOutputTarget(c) for c in CLASSES])
-    ours = faithcam.explain(model, IMAGES, "sess", CLASSES, "features", num_scales=3,
-                            step_size=12, **options)  # fmt: skip
+    ours = faithcam.explain(model, IMAGES, "sess", CLASSES, "features", num_scales=3, **options)
     np.testing.assert_allclose(minmax(ours.maps.numpy()), theirs, atol=1e-4)
 
 
