@@ -3,11 +3,14 @@
 python scripts/mutation_score.py [--survivors]
 python scripts/mutation_score.py --sample N [--seed S] --list   # N mutant names per tier
 python scripts/mutation_score.py --sample N [--seed S]          # the score of that sample
+python scripts/mutation_score.py --results RESULTS.jsonl        # a mutation_direct.py record
 
 Reads ``mutants/src/faithcam/<tier>/**/*.meta`` (mutmut 3's per-file exit codes): a mutant is
 killed when a test failed (or timed out) on it; it survives when every test passed or when no
 test reaches it. Score = killed / checked, per tier and per file, with a 95 % Wilson interval;
-unchecked mutants (a partial or sampled run) are counted apart.
+unchecked mutants (a partial or sampled run) are counted apart. ``--results`` scores the
+record of ``scripts/mutation_direct.py`` instead (exit 1 killed; 0 or 33 survived; a run over its
+cap unchecked), with the same table.
 
 The core tiers hold about 10,600 mutants, some nine hours of mutmut on two cores. ``--sample``
 draws a seeded, uniform random sample per tier (``make mutation-sample``); the score of a
@@ -47,6 +50,18 @@ def exit_codes(root: Path) -> dict[str, dict[str, int | None]]:
         ]
         for meta in sorted(root.glob("**/*.py.meta"))
     }
+
+
+def recorded_codes(results: Path) -> dict[str, dict[str, int | None]]:
+    """The same mapping as :func:`exit_codes`, from a mutation_direct.py JSONL record (its file
+    key is the module path, e.g. ``engine/capture.py``; an unfinished run is unchecked)."""
+    codes: dict[str, dict[str, int | None]] = {}
+    for line in results.read_text().splitlines():
+        record = json.loads(line)
+        module = record["name"].split(".x", 1)[0].removeprefix("faithcam.")
+        code = record["exit"] if isinstance(record["exit"], int) else None
+        codes.setdefault(module.replace(".", "/") + ".py", {})[record["name"]] = code
+    return codes
 
 
 def wilson(killed: int, checked: int) -> tuple[float, float]:
@@ -102,7 +117,13 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--sample", type=int, metavar="N", help="score N mutants per tier only")
     parser.add_argument("--seed", type=int, default=0, help="seed of --sample (default 0)")
     parser.add_argument("--list", action="store_true", help="print the sample's names, no score")
+    parser.add_argument("--results", type=Path, help="score a mutation_direct.py JSONL record")
     args = parser.parse_args(argv)
+    if args.results is not None:
+        survivors = report(recorded_codes(args.results))
+        if args.survivors:
+            print("\n".join(survivors))
+        return 0
     if not ROOT.is_dir():
         print("no mutants/ folder: run `make mutation` (mutmut run) first", file=sys.stderr)
         return 1
