@@ -76,6 +76,24 @@ def test_without_normalisation_pixels_are_refused_with_the_two_lines_that_conver
     assert "normalization=(mean, std)" in text
 
 
+def test_the_refusal_names_what_was_given_a_pil_image_or_the_arrays_shape():
+    for given, named in ((Image.fromarray(_photo()), "got a PIL image, not"),
+                         (_photo(), "got a NumPy array (16, 16, 3), not")):  # fmt: skip
+        with pytest.raises(FaithcamTypeError) as refused:
+            faithcam.explain(colour_model(), given)
+        assert f"images: {named} a (B, C, H, W) tensor" in str(refused.value)
+
+
+def test_pixels_with_two_channels_are_refused_with_the_channel_counts_read():
+    pixels = np.zeros((8, 8, 2), dtype=np.uint8)
+    with pytest.raises(FaithcamValueError) as refused:
+        faithcam.explain(colour_model(), pixels, normalization=(MEAN, STD))
+    assert str(refused.value) == (
+        "images: a NumPy array (8, 8, 2): expected pixels (H, W), (H, W, C) or (B, H, W, C) "
+        "with C = 1, 3 or 4"
+    )
+
+
 def test_float_arrays_outside_zero_one_are_not_taken_for_pixels():
     with pytest.raises(FaithcamValueError, match=r"torch.from_numpy\(array\)"):
         faithcam.explain(colour_model(), np.full((8, 8, 3), 2.5), normalization=(MEAN, STD))

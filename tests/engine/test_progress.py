@@ -167,3 +167,28 @@ def test_write_keeps_the_line_intact(capsys):
 )
 def test_format_seconds(seconds, text):
     assert format_seconds(seconds) == text
+
+
+def test_eta_prices_the_unmeasured_kind_in_flight_at_its_own_live_rate():
+    """b measured at 1 s a unit; then 2 units of a run for 4 s and are half done: a's live
+    rate is 4 / (½ · 2) = 4 s a unit. ETA = 4 s (rest of the task) + 2 more a units · 4 s
+    + 3 b units · 1 s = 15 s (b's rate for a's units would say 9 s)."""
+    clock = Clock()
+    bar = Progress({"a": 4, "b": 4}, stream=io.StringIO(), clock=clock)
+    clock.tick(1.0)
+    bar.advance(1, "b")
+    with bar.task(2, "a"):
+        clock.tick(4.0)
+        bar.fraction(0.5)
+        assert bar.eta() == pytest.approx(4.0 + 2 * 4.0 + 3 * 1.0)
+
+
+def test_eta_of_a_task_of_a_kind_outside_the_plan():
+    """Work of a kind the plan did not list (2 units of c, half done in 2 s: 2 s a unit) runs
+    beside the planned 4 units of a, priced at that live rate: 2 s + 4 · 2 s = 10 s."""
+    clock = Clock()
+    bar = Progress({"a": 4}, stream=io.StringIO(), clock=clock)
+    with bar.task(2, "c"):
+        clock.tick(2.0)
+        bar.fraction(0.5)
+        assert bar.eta() == pytest.approx(2.0 + 4 * 2.0)

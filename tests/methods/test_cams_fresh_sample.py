@@ -15,6 +15,7 @@ from faithcam.cams.eigen import first_component
 from faithcam.cams.estimators import Estimator, Expected
 from faithcam.cams.estimators.rows import ROLE_SAMPLE
 from faithcam.errors import FaithcamValueError
+from tests.helpers import GapLinearNet
 
 
 class TwoBlockNet(nn.Module):
@@ -185,3 +186,35 @@ def test_a_custom_estimators_rows_start_from_their_own_images_baseline() -> None
     rows = (0, 0, 1, 1, 2, 2)
     expected = torch.stack([baselines[i] + 0.5 * (images[i] - baselines[i]) for i in rows])
     torch.testing.assert_close(inputs, expected)
+
+
+def test_replicate_error_is_finite_for_one_sample_per_replicate_and_per_image() -> None:
+    """Image 0: one row in each of R = 2 replicates (values 1 and 3): s² = 2, error
+    √(2 / 2) / 2 = 0.5. Image 1: one row, its second replicate empty: inf, image 0 unaffected."""
+    from faithcam.cams.estimators.reduce import Replicates
+
+    moments = Replicates(2, replicates=2)
+    moments.add(torch.tensor([0, 0, 1]), torch.tensor([[1.0], [3.0], [5.0]]),
+                torch.tensor([1, 2, 1]))  # fmt: skip
+    assert moments.relative_standard_error() == [pytest.approx(0.5), math.inf]
+
+
+def test_cam_reports_the_class_it_explained() -> None:
+    """CAM's result names the classes it was given, and the argmax for predicted targets."""
+    torch.manual_seed(0)
+    model = GapLinearNet(classes=5).eval()
+    images = torch.rand(2, 3, 8, 8)
+    given = faithcam.explain(model, images, "cam", targets=[1, 3], layer="features", relu=False)
+    assert given.targets.tolist() == [1, 3]
+    with torch.no_grad():
+        predicted = model(images).argmax(1)
+    predicted_run = faithcam.explain(model, images, "cam", layer="features", relu=False)
+    assert torch.equal(predicted_run.targets, predicted)
+
+
+def test_a_baseline_tensor_of_another_size_is_named_the_baseline_tensor() -> None:
+    model = TwoBlockNet().eval()
+    with pytest.raises(FaithcamValueError) as refused:
+        faithcam.explain(model, torch.rand(1, 3, 8, 8), "integrated-gradcam", targets=0,
+                         baseline=torch.zeros(3, 6, 6), steps=2)  # fmt: skip
+    assert str(refused.value) == "baseline: the baseline tensor has size (6, 6), images have (8, 8)"
