@@ -3,6 +3,8 @@ docs/mutation.md); expected values by hand."""
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 from torch import nn
@@ -112,3 +114,103 @@ def test_the_mean_substrate_is_each_images_per_channel_mean() -> None:
     expected[0] = 0.5
     expected[1, 1] = 3.0
     torch.testing.assert_close(filled, expected)
+
+
+def test_bbox_accuracy_joins_diagonal_neighbours_into_one_region() -> None:
+    """Seed 20261208: the thresholded map is split into 8-connected regions (as its docstring
+    says), so four pixels on a diagonal, touching only at corners, are one region whose box is
+    (1, 1, 5, 5), equal to the ground truth: IoU 1, a hit. Read 4-connected they would be four
+    one-pixel regions, the kept box 1x1 and IoU 1/16, a miss."""
+    pytest.importorskip("scipy")
+    from faithcam.metrics import bbox_accuracy
+
+    maps = torch.zeros(1, 8, 8)
+    for i in range(1, 5):
+        maps[0, i, i] = 1.0
+    result = bbox_accuracy(torch.rand(1, 3, 8, 8), maps, [[(1, 1, 5, 5)]])
+    assert result.details["boxes"] == [(1, 1, 5, 5)]
+    assert result.values.tolist() == [1.0]
+
+
+def test_a_score_that_contradicts_the_target_says_to_leave_score_unset() -> None:
+    """Seed 20261208: ``ClassLogit`` scores the logit, so ``score="probability"`` contradicts it;
+    the error tells the user both ways out, in these words."""
+    from faithcam.engine.targets import ClassLogit
+    from faithcam.errors import FaithcamValueError
+    from faithcam.metrics import average_drop
+
+    model = nn.Sequential(nn.Flatten(), nn.Linear(12, 3)).eval()
+    with pytest.raises(FaithcamValueError) as caught:
+        average_drop(model, torch.rand(2, 3, 2, 2), torch.rand(2, 2, 2), ClassLogit(0),
+                     score="probability")  # fmt: skip
+    message = str(caught.value)
+    assert "leave score unset or pass a target of that score" in message
+    assert "scores the logit" in message
+
+
+def _run(images: torch.Tensor, maps: torch.Tensor, boxes: object):
+    from faithcam.metrics.registry import MetricRun
+
+    def no_explainer(*args: object) -> None:
+        raise AssertionError("a box metric re-explains nothing")
+
+    return MetricRun(None, images, maps, None, boxes, no_explainer, no_explainer)
+
+
+def test_a_box_metric_called_through_the_registry_gets_its_options() -> None:
+    """Seed 20261208: the map's maximum is at (x 5, y 1), 2 px right of the box x 0..3, y 0..3
+    (Euclidean distance 2 to pixel (3, 1)). ``radius=2`` through the registry's call makes it a
+    hit (1); radius 1 and the default 0 miss (0) — so the option reached the metric."""
+    from faithcam.metrics.registry import metric_spec
+
+    maps = torch.zeros(1, 8, 8)
+    maps[0, 1, 5] = 1.0
+    run = _run(torch.rand(1, 3, 8, 8), maps, [[(0, 0, 4, 4)]])
+    spec = metric_spec("pointing_game")
+    given = ({"radius": 2}, {"radius": 1}, {})
+    hits = [spec.call(run, options).values.tolist() for options in given]
+    assert hits == [[1.0], [0.0], [0.0]]
+
+
+def test_a_user_metrics_range_follows_the_options_it_ran_with() -> None:
+    """Seed 20261208: a user metric whose range depends on an option (``scale``: the share of
+    the map's mass in the image's top half, times ``scale``) states the range of the options it
+    was run with: [0, 100] under ``scale=100``, [0, 1] under the default."""
+    from faithcam.metrics.registry import METRICS, metric_spec, register_metric
+
+    def top_half_share(model: object, images: torch.Tensor, maps: torch.Tensor, targets: object,
+                       *, scale: float = 1.0) -> torch.Tensor:  # fmt: skip
+        h = maps.shape[1]
+        return scale * maps[:, : h // 2].sum((1, 2)) / maps.sum((1, 2))
+
+    register_metric("top_half_share_fresh", top_half_share, direction="higher",
+                    bounds=lambda options: (0.0, float(options.get("scale", 1.0))))  # fmt: skip
+    try:
+        maps = torch.ones(2, 4, 4)
+        maps[1, 2:] = 3.0  # image 1: top half holds 8 of 32 units of mass
+        run = _run(torch.rand(2, 3, 4, 4), maps, None)
+        result = metric_spec("top_half_share_fresh").call(run, {"scale": 100.0})
+        assert result.bounds == (0.0, 100.0)
+        assert result.values.tolist() == pytest.approx([50.0, 25.0])
+        assert metric_spec("top_half_share_fresh").call(run, {}).bounds == (0.0, 1.0)
+    finally:
+        METRICS.pop("top_half_share_fresh")
+
+
+def test_class_lists_are_scored_by_the_metrics_default_probability() -> None:
+    """Seed 20261208: with several classes per image (a list of class lists) and no ``score=``,
+    average drop scores what its paper does, the softmax probability, summed over the classes:
+    Y = Σ_c exp(z_c) / Σ_k exp(z_k), computed here by hand from the logits."""
+    from faithcam.metrics import average_drop
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(12, 3)).eval()
+    images = torch.rand(2, 3, 2, 2)
+    with torch.no_grad():
+        logits = model(images).double()
+    expected = []
+    for row, classes in zip(logits.tolist(), ([0, 1], [1, 2]), strict=True):
+        total = sum(math.exp(z) for z in row)
+        expected.append(sum(math.exp(row[c]) for c in classes) / total)
+    result = average_drop(model, images, torch.rand(2, 2, 2), [[0, 1], [1, 2]])
+    assert result.details["full"].tolist() == pytest.approx(expected, rel=1e-5)

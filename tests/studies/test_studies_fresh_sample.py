@@ -123,3 +123,52 @@ def test_the_code_hash_of_two_identical_models_is_the_same() -> None:
     from faithcam.studies.settings import model_code_sha256
 
     assert model_code_sha256(_HoldsAFunction()) == model_code_sha256(_HoldsAFunction())
+
+
+def test_a_store_left_with_a_hot_journal_is_rolled_back_to_its_last_commit(tmp_path) -> None:
+    """Seed 20261208: a run killed mid-transaction leaves ``<store>-journal`` (a hot journal)
+    next to a store whose pages it had begun to overwrite. Read-only, SQLite refuses it
+    ("attempt to write a readonly database"); the check then lets SQLite roll it back, so the
+    store holds its one committed row again and the journal is gone, instead of refusing the
+    store as read-only. The copy taken mid-transaction is what the killed run left on disk."""
+    import shutil
+
+    running, store = tmp_path / "running" / "s.sqlite", tmp_path / "s.sqlite"
+    running.parent.mkdir()
+    with closing(sqlite3.connect(running, isolation_level=None)) as db:
+        db.execute("CREATE TABLE study (key TEXT, settings TEXT)")
+        db.execute("INSERT INTO study VALUES ('key-1', '{}')")
+        db.execute("PRAGMA cache_size=2")  # spill the transaction's pages into the file
+        db.execute("BEGIN")
+        for i in range(100):
+            db.execute("INSERT INTO study VALUES (?, ?)", (f"k{i}", "x" * 2000))
+        journal = running.with_name("s.sqlite-journal")
+        assert journal.stat().st_size > 0
+        shutil.copy(running, store)
+        shutil.copy(journal, store.with_name("s.sqlite-journal"))
+        db.execute("ROLLBACK")
+    check_store(store, StoreError)
+    with closing(sqlite3.connect(store)) as db:
+        assert db.execute("SELECT key, settings FROM study").fetchall() == [("key-1", "{}")]
+    assert not store.with_name("s.sqlite-journal").exists()
+
+
+def test_item_ids_become_text_under_the_key_id() -> None:
+    """Seed 20261208: without ``dataset.ids`` each item's own id keys its rows; an int id 7 is
+    read as the text "7" under ``"id"``, and no other key is added."""
+    from faithcam.studies.items import StudyItems
+
+    item = StudyItems([{"image": torch.zeros(3, 4, 4), "id": 7}], None)[0]
+    assert item["id"] == "7"
+    assert sorted(item) == ["id", "image", "index", "target"]
+
+
+def test_an_item_without_a_target_asks_for_the_predicted_class() -> None:
+    """Seed 20261208: a dict item with no ``"target"`` gets target -1, which the study reads as
+    "explain the predicted class" (collate's convention), rather than failing."""
+    from faithcam.studies.items import StudyItems, collate
+
+    items = StudyItems([{"image": torch.zeros(3, 4, 4)}, {"image": torch.ones(3, 4, 4),
+                                                           "target": 2}], ["a", "b"])  # fmt: skip
+    assert [items[0]["target"], items[1]["target"]] == [-1, 2]
+    assert collate([items[0], items[1]])["target"].tolist() == [-1, 2]
