@@ -311,3 +311,74 @@ def test_tokens_without_a_patch_size_are_read_as_a_grid_after_the_prefix() -> No
     expected = (acts @ grads.mean(0)).view(4, 4)  # raw maps: before the ReLU
     result = faithcam.explain(model, images, "gradcam", 2, "block")
     torch.testing.assert_close(result.raw_maps[0], expected)
+
+
+def test_a_generator_given_draws_what_the_same_seed_draws() -> None:
+    """generator=torch.Generator().manual_seed(3) is what seed=3 makes (a CPU generator seeded
+    with 3): the same Expected Grad-CAM maps; anything else is refused as the generator."""
+    torch.manual_seed(0)
+    model = GapLinearNet(classes=3).eval()
+    images = torch.rand(2, 3, 8, 8)
+    seeded = faithcam.explain(model, images, "expected-gradcam", 1, samples=4, seed=3)
+    given = faithcam.explain(model, images, "expected-gradcam", 1, samples=4,
+                             generator=torch.Generator().manual_seed(3))  # fmt: skip
+    torch.testing.assert_close(given.maps, seeded.maps, rtol=0, atol=0)
+    with pytest.raises(FaithcamTypeError, match=r"generator: expected a torch\.Generator, got 3"):
+        faithcam.explain(model, images, "expected-gradcam", 1, samples=4, generator=3)
+
+
+class _TwoHeads(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.features = nn.Conv2d(3, 4, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        pooled = self.features(x).mean((2, 3))
+        return pooled, -pooled
+
+
+def test_a_tuple_output_is_named_by_its_type_with_how_to_select_from_it() -> None:
+    with pytest.raises(FaithcamTypeError) as refused:
+        faithcam.explain(_TwoHeads().eval(), torch.rand(1, 3, 8, 8), "gradcam", 0, "features")
+    assert str(refused.value).startswith(
+        "output_selector: the model returned tuple, not a tensor; pass output_selector="
+    )
+    selected = faithcam.explain(_TwoHeads().eval(), torch.rand(1, 3, 8, 8), "gradcam", 0,
+                                "features", output_selector=0)  # fmt: skip
+    assert selected.maps.shape == (1, 8, 8)
+
+
+def test_eigencam_maps_far_below_the_score_are_not_called_rounding_noise() -> None:
+    """Activations ~1e-8 read by a head of weight ~1e9 (scores ~10): an attribution map that
+    small would be float noise (max |raw| ≤ eps · |score|), but EigenCAM's map is no
+    attribution of the score, so it is not judged against it."""
+    import warnings
+
+    from faithcam.engine.result import warn_meaningless_maps
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1),
+                          nn.Flatten(), nn.Linear(4, 3)).eval()  # fmt: skip
+    with torch.no_grad():
+        model[0].weight.abs_().mul_(1e-8)
+        model[0].bias.zero_()
+        model[4].weight.abs_().mul_(1e9)
+    images = torch.rand(2, 3, 8, 8)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = faithcam.explain(model, images, "eigencam", layer="1")
+    assert [str(w.message) for w in caught] == []
+    assert bool((result.scores.abs() > 1).all())
+    with warnings.catch_warnings(record=True) as caught:  # the same maps as HiResCAM's: noise
+        warnings.simplefilter("always")
+        warn_meaningless_maps(result.raw_maps, result.scores, None, "hirescam", {}, True)
+    assert "no location of the map reaches one rounding step" in str(caught[0].message)
+
+
+def test_targets_of_no_known_kind_list_every_kind_accepted() -> None:
+    with pytest.raises(FaithcamTypeError) as refused:
+        faithcam.explain(GapLinearNet(classes=3).eval(), torch.rand(1, 3, 8, 8), "gradcam", "cat")
+    assert (
+        "a list of lists of ints (several classes per image), a Target, or a callable "
+        "outputs -> scores; got 'cat'" in str(refused.value)
+    )
