@@ -252,3 +252,57 @@ def test_store_file_keeps_the_settings_it_was_claimed_with(tmp_path: Path) -> No
         ]
     with pytest.raises(StoreError, match=r"other settings \(seed: 0 in the store, 1 now\)"):
         ResultStore(path).claim("k2", {"methods": ["gradcam"], "seed": 1})
+
+
+class _AnotherRankClaimsAfterTheRead:
+    """A connection whose read of the study table is followed, at once, by another rank
+    recording the same study (SQLite lets two ranks read before either writes)."""
+
+    def __init__(self, db: sqlite3.Connection, path: Path, key: str, settings: str) -> None:
+        self.db, self.path, self.key, self.settings = db, path, key, settings
+
+    def execute(self, sql: str, *args):
+        found = self.db.execute(sql, *args)
+        if sql.startswith("SELECT key, settings FROM study"):
+            rows = found.fetchall()
+            with sqlite3.connect(self.path) as other:
+                other.execute("INSERT INTO study VALUES (?, ?)", (self.key, self.settings))
+            other.close()
+            return _Rows(rows)
+        return found
+
+    def __getattr__(self, name: str):
+        return getattr(self.db, name)
+
+
+class _Rows(list):
+    def fetchall(self) -> list:
+        return list(self)
+
+
+def test_two_ranks_claiming_one_store_at_the_same_time_both_succeed(tmp_path, monkeypatch) -> None:
+    """Both ranks read "no study recorded", then the other rank records it first: the claim
+    still succeeds (it is the same study) and the study is recorded once, with its settings.
+    (Before: a UNIQUE constraint error in one rank of a resumed two-rank study, at random.)"""
+    from contextlib import contextmanager
+
+    path = tmp_path / "s.sqlite"
+    settings = {"methods": ["gradcam"], "seed": 0}
+    store = ResultStore(path)
+    real = ResultStore._database
+
+    @contextmanager
+    def interleaved(self):
+        with real(self) as db:
+            yield _AnotherRankClaimsAfterTheRead(
+                db, path, "k", json.dumps(settings, sort_keys=True)
+            )
+
+    monkeypatch.setattr(ResultStore, "_database", interleaved)
+    store.claim("k", settings)
+    monkeypatch.undo()
+    with sqlite3.connect(path) as db:
+        assert db.execute("SELECT key, settings FROM study").fetchall() == [
+            ("k", json.dumps(settings, sort_keys=True))
+        ]
+    db.close()

@@ -183,8 +183,10 @@ class ResultStore:
             if key in known:
                 return  # claimed before: nothing to write (a finished read-only store resumes)
             db.executescript(SCHEMA)  # an older store without the study / curves tables gets them
+            # OR IGNORE: another rank may record the same study between this read and this write
             db.execute(
-                "INSERT INTO study VALUES (?, ?)", (key, json.dumps(settings, sort_keys=True))
+                "INSERT OR IGNORE INTO study VALUES (?, ?)",
+                (key, json.dumps(settings, sort_keys=True)),
             )
 
     def merge_from(self, other: str | Path) -> None:
