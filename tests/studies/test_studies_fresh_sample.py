@@ -172,3 +172,21 @@ def test_an_item_without_a_target_asks_for_the_predicted_class() -> None:
                                                            "target": 2}], ["a", "b"])  # fmt: skip
     assert [items[0]["target"], items[1]["target"]] == [-1, 2]
     assert collate([items[0], items[1]])["target"].tolist() == [-1, 2]
+
+
+def test_a_curve_that_is_not_text_names_its_image_method_and_metric(tmp_path) -> None:
+    """A deletion curve stored as a blob (a damaged or edited store) is refused, naming the row:
+    image 'im0', gradcam deletion (seed 20261208, store_checks._check_values 26)."""
+    from faithcam.studies.store import ResultStore
+
+    store = tmp_path / "s.sqlite"
+    ResultStore(store)  # an empty store with faithcam's tables
+    with closing(sqlite3.connect(store)) as db, db:
+        db.execute("INSERT INTO curves VALUES ('im0', 'gradcam', 'deletion', 'k', ?)",
+                   (b"\x00\x01",))  # fmt: skip
+    with pytest.raises(StoreError) as caught:
+        check_store(store, StoreError)
+    assert str(caught.value) == (
+        f"store: {store}: the curve of image 'im0', gradcam deletion is not text (a damaged or "
+        "edited store); it was left unchanged; restore it from a backup"
+    )
