@@ -92,6 +92,23 @@ def test_ambiguous_token_layout_is_an_error_and_reshape_transform_fixes_it() -> 
         faithcam.explain(model, X64, "gradcam", 0, "mix", reshape_transform="tokens")
 
 
+def test_an_ambiguous_token_layout_lists_every_grid_it_could_be() -> None:
+    """(2, 17, 32) on a 64 x 64 image, 0-8 extra tokens, grids within 1.25 of square: as
+    (B, N, C) 17 = 1 + 4 x 4 = 8 + 3 x 3; as (B, C, N) 32 = 2 + 5 x 6 = 2 + 6 x 5 = 7 + 5 x 5
+    (by hand: 17 − e and 32 − e for e = 0 … 8, kept where the grid's strides differ ≤ 1.25x)."""
+    with pytest.raises(faithcam.LayerError) as refused:
+        faithcam.explain(LinearPatches().eval(), X64, "gradcam", 0, "mix")
+    message = " ".join(str(refused.value).split())
+    readings = message.split("ambiguous (")[1].split("); pass reshape_transform")[0]
+    assert readings.split("; ") == [
+        "tokens (B,N,C): 1 extra + 4x4 grid",
+        "tokens (B,N,C): 8 extra + 3x3 grid",
+        "tokens (B,C,N): 2 extra + 5x6 grid",
+        "tokens (B,C,N): 2 extra + 6x5 grid",
+        "tokens (B,C,N): 7 extra + 5x5 grid",
+    ]
+
+
 def test_method_classes_take_reshape_transform() -> None:
     model = small_vit()
     layer = "encoder.layers.encoder_layer_1.ln_1"

@@ -218,3 +218,69 @@ def test_a_baseline_tensor_of_another_size_is_named_the_baseline_tensor() -> Non
         faithcam.explain(model, torch.rand(1, 3, 8, 8), "integrated-gradcam", targets=0,
                          baseline=torch.zeros(3, 6, 6), steps=2)  # fmt: skip
     assert str(refused.value) == "baseline: the baseline tensor has size (6, 6), images have (8, 8)"
+
+
+def test_the_right_riemann_rule_weighs_each_step_one_mth_and_neither_end_row() -> None:
+    """rule="right", m = 4, paper variant: rows are the input (weight 0), x' (α 0, weight 0:
+    f(0) is no node of the right sum) and α = 1/4 … 1, each of weight 1/4."""
+    from faithcam.cams.estimators import Integrated
+
+    estimator = Integrated(steps=4, rule="right")
+    position = torch.arange(estimator.rows_per_image)
+    alpha, weight, _ = estimator.pattern(torch.zeros_like(position), position)
+    torch.testing.assert_close(alpha, torch.tensor([1.0, 0.0, 0.25, 0.5, 0.75, 1.0]))
+    torch.testing.assert_close(weight, torch.tensor([0.0, 0.0, 0.25, 0.25, 0.25, 0.25]))
+
+
+class DetachedOutput(TwoBlockNet):
+    """TwoBlockNet whose forward detaches its logits: no score depends on any layer."""
+
+    def forward(self, x):
+        return super().forward(x).detach()
+
+
+def test_several_layers_none_of_which_the_score_depends_on_are_refused() -> None:
+    model = DetachedOutput().eval()
+    with pytest.raises(faithcam.errors.TargetError) as refused:
+        faithcam.explain(model, torch.rand(1, 3, 8, 8), "gradcam", 0, layer=["block1", "block2"])
+    assert str(refused.value) == "targets: the target score does not depend on the layers"
+
+
+class PooledBlocks(TwoBlockNet):
+    """block2 runs on block1's output pooled by 2: maps of (h, w) and (h/2, w/2)."""
+
+    def forward(self, x):
+        return self.head(self.block2(nn.functional.max_pool2d(self.block1(x), 2)).mean((2, 3)))
+
+
+def test_layercam_fusion_of_a_wide_image_keeps_the_finest_height_and_width() -> None:
+    """An 8 x 16 image: block1's maps are 8 x 16, block2's 4 x 8; the fused raw map has the
+    finest layer's size, 8 x 16, and equals max(tanh(2 m̂_1), tanh(2 up(m̂_2))) there."""
+    model = PooledBlocks().eval()
+    images = torch.rand(2, 3, 8, 16)
+    fused = faithcam.explain(model, images, "gradcam", 1, layer=["block1", "block2"],
+                             fusion="layercam")  # fmt: skip
+    assert tuple(fused.raw_maps.shape) == (2, 8, 16)
+    one = faithcam.explain(model, images, "gradcam", 1, layer="block1").raw_maps.clamp(min=0)
+    flat = one.flatten(1)
+    low, high = flat.amin(1).view(-1, 1, 1), flat.amax(1).view(-1, 1, 1)
+    scaled = torch.tanh(2.0 * (one - low) / (high - low))
+    assert bool((fused.raw_maps >= scaled - 1e-6).all())  # the max over layers is at least it
+
+
+def test_sscam_sigma_given_as_text_is_refused_as_the_wrong_type() -> None:
+    with pytest.raises(faithcam.errors.FaithcamTypeError) as refused:
+        faithcam.explain(TwoBlockNet().eval(), torch.rand(1, 3, 8, 8), "sscam", 0, sigma="2")
+    assert str(refused.value) == "sigma: expected a number >= 0, got '2'"
+
+
+def test_a_tolerance_met_at_the_only_sample_gives_the_one_sample_estimate() -> None:
+    """samples=1: a tolerance stops at the one sample, so the map is the fixed-count one-sample
+    map (the averaged gradient of one row is that row's gradient, not half of it)."""
+    model = TwoBlockNet().eval()
+    images = torch.rand(2, 3, 8, 8)
+    options = {"samples": 1, "seed": 0, "variant": "averaged-gradient", "relu": False}
+    fixed = faithcam.explain(model, images, "expected-gradcam", 1, **options)
+    stopped = faithcam.explain(model, images, "expected-gradcam", 1, tolerance=0.5, **options)
+    assert stopped.settings["samples_used"] == [1, 1]
+    torch.testing.assert_close(stopped.raw_maps, fixed.raw_maps)
