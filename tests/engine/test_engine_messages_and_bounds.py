@@ -382,3 +382,25 @@ def test_targets_of_no_known_kind_list_every_kind_accepted() -> None:
         "a list of lists of ints (several classes per image), a Target, or a callable "
         "outputs -> scores; got 'cat'" in str(refused.value)
     )
+
+
+class _Segmenter(nn.Module):
+    """(B, 3 classes, 8, 8) scores: a 1 x 1 convolution of the features."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.features = nn.Conv2d(3, 4, 3, padding=1)
+        self.classifier = nn.Conv2d(4, 3, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.features(x))
+
+
+def test_a_segmentation_class_out_of_range_names_the_class_count_not_the_height() -> None:
+    """A 3-class segmenter on 8 x 8 images: class 5 is out of range of its 3 outputs."""
+    target = faithcam.SegmentationTarget(5, torch.ones(1, 8, 8))
+    with pytest.raises(faithcam.errors.TargetError) as refused:
+        faithcam.explain(_Segmenter().eval(), torch.rand(1, 3, 8, 8), "gradcam", target, "features")
+    assert str(refused.value) == (
+        "targets: class id 5 is out of range for a model with 3 outputs (valid: 0..2)"
+    )

@@ -48,10 +48,6 @@ class MethodSpec:
     class_name: str = ""
     test_options: Mapping[str, Any] = field(default_factory=dict)
 
-    def build(self, estimator: Any = None, **options: Any) -> Method:
-        """The method with ``options`` (checked: an unknown one names the valid ones)."""
-        return self.method.create(self, estimator, options)
-
     def options(self, estimator: str | None = None) -> list[Option]:
         """The method's typed options (a gradient method's: with ``estimator``)."""
         return self.method.option_list(self, estimator)

@@ -139,10 +139,10 @@ class Integrated(Estimator):
         node = (position - 1).clamp(min=0)
         if self.rule in ("trapezoid", "right"):
             alpha = torch.where(position == 0, 1.0, node / m)
-            end = (node == 0) | (node == m)
             if self.rule == "right":  # x' (node 0) only gives A(x'): f(0) is not a node
                 weight = torch.where(node == 0, 0.0, 1.0 / m) * scale
             else:
+                end = (node == 0) | (node == m)
                 weight = torch.where(end, 0.5 / m, 1.0 / m) * scale
         else:
             nodes, weights = self._gauss_legendre()
