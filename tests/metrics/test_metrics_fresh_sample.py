@@ -328,3 +328,30 @@ def test_average_drop_names_batch_size_when_it_is_not_positive() -> None:
     with pytest.raises(FaithcamValueError) as caught:
         average_drop(model, torch.rand(2, 3, 2, 2), torch.rand(2, 2, 2), [0, 1], batch_size=0)
     assert str(caught.value) == "batch_size must be >= 1, got 0"
+
+
+def test_average_drop_scores_a_training_model_in_eval_mode_and_keeps_its_statistics() -> None:
+    """Seed 20261209: a model left in training mode is scored as in eval mode (BatchNorm with
+    its running statistics, not the batch's), computed here by hand on a copy in eval mode:
+    Y = softmax(z)_c; the model comes back in training mode with its running statistics
+    unchanged (a forward in training mode would have updated them)."""
+    import copy
+
+    from faithcam.metrics import average_drop
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(12, 6), nn.BatchNorm1d(6), nn.Linear(6, 3))
+    with torch.no_grad():
+        model[2].running_mean.copy_(torch.linspace(-1.0, 1.0, 6))
+        model[2].running_var.copy_(torch.linspace(0.5, 2.0, 6))
+    model.train()
+    before = model[2].running_mean.clone(), model[2].running_var.clone()
+    images = torch.rand(4, 3, 2, 2)
+    with torch.no_grad():
+        probabilities = copy.deepcopy(model).eval()(images).softmax(dim=1)
+    expected = [probabilities[i, c].item() for i, c in enumerate([0, 1, 2, 0])]
+    result = average_drop(model, images, torch.rand(4, 2, 2), [0, 1, 2, 0])
+    assert result.details["full"].tolist() == pytest.approx(expected, rel=1e-5)
+    assert model.training
+    assert torch.equal(model[2].running_mean, before[0])
+    assert torch.equal(model[2].running_var, before[1])
