@@ -355,3 +355,24 @@ def test_average_drop_scores_a_training_model_in_eval_mode_and_keeps_its_statist
     assert model.training
     assert torch.equal(model[2].running_mean, before[0])
     assert torch.equal(model[2].running_var, before[1])
+
+
+def test_a_model_that_returns_a_tuple_is_named_by_the_type_it_returned() -> None:
+    """Seed 20261209: class scores must be one (N, classes) tensor; a model returning the
+    tuple (logits, logits) is refused with a message that names what came back: a tuple
+    (it has no shape to report)."""
+    from faithcam.errors import FaithcamValueError
+    from faithcam.metrics import average_drop
+
+    class TwoOutputs(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.fc = nn.Linear(12, 3)
+
+        def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            logits = self.fc(x.flatten(1))
+            return logits, logits
+
+    with pytest.raises(FaithcamValueError) as caught:
+        average_drop(TwoOutputs(), torch.rand(2, 3, 2, 2), torch.rand(2, 2, 2))
+    assert str(caught.value) == "model must return class scores of shape (N, classes), got tuple"
