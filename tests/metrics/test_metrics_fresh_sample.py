@@ -214,3 +214,165 @@ def test_class_lists_are_scored_by_the_metrics_default_probability() -> None:
         expected.append(sum(math.exp(row[c]) for c in classes) / total)
     result = average_drop(model, images, torch.rand(2, 2, 2), [[0, 1], [1, 2]])
     assert result.details["full"].tolist() == pytest.approx(expected, rel=1e-5)
+
+
+def test_sensitivity_violation_range_starts_at_zero() -> None:
+    """Seed 20261209: a violation is Σ_k |S_k − c_k| (/ Σ_k |S_k|), any value ≥ 0, so the
+    result states the range [0, ∞). On a bias-free GAP + linear head with CAM weights
+    w_k = W_ck / (h·w), zeroing channel k drops the score by W_ck·mean(A^k) = c_k exactly
+    (by hand), so every violation is 0."""
+    from faithcam.metrics import sensitivity_violation
+
+    torch.manual_seed(0)
+    head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 5, bias=False)).eval()
+    acts = torch.rand(4, 8, 4, 4)
+    targets = head(acts).argmax(1)
+    weights = head[2].weight[targets].detach() / 16
+    result = sensitivity_violation(acts, weights, head, targets)
+    assert result.bounds == (0.0, float("inf"))
+    assert result.values.tolist() == pytest.approx([0.0] * 4, abs=1e-5)
+
+
+def test_a_user_metric_returning_a_result_gets_the_registered_range_by_default() -> None:
+    """Seed 20261209: a user metric that returns a :class:`MetricResult` without a range,
+    registered with ``bounds=(0, 1)`` and ``result_bounds`` left at its default, is reported
+    with the registered range [0, 1] (the result does not state its own range unless asked)."""
+    from faithcam.metrics._common import MetricResult
+    from faithcam.metrics.registry import METRICS, metric_spec, register_metric
+
+    def first_pixel(model: object, images: torch.Tensor, maps: torch.Tensor,
+                    targets: object) -> MetricResult:  # fmt: skip
+        return MetricResult("first_pixel_fresh", maps[:, 0, 0].double())
+
+    register_metric("first_pixel_fresh", first_pixel, direction="higher", bounds=(0.0, 1.0))
+    try:
+        maps = torch.tensor([[[0.25, 0.0], [0.0, 0.0]], [[1.0, 0.0], [0.0, 0.0]]])
+        result = metric_spec("first_pixel_fresh").call(_run(torch.rand(2, 3, 2, 2), maps, None), {})
+        assert result.bounds == (0.0, 1.0)
+        assert result.values.tolist() == [0.25, 1.0]
+    finally:
+        METRICS.pop("first_pixel_fresh")
+
+
+def test_bbox_accuracy_refuses_an_iou_threshold_of_zero() -> None:
+    """Seed 20261209: ``iou_threshold`` must lie in (0, 1]; 0 would count every predicted box,
+    even one that misses every ground-truth box, as a hit, so it is refused by name."""
+    from faithcam.errors import FaithcamValueError
+    from faithcam.metrics import bbox_accuracy
+
+    with pytest.raises(FaithcamValueError) as caught:
+        bbox_accuracy(torch.rand(1, 3, 8, 8), torch.rand(1, 8, 8), [[(0, 0, 4, 4)]],
+                      iou_threshold=0.0)  # fmt: skip
+    assert str(caught.value) == "iou_threshold must be in (0, 1], got 0.0"
+
+
+def test_completeness_references_of_another_size_are_refused_naming_both_shapes() -> None:
+    """Seed 20261209: references of 4x4 pixels for images of 8x8 are refused, the message
+    naming the argument and both shapes (C, H, W)."""
+    from faithcam.errors import FaithcamValueError
+    from faithcam.metrics import completeness
+
+    model = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(3, 2)).eval()
+    with pytest.raises(FaithcamValueError) as caught:
+        completeness(model, torch.rand(2, 3, 8, 8), torch.rand(2, 4, 4), [0, 1],
+                     references=torch.rand(5, 3, 4, 4))  # fmt: skip
+    assert str(caught.value) == "references: images of shape (3, 4, 4) expected (3, 8, 8)"
+
+
+def _relu_net() -> nn.Module:
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.Conv2d(4, 4, 3, padding=1),
+                         nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                         nn.Linear(4, 3)).eval()  # fmt: skip
+
+
+def test_the_evaluations_explainer_uses_its_normalization_for_black() -> None:
+    """Seed 20261209: ``default_explain(images, normalization)`` explains with that
+    normalization, so Integrated Grad-CAM's default ``Black()`` baseline is pixel black,
+    −mean_c / std_c in model space (written here by hand), not the input 0."""
+    from faithcam import explain
+    from faithcam.cams.baselines import Black
+    from faithcam.metrics.evaluate import default_explain
+
+    model = _relu_net()
+    images = torch.randn(2, 3, 8, 8)  # normalised images
+    mean, std = (0.5, 0.4, 0.3), (0.25, 0.2, 0.5)
+    black = [-0.5 / 0.25, -0.4 / 0.2, -0.3 / 0.5]
+    got = default_explain(images, (mean, std))(model, images, "integrated-gradcam", [0, 1])
+    by_hand = explain(model, images, method="integrated-gradcam", targets=[0, 1],
+                      baseline=Black(black), progress=False).maps  # fmt: skip
+    zero = explain(model, images, method="integrated-gradcam", targets=[0, 1],
+                   baseline=Black(0.0), progress=False).maps  # fmt: skip
+    torch.testing.assert_close(got, by_hand)
+    assert (got - zero).abs().max() > 1e-3
+
+
+def test_the_evaluations_explainer_draws_no_progress_line_of_its_own(capsys) -> None:
+    """Seed 20261209: the explain calls of an evaluation report into the evaluation's own
+    progress line; called on its own the explainer writes nothing to stderr."""
+    from faithcam.metrics.evaluate import default_explain
+
+    model = _relu_net()
+    images = torch.rand(2, 3, 8, 8)
+    maps = default_explain(images)(model, images, "gradcam", [0, 1])
+    assert maps.shape == (2, 8, 8)
+    assert capsys.readouterr().err == ""
+
+
+def test_average_drop_names_batch_size_when_it_is_not_positive() -> None:
+    """Seed 20261209: ``batch_size=0`` is refused with a message naming the argument."""
+    from faithcam.errors import FaithcamValueError
+    from faithcam.metrics import average_drop
+
+    model = nn.Sequential(nn.Flatten(), nn.Linear(12, 3)).eval()
+    with pytest.raises(FaithcamValueError) as caught:
+        average_drop(model, torch.rand(2, 3, 2, 2), torch.rand(2, 2, 2), [0, 1], batch_size=0)
+    assert str(caught.value) == "batch_size must be >= 1, got 0"
+
+
+def test_average_drop_scores_a_training_model_in_eval_mode_and_keeps_its_statistics() -> None:
+    """Seed 20261209: a model left in training mode is scored as in eval mode (BatchNorm with
+    its running statistics, not the batch's), computed here by hand on a copy in eval mode:
+    Y = softmax(z)_c; the model comes back in training mode with its running statistics
+    unchanged (a forward in training mode would have updated them)."""
+    import copy
+
+    from faithcam.metrics import average_drop
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(12, 6), nn.BatchNorm1d(6), nn.Linear(6, 3))
+    with torch.no_grad():
+        model[2].running_mean.copy_(torch.linspace(-1.0, 1.0, 6))
+        model[2].running_var.copy_(torch.linspace(0.5, 2.0, 6))
+    model.train()
+    before = model[2].running_mean.clone(), model[2].running_var.clone()
+    images = torch.rand(4, 3, 2, 2)
+    with torch.no_grad():
+        probabilities = copy.deepcopy(model).eval()(images).softmax(dim=1)
+    expected = [probabilities[i, c].item() for i, c in enumerate([0, 1, 2, 0])]
+    result = average_drop(model, images, torch.rand(4, 2, 2), [0, 1, 2, 0])
+    assert result.details["full"].tolist() == pytest.approx(expected, rel=1e-5)
+    assert model.training
+    assert torch.equal(model[2].running_mean, before[0])
+    assert torch.equal(model[2].running_var, before[1])
+
+
+def test_a_model_that_returns_a_tuple_is_named_by_the_type_it_returned() -> None:
+    """Seed 20261209: class scores must be one (N, classes) tensor; a model returning the
+    tuple (logits, logits) is refused with a message that names what came back: a tuple
+    (it has no shape to report)."""
+    from faithcam.errors import FaithcamValueError
+    from faithcam.metrics import average_drop
+
+    class TwoOutputs(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.fc = nn.Linear(12, 3)
+
+        def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            logits = self.fc(x.flatten(1))
+            return logits, logits
+
+    with pytest.raises(FaithcamValueError) as caught:
+        average_drop(TwoOutputs(), torch.rand(2, 3, 2, 2), torch.rand(2, 2, 2))
+    assert str(caught.value) == "model must return class scores of shape (N, classes), got tuple"

@@ -190,3 +190,27 @@ def test_a_curve_that_is_not_text_names_its_image_method_and_metric(tmp_path) ->
         f"store: {store}: the curve of image 'im0', gradcam deletion is not text (a damaged or "
         "edited store); it was left unchanged; restore it from a backup"
     )
+
+
+def test_a_value_edited_outside_faithcam_is_refused_with_the_whole_advice(tmp_path) -> None:
+    """Seed 20261209: a claimed store whose value of image 'img1' was changed by hand no longer
+    matches its checksum; the refusal names the count, the first row and its value, and ends
+    with what to do, in these words."""
+    from faithcam.studies.store import ResultStore
+
+    store = tmp_path / "s.sqlite"
+    results = ResultStore(store)
+    results.claim("k", {"methods": ["gradcam"]})
+    results.add([("img0", "gradcam", "infidelity", "k", 0.25),
+                 ("img1", "gradcam", "infidelity", "k", 0.75)],
+                inputs={"img0": "sha", "img1": "sha"})  # fmt: skip
+    with closing(sqlite3.connect(store)) as db, db:
+        db.execute("UPDATE results SET value = 0.5 WHERE image_id = 'img1'")
+    with pytest.raises(StoreError) as caught:
+        check_store(store, StoreError)
+    assert str(caught.value) == (
+        f"store: {store}: 1 rows do not match their checksum, the first of image 'img1', "
+        "gradcam infidelity (value 0.5): values changed or set to NULL outside faithcam (a "
+        "damaged or edited store); it was left unchanged; restore it from a backup or use a "
+        "new store"
+    )
