@@ -192,3 +192,18 @@ def test_eta_of_a_task_of_a_kind_outside_the_plan():
         clock.tick(2.0)
         bar.fraction(0.5)
         assert bar.eta() == pytest.approx(2.0 + 4 * 2.0)
+
+
+def test_closing_twice_writes_the_last_line_once():
+    """A forced line on a plain stream: close() writes the final line; a second close() (the
+    context manager's exit after an explicit close) writes nothing more."""
+    clock = Clock()
+    stream = io.StringIO()
+    bar = Progress(2, "work", stream=stream, clock=clock, enabled=True)
+    clock.tick(1.0)
+    bar.advance(2)
+    bar.close()
+    written = stream.getvalue()
+    bar.close()
+    assert stream.getvalue() == written
+    assert written.splitlines()[-1].startswith("work: 100% 2/2 unit")

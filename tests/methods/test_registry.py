@@ -67,10 +67,13 @@ def test_a_registered_weighting_composes_with_integrated(gradsq, model) -> None:
         steps=m, variant="averaged-gradient",
     )  # fmt: skip
     a, _, _ = reference_gradients(model, model.features, IMAGES, classes)
-    g = sum(
-        reference_gradients(model, model.features, IMAGES * (j / m), classes)[1]
-        for j in range(1, m + 1)
-    ) / m
+    g = (
+        sum(
+            reference_gradients(model, model.features, IMAGES * (j / m), classes)[1]
+            for j in range(1, m + 1)
+        )
+        / m
+    )
     expected = (g.pow(2).mean(dim=(2, 3), keepdim=True) * a).sum(dim=1)
     torch.testing.assert_close(result.raw_maps, expected, rtol=1e-4, atol=1e-6)
     assert result.method == "integrated-gradsq"
@@ -314,3 +317,21 @@ def test_the_command_line_passes_the_options(tmp_path: Path) -> None:
         raw[name] = np.load(tmp_path / name / "photo.iscam.npy")
     np.testing.assert_array_equal(raw["option"], raw["flag"])
     assert not np.array_equal(raw["option"], raw["default"])  # steps 2 is not the default 10
+
+
+def test_method_options_carry_the_types_of_their_signatures() -> None:
+    """METHODS[name].options() lists (name, type, default) as docs/extending.md says: the
+    estimator's constructor for Integrated Grad-CAM, the options dataclass for SS-CAM."""
+    integrated = {
+        o.name: (o.annotation, o.default) for o in METHODS["integrated-gradcam"].options()
+    }
+    assert integrated["steps"] == (int, 50) and integrated["variant"] == (str, "paper")
+    assert integrated["relative_activations"] == (bool, False)
+    sscam = {o.name: (o.annotation, o.default) for o in METHODS["sscam"].options()}
+    assert sscam == {"samples": (int, 35), "sigma": (float, 2.0), "align_corners": (bool, False)}
+
+
+def test_a_deprecated_option_name_warns_at_the_callers_line(model) -> None:
+    with pytest.warns(DeprecationWarning) as caught:
+        faithcam.explain(model, IMAGES, "iscam", targets=1, samples=2)
+    assert [Path(w.filename).name for w in caught] == [Path(__file__).name]
