@@ -44,8 +44,11 @@ def test_a_pick_that_is_the_models_output_warns_naming_it() -> None:
     model = plain_fcn()
     with pytest.warns(FaithcamWarning, match=r"automatic layer 'body' returns the model's output"):
         resolve_layer(model, None, torch.rand(1, 3, 32, 32))
-    with pytest.warns(FaithcamWarning, match="the model's output itself"):  # cached: still said
+    with pytest.warns(FaithcamWarning, match="the model's output itself") as said:  # cached
         resolve_layer(model, None, torch.rand(2, 3, 32, 32))
+    assert str(said[0].message).endswith(
+        "not the features behind it; pass layer= (a feature map before the output)"
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("error", FaithcamWarning)
         resolve_layer(model, "body.1", torch.rand(1, 3, 32, 32))  # named by the user: silent
