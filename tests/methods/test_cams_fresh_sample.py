@@ -284,3 +284,9 @@ def test_a_tolerance_met_at_the_only_sample_gives_the_one_sample_estimate() -> N
     stopped = faithcam.explain(model, images, "expected-gradcam", 1, tolerance=0.5, **options)
     assert stopped.settings["samples_used"] == [1, 1]
     torch.testing.assert_close(stopped.raw_maps, fixed.raw_maps)
+
+
+def test_an_empty_list_of_layers_is_refused_as_the_layer_argument() -> None:
+    with pytest.raises(FaithcamValueError) as refused:
+        faithcam.explain(TwoBlockNet().eval(), torch.rand(1, 3, 8, 8), "gradcam", 0, layer=[])
+    assert str(refused.value) == "layer: got an empty list of layers"
