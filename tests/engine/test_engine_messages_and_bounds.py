@@ -404,3 +404,15 @@ def test_a_segmentation_class_out_of_range_names_the_class_count_not_the_height(
     assert str(refused.value) == (
         "targets: class id 5 is out of range for a model with 3 outputs (valid: 0..2)"
     )
+
+
+@pytest.mark.parametrize(
+    "targets", [2.0, {0, 1}, {0: "cat", 1: "dog"}], ids=["float", "set", "dict"]
+)
+def test_targets_that_are_no_sequence_are_refused_not_read_as_class_ids(targets) -> None:
+    """A float, a set (no order: which class is whose?) or a dict (its keys) is no list of
+    class ids: refused naming what was given, never iterated into class ids."""
+    with pytest.raises(FaithcamTypeError) as refused:
+        faithcam.explain(GapLinearNet(classes=3).eval(), torch.rand(2, 3, 8, 8), "gradcam", targets)
+    assert str(refused.value).startswith("targets: expected None (predicted class), an int")
+    assert str(refused.value).endswith(f"got {targets!r:.80}")
