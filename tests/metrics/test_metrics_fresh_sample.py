@@ -376,3 +376,55 @@ def test_a_model_that_returns_a_tuple_is_named_by_the_type_it_returned() -> None
     with pytest.raises(FaithcamValueError) as caught:
         average_drop(TwoOutputs(), torch.rand(2, 3, 2, 2), torch.rand(2, 2, 2))
     assert str(caught.value) == "model must return class scores of shape (N, classes), got tuple"
+
+
+def test_conservation_violation_is_relative_to_the_score_by_default() -> None:
+    """Seed 20261210. Activations (1, 2) at one location, head y = 3 a_0 + a_1 + 1, weights
+    (1, 1): contributions 1 + 2 = 3, score 3 + 2 + 1 = 6, gap |6 − 3| = 3; relative 3 / 6."""
+    activations = torch.tensor([1.0, 2.0]).view(1, 2, 1, 1)
+    linear = nn.Linear(2, 2)
+    with torch.no_grad():
+        linear.weight.copy_(torch.tensor([[3.0, 1.0], [0.0, 0.0]]))
+        linear.bias.copy_(torch.tensor([1.0, 0.0]))
+
+    def head(a: torch.Tensor) -> torch.Tensor:
+        return linear(a.mean((2, 3)))
+
+    weights = torch.ones(1, 2)
+    default = conservation_violation(activations, weights, head, [0])
+    assert default.values.tolist() == [pytest.approx(0.5)]
+    absolute = conservation_violation(activations, weights, head, [0], relative=False)
+    assert absolute.values.tolist() == [pytest.approx(3.0)]
+
+
+def test_road_takes_accuracy_named_as_its_score() -> None:
+    """score="accuracy" named explicitly is ROAD's default: 1 where the 0 %-removed image is
+    still classified as the predicted class."""
+    from faithcam.metrics import road
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                          nn.Linear(4, 3)).eval()  # fmt: skip
+    images, maps = torch.rand(2, 3, 8, 8), torch.rand(2, 8, 8)
+    named = road(model, images, maps, percentages=[0], noise=0.0, score="accuracy")
+    torch.testing.assert_close(named.values, torch.ones(2, dtype=torch.float64))
+
+
+def test_a_metric_re_explaining_some_images_passes_their_own_callables() -> None:
+    """Per-image callables (pytorch-grad-cam's targets): re-explaining image 1 alone passes
+    image 1's callable only."""
+    from faithcam.engine.targets import CallableTarget
+    from faithcam.metrics.scoring import metric_target
+
+    def first(out):
+        return out[..., 0]
+
+    def second(out):
+        return out[..., 1]
+
+    images = torch.rand(2, 3, 4, 4)
+    target = metric_target([first, second], images, lambda: torch.rand(2, 3), score=None,
+                           default="logit", metric="test")  # fmt: skip
+    explained = target.explained(torch.tensor([1]))
+    assert isinstance(explained, CallableTarget)
+    assert explained.fns == [second]
