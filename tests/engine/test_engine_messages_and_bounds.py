@@ -416,3 +416,15 @@ def test_targets_that_are_no_sequence_are_refused_not_read_as_class_ids(targets)
         faithcam.explain(GapLinearNet(classes=3).eval(), torch.rand(2, 3, 8, 8), "gradcam", targets)
     assert str(refused.value).startswith("targets: expected None (predicted class), an int")
     assert str(refused.value).endswith(f"got {targets!r:.80}")
+
+
+def test_a_seed_just_past_the_range_is_shown_in_full() -> None:
+    """2**64 has 20 digits (≤ 24): the message shows it whole; longer ones are cut."""
+    with pytest.raises(FaithcamValueError) as refused:
+        check_seed(2**64)
+    assert str(refused.value) == (
+        "seed: 18446744073709551616 does not fit torch's 64-bit seed; pass an int from -2**63 "
+        "to 2**64 - 1"
+    )
+    with pytest.raises(FaithcamValueError, match=r"seed: 10000000000000000000\.\.\. \(31 digits\)"):
+        check_seed(10**30)

@@ -207,3 +207,15 @@ def test_closing_twice_writes_the_last_line_once():
     bar.close()
     assert stream.getvalue() == written
     assert written.splitlines()[-1].startswith("work: 100% 2/2 unit")
+
+
+def test_a_line_written_before_the_progress_line_is_shown_leaves_the_terminal_alone():
+    """Seed 20261210: nothing drawn yet, so writing a line beside it neither clears the
+    terminal line nor draws the progress line (that waits for the next unit done)."""
+    clock = Clock()
+    stream, out = Terminal(), io.StringIO()
+    bar = Progress(10, stream=stream, clock=clock)
+    bar.write("hello", file=out)
+    clock.tick(progress_module.SHOW_AFTER + 1.0)  # long enough, but no unit done since
+    bar.write("again", file=out)
+    assert out.getvalue() == "hello\nagain\n" and stream.getvalue() == ""
