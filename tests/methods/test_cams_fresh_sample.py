@@ -290,3 +290,12 @@ def test_an_empty_list_of_layers_is_refused_as_the_layer_argument() -> None:
     with pytest.raises(FaithcamValueError) as refused:
         faithcam.explain(TwoBlockNet().eval(), torch.rand(1, 3, 8, 8), "gradcam", 0, layer=[])
     assert str(refused.value) == "layer: got an empty list of layers"
+
+
+def test_kpcacam_gamma_of_the_wrong_type_is_named() -> None:
+    """Seed 20261210: gamma given as text or a bool is refused naming gamma and what it got."""
+    for gamma in ("0.5", True):
+        with pytest.raises(faithcam.errors.FaithcamTypeError) as refused:
+            faithcam.explain(TwoBlockNet().eval(), torch.rand(1, 3, 8, 8), "kpcacam", 0,
+                             "block2", gamma=gamma)  # fmt: skip
+        assert str(refused.value) == f"gamma: expected a number or None, got {gamma!r}"
