@@ -299,3 +299,30 @@ def test_kpcacam_gamma_of_the_wrong_type_is_named() -> None:
             faithcam.explain(TwoBlockNet().eval(), torch.rand(1, 3, 8, 8), "kpcacam", 0,
                              "block2", gamma=gamma)  # fmt: skip
         assert str(refused.value) == f"gamma: expected a number or None, got {gamma!r}"
+
+
+class WithADeadBranch(TwoBlockNet):
+    """TwoBlockNet plus a biased convolution run in the forward whose output the score never
+    reads (an auxiliary head left attached)."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.aux = nn.Conv2d(3, channels, 3, padding=1)
+
+    def forward(self, x):
+        self.aux(x)
+        return super().forward(x)
+
+
+@pytest.mark.parametrize("channels", [2, 4], ids=["crashed-before", "silently-wrong-before"])
+def test_fullgrad_ignores_a_biased_layer_the_score_never_reads(channels) -> None:
+    """Seed 20261210: the dead branch's bias gradient is zero, so FullGrad's map is the one of
+    the same network without that branch. (The branch is registered after the blocks but runs
+    first: pairing each bias with the outputs in the order they ran crashed with 2 channels
+    and, with 4 like block1's, paired block1's bias with the branch's zero gradient.)"""
+    model = WithADeadBranch(channels).eval()
+    plain = TwoBlockNet().eval()  # the same seed: the same block and head weights
+    images = torch.rand(2, 3, 8, 8)
+    ours = faithcam.explain(model, images, "fullgrad", 1)
+    expected = faithcam.explain(plain, images, "fullgrad", 1)
+    torch.testing.assert_close(ours.maps, expected.maps)

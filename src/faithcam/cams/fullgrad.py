@@ -71,30 +71,36 @@ def _upsample(maps: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
 def _gradients(
     request: Request, rows: Rows, layers: list[tuple[nn.Module, torch.Tensor]]
 ) -> tuple[torch.Tensor, list[torch.Tensor], torch.Tensor]:
-    """(∇ₓf, [∇_{z_l} f], scores) for one chunk, one forward and one backward."""
-    outputs_z: list[torch.Tensor] = []
+    """(∇ₓf, [∇_{z_l} f], scores) for one chunk, one forward and one backward; z_l is the
+    output of ``layers[l]``, whatever order the forward runs the layers in."""
+    outputs_z: dict[int, list[torch.Tensor]] = {i: [] for i in range(len(layers))}
 
-    def hook(_module: nn.Module, _inputs: object, output: torch.Tensor) -> torch.Tensor:
-        outputs_z.append(output)
-        return output.clone()  # in-place ops downstream must not rewrite z_l's history
+    def hook_of(position: int):
+        def hook(_module: nn.Module, _inputs: object, output: torch.Tensor) -> torch.Tensor:
+            outputs_z[position].append(output)
+            return output.clone()  # in-place ops downstream must not rewrite z_l's history
 
-    handles = [module.register_forward_hook(hook) for module, _ in layers]
+        return hook
+
+    handles = [module.register_forward_hook(hook_of(i)) for i, (module, _) in enumerate(layers)]
     inputs = rows.inputs
     try:
         with torch.enable_grad():
             leaf = inputs.detach().requires_grad_(True)
             outputs = select_output(request.model(leaf), request.output_selector)
             scores = request.target.scores(outputs, rows.image_index, rows.is_input)
-            if len(outputs_z) != len(layers):
+            calls = [len(found) for found in outputs_z.values()]
+            if any(count != 1 for count in calls):
                 raise LayerError(
-                    f"method 'fullgrad': {len(layers)} bias layers but {len(outputs_z)} outputs "
+                    f"method 'fullgrad': {len(layers)} bias layers but {sum(calls)} outputs "
                     "in one forward (a layer runs more than once or not at all)"
                 )
-            grads = torch.autograd.grad(scores.sum(), [leaf, *outputs_z], allow_unused=True)
+            ordered = [found[0] for found in outputs_z.values()]
+            grads = torch.autograd.grad(scores.sum(), [leaf, *ordered], allow_unused=True)
     finally:
         for handle in handles:
             handle.remove()
-    pairs = zip(grads[1:], outputs_z, strict=True)
+    pairs = zip(grads[1:], ordered, strict=True)
     zero = [torch.zeros_like(z) if g is None else g for g, z in pairs]
     input_grad = torch.zeros_like(inputs) if grads[0] is None else grads[0]
     return input_grad, zero, scores.detach()
