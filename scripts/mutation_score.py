@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import re
 import sys
 from collections import Counter
 from pathlib import Path
@@ -32,6 +33,7 @@ TIERS = ("engine", "cams", "metrics", "studies")
 KILLED = {1, 3, 24, -24, 36, 152, 255, 37, -9, -11}  # test failure, timeout, type check, crash
 SURVIVED = {0, 5, 33}  # tests passed, or no test reaches the mutant
 ROOT = Path("mutants/src/faithcam")
+MANGLED = re.compile(r"\.x(?:_|ǁ)")  # where mutmut's mangled function name starts
 
 
 def _status(code: int | None) -> str:
@@ -58,7 +60,7 @@ def recorded_codes(results: Path) -> dict[str, dict[str, int | None]]:
     codes: dict[str, dict[str, int | None]] = {}
     for line in results.read_text().splitlines():
         record = json.loads(line)
-        module = record["name"].split(".x", 1)[0].removeprefix("faithcam.")
+        module = MANGLED.split(record["name"], maxsplit=1)[0].removeprefix("faithcam.")
         code = record["exit"] if isinstance(record["exit"], int) else None
         codes.setdefault(module.replace(".", "/") + ".py", {})[record["name"]] = code
     return codes

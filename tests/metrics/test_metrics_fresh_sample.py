@@ -13,15 +13,21 @@ from faithcam.metrics import conservation_violation
 from faithcam.metrics.evaluate import EvaluationTable
 
 
+def cam_on_a_bias_free_gap_linear_head(n_images: int):
+    """(head, activations, predicted targets, CAM weights W_ck / (h·w)) of a bias-free
+    GAP + linear head on random (n, 8, 4, 4) activations."""
+    torch.manual_seed(0)
+    head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 5, bias=False)).eval()
+    acts = torch.rand(n_images, 8, 4, 4)
+    targets = head(acts).argmax(1)
+    return head, acts, targets, head[2].weight[targets].detach() / 16
+
+
 def test_conservation_violation_range_starts_at_zero() -> None:
     """A violation is |y − Σ c| (/ |y|): any value ≥ 0 is possible, so the range is [0, ∞) and
     the interval of near-zero violations reaches below 1 (here: CAM on a bias-free GAP + linear
     head, violation 0)."""
-    torch.manual_seed(0)
-    head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 5, bias=False)).eval()
-    acts = torch.rand(6, 8, 4, 4)
-    targets = head(acts).argmax(1)
-    weights = head[2].weight[targets].detach() / 16
+    head, acts, targets, weights = cam_on_a_bias_free_gap_linear_head(6)
     result = conservation_violation(acts, weights, head, targets)
     assert result.bounds == (0.0, float("inf"))
     low, high = result.ci
@@ -223,11 +229,7 @@ def test_sensitivity_violation_range_starts_at_zero() -> None:
     (by hand), so every violation is 0."""
     from faithcam.metrics import sensitivity_violation
 
-    torch.manual_seed(0)
-    head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 5, bias=False)).eval()
-    acts = torch.rand(4, 8, 4, 4)
-    targets = head(acts).argmax(1)
-    weights = head[2].weight[targets].detach() / 16
+    head, acts, targets, weights = cam_on_a_bias_free_gap_linear_head(4)
     result = sensitivity_violation(acts, weights, head, targets)
     assert result.bounds == (0.0, float("inf"))
     assert result.values.tolist() == pytest.approx([0.0] * 4, abs=1e-5)

@@ -73,7 +73,7 @@ def _gradients(
 ) -> tuple[torch.Tensor, list[torch.Tensor], torch.Tensor]:
     """(∇ₓf, [∇_{z_l} f], scores) for one chunk, one forward and one backward; z_l is the
     output of ``layers[l]``, whatever order the forward runs the layers in."""
-    outputs_z: dict[int, list[torch.Tensor]] = {i: [] for i in range(len(layers))}
+    outputs_z: list[list[torch.Tensor]] = [[] for _ in layers]  # per layer, each call
 
     def hook_of(position: int):
         def hook(_module: nn.Module, _inputs: object, output: torch.Tensor) -> torch.Tensor:
@@ -89,13 +89,13 @@ def _gradients(
             leaf = inputs.detach().requires_grad_(True)
             outputs = select_output(request.model(leaf), request.output_selector)
             scores = request.target.scores(outputs, rows.image_index, rows.is_input)
-            calls = [len(found) for found in outputs_z.values()]
+            calls = [len(found) for found in outputs_z]
             if any(count != 1 for count in calls):
                 raise LayerError(
                     f"method 'fullgrad': {len(layers)} bias layers but {sum(calls)} outputs "
                     "in one forward (a layer runs more than once or not at all)"
                 )
-            ordered = [found[0] for found in outputs_z.values()]
+            ordered = [found[0] for found in outputs_z]
             grads = torch.autograd.grad(scores.sum(), [leaf, *ordered], allow_unused=True)
     finally:
         for handle in handles:
