@@ -4,8 +4,11 @@ named by its index. Expected messages are the words a user needs, written here b
 
 from __future__ import annotations
 
+import hashlib
 import json
+import signal
 import sqlite3
+import sys
 from contextlib import closing
 
 import pytest
@@ -214,3 +217,66 @@ def test_a_value_edited_outside_faithcam_is_refused_with_the_whole_advice(tmp_pa
         "damaged or edited store); it was left unchanged; restore it from a backup or use a "
         "new store"
     )
+
+
+# --- seed 20261210 ---------------------------------------------------------------------------
+
+
+def test_a_fresh_run_beside_leftover_rank_files_is_refused_naming_them(tmp_path) -> None:
+    """Seed 20261210: a torchrun run of ``s.sqlite`` left ``s.sqlite.rank1`` behind; a fresh run
+    (``resume=False``) of that store must refuse, naming the file and the three ways out, since a
+    later resume would read that file's rows in."""
+    from faithcam.studies.study import _check_fresh
+
+    store = tmp_path / "s.sqlite"
+    (tmp_path / "s.sqlite.rank1").write_bytes(b"")
+    with pytest.raises(FaithcamValueError) as caught:
+        _check_fresh(store, resume=False, world=1)
+    message = str(caught.value)
+    assert message.startswith("store: s.sqlite.rank1 are left from an earlier torchrun run of ")
+    assert message.endswith("delete them, pass resume=True, or choose a new file")
+    _check_fresh(store, resume=True, world=1)  # a resume reads them, as it should
+
+
+class _ParentDeathSignal(torch.utils.data.Dataset):
+    """Each item carries, as its one pixel, the parent-death signal of the process that loaded
+    it (``prctl(PR_GET_PDEATHSIG)``; 0: none armed)."""
+
+    def __len__(self) -> int:
+        return 2
+
+    def __getitem__(self, i: int) -> dict:
+        import ctypes
+
+        armed = ctypes.c_int()
+        ctypes.CDLL(None).prctl(2, ctypes.byref(armed))  # PR_GET_PDEATHSIG
+        return {"image": torch.full((1, 1, 1), float(armed.value)), "id": str(i), "target": 0}
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="prctl is Linux's")
+def test_the_study_loaders_workers_die_with_the_study(tmp_path) -> None:
+    """Seed 20261210: with ``num_workers`` > 0, the study's DataLoader workers arm SIGKILL as
+    their parent-death signal, so a killed study leaves no orphan workers behind; the items
+    loaded in a worker say so."""
+    from faithcam.studies.study import _loader
+
+    loader, count = _loader(_ParentDeathSignal(), [0, 1], 2, 1, 0, 1)
+    (batch,) = list(loader)
+    assert count == 2
+    assert batch["image"].flatten().tolist() == [float(signal.SIGKILL)] * 2
+
+
+def test_the_code_hash_follows_its_documented_record_format() -> None:
+    """Seed 20261210: the code hash is the SHA-256 of one record per sub-module, its fields
+    (name, class, class source outside torch, public plain attributes as sorted JSON, fx graph)
+    joined by NUL and each record ended by \\x01. Stores are keyed by it, so a change of format
+    would stop every existing store from resuming; the digest here is built from that format by
+    hand for ``Sequential(ReLU())``."""
+    from faithcam.studies.settings import model_code_sha256
+
+    records = [
+        "\x00".join(["", "torch.nn.modules.container.Sequential", "", "{}", ""]),
+        "\x00".join(["0", "torch.nn.modules.activation.ReLU", "", '{"inplace": false}', ""]),
+    ]
+    expected = hashlib.sha256(b"".join(r.encode() + b"\x01" for r in records)).hexdigest()
+    assert model_code_sha256(torch.nn.Sequential(torch.nn.ReLU())) == expected
