@@ -428,3 +428,88 @@ def test_a_seed_just_past_the_range_is_shown_in_full() -> None:
     )
     with pytest.raises(FaithcamValueError, match=r"seed: 10000000000000000000\.\.\. \(31 digits\)"):
         check_seed(10**30)
+
+
+# --- seed 20261211 (docs/mutation.md) --------------------------------------------------------
+
+
+class _FunctionalConvNet(nn.Module):
+    """Its convolution is ``F.conv2d`` with its own weight (3 input channels), no ``nn.Conv2d``:
+    the first-convolution check cannot see it, so torch's own channel error is what names it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(
+            torch.randn(4, 3, 3, 3, generator=torch.Generator().manual_seed(0))
+        )
+        self.features = nn.ReLU()
+        self.head = nn.Linear(4, 5)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(nn.functional.conv2d(x, self.weight)).mean((2, 3)))
+
+
+def test_torchs_channel_error_about_the_images_is_named_in_their_words():
+    """Greyscale images (2, 1, 12, 12) into a functional convolution made for 3 channels: the
+    error is faithcam's, naming the images, their channel count and the model's, in explain and
+    in a metric's forward alike."""
+    model, grey = _FunctionalConvNet().eval(), torch.rand(2, 1, 12, 12)
+    expected = (
+        r"^images: 1 channel\(s\) per image \(2, 1, 12, 12\), but the model expects 3 \(its "
+        r"convolution said so\)"
+    )
+    with pytest.raises(FaithcamValueError, match=expected):
+        faithcam.explain(model, grey, "gradcam", 1, layer="features")
+    with pytest.raises(FaithcamValueError, match=r"^images: 1 channel\(s\) per image"):
+        faithcam.metrics.deletion(model, grey, torch.rand(2, 12, 12), 1, curve_steps=3)
+
+
+def test_only_pil_images_are_read_as_pil_images():
+    """An object from outside PIL that merely has a ``getbands`` method, and a PIL object that
+    is no image (a filter), are not pixels: both are returned unchanged for the usual type
+    check, never converted or refused as "a PIL image"."""
+    from PIL import ImageFilter
+
+    from faithcam.engine.inputs import pixels_to_tensor
+
+    class LooksLikeAnImage:
+        def getbands(self):
+            return ("R", "G", "B")
+
+    lookalike, blur = LooksLikeAnImage(), ImageFilter.BLUR()
+    assert pixels_to_tensor(lookalike, None) is lookalike
+    assert pixels_to_tensor(blur, None) is blur
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_dropping_work_of_a_kind_not_planned_leaves_nothing_of_it_to_do():
+    """4 units of "explain" planned; 0.5 unit of "metric" (never planned) is dropped: nothing of
+    "metric" remains. After 2 explain units in 2 s (1 s each), the ETA is the 2 explain units
+    left, 2 s, with no time for "metric"."""
+    clock = Clock()
+    bar = Progress({"explain": 4}, "study", stream=io.StringIO(), clock=clock, enabled=True)
+    bar.drop({"metric": 0.5})
+    assert bar.remaining.get("metric", 0.0) == 0.0
+    clock.now = 2.0
+    bar.advance(2, "explain")
+    assert bar.eta() == pytest.approx(2.0)
+
+
+@pytest.mark.cuda
+def test_multi_label_scores_on_cuda_outputs():
+    """Multi-label targets on a model on the GPU: each image's classes summed (CPU-equivalent
+    mutants of ``BoundMultiLabel.scores``' row indices are told apart here)."""
+    from faithcam.engine.targets import MultiLabel
+
+    logits = torch.tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]], device="cuda")
+    bound = MultiLabel([[0, 2], [1]], score="logit").bind(2, logits.device)
+    image_index = torch.arange(2, device="cuda")
+    scores = bound.scores(logits, image_index, torch.zeros(2, dtype=torch.bool, device="cuda"))
+    assert scores.tolist() == [4.0, 5.0]
