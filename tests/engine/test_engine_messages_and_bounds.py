@@ -513,3 +513,15 @@ def test_multi_label_scores_on_cuda_outputs():
     image_index = torch.arange(2, device="cuda")
     scores = bound.scores(logits, image_index, torch.zeros(2, dtype=torch.bool, device="cuda"))
     assert scores.tolist() == [4.0, 5.0]
+
+
+def test_a_segmentation_class_id_equal_to_the_class_count_is_out_of_range():
+    """Outputs with 3 class maps take class ids 0..2: id 3 is refused by name, not left to an
+    index error inside torch."""
+    bound = faithcam.SegmentationTarget(3).bind(1, torch.device("cpu"))
+    outputs = torch.rand(1, 3, 4, 4)
+    with pytest.raises(faithcam.TargetError) as caught:
+        bound.scores(outputs, torch.arange(1), torch.zeros(1, dtype=torch.bool))
+    assert str(caught.value) == (
+        "targets: class id 3 is out of range for a model with 3 outputs (valid: 0..2)"
+    )

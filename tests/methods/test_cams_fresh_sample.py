@@ -326,3 +326,18 @@ def test_fullgrad_ignores_a_biased_layer_the_score_never_reads(channels) -> None
     ours = faithcam.explain(model, images, "fullgrad", 1)
     expected = faithcam.explain(plain, images, "fullgrad", 1)
     torch.testing.assert_close(ours.maps, expected.maps)
+
+
+# --- seed 20261211 ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("gamma", "error"), [(-1.0, FaithcamValueError), ("1", TypeError)])
+def test_kpcacam_checks_its_gamma_when_called_directly(gamma, error) -> None:
+    """``kpcacam`` is a public building block: called on its own (not through explain) with a
+    gamma that is not a positive number, it refuses it by name instead of computing a map with
+    a growing (γ < 0) or meaningless kernel."""
+    from faithcam.cams.eigen import kpcacam
+
+    activations = torch.rand(1, 4, 3, 3)
+    with pytest.raises(error, match=r"^gamma: "):
+        kpcacam(activations, "rbf", gamma)
