@@ -280,3 +280,13 @@ def test_the_code_hash_follows_its_documented_record_format() -> None:
     ]
     expected = hashlib.sha256(b"".join(r.encode() + b"\x01" for r in records)).hexdigest()
     assert model_code_sha256(torch.nn.Sequential(torch.nn.ReLU())) == expected
+
+
+def test_collate_reads_an_item_without_a_target_as_the_predicted_class() -> None:
+    """Seed 20261211: ``collate`` (the study's DataLoader ``collate_fn``) follows its own
+    convention for items that reach it without a ``"target"``: -1, the predicted class."""
+    from faithcam.studies.items import collate
+
+    batch = collate([{"image": torch.zeros(3, 2, 2), "id": "a"},
+                     {"image": torch.ones(3, 2, 2), "id": "b", "target": 4}])  # fmt: skip
+    assert batch["target"].tolist() == [-1, 4]

@@ -206,3 +206,38 @@ def test_items_with_ids_that_changed_since_their_rows_are_refused_on_resume(tmp_
     expected = rf"^store: {re.escape(str(store))}: 1 images changed .*photo-1"
     with pytest.raises(StoreError, match=expected):
         _run(store, changed)
+
+
+# --- seed 20261211 (docs/mutation.md) --------------------------------------------------------
+
+
+def test_the_index_id_warning_points_at_the_callers_line(tmp_path):
+    """The warning that (image, label) pairs are keyed by their index is reported at the line
+    that called ``run_study`` (this file), where a user can act on it, not inside faithcam."""
+    from pathlib import Path
+
+    with pytest.warns(UserWarning, match="keyed by the item's index") as caught:
+        run_study(
+            _model(), Counting(2, pairs=True), ["gradcam"], ["deletion"], tmp_path / "s.sqlite",
+            batch_size=2, progress=False, explain_fn=Maps(),
+            metric_kwargs={"deletion": {"curve_steps": 2}},
+        )  # fmt: skip
+    index_warnings = [w for w in caught if "keyed by the item's index" in str(w.message)]
+    assert [Path(w.filename).name for w in index_warnings] == [Path(__file__).name]
+
+
+def test_stored_curves_keep_six_decimals(tmp_path):
+    """A deletion curve of 3 steps over a 3 x 3 image (9 pixels, 3 deleted per step) is stored
+    at the fractions 0, 3/9, 6/9, 1 written to six decimals (0.333333, 0.666667), and so is
+    every score on it."""
+    import json
+
+    image = {"image": torch.rand(3, 3, 3, generator=torch.Generator().manual_seed(1)), "id": "a"}
+    run_study(
+        _model(), [image], ["gradcam"], ["deletion"], tmp_path / "t.sqlite", batch_size=2,
+        progress=False, explain_fn=Maps(), metric_kwargs={"deletion": {"curve_steps": 3}},
+    )  # fmt: skip
+    ((*_, points),) = ResultStore(tmp_path / "t.sqlite").curves()
+    curve = json.loads(points)
+    assert curve["x"] == [0.0, 0.333333, 0.666667, 1.0]
+    assert all(round(y, 6) == y for y in curve["y"]) and len(curve["y"]) == 4
