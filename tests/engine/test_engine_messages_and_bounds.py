@@ -525,3 +525,20 @@ def test_a_segmentation_class_id_equal_to_the_class_count_is_out_of_range():
     assert str(caught.value) == (
         "targets: class id 3 is out of range for a model with 3 outputs (valid: 0..2)"
     )
+
+
+def test_non_negative_images_beyond_one_are_not_taken_for_unnormalised_pixels():
+    """With a positive-mean normalization, only images whose every value lies in [0, 1] look
+    like pixels never normalised; values up to 1.5 (a bright normalised image) are not warned
+    about, values up to 1 are."""
+    import warnings
+
+    from faithcam.engine.inputs import warn_unnormalised
+
+    norm = ((0.5, 0.5, 0.5), (0.2, 0.2, 0.2))
+    bright = torch.linspace(0, 1.5, 48).view(1, 3, 4, 4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        warn_unnormalised(bright, norm)
+    with pytest.warns(UserWarning, match=r"every value lies in \[0, 1\]"):
+        warn_unnormalised(bright / 1.5, norm)

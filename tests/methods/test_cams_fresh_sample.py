@@ -341,3 +341,22 @@ def test_kpcacam_checks_its_gamma_when_called_directly(gamma, error) -> None:
     activations = torch.rand(1, 4, 3, 3)
     with pytest.raises(error, match=r"^gamma: "):
         kpcacam(activations, "rbf", gamma)
+
+
+def test_sobol_reference_draws_are_the_float64_points_of_the_images_sequence() -> None:
+    """Seed 20261211: with a reference set, the Sobol' sampler chooses each row's reference by
+    coordinate 1 of the image's scrambled 2-D Sobol' sequence, read at float64 (torch's
+    ``SobolEngine`` with the image's "alpha" seed, drawn here independently), not rounded to
+    float32 on the way."""
+    from torch.quasirandom import SobolEngine
+
+    from faithcam.cams.estimators.samplers import Draws
+    from faithcam.cams.estimators.streams import Streams
+
+    streams = Streams.of(torch.zeros(1, 3, 2, 2), torch.Generator().manual_seed(0))
+    draws = Draws("sobol", streams, samples=8, n_references=5)
+    positions = torch.arange(1, 9)  # sample rows are numbered from 1
+    u = draws.reference_uniforms(torch.zeros(8, dtype=torch.long), positions)
+    engine = SobolEngine(2, scramble=True, seed=streams.seed(0, "alpha"))
+    expected = engine.draw(8, dtype=torch.float64)[:, 1]
+    assert u.dtype == torch.float64 and torch.equal(u, expected)
