@@ -430,3 +430,24 @@ def test_a_metric_re_explaining_some_images_passes_their_own_callables() -> None
     explained = target.explained(torch.tensor([1]))
     assert isinstance(explained, CallableTarget)
     assert explained.fns == [second]
+
+
+# --- seed 20261211 ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "error", "message"),
+    [(0, "FaithcamValueError", "pixels_per_step must be >= 1, got 0"),
+     (2.5, "FaithcamTypeError", "pixels_per_step must be an int, got float")],
+)  # fmt: skip
+def test_a_bad_pixels_per_step_is_named_in_the_message(value, error, message) -> None:
+    """Seed 20261211: deletion's ``pixels_per_step`` refused by its own name (as the caller
+    wrote it), with what was expected."""
+    import faithcam.errors
+    from faithcam.metrics import deletion
+    from tests.helpers import GapLinearNet
+
+    images = torch.rand(1, 3, 8, 8, generator=torch.Generator().manual_seed(0))
+    with pytest.raises(getattr(faithcam.errors, error)) as caught:
+        deletion(GapLinearNet().eval(), images, torch.rand(1, 8, 8), 0, pixels_per_step=value)
+    assert str(caught.value) == message
