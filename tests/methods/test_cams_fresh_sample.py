@@ -3,6 +3,7 @@ docs/mutation.md): each expected value is stated by hand, not read from the code
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -360,3 +361,29 @@ def test_sobol_reference_draws_are_the_float64_points_of_the_images_sequence() -
     engine = SobolEngine(2, scramble=True, seed=streams.seed(0, "alpha"))
     expected = engine.draw(8, dtype=torch.float64)[:, 1]
     assert u.dtype == torch.float64 and torch.equal(u, expected)
+
+
+@dataclasses.dataclass
+class _OptionsWithAnInitVar:
+    """Options whose ``unit`` is a constructor argument only (an InitVar, not a field)."""
+
+    scale: float = 1.0
+    unit: dataclasses.InitVar[str] = "px"
+
+    def __post_init__(self, unit: str) -> None:
+        self.label = f"{self.scale} {unit}"
+
+
+def test_options_accept_every_argument_their_constructor_takes() -> None:
+    """Seed 20261211: a method's options are checked against what their constructor takes, an
+    InitVar included (``dataclasses.fields`` leaves it out); a misspelt one is still refused,
+    listing the valid names."""
+    from faithcam.cams.method import make_options
+
+    made = make_options("mine", _OptionsWithAnInitVar, {"unit": "cm", "scale": 2.0})
+    assert made.label == "2.0 cm"
+    with pytest.raises(FaithcamValueError) as caught:
+        make_options("mine", _OptionsWithAnInitVar, {"units": "cm"})
+    assert str(caught.value).startswith(
+        "method 'mine': unexpected options ['units']; valid: scale, unit"
+    )

@@ -140,7 +140,7 @@ def _stop_after(tolerance: float, maps: torch.Tensor) -> int:
     moments = Welford(1)
     rule = Tolerance(StopRuleEstimator(len(maps) - 1, tolerance), moments, None)
     used = 0
-    for _index, position in rule.plans(1, batch_size=17, generator=None):
+    for _index, position in rule.plans(1, batch_size=17):
         samples = position[position > 0] - 1  # position 0 is the input row (weight 0)
         moments.add(torch.zeros(len(samples), dtype=torch.long), maps[samples])
         used += len(samples)

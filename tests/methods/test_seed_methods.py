@@ -199,7 +199,7 @@ def test_kernel_noise_scales_with_the_image_range_not_the_path_point() -> None:
 
 def test_the_row_plan_is_lazy_for_huge_step_counts() -> None:
     estimator = Integrated(steps=10**9)
-    plans = estimator.plans(n_images=2, batch_size=4, generator=None)
+    plans = estimator.plans(n_images=2, batch_size=4)
     first = next(plans)
     assert len(first) == 4 and first.alpha.tolist()[:2] == [1.0, 0.0]
     assert estimator.rows_per_image == 10**9 + 1

@@ -19,7 +19,7 @@ class StopRuleEstimator:
     def __init__(self, samples: int, tolerance: float) -> None:
         self.samples, self.tolerance = samples, tolerance
 
-    def plan(self, index, position, generator, draws):
+    def plan(self, index, position, draws):
         return index, position
 
 
@@ -38,7 +38,7 @@ def run_plans(n_images, samples, tolerance, batch_size, maps, draws=None):
     moments = Welford(n_images)
     rule = Tolerance(StopRuleEstimator(samples, tolerance), moments, draws)
     chunks = []
-    for index, position in rule.plans(n_images, batch_size, None):
+    for index, position in rule.plans(n_images, batch_size):
         chunks.append(list(zip(index.tolist(), position.tolist(), strict=True)))
         rows = [(b, p) for b, p in chunks[-1] if p > 0]
         if rows:

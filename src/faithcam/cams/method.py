@@ -125,12 +125,14 @@ def options_of(kind: Callable[..., Any]) -> list[Option]:
         hints = typing.get_type_hints(annotated)
     except (NameError, TypeError):  # an annotation that cannot be evaluated here: keep its text
         hints = getattr(annotated, "__annotations__", {})
-    parameters = list(inspect.signature(kind).parameters.values())
-    return [
-        Option(p.name, hints.get(p.name, Any), p.default)
-        for p in parameters
-        if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
-    ]
+    return [Option(p.name, hints.get(p.name, Any), p.default) for p in keyword_parameters(kind)]
+
+
+def keyword_parameters(kind: Callable[..., Any]) -> list[inspect.Parameter]:
+    """The parameters of ``kind``'s signature that can be passed by name (annotations are not
+    evaluated)."""
+    keyword = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    return [p for p in inspect.signature(kind).parameters.values() if p.kind in keyword]
 
 
 def check_option_names(
@@ -149,11 +151,11 @@ def check_option_names(
 
 
 def make_options(method: str, kind: type, options: Mapping[str, Any]) -> Any:
-    """``kind(**options)`` after checking the option names."""
-    if options:  # a dataclass's names without evaluating its annotations (options_of does)
-        fields = dataclasses.fields(kind) if dataclasses.is_dataclass(kind) else None
-        names = [f.name for f in fields if f.init] if fields else [o.name for o in options_of(kind)]
-        check_option_names(method, names, options)
+    """``kind(**options)`` after checking the option names against the keyword parameters of
+    ``kind``'s signature (a dataclass's init fields and InitVars, or a constructor's), read
+    without evaluating annotations (options_of does)."""
+    if options:
+        check_option_names(method, [p.name for p in keyword_parameters(kind)], options)
     return kind(**options)
 
 

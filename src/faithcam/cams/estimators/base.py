@@ -110,20 +110,16 @@ class Estimator:
         return estimate(self, request, weighting, progress)
 
     def plans(
-        self,
-        n_images: int,
-        batch_size: int,
-        generator: torch.Generator | None,
-        draws: Draws | None = None,
+        self, n_images: int, batch_size: int, draws: Draws | None = None
     ) -> Iterator[RowPlan]:
         """The fixed-count row plan, lazily: one RowPlan of at most ``batch_size`` rows at a
         time, every image's ``rows_per_image`` rows."""
         per_image = self.rows_per_image
         for start in range(0, n_images * per_image, batch_size):
             rows = torch.arange(start, min(start + batch_size, n_images * per_image))
-            yield self.plan(rows // per_image, rows % per_image, generator, draws)
+            yield self.plan(rows // per_image, rows % per_image, draws)
 
-    def plan(self, image_index, position, generator, draws: Draws | None) -> RowPlan:
+    def plan(self, image_index, position, draws: Draws | None) -> RowPlan:
         """The RowPlan of the rows at ``position`` of the images ``image_index``."""
         alpha, weight, role = self.pattern(image_index, position, draws)
         return RowPlan(image_index, alpha.float(), weight.float(), role, position)
@@ -151,7 +147,7 @@ class Estimator:
         fixed = self.fixed_baselines(images, generator)
         if plans is None:
             draws = self.draws(images, generator)
-            plans = self.plans(len(images), batch_size, generator, draws)
+            plans = self.plans(len(images), batch_size, draws)
         for plan in plans:
             yield self._chunk(images, plan, fixed, generator, draws)
 

@@ -48,12 +48,12 @@ def estimate(
     draws = estimator.draws(images, generator)
     if estimator.tolerance is None:
         reducer: WeightedMean | RunningMean = WeightedMean(len(images))
-        plans = estimator.plans(len(images), batch_size, generator, draws)
+        plans = estimator.plans(len(images), batch_size, draws)
     else:
         replicates, unit = (draws.replicates, draws.unit) if draws is not None else (1, 1)
         reducer = RunningMean(len(images), replicates, unit)
         rule = Tolerance(estimator, reducer.moments, draws)
-        plans = rule.plans(len(images), batch_size, generator)
+        plans = rule.plans(len(images), batch_size)
     chunks = estimator.chunks(images, batch_size, generator, plans, draws)
     for chunk, captured in capture_batches(request, rows=chunks):
         reducer.add(estimator, request, chunk, captured, weighting)
@@ -87,9 +87,7 @@ class Tolerance:
         # checks fall on whole antithetic pairs and equal counts per replicate
         self.step = 1 if draws is None else draws.unit * draws.replicates
 
-    def plans(
-        self, n_images: int, batch_size: int, generator: torch.Generator | None
-    ) -> Iterator[RowPlan]:
+    def plans(self, n_images: int, batch_size: int) -> Iterator[RowPlan]:
         """The next chunk's plan, decided after the previous chunk has been reduced."""
         next_position = [0] * n_images
         active = list(range(n_images))
@@ -97,9 +95,7 @@ class Tolerance:
             index, position, served = self._block(active, next_position, batch_size)
             # the images served go to the back, so that none waits behind the others
             active = [b for b in active if b not in served] + served
-            yield self.estimator.plan(
-                torch.tensor(index), torch.tensor(position), generator, self.draws
-            )
+            yield self.estimator.plan(torch.tensor(index), torch.tensor(position), self.draws)
             error = self.moments.relative_standard_error()
             active = [b for b in active if self._sampling(b, next_position[b], error[b])]
 
