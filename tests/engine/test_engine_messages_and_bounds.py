@@ -542,3 +542,20 @@ def test_non_negative_images_beyond_one_are_not_taken_for_unnormalised_pixels():
         warn_unnormalised(bright, norm)
     with pytest.warns(UserWarning, match=r"every value lies in \[0, 1\]"):
         warn_unnormalised(bright / 1.5, norm)
+
+
+def test_a_jupyter_kernels_stream_counts_as_interactive():
+    """A Jupyter kernel's output stream (class from ``ipykernel``) says it is no terminal, yet a
+    line redrawn there reads as a progress bar: it counts as interactive; another stream that
+    is no terminal does not."""
+    from faithcam.engine.progress import interactive
+
+    def no_terminal(self):
+        return False
+
+    kernel_stream = type(
+        "OutStream", (), {"__module__": "ipykernel.iostream", "isatty": no_terminal}
+    )
+    plain_stream = type("OutStream", (), {"__module__": "mylogging", "isatty": no_terminal})
+    assert interactive(kernel_stream())
+    assert not interactive(plain_stream())

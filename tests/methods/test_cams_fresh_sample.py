@@ -387,3 +387,15 @@ def test_options_accept_every_argument_their_constructor_takes() -> None:
     assert str(caught.value).startswith(
         "method 'mine': unexpected options ['units']; valid: scale, unit"
     )
+
+
+def test_progress_true_draws_the_sample_rows_line_outside_a_terminal(capsys) -> None:
+    """Seed 20261211: ``progress=True`` forces the line even where stderr is no terminal.
+    Integrated Grad-CAM with 4 steps on 2 images runs 2 x (1 input row + 4 path rows) = 10
+    sample rows, and the line ends at 100 % of them."""
+    images = torch.rand(2, 3, 16, 16, generator=torch.Generator().manual_seed(0))
+    model = GapLinearNet().eval()
+    faithcam.explain(model, images, "integrated-gradcam", 0, layer="features", progress=True,
+                     steps=4)  # fmt: skip
+    last = capsys.readouterr().err.replace("\r", "\n").strip().splitlines()[-1]
+    assert last.startswith("integrated-gradcam: 100% 10/10 sample")
