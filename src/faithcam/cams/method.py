@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
 
+from faithcam.engine.caller import caller_stacklevel
 from faithcam.engine.targets import BoundTarget, Target
 from faithcam.errors import FaithcamValueError
 
@@ -171,7 +172,7 @@ def rename_deprecated(
         warnings.warn(
             f"method {method!r}: option {old!r} is deprecated, use {new!r}",
             DeprecationWarning,
-            stacklevel=4,
+            stacklevel=caller_stacklevel(),
         )
         if new in out:
             raise FaithcamValueError(f"{new}, {old}: pass one of them, not both")

@@ -4,21 +4,21 @@ them. Every rename goes through here, so the old -> new table is read from one p
 from __future__ import annotations
 
 import functools
-import warnings
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from faithcam.engine.caller import warn_at_caller
 from faithcam.errors import FaithcamTypeError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def warn_renamed(old: str, new: str, where: str, stacklevel: int = 3) -> None:
-    """Say that ``old`` (an argument of ``where``, or a function) is now ``new``."""
-    warnings.warn(
+def warn_renamed(old: str, new: str, where: str) -> None:
+    """Say that ``old`` (an argument of ``where``, or a function) is now ``new``, at the
+    caller's line."""
+    warn_at_caller(
         f"{where}: {old} is deprecated and will be removed in the next release; use {new}",
         DeprecationWarning,
-        stacklevel=stacklevel,
     )
 
 
@@ -31,7 +31,7 @@ def rename_keywords(given: dict[str, Any], renamed: dict[str, str], where: str) 
             continue
         if new in out:
             raise FaithcamTypeError(f"{where}: got both {old} and {new}; pass {new} only")
-        warn_renamed(old, new, where, stacklevel=4)
+        warn_renamed(old, new, where)
         out[new] = out.pop(old)
     return out
 

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from faithcam.engine.caller import caller_stacklevel
 from faithcam.errors import FaithcamTypeError, FaithcamValueError
 
 UNNORMALISED_MAX = 25.0  # |value| above this: pixels in 0-255, not a normalised input
@@ -99,7 +100,7 @@ def warn_unnormalised(images: torch.Tensor, normalization: Any = None) -> None:
             f"images: values reach {largest:.0f}; this looks like 0-255 pixels, not the model's "
             "normalised input (the prediction and the map then describe another image): pass "
             "(images / 255 - mean) / std",
-            stacklevel=4,
+            stacklevel=caller_stacklevel(),
         )
         return
     if normalization is None:
@@ -112,7 +113,7 @@ def warn_unnormalised(images: torch.Tensor, normalization: Any = None) -> None:
             "images: every value lies in [0, 1] although normalization has mean "
             f"{list(norm.mean)}: these look like pixels that were never normalised; pass "
             "(images - mean) / std",
-            stacklevel=4,
+            stacklevel=caller_stacklevel(),
         )
 
 

@@ -30,7 +30,6 @@ model, not one per call.
 from __future__ import annotations
 
 import difflib
-import warnings
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -38,6 +37,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from faithcam.engine.caller import warn_at_caller
 from faithcam.engine.layouts import (
     LayoutHints,
     ReshapeTransform,
@@ -240,7 +240,7 @@ def _auto_layer(model: nn.Module, example: torch.Tensor) -> ResolvedLayer:
         warning = _output_warning(name, probe)
         cache[key] = (name, warning)
     if warning:
-        warnings.warn(warning, FaithcamWarning, stacklevel=4)
+        warn_at_caller(warning, FaithcamWarning)
     return ResolvedLayer(name, modules[name])
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -12,6 +11,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from faithcam.engine.caller import warn_at_caller
 from faithcam.errors import FaithcamTypeError, FaithcamValueError, FaithcamWarning
 
 
@@ -215,7 +215,7 @@ def warn_meaningless_maps(
         found[reason] = noise.nonzero().flatten().tolist()
     for reason, images in found.items():
         if images:
-            warnings.warn(f"{_images(images, len(flat))}: {reason}", FaithcamWarning, stacklevel=4)
+            warn_at_caller(f"{_images(images, len(flat))}: {reason}", FaithcamWarning)
 
 
 def _zero_reason(image: int, score: float, target: Any, path: bool) -> str:

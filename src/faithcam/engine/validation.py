@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import itertools
 import re
-import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -13,6 +12,7 @@ import torch
 from torch import nn
 from torch.nn.parameter import is_lazy
 
+from faithcam.engine.caller import warn_at_caller
 from faithcam.engine.inputs import UNNORMALISED_MAX, pixels_to_tensor, warn_unnormalised
 from faithcam.errors import FaithcamTypeError, FaithcamValueError, FaithcamWarning
 
@@ -219,7 +219,7 @@ def check_cost(n_images: int, per_image: int, option: str, batch_size: int) -> N
         raise FaithcamValueError(
             f"{cost}; faithcam runs at most {MAX_ROWS:,} rows per call: pass a smaller value"
         )
-    warnings.warn(f"{cost}: this call will take long", FaithcamWarning, stacklevel=3)
+    warn_at_caller(f"{cost}: this call will take long", FaithcamWarning)
 
 
 def check_finite(values: torch.Tensor, what: str, image_index: torch.Tensor | None = None) -> None:

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from faithcam.engine.caller import caller_stacklevel
 from faithcam.errors import FaithcamValueError
 from faithcam.io.pretrained import IMAGENET_MEAN, IMAGENET_STD, resize_center_crop, to_chw_float
 
@@ -81,7 +82,7 @@ def distinct_files(paths: Sequence[Path], what: str) -> list[Path]:
         more = f" (+{len(repeats) - 3} more)" if len(repeats) > 3 else ""
         warnings.warn(
             f"{len(repeats)} {what}(s) named twice, each used once: {', '.join(repeats[:3])}{more}",
-            stacklevel=3,
+            stacklevel=caller_stacklevel(),
         )
     return kept
 

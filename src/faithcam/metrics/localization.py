@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from faithcam.engine.caller import caller_stacklevel
 from faithcam.engine.deprecation import renamed_keywords
 from faithcam.errors import FaithcamTypeError, FaithcamValueError
 from faithcam.metrics._common import ArrayLike, MetricResult, check_images, check_maps
@@ -107,7 +108,7 @@ def count_empty_masks(masks: Tensor, metric: str) -> int:
         warnings.warn(
             f"{metric}: {empty} of {len(masks)} images have an empty ground truth (boxes entirely "
             "outside the image or cropped away); their values are NaN and left out of the mean",
-            stacklevel=3,
+            stacklevel=caller_stacklevel(),
         )
     return empty
 

@@ -18,13 +18,13 @@ The ids key the rows, so that a second run resumes where the first stopped:
 
 from __future__ import annotations
 
-import warnings
 from collections import Counter
 from typing import Any
 
 import torch
 from torch.utils.data import Dataset
 
+from faithcam.engine.caller import warn_at_caller
 from faithcam.errors import FaithcamTypeError, FaithcamValueError
 from faithcam.studies.settings import item_sha256
 
@@ -60,7 +60,7 @@ def known_ids(dataset: Dataset) -> list[str] | None:
         return image_ids(dataset)
     if len(dataset) == 0 or "id" in as_item(dataset[0], 0):
         return None
-    warnings.warn(INDEX_ID_WARNING, stacklevel=3)
+    warn_at_caller(INDEX_ID_WARNING)
     return [str(i) for i in range(len(dataset))]
 
 
