@@ -559,3 +559,50 @@ def test_a_jupyter_kernels_stream_counts_as_interactive():
     plain_stream = type("OutStream", (), {"__module__": "mylogging", "isatty": no_terminal})
     assert interactive(kernel_stream())
     assert not interactive(plain_stream())
+
+
+# --- a training sample (seed 7, engine; not a judge: docs/mutation.md) -----------------------
+
+
+def test_a_patch_size_on_the_model_itself_wins_over_its_config_and_convolution():
+    """torchvision and timm models declare ``patch_size`` on the model: 8 there beats 4 in a
+    Hugging Face-style config and the 16 x 16 stride-16 convolution."""
+    model = _DeclaresPatchInConfig(4)
+    model.patch_size = 8
+    assert model_hints(model).patch == (8, 8)
+
+
+class _RMSBlock(nn.Module):
+    def __init__(self, width: int) -> None:
+        super().__init__()
+        self.norm1, self.attn = nn.RMSNorm(width), nn.MultiheadAttention(width, 1, batch_first=True)
+        self.norm2, self.mlp = nn.RMSNorm(width), nn.Linear(width, width)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.norm1(x)
+        x = x + self.attn(h, h, h, need_weights=False)[0]
+        return x + self.mlp(self.norm2(x))
+
+
+class _RMSNormViT(nn.Module):
+    """A two-block vision transformer whose norms are ``nn.RMSNorm`` (no LayerNorm subclass),
+    as in recent LLM-style vision towers."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.patch = nn.Conv2d(3, 8, 4, stride=4)
+        self.blocks = nn.Sequential(_RMSBlock(8), _RMSBlock(8))
+        self.norm, self.head = nn.RMSNorm(8), nn.Linear(8, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        tokens = self.patch(x).flatten(2).transpose(1, 2)
+        return self.head(self.norm(self.blocks(tokens)).mean(1))
+
+
+def test_the_automatic_layer_of_an_rmsnorm_transformer_is_the_last_blocks_first_norm():
+    """RMSNorm counts as a token norm like LayerNorm: the automatic layer is ``blocks.1.norm1``
+    (the last block's first norm), as for a ViT, and its 4 x 4 token grid becomes the map."""
+    result = faithcam.explain(_RMSNormViT().eval(), torch.rand(2, 3, 16, 16), "gradcam", 0)
+    assert result.layer == "blocks.1.norm1"
+    assert tuple(result.maps.shape) == (2, 16, 16)
