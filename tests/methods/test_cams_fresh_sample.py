@@ -399,3 +399,73 @@ def test_progress_true_draws_the_sample_rows_line_outside_a_terminal(capsys) -> 
                      steps=4)  # fmt: skip
     last = capsys.readouterr().err.replace("\r", "\n").strip().splitlines()[-1]
     assert last.startswith("integrated-gradcam: 100% 10/10 sample")
+
+
+# --- a training sample (seed 7, cams; not a judge: docs/mutation.md) -------------------------
+
+
+def test_gaussian_noise_baseline_from_given_normals_is_the_documented_formula() -> None:
+    """x' = x + std · range(x) · z: an image with values 0 and 2 (range 2), std 0.5 and z = (1,
+    −2) gives (0 + 1, 2 − 2) = (1, 0)."""
+    from faithcam.cams.baselines import GaussianNoise
+
+    images = torch.tensor([0.0, 2.0]).view(1, 1, 1, 2)
+    z = torch.tensor([1.0, -2.0]).view(1, 1, 1, 2)
+    assert GaussianNoise(0.5).from_normal(images, z).flatten().tolist() == [1.0, 0.0]
+
+
+def test_the_others_baseline_of_one_image_names_what_to_pass_instead() -> None:
+    model = GapLinearNet().eval()
+    with pytest.raises(FaithcamValueError) as caught:
+        faithcam.explain(model, torch.rand(1, 3, 16, 16), "expected-gradcam", 0,
+                         baseline="others", samples=2)  # fmt: skip
+    assert str(caught.value) == (
+        "baseline: 'others' draws from the other images of the call; got one image (pass "
+        "ReferenceSet(images) of your data instead)"
+    )
+
+
+def test_an_empty_reference_set_is_refused_by_its_class_name() -> None:
+    from faithcam.cams.baselines import ReferenceSet
+
+    with pytest.raises(FaithcamValueError) as caught:
+        ReferenceSet(torch.zeros(0, 3, 4, 4))
+    assert str(caught.value) == "baseline: ReferenceSet needs at least one image"
+
+
+def test_a_stratified_pick_skips_the_image_itself_not_an_image_sharing_one_pixel() -> None:
+    """References (y, x) where y equals x at one pixel only: x is the row's own image (all its
+    pixels equal), so with R' = 1 other image every row's baseline is y, never x."""
+    from types import SimpleNamespace
+
+    from faithcam.cams.baselines import ReferenceSet
+    from faithcam.cams.estimators.samplers import Draws, stratified_references
+    from faithcam.cams.estimators.streams import Streams
+
+    x = torch.rand(1, 3, 4, 4, generator=torch.Generator().manual_seed(0))
+    y = torch.rand(1, 3, 4, 4, generator=torch.Generator().manual_seed(1))
+    y[..., 0, 0] = x[..., 0, 0]  # one pixel, every channel, in common
+    plan = SimpleNamespace(
+        image_index=torch.zeros(8, dtype=torch.long), position=torch.arange(1, 9)
+    )
+    draws = Draws("sobol", Streams.of(x, torch.Generator().manual_seed(0)), 8, n_references=2)
+    baselines = stratified_references(ReferenceSet(torch.cat([y, x])), x, plan, draws)
+    assert torch.equal(baselines, y.expand(8, -1, -1, -1))
+
+
+def test_kpcacams_gamma_option_reaches_the_kernel() -> None:
+    """KPCA-CAM with the RBF kernel: the map of explain(gamma=g) is kpcacam of the layer's
+    activations with that g (computed here from the captured activations), and two gammas give
+    two different maps."""
+    from faithcam.cams.eigen import kpcacam
+
+    model = GapLinearNet().eval()
+    images = torch.rand(2, 3, 16, 16, generator=torch.Generator().manual_seed(0))
+    activations = model.features(images)
+    maps = {}
+    for gamma in (0.05, 5.0):
+        result = faithcam.explain(model, images, "kpcacam", 0, layer="features", kernel="rbf",
+                                  gamma=gamma, relu=False)  # fmt: skip
+        maps[gamma] = result.raw_maps
+        torch.testing.assert_close(result.raw_maps, kpcacam(activations, "rbf", gamma))
+    assert not torch.allclose(maps[0.05], maps[5.0])

@@ -114,3 +114,18 @@ def test_an_unmet_tolerance_uses_every_sample_whatever_the_chunks() -> None:
         chunks = run_plans(1, 16, 1e-9, batch_size, maps)
         positions = [p for chunk in chunks for _, p in chunk]
         assert positions == list(range(17)), (batch_size, positions)
+
+
+def test_iid_sampling_may_stop_at_an_odd_count() -> None:
+    """Without antithetic pairs or replicates (no draws), the rule checks after every row: with
+    the tolerance at 2 · RSE of the first odd count k* (≥ 17) whose hand-computed RSE is below
+    every earlier one, it stops exactly at k*, one row per chunk."""
+    maps = 1.0 + 0.5 * torch.randn(1, 40, 2, 2, generator=torch.Generator().manual_seed(3),
+                                   dtype=torch.float64)  # fmt: skip
+    values = maps[0].numpy()
+    rse = {k: np.sqrt(values[:k].var(0, ddof=1).sum() / k) / np.linalg.norm(values[:k].mean(0))
+           for k in range(16, 33)}  # fmt: skip
+    odd = [k for k in range(17, 33, 2) if rse[k] < min(rse[j] for j in range(16, k))]
+    assert odd, rse
+    chunks = run_plans(1, 32, 2 * rse[odd[0]] * (1 + 1e-9), 1, maps)
+    assert sum(p > 0 for chunk in chunks for _, p in chunk) == odd[0]

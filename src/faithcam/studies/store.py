@@ -200,10 +200,10 @@ class ResultStore:
             db.executemany("INSERT OR IGNORE INTO curves VALUES (?, ?, ?, ?, ?)", curves)
 
 
-def differences(old: Any, new: Any, prefix: str = "") -> str:
+def differences(old: Any, new: Any) -> str:
     """What differs between two settings dicts, as ``name old -> new`` (first few)."""
     found: list[str] = []
-    _diff(old, new, prefix, found)
+    _diff(old, new, "", found)
     more = f" (+{len(found) - SHOWN} more)" if len(found) > SHOWN else ""
     return "; ".join(found[:SHOWN]) + more if found else "settings differ"
 
