@@ -469,3 +469,17 @@ def test_kpcacams_gamma_option_reaches_the_kernel() -> None:
         maps[gamma] = result.raw_maps
         torch.testing.assert_close(result.raw_maps, kpcacam(activations, "rbf", gamma))
     assert not torch.allclose(maps[0.05], maps[5.0])
+
+
+def test_integrated_settings_record_every_option_it_ran_with() -> None:
+    """The result's settings say how the map was made: the averaged-gradient variant with 4
+    steps and relative activations, from the default black baseline, left rule, ReLU on."""
+    model = GapLinearNet().eval()
+    result = faithcam.explain(model, torch.rand(2, 3, 16, 16), "integrated-gradcam", 0,
+                              layer="features", steps=4, variant="averaged-gradient",
+                              relative_activations=True)  # fmt: skip
+    assert result.settings == {
+        "weighting": "gradcam", "estimator": "integrated", "variant": "averaged-gradient",
+        "steps": 4, "baseline": "Black(value=None)", "relative_activations": True,
+        "rule": "left", "relu": True,
+    }  # fmt: skip
