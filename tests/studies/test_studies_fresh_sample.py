@@ -290,3 +290,19 @@ def test_collate_reads_an_item_without_a_target_as_the_predicted_class() -> None
     batch = collate([{"image": torch.zeros(3, 2, 2), "id": "a"},
                      {"image": torch.ones(3, 2, 2), "id": "b", "target": 4}])  # fmt: skip
     assert batch["target"].tolist() == [-1, 4]
+
+
+# --- a training sample (seed 7, studies; not a judge: docs/mutation.md) ----------------------
+
+
+def test_an_explain_option_that_cannot_key_the_study_is_named_by_its_path() -> None:
+    """A function in ``explain_kwargs`` has no stable text form, so it cannot be part of the
+    settings key: the error names it by where it sits, ``explain_kwargs['baseline']``."""
+    from faithcam.studies.settings import study_settings
+
+    with pytest.raises(FaithcamTypeError) as caught:
+        study_settings(["gradcam"], ["deletion"], {}, {"baseline": print}, torch.nn.ReLU(), {})
+    assert str(caught.value).startswith(
+        "explain_kwargs['baseline']: a builtin_function_or_method cannot be part of the study's "
+        "settings key"
+    )
