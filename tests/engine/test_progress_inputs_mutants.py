@@ -45,3 +45,20 @@ def test_the_channel_check_is_on_the_models_first_convolution():
         model(torch.rand(1, 1, 12, 12))
     assert (caught.value.given, caught.value.expected, caught.value.module) == (1, 3, "0")
     assert "the model's first convolution (0) takes 3 channels" in str(caught.value)
+
+
+def test_a_plain_stream_gets_a_line_exactly_one_refresh_interval_after_the_last():
+    """Outside a terminal the line is rewritten at most once per second (REFRESH_PLAIN = 1 s):
+    units done at 0.5 s and 1.5 s (exactly 1 s later) each write a line; one at 2.0 s (0.5 s
+    after the last line) does not."""
+    clock = Clock()
+    stream = io.StringIO()
+    bar = Progress(10, "study", stream=stream, clock=clock, enabled=True)
+    for now in (0.5, 1.5, 2.0):
+        clock.now = now
+        bar.advance(1)
+    lines = stream.getvalue().splitlines()
+    assert [line.split(" [")[0] for line in lines] == [
+        "study:  10% 1/10 unit",
+        "study:  20% 2/10 unit",
+    ]

@@ -404,7 +404,7 @@ def test_progress_true_draws_the_sample_rows_line_outside_a_terminal(capsys) -> 
 # --- a training sample (seed 7, cams; not a judge: docs/mutation.md) -------------------------
 
 
-def test_gaussian_noise_baseline_from_given_normals_is_the_documented_formula() -> None:
+def test_gaussian_noise_baseline_from_given_normals_is_x_plus_std_range_z() -> None:
     """x' = x + std · range(x) · z: an image with values 0 and 2 (range 2), std 0.5 and z = (1,
     −2) gives (0 + 1, 2 − 2) = (1, 0)."""
     from faithcam.cams.baselines import GaussianNoise

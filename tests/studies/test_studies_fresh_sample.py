@@ -266,7 +266,7 @@ def test_the_study_loaders_workers_die_with_the_study(tmp_path) -> None:
     assert batch["image"].flatten().tolist() == [float(signal.SIGKILL)] * 2
 
 
-def test_the_code_hash_follows_its_documented_record_format() -> None:
+def test_the_code_hash_follows_its_record_format() -> None:
     """Seed 20261210: the code hash is the SHA-256 of one record per sub-module, its fields
     (name, class, class source outside torch, public plain attributes as sorted JSON, fx graph)
     joined by NUL and each record ended by \\x01. Stores are keyed by it, so a change of format
