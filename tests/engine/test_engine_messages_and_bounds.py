@@ -606,3 +606,23 @@ def test_the_automatic_layer_of_an_rmsnorm_transformer_is_the_last_blocks_first_
     result = faithcam.explain(_RMSNormViT().eval(), torch.rand(2, 3, 16, 16), "gradcam", 0)
     assert result.layer == "blocks.1.norm1"
     assert tuple(result.maps.shape) == (2, 16, 16)
+
+
+@pytest.mark.parametrize(
+    ("value", "error", "message"),
+    [
+        ("imagenet", FaithcamTypeError, "normalization: expected a Normalization, {'mean': [...], "
+         "'std': [...]} or (mean, std), got 'imagenet'"),
+        ({"mean": [0.5]}, FaithcamValueError,
+         "normalization: expected keys 'mean' and 'std', got ['mean']"),
+        ((0.5, 0.2), FaithcamTypeError,
+         "normalization: mean and std must be sequences of numbers, got (0.5, 0.2)"),
+    ],
+)  # fmt: skip
+def test_every_normalization_refusal_says_what_was_expected(value, error, message):
+    """Each way a ``normalization=`` can be wrong has its own message, written here in full."""
+    from faithcam.engine.normalization import as_normalization
+
+    with pytest.raises(error) as caught:
+        as_normalization(value)
+    assert str(caught.value) == message
