@@ -7,9 +7,12 @@ import numpy as np
 import pytest
 import torch
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 
+import faithcam
 from faithcam.engine import inputs, model_state, result, validation
-from faithcam.errors import FaithcamTypeError, FaithcamValueError
+from faithcam.errors import FaithcamTypeError, FaithcamValueError, LayerError
+from tests.helpers import GapLinearNet
 
 CONVERT = (
     "convert it with the model's normalisation (or pass normalization=(mean, std) and faithcam "
@@ -157,4 +160,138 @@ VALIDATION_REFUSALS = [
 def test_every_input_and_state_refusal_says_what_was_wrong(call, error, message):
     with pytest.raises(error) as caught:
         call()
+    assert str(caught.value) == message
+
+
+class _Pair(nn.Module):
+    def forward(self, x):
+        return (x, x)
+
+
+class _PairNet(GapLinearNet):
+    """The layer 'pair' returns a tuple."""
+
+    def __init__(self):
+        super().__init__()
+        self.pair = _Pair()
+
+    def forward(self, x):
+        return self.fc(self.pool(self.pair(self.features(x))[0]).flatten(1))
+
+
+class _KeywordNet(GapLinearNet):
+    """'fc' is called with its input as a keyword."""
+
+    def forward(self, x):
+        return self.fc(input=self.pool(self.features(x)).flatten(1))
+
+
+class _CheckpointNet(GapLinearNet):
+    """'features' runs inside reentrant gradient checkpointing."""
+
+    def forward(self, x):
+        features = checkpoint(self.features, x, use_reentrant=True)
+        return self.fc(self.pool(features).flatten(1))
+
+
+class _SpareNet(GapLinearNet):
+    """'spare' is never called."""
+
+    def __init__(self):
+        super().__init__()
+        self.spare = nn.Conv2d(3, 3, 1)
+
+
+def _explain_model_as_its_own_layer():
+    model = GapLinearNet()
+    return faithcam.explain(model, torch.randn(1, 3, 8, 8), layer=model)
+
+
+NEVER_CALLED = (
+    "layer: 'spare' was never called during the forward pass; pick a module on the path from "
+    "the input to the output"
+)
+NOT_A_TENSOR = (
+    "layer: 'pair' returns tuple, expected a tensor (or pass reshape_transform= to turn it "
+    "into one)"
+)
+
+LAYER_REFUSALS = [
+    (
+        "model_itself",
+        _explain_model_as_its_own_layer,
+        {},
+        "layer: the model itself cannot be the target layer; pass a sub-module",
+    ),
+    (
+        "not_a_sub_module",
+        GapLinearNet,
+        {"layer": nn.ReLU()},
+        "layer: the module passed is not a sub-module of the model (ReLU); pass one of "
+        "model.named_modules() or its name",
+    ),
+    (
+        "no_feature_map",
+        lambda: nn.Sequential(nn.Flatten(), nn.Linear(192, 5)),
+        {},
+        "layer: the model has no sub-module with a 4-D (B, C, h, w) feature map of more than "
+        "one location, of the image's aspect ratio, that runs once per forward; pass layer= "
+        "explicitly (a module name or module)",
+    ),
+    ("tuple_gradcam", _PairNet, {"layer": "pair"}, NOT_A_TENSOR),
+    ("tuple_eigencam", _PairNet, {"layer": "pair", "method": "eigencam"}, NOT_A_TENSOR),
+    (
+        "tuple_with_reshape_gradcam",
+        _PairNet,
+        {"layer": "pair", "reshape_transform": lambda t: t[0]},
+        "layer: 'pair' returns tuple; gradient methods need a tensor layer (pick a "
+        "tensor-valued sub-module)",
+    ),
+    (
+        "keyword_input",
+        _KeywordNet,
+        {"layer": "fc:input"},
+        "layer: 'fc:input' was called without a positional input to explain",
+    ),
+    (
+        "reentrant_checkpoint",
+        _CheckpointNet,
+        {"layer": "features.1"},
+        "layer: 'features.1' runs inside reentrant gradient checkpointing "
+        "(torch.utils.checkpoint with use_reentrant=True), which cuts the gradient path from "
+        "the output back to it; use use_reentrant=False, or a layer outside the checkpointed "
+        "segment",
+    ),
+    ("never_called_gradcam", _SpareNet, {"layer": "spare"}, NEVER_CALLED),
+    ("never_called_eigencam", _SpareNet, {"layer": "spare", "method": "eigencam"}, NEVER_CALLED),
+    (
+        "two_dimensional_output",
+        GapLinearNet,
+        {"layer": "fc"},
+        "layer: 'fc' returns a 2-D tensor of shape (1, 5); expected a 4-D (B, C, h, w) or "
+        "(B, h, w, C) feature map, (B, C, T, h, w) maps or (B, N, C) tokens; pass "
+        "reshape_transform=",
+    ),
+    (
+        "ablation_with_custom_reshape",
+        GapLinearNet,
+        {"layer": "features", "method": "ablationcam", "reshape_transform": lambda t: t},
+        "reshape_transform: this method substitutes the layer's output and cannot invert a "
+        "custom reshape_transform; use a gradient method or a layer with a built-in layout",
+    ),
+]
+
+
+@pytest.mark.filterwarnings("ignore")
+@pytest.mark.parametrize(
+    ("make_model", "options", "message"),
+    [case[1:] for case in LAYER_REFUSALS],
+    ids=[case[0] for case in LAYER_REFUSALS],
+)
+def test_every_layer_refusal_says_what_to_pass(make_model, options, message):
+    with pytest.raises(LayerError) as caught:
+        if make_model is _explain_model_as_its_own_layer:
+            make_model()
+        else:
+            faithcam.explain(make_model(), torch.randn(1, 3, 8, 8), **options)
     assert str(caught.value) == message
