@@ -11,7 +11,8 @@ from torch.utils.checkpoint import checkpoint
 
 import faithcam
 from faithcam.engine import inputs, model_state, result, validation
-from faithcam.errors import FaithcamTypeError, FaithcamValueError, LayerError
+from faithcam.engine import targets as T
+from faithcam.errors import FaithcamTypeError, FaithcamValueError, LayerError, TargetError
 from tests.helpers import GapLinearNet
 
 CONVERT = (
@@ -294,4 +295,119 @@ def test_every_layer_refusal_says_what_to_pass(make_model, options, message):
             make_model()
         else:
             faithcam.explain(make_model(), torch.randn(1, 3, 8, 8), **options)
+    assert str(caught.value) == message
+
+
+CPU = torch.device("cpu")
+ROWS = (torch.tensor([0, 1]), torch.tensor([True, True]))  # image_index, is_input
+
+
+def _scores(target, outputs):
+    return target.bind(2, CPU).scores(outputs, *ROWS)
+
+
+ONE_SCORE = (
+    "targets: a per-image callable takes one image's output and must return one score (a "
+    "tensor with one element), got "
+)
+SCORE_CHOICES = "score: expected one of logit, probability, sigmoid, got 'softmax'"
+
+TARGET_REFUSALS = [
+    (lambda: T.MultiLabel([1], score="softmax"), FaithcamValueError, SCORE_CHOICES),
+    (lambda: T.as_target(1, score="softmax"), FaithcamValueError, SCORE_CHOICES),
+    (
+        lambda: T.MultiLabel([[1], [2], [3]]).bind(2, CPU),
+        TargetError,
+        "targets: got 3 class lists for 2 images",
+    ),
+    (
+        lambda: T.SegmentationTarget(1, mask=torch.ones(3, 4, 4)).bind(2, CPU),
+        TargetError,
+        "mask: expected (H, W) or (2, H, W), got (3, 4, 4)",
+    ),
+    (
+        lambda: T.DetectionTarget([[[0, 0, 1, 1]]], [[1], [2]]).bind(2, CPU),
+        TargetError,
+        "targets: got 1 box sets and 2 label sets for 2 images",
+    ),
+    (
+        lambda: _scores(T.SegmentationTarget(1, mask=torch.ones(4, 4)), torch.zeros(2, 3, 5, 5)),
+        TargetError,
+        "mask: shape (4, 4) differs from the model's output (5, 5)",
+    ),
+    (
+        lambda: _scores(T.CallableTarget([lambda o: o, lambda o: o]), torch.zeros(2, 3)),
+        TargetError,
+        ONE_SCORE + "(3,)",
+    ),
+    (
+        lambda: _scores(T.CallableTarget([lambda o: 1.0, lambda o: 1.0]), torch.zeros(2, 3)),
+        TargetError,
+        ONE_SCORE + "float",
+    ),
+    (
+        lambda: _scores(T.CallableTarget(lambda o: [1.0, 2.0]), torch.zeros(2, 3)),
+        TargetError,
+        "targets: a callable target must return a tensor, got <class 'list'>",
+    ),
+    (
+        lambda: _scores(T.CallableTarget(lambda o: o), torch.zeros(2, 3)),
+        TargetError,
+        "targets: a callable target must return one score per row, shape (2,); got (2, 3)",
+    ),
+    (
+        lambda: T.ClassLogit(True).bind(2, CPU),
+        FaithcamTypeError,
+        "targets: expected a class id (int), got a bool",
+    ),
+    (
+        lambda: T.ClassLogit(["a", "b"]).bind(2, CPU),
+        FaithcamTypeError,
+        "targets: expected ints, a sequence of ints or a tensor, got ['a', 'b']",
+    ),
+    (
+        lambda: T.ClassLogit(torch.tensor([1.0, 2.0])).bind(2, CPU),
+        FaithcamTypeError,
+        "targets: class ids must be integers, got dtype torch.float32",
+    ),
+    (
+        lambda: T.ClassLogit([1, 2, 3]).bind(2, CPU),
+        TargetError,
+        "targets: got 3 class ids for 2 images; give one per image, or an int for the same "
+        "class in every image",
+    ),
+    (
+        lambda: T.as_target(np.array([1.5, 2.0])),
+        FaithcamTypeError,
+        "targets: class ids must be integers, got array([1.5, 2. ])",
+    ),
+    (
+        lambda: T.select_output((torch.zeros(1),), 3),
+        FaithcamTypeError,
+        "output_selector: cannot index the model output (tuple) with 3",
+    ),
+    (
+        lambda: T.select_output({"logits": torch.zeros(1)}, "scores"),
+        FaithcamTypeError,
+        "output_selector: cannot index the model output (dict) with 'scores'",
+    ),
+    (
+        lambda: T.select_output([torch.zeros(1)]),
+        FaithcamTypeError,
+        "output_selector: the model returned list, not a tensor; pass output_selector=(an "
+        "index, a key, or a callable that returns the logits tensor)",
+    ),
+    (
+        lambda: T.select_output({"a": torch.zeros(1), "b": torch.zeros(1)}),
+        FaithcamTypeError,
+        "output_selector: the model returned keys ['a', 'b'], not a tensor; pass "
+        "output_selector=(an index, a key, or a callable that returns the logits tensor)",
+    ),
+]
+
+
+@pytest.mark.parametrize(("call", "error", "message"), TARGET_REFUSALS)
+def test_every_target_refusal_names_the_mismatch(call, error, message):
+    with pytest.raises(error) as caught:
+        call()
     assert str(caught.value) == message
