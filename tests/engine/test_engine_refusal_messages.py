@@ -12,6 +12,8 @@ from torch.utils.checkpoint import checkpoint
 import faithcam
 from faithcam.engine import inputs, model_state, result, validation
 from faithcam.engine import targets as T
+from faithcam.engine.capture import activations_at
+from faithcam.engine.layers import resolve_layer
 from faithcam.errors import FaithcamTypeError, FaithcamValueError, LayerError, TargetError
 from tests.helpers import GapLinearNet
 
@@ -411,3 +413,11 @@ def test_every_target_refusal_names_the_mismatch(call, error, message):
     with pytest.raises(error) as caught:
         call()
     assert str(caught.value) == message
+
+
+def test_activations_of_a_layer_the_forward_skips_are_refused_by_name():
+    model, images = _SpareNet(), torch.randn(1, 3, 8, 8)
+    layer = resolve_layer(model, "spare", images)
+    with pytest.raises(LayerError) as caught:
+        activations_at(model, layer, images)
+    assert str(caught.value) == NEVER_CALLED
