@@ -323,6 +323,21 @@ TARGET_REFUSALS = [
         "targets: got 3 class lists for 2 images",
     ),
     (
+        lambda: T.MultiLabel([[1], []]).bind(2, CPU),
+        TargetError,
+        "targets: every image needs at least one class id",
+    ),
+    (
+        lambda: T.ClassLogit(-1).bind(2, CPU),
+        TargetError,
+        "targets: class ids must be >= 0, got -1",
+    ),
+    (
+        lambda: T.select_output(torch.zeros(1), lambda outputs: "logits"),
+        FaithcamTypeError,
+        "output_selector: selected a str, expected a tensor",
+    ),
+    (
         lambda: T.SegmentationTarget(1, mask=torch.ones(3, 4, 4)).bind(2, CPU),
         TargetError,
         "mask: expected (H, W) or (2, H, W), got (3, 4, 4)",
