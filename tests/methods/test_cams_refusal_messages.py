@@ -1,0 +1,253 @@
+"""Every refusal of the cams tier says what was wrong in full (mutation testing: messages that no
+test read survived as mutants; docs/mutation.md)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from faithcam.cams import registry
+from faithcam.cams.activation_cams import ThresholdOptions
+from faithcam.cams.baselines import (
+    Black,
+    Blur,
+    FixedBaseline,
+    GaussianNoise,
+    OtherImages,
+    as_baseline,
+)
+from faithcam.cams.cam import classifier_weights
+from faithcam.cams.compose import check_fusion
+from faithcam.cams.eigen import check_kernel, check_sign_rule
+from faithcam.cams.estimators import make_estimator
+from faithcam.cams.estimators.base import Vanilla, check_sigma
+from faithcam.cams.estimators.integrated import Integrated
+from faithcam.cams.estimators.sampling import Expected
+from faithcam.cams.finer import FinerTarget
+from faithcam.cams.fullgrad import PsiOptions
+from faithcam.cams.gradient import _estimator_options
+from faithcam.cams.method import rename_deprecated
+from faithcam.cams.sess import SessOptions, scale_list
+from faithcam.cams.smoothed_score import NoisyMaskOptions
+from faithcam.cams.weightings import get_weighting
+from faithcam.errors import FaithcamTypeError, FaithcamValueError, LayerError
+from tests.helpers import GapLinearNet
+
+CAM_HEAD = (
+    "method 'cam': needs a linear classifier with 3 inputs after global average pooling of the "
+    "target layer (a GAP + linear head); none found. Use a gradient method (hirescam equals CAM "
+    "on such heads) or pass classifier="
+)
+
+REFUSALS = [
+    (lambda: ThresholdOptions(k="2"), FaithcamTypeError, "k: expected a number, got '2'"),
+    (lambda: PsiOptions(eps=True), FaithcamTypeError, "eps: expected a number, got True"),
+    (
+        lambda: NoisyMaskOptions(sigma="1"),
+        FaithcamTypeError,
+        "sigma: expected a number >= 0, got '1'",
+    ),
+    (lambda: NoisyMaskOptions(sigma=-1.0), FaithcamValueError, "sigma: must be >= 0, got -1.0"),
+    (
+        lambda: Blur(sigma=0),
+        FaithcamValueError,
+        "sigma: Blur needs sigma > 0 pixels, got 0",
+    ),
+    (
+        lambda: GaussianNoise(std=-0.5),
+        FaithcamValueError,
+        "std: GaussianNoise needs std >= 0, got -0.5",
+    ),
+    (
+        lambda: FixedBaseline(torch.zeros(3, 4)),
+        FaithcamValueError,
+        "baseline: expected a (C, H, W) or (B, C, H, W) tensor, got (3, 4)",
+    ),
+    (
+        lambda: FixedBaseline(torch.zeros(3, 4, 4, dtype=torch.int64)),
+        FaithcamValueError,
+        "baseline: expected a floating-point tensor, got torch.int64",
+    ),
+    (
+        lambda: FixedBaseline(torch.zeros(2, 3, 4, 4)).validate(torch.zeros(3, 3, 4, 4)),
+        FaithcamValueError,
+        "baseline: got 2 baseline images for 3 images",
+    ),
+    (
+        lambda: Black([0.0, 0.0]).validate(torch.zeros(1, 3, 4, 4)),
+        FaithcamValueError,
+        "baseline: Black has 2 channel values, images have 3 channels",
+    ),
+    (
+        lambda: OtherImages()(torch.zeros(2, 3, 4, 4), 0, None),
+        FaithcamValueError,
+        "baseline: OtherImages must be bound to a call's images",
+    ),
+    (
+        lambda: as_baseline("white", Black()),
+        FaithcamValueError,
+        "baseline: unknown name 'white'; valid: black, others, blur, uniform, gaussian",
+    ),
+    (
+        lambda: as_baseline(0.5, Black()),
+        FaithcamTypeError,
+        "baseline: expected a Baseline, a name, a tensor or None, got float",
+    ),
+    (
+        lambda: Integrated(baseline="gaussian"),
+        FaithcamValueError,
+        "baseline: integrated needs a deterministic baseline, got GaussianNoise(std=0.2); "
+        "use estimator='expected' for baseline distributions",
+    ),
+    (
+        lambda: Expected().pattern(torch.zeros(1, dtype=torch.long), torch.zeros(1)),
+        FaithcamValueError,
+        "Expected.pattern: the call's draws are needed (draws=)",
+    ),
+    (
+        lambda: check_fusion("max"),
+        FaithcamValueError,
+        "fusion: expected one of mean, layercam, product, got 'max'",
+    ),
+    (
+        lambda: check_sign_rule("none"),
+        FaithcamValueError,
+        "sign: expected one of faithcam, pytorch-grad-cam, peak, got 'none'",
+    ),
+    (lambda: check_kernel("rbf", 0), FaithcamValueError, "gamma: must be > 0, got 0"),
+    (
+        lambda: check_sigma("noise", "a"),
+        FaithcamTypeError,
+        "noise: expected a finite number >= 0, got 'a'",
+    ),
+    (
+        lambda: make_estimator(Vanilla(), steps=4),
+        FaithcamValueError,
+        "options ['steps'] given with an Estimator object; set them on it",
+    ),
+    (
+        lambda: make_estimator("montecarlo"),
+        FaithcamValueError,
+        "estimator: unknown 'montecarlo'; valid: vanilla, integrated, expected, smooth",
+    ),
+    (
+        lambda: _estimator_options("montecarlo"),
+        FaithcamValueError,
+        "estimator: unknown 'montecarlo'; valid: vanilla, integrated, expected, smooth",
+    ),
+    (
+        lambda: get_weighting("gradcam3"),
+        FaithcamValueError,
+        "weighting: unknown rule 'gradcam3'; valid: gradcam, gradcam++, xgradcam, hirescam, "
+        "layercam, gradcam-elementwise, eigengradcam, segeigencam",
+    ),
+    (
+        lambda: FinerTarget([0], alpha="1"),
+        FaithcamTypeError,
+        "alpha: expected a number, got '1'",
+    ),
+    (
+        lambda: FinerTarget([0], comparisons=[]),
+        FaithcamTypeError,
+        "comparisons: expected a non-empty list of ranks (ints), got []",
+    ),
+    (
+        lambda: FinerTarget([0], comparisons=[0, 2]),
+        FaithcamValueError,
+        "comparisons: ranks must be >= 1, got [0, 2]",
+    ),
+    (
+        lambda: classifier_weights(GapLinearNet(), 8, classifier="features"),
+        LayerError,
+        "classifier: 'features' is not an nn.Linear of the model",
+    ),
+    (lambda: classifier_weights(GapLinearNet(), 3), LayerError, CAM_HEAD),
+    (
+        lambda: scale_list(8, [4, 8], 2, 0.25),
+        FaithcamValueError,
+        "scales: each must be at least the window 8, got [4, 8]",
+    ),
+    (
+        lambda: SessOptions(base="SESS"),
+        FaithcamValueError,
+        "base: expected another method's name, got 'SESS'",
+    ),
+    (
+        lambda: SessOptions(base_options=[("steps", 4)]),
+        FaithcamTypeError,
+        "base_options: expected a dict, got [('steps', 4)]",
+    ),
+    (
+        lambda: SessOptions(pool="sum"),
+        FaithcamValueError,
+        "pool: expected 'mean' or 'max', got 'sum'",
+    ),
+    (
+        lambda: SessOptions(pre_filter_ratio=1.0),
+        FaithcamValueError,
+        "pre_filter_ratio: expected [0, 1), got 1.0",
+    ),
+    (
+        lambda: SessOptions(window_size=0),
+        FaithcamValueError,
+        "window_size: expected an integer >= 1, got 0",
+    ),
+    (
+        lambda: registry.method_spec(3),
+        FaithcamValueError,
+        "method: expected a method name, got 3",
+    ),
+    (
+        lambda: registry.register_method("MyCam", registry.CAM),
+        FaithcamValueError,
+        "name: expected a lower-case method name, got 'MyCam'",
+    ),
+    (
+        lambda: registry.register_method("my-cam", nn.Linear),
+        FaithcamTypeError,
+        "method: expected a faithcam Method subclass, got <class 'torch.nn.modules.linear.Linear'>",
+    ),
+    (
+        lambda: registry.register_method("my-cam", registry.CAM, aliases=("gradcam",)),
+        FaithcamValueError,
+        "name: 'gradcam' is already a method name or alias",
+    ),
+    (
+        lambda: registry.register_method("my-cam", registry.CAM, class_name="My-Cam"),
+        FaithcamValueError,
+        "class_name: expected an identifier, got 'My-Cam'",
+    ),
+    (
+        lambda: registry.register_method("my-cam", registry.CAM, class_name="GradCAM"),
+        FaithcamValueError,
+        "class_name: 'GradCAM' is already a method's class",
+    ),
+    (
+        lambda: registry.register_weighting("gradsq", "A * G"),
+        FaithcamTypeError,
+        "channel_terms: expected a callable (A, G) -> (B, K, h, w), got 'A * G'",
+    ),
+    (
+        lambda: registry.register_weighting("gradcam", lambda a, g: a * g),
+        FaithcamValueError,
+        "name: 'gradcam' is already a weighting",
+    ),
+]
+
+
+@pytest.mark.parametrize(("call", "error", "message"), REFUSALS)
+def test_option_and_registration_refusals_state_the_full_message(call, error, message):
+    with pytest.raises(error) as caught:
+        call()
+    assert str(caught.value) == message
+    assert registry.METHODS.keys().isdisjoint({"my-cam", "gradsq"})
+
+
+RENAMED = {"ratio": "pre_filter_ratio"}
+
+
+def test_a_deprecated_option_next_to_its_new_name_is_refused_by_both_names():
+    with pytest.warns(DeprecationWarning), pytest.raises(FaithcamValueError) as caught:
+        rename_deprecated("sess", {"ratio": 1, "pre_filter_ratio": 2}, RENAMED)
+    assert str(caught.value) == "pre_filter_ratio, ratio: pass one of them, not both"
