@@ -7,6 +7,7 @@ import pytest
 import torch
 from torch import nn
 
+import faithcam
 from faithcam.cams import registry
 from faithcam.cams.activation_cams import ThresholdOptions
 from faithcam.cams.baselines import (
@@ -24,14 +25,14 @@ from faithcam.cams.estimators import make_estimator
 from faithcam.cams.estimators.base import Vanilla, check_sigma
 from faithcam.cams.estimators.integrated import Integrated
 from faithcam.cams.estimators.sampling import Expected
-from faithcam.cams.finer import FinerTarget
+from faithcam.cams.finer import FinerTarget, finer_target
 from faithcam.cams.fullgrad import PsiOptions
 from faithcam.cams.gradient import _estimator_options
 from faithcam.cams.method import rename_deprecated
 from faithcam.cams.sess import SessOptions, scale_list
 from faithcam.cams.smoothed_score import NoisyMaskOptions
 from faithcam.cams.weightings import get_weighting
-from faithcam.errors import FaithcamTypeError, FaithcamValueError, LayerError
+from faithcam.errors import FaithcamTypeError, FaithcamValueError, LayerError, TargetError
 from tests.helpers import GapLinearNet
 
 CAM_HEAD = (
@@ -251,3 +252,106 @@ def test_a_deprecated_option_next_to_its_new_name_is_refused_by_both_names():
     with pytest.warns(DeprecationWarning), pytest.raises(FaithcamValueError) as caught:
         rename_deprecated("sess", {"ratio": 1, "pre_filter_ratio": 2}, RENAMED)
     assert str(caught.value) == "pre_filter_ratio, ratio: pass one of them, not both"
+
+
+def first_logit(outputs: torch.Tensor) -> torch.Tensor:
+    return outputs[:, 0]
+
+
+class SharedConvNet(nn.Module):
+    """One convolution run twice per forward: FullGrad cannot tell its two bias terms apart."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 3, 3, padding=1)
+        self.fc = nn.Linear(3, 5)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.conv(self.conv(x)).mean((2, 3)))
+
+
+class UnusedLayerNet(GapLinearNet):
+    """GapLinearNet with a convolution that its forward never calls."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.extra = nn.Conv2d(8, 8, 1)
+
+
+EXPLAIN_REFUSALS = [
+    (
+        GapLinearNet,
+        {"method": "cam", "targets": first_logit},
+        TargetError,
+        "targets: CAM explains class ids; callable targets need a gradient method",
+    ),
+    (
+        GapLinearNet,
+        {"method": "sess", "targets": first_logit},
+        TargetError,
+        "targets: SESS explains class ids (or None, the predicted class)",
+    ),
+    (
+        GapLinearNet,
+        {"method": "finercam", "comparisons": [7]},
+        TargetError,
+        "comparisons: ranks [7] exceed the model's 5 classes",
+    ),
+    (
+        GapLinearNet,
+        {"method": "fullgrad", "layer": "features"},
+        FaithcamValueError,
+        "layer: FullGrad uses the biases of every Conv2d / BatchNorm2d; leave layer=None",
+    ),
+    (
+        SharedConvNet,
+        {"method": "fullgrad"},
+        LayerError,
+        "method 'fullgrad': 1 bias layers but 2 outputs in one forward (a layer runs more than "
+        "once or not at all)",
+    ),
+    (
+        GapLinearNet,
+        {"method": "scorecam", "estimator": "vanilla"},
+        FaithcamValueError,
+        "estimator: method 'scorecam' is gradient-free: it takes no estimator, got 'vanilla'",
+    ),
+    (
+        GapLinearNet,
+        {"method": "gradcam", "layer": ["features", "fc"]},
+        LayerError,
+        "layer: 'fc' does not return a 4-D (N, C, h, w) tensor",
+    ),
+    (
+        UnusedLayerNet,
+        {"method": "gradcam", "layer": ["features", "extra"]},
+        LayerError,
+        "layer: 'extra' was never called during the forward pass",
+    ),
+]
+
+
+@pytest.mark.parametrize(("model", "arguments", "error", "message"), EXPLAIN_REFUSALS)
+def test_explain_refusals_state_the_full_message(model, arguments, error, message):
+    images = torch.randn(1, 3, 8, 8, generator=torch.Generator().manual_seed(0))
+    with pytest.raises(error) as caught:
+        faithcam.explain(model().eval(), images, **arguments)
+    assert str(caught.value) == message
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda: faithcam.explain(GapLinearNet().eval(), torch.zeros(1, 3, 8, 8), "finercam",
+                                 targets=first_logit),
+        lambda: finer_target(first_logit),
+    ],
+)  # fmt: skip
+def test_finer_cam_refuses_a_callable_target_by_name(call):
+    with pytest.raises(TargetError) as caught:
+        call()
+    message = str(caught.value)
+    assert message.startswith(
+        "targets: Finer-CAM explains class ids (None, an int or one per image), got <"
+    )
+    assert message.endswith(">")
