@@ -3,6 +3,8 @@ test read survived as mutants; docs/mutation.md)."""
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 import torch
 from torch import nn
@@ -25,13 +27,16 @@ from faithcam.cams.estimators import make_estimator
 from faithcam.cams.estimators.base import Vanilla, check_sigma
 from faithcam.cams.estimators.integrated import Integrated
 from faithcam.cams.estimators.sampling import Expected
-from faithcam.cams.finer import FinerTarget, finer_target
+from faithcam.cams.finer import BoundFinerTarget, FinerTarget, finer_target
 from faithcam.cams.fullgrad import PsiOptions
 from faithcam.cams.gradient import _estimator_options
+from faithcam.cams.gradient_free import _substituted_scores, _SubstituteHook
 from faithcam.cams.method import rename_deprecated
 from faithcam.cams.sess import SessOptions, scale_list
 from faithcam.cams.smoothed_score import NoisyMaskOptions
 from faithcam.cams.weightings import get_weighting
+from faithcam.engine.layers import ResolvedLayer
+from faithcam.engine.layouts import Layout
 from faithcam.errors import FaithcamTypeError, FaithcamValueError, LayerError, TargetError
 from tests.helpers import GapLinearNet
 
@@ -355,3 +360,48 @@ def test_finer_cam_refuses_a_callable_target_by_name(call):
         "targets: Finer-CAM explains class ids (None, an int or one per image), got <"
     )
     assert message.endswith(">")
+
+
+def substitute_hook(layout: Layout, rows: int) -> _SubstituteHook:
+    """Gradient-free methods' hook that puts (rows, 4, 2, 2) maps in place of 'features'."""
+    return _SubstituteHook(SimpleNamespace(name="features"), torch.zeros(rows, 4, 2, 2), layout)
+
+
+def substitute_into_fewer_rows() -> None:
+    model = GapLinearNet().eval()
+    layer = ResolvedLayer("features", model.features)
+    images, substitute = torch.zeros(2, 3, 8, 8), torch.zeros(2, 8, 4, 4)
+    _substituted_scores(
+        model, layer, images, substitute, None, torch.arange(2), lambda out: out[:1], Layout()
+    )
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (
+            lambda: substitute_hook(Layout(), 1)((torch.zeros(1),)),
+            "layer: 'features' output changed type between passes",
+        ),
+        (
+            lambda: substitute_hook(Layout("tokens", (2, 2), 1), 2)(torch.zeros(1, 5, 4)),
+            "layer: 'features' extra tokens need the full forward",
+        ),
+        (
+            lambda: substitute_hook(Layout(), 1)(torch.zeros(1, 4, 3, 3)),
+            "layer: 'features' output changed shape between passes",
+        ),
+        (substitute_into_fewer_rows, "layer: substituting 2 rows at 'features' gave 1 output rows"),
+    ],
+)
+def test_a_layer_that_changes_between_substituted_passes_is_refused(call, message):
+    with pytest.raises(LayerError) as caught:
+        call()
+    assert str(caught.value) == message
+
+
+def test_finer_cam_refuses_scores_of_rows_whose_comparison_classes_are_unknown():
+    target = BoundFinerTarget(torch.tensor([0]), 1.0, [1])
+    with pytest.raises(TargetError) as caught:
+        target.scores(torch.randn(1, 5), torch.tensor([0]), torch.tensor([False]))
+    assert str(caught.value) == "targets: Finer-CAM's comparison classes requested before scoring"
