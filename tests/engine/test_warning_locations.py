@@ -1,7 +1,8 @@
 """Warnings point at the line of the caller's code, whichever way faithcam was called: the
 function, a method class, the pytorch-grad-cam drop-in, a metric, a deprecated name, a study,
 a file search (``faithcam.engine.caller``). A fixed stacklevel pointed inside faithcam
-(``api.py``) as soon as a call went through one more of its functions."""
+(``api.py``) as soon as a call went through one more of its functions. (Named ``callers_line``:
+mutmut's trampolines sit between the caller and faithcam, so these run outside its copy.)"""
 
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ def _places(caught, text: str) -> list[str]:
     return [Path(w.filename).name for w in caught if text in str(w.message)]
 
 
-def test_a_warning_about_the_images_points_at_the_line_of_every_entry_point():
+def test_a_warning_about_the_images_is_at_the_callers_line_of_every_entry_point():
     """0-255 pixels: explain, the GradCAM class and the drop-in's GradCAM all warn here, once
     each, at this file's lines (the line numbers differ: each is where its call is written)."""
     from faithcam.compat.pytorch_grad_cam import GradCAM
@@ -73,7 +74,7 @@ def _library_like(depth: int) -> int:
     return caller_stacklevel() if depth == 0 else _library_like(depth - 1)
 
 
-def test_the_stacklevel_outside_faithcam_is_the_immediate_caller():
+def test_the_stacklevel_outside_faithcam_is_the_callers_line():
     """Called from code outside faithcam, the first frame outside is the function itself
     (stacklevel 1), however deep it is nested; from warn_at_caller, its caller (2)."""
     assert _library_like(0) == 1 and _library_like(5) == 1
