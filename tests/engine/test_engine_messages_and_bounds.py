@@ -626,3 +626,28 @@ def test_every_normalization_refusal_says_what_was_expected(value, error, messag
     with pytest.raises(error) as caught:
         as_normalization(value)
     assert str(caught.value) == message
+
+
+# --- seed 20261212 (docs/mutation.md) --------------------------------------------------------
+
+
+def test_an_unmatched_detection_target_lists_what_the_model_found():
+    """Nine detections, labels 2..10, none of label 1: the reason names the first eight labels,
+    comma-separated, and marks that more follow."""
+    bound = faithcam.DetectionTarget([[(0, 0, 4, 4)]], [[1]]).bind(1, torch.device("cpu"))
+    found = {"boxes": torch.tensor([[10.0, 10.0, 12.0, 12.0]] * 9), "labels": torch.arange(2, 11),
+             "scores": torch.ones(9)}  # fmt: skip
+    bound.scores([found], torch.arange(1), torch.ones(1, dtype=torch.bool))
+    assert bound.constant_reason(0) == (
+        "DetectionTarget matched no detection: none of label [1] has IoU > 0.5 with its boxes "
+        "(the model found 9 detections, labels 2, 3, 4, 5, 6, 7, 8, 9, ...)"
+    )
+
+
+def test_a_fractional_amount_of_work_is_shown_as_it_is():
+    """2.5 units of work (a metric's share of an image) are shown as 2.5, a whole 4.0 as 4."""
+    clock = Clock()
+    half = Progress(2.5, "study", stream=io.StringIO(), clock=clock, enabled=True)
+    whole = Progress(4.0, "study", stream=io.StringIO(), clock=clock, enabled=True)
+    assert half.line().startswith("study:   0% 0/2.5 unit")
+    assert whole.line().startswith("study:   0% 0/4 unit")

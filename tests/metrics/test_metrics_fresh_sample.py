@@ -451,3 +451,13 @@ def test_a_bad_pixels_per_step_is_named_in_the_message(value, error, message) ->
     with pytest.raises(getattr(faithcam.errors, error)) as caught:
         deletion(GapLinearNet().eval(), images, torch.rand(1, 8, 8), 0, pixels_per_step=value)
     assert str(caught.value) == message
+
+
+def test_axiom_activations_that_are_no_maps_are_refused_in_full() -> None:
+    """Seed 20261212: the axioms take (B, K, h, w) activations; a (2, 3) tensor is refused with
+    the shape expected and the shape given."""
+    from faithcam.errors import FaithcamValueError
+
+    with pytest.raises(FaithcamValueError) as caught:
+        conservation_violation(torch.zeros(2, 3), torch.zeros(2, 3), lambda a: a.sum((2, 3)))
+    assert str(caught.value) == "activations must be a tensor of shape (B, K, h, w), got (2, 3)"
