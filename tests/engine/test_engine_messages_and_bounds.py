@@ -651,3 +651,17 @@ def test_a_fractional_amount_of_work_is_shown_as_it_is():
     whole = Progress(4.0, "study", stream=io.StringIO(), clock=clock, enabled=True)
     assert half.line().startswith("study:   0% 0/2.5 unit")
     assert whole.line().startswith("study:   0% 0/4 unit")
+
+
+@pytest.mark.parametrize(
+    ("transform", "got"), [(lambda t: [t], "list"), (lambda t: t.flatten(2), "(2, 8, 64)")]
+)
+def test_a_reshape_transform_that_gives_no_map_is_refused_naming_what_it_gave(transform, got):
+    """A ``reshape_transform`` must turn the layer's output into a (B, C, h, w) map: a list, or
+    a 3-D tensor, is refused naming the layer and what came out."""
+    model, images = GapLinearNet().eval(), torch.rand(2, 3, 16, 16)
+    with pytest.raises(faithcam.LayerError) as caught:
+        faithcam.explain(model, images, "gradcam", 0, layer="features", reshape_transform=transform)
+    assert str(caught.value) == (
+        f"reshape_transform: must return a 4-D (B, C, h, w) tensor for layer 'features', got {got}"
+    )
