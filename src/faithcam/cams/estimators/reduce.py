@@ -156,7 +156,7 @@ class RunningMean(Accumulator):
     estimators) or map(A(x), G_r) (averaged-gradient ones) with their variance
     (:class:`Welford`), and the plain mean of the gradients, over the rows used so far."""
 
-    def __init__(self, n_images: int, replicates: int = 1, unit: int = 1) -> None:
+    def __init__(self, n_images: int, replicates: int, unit: int) -> None:
         super().__init__(n_images)
         if replicates > 1:
             self.moments: Welford | Replicates = Replicates(n_images, replicates, unit)
