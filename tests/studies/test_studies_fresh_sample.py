@@ -306,3 +306,27 @@ def test_an_explain_option_that_cannot_key_the_study_is_named_by_its_path() -> N
         "explain_kwargs['baseline']: a builtin_function_or_method cannot be part of the study's "
         "settings key"
     )
+
+
+# --- seed 20261212 ---------------------------------------------------------------------------
+
+
+def test_a_studys_normalization_reaches_its_explanations_and_its_key(tmp_path) -> None:
+    """Seed 20261212: ``run_study(normalization=(mean, std))`` passes the normalization on to
+    explain (black is then pixel black), so it is part of the stored settings' explain_kwargs."""
+    from faithcam.studies import run_study
+    from tests.helpers import GapLinearNet
+
+    torch.manual_seed(0)
+    items = [{"image": torch.rand(3, 8, 8), "id": "a", "target": 1}]
+    store = tmp_path / "s.sqlite"
+    run_study(
+        GapLinearNet().eval(), items, ["integrated-gradcam"], ["deletion"], store,
+        normalization=((0.5, 0.5, 0.5), (0.25, 0.25, 0.25)), progress=False,
+        explain_kwargs={"steps": 2}, metric_kwargs={"deletion": {"curve_steps": 2}},
+    )  # fmt: skip
+    with closing(sqlite3.connect(store)) as db:
+        ((text,),) = db.execute("SELECT settings FROM study").fetchall()
+    assert json.loads(text)["explain_kwargs"] == {
+        "steps": 2, "normalization": {"mean": [0.5, 0.5, 0.5], "std": [0.25, 0.25, 0.25]}
+    }
