@@ -665,3 +665,18 @@ def test_a_reshape_transform_that_gives_no_map_is_refused_naming_what_it_gave(tr
     assert str(caught.value) == (
         f"reshape_transform: must return a 4-D (B, C, h, w) tensor for layer 'features', got {got}"
     )
+
+
+@pytest.mark.parametrize(("channels", "kind"), [(20, "nhwc"), (16, "nchw")])
+def test_a_4d_output_is_channels_last_when_the_other_reading_strides_twice_as_far(channels, kind):
+    """A (1, 8, 8, C) output for a 32 x 32 image: read channels first, its grid would be 8 x C,
+    strides 32/8 = 4 and 32/C. With C = 20 one stride is 2.5 times the other, no plausible map,
+    so the tensor is channels last; with C = 16 (exactly 2 times) both readings are plausible
+    and channels first stays, as for any 4-D tensor."""
+    from faithcam.engine.layouts import LayoutHints, infer_layout
+
+    def no_hints():
+        return LayoutHints(None, None)
+
+    tensor = torch.zeros(1, 8, 8, channels)
+    assert infer_layout(tensor, nn.Identity(), (32, 32), no_hints, "x").kind == kind
