@@ -684,3 +684,15 @@ def test_a_4d_output_is_channels_last_when_the_other_reading_strides_twice_as_fa
 
     tensor = torch.zeros(1, 8, 8, channels)
     assert infer_layout(tensor, nn.Identity(), (32, 32), no_hints, "x").kind == kind
+
+
+def test_a_full_resolution_channels_last_map_is_read_channels_last():
+    """(1, 32, 32, 5) after a LayerNorm over its last dimension, for a 32 x 32 image: a grid of
+    stride 1 (h equal to the image height) is still a grid, so the tensor is channels last."""
+    from faithcam.engine.layouts import LayoutHints, infer_layout
+
+    def no_hints():
+        return LayoutHints(None, None)
+
+    tensor = torch.zeros(1, 32, 32, 5)
+    assert infer_layout(tensor, nn.LayerNorm(5), (32, 32), no_hints, "x").kind == "nhwc"
