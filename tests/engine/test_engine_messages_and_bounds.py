@@ -696,3 +696,58 @@ def test_a_full_resolution_channels_last_map_is_read_channels_last():
 
     tensor = torch.zeros(1, 32, 32, 5)
     assert infer_layout(tensor, nn.LayerNorm(5), (32, 32), no_hints, "x").kind == "nhwc"
+
+
+# --- seed 20261213 (engine only; docs/mutation.md) -------------------------------------------
+
+
+def test_greyscale_images_for_a_four_channel_model_are_told_to_repeat_to_four():
+    """A greyscale image into a model whose first convolution takes 4 channels (RGB-D, RGBA):
+    the advice repeats the channel 4 times, not 3 (which the model would refuse as well)."""
+    model = nn.Sequential(nn.Conv2d(4, 3, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten())
+    with pytest.raises(faithcam.FaithcamError) as caught:
+        faithcam.explain(model.eval(), torch.rand(1, 1, 8, 8), "gradcam", 0, layer="1")
+    assert str(caught.value) == (
+        "images: 1 channel (greyscale) but the model's first convolution (0) takes 4 channels: "
+        "repeat it, images.expand(-1, 4, -1, -1)"
+    )
+
+
+def test_multi_label_classes_that_are_no_list_are_refused_by_name():
+    with pytest.raises(FaithcamTypeError) as caught:
+        faithcam.MultiLabel(3).bind(1, torch.device("cpu"))
+    assert str(caught.value) == "targets: expected a list, got int"
+
+
+class _PairOutput(nn.Module):
+    """A block that returns (its map, the map's mean): a tuple, as some backbones' stages do."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, padding=1)
+
+    def forward(self, x: torch.Tensor):
+        y = self.conv(x).relu()
+        return y, y.mean()
+
+
+class _PairNet(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.block, self.head = _PairOutput(), nn.Linear(4, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y, _ = self.block(x)
+        return self.head(y.mean((2, 3)))
+
+
+def test_a_tuple_layer_reaches_the_reshape_transform_whole():
+    """EigenCAM at a block returning (map, mean) with ``reshape_transform`` picking the map
+    gives the map EigenCAM gives at the block's own convolution, followed by the ReLU."""
+    model, images = _PairNet().eval(), torch.rand(2, 3, 8, 8)
+    picked = faithcam.explain(model, images, "eigencam", layer="block",
+                              reshape_transform=lambda out: out[0])  # fmt: skip
+    direct = faithcam.explain(model, images, "eigencam", layer="block.conv",
+                              reshape_transform=lambda out: out.relu())  # fmt: skip
+    torch.testing.assert_close(picked.raw_maps, direct.raw_maps)

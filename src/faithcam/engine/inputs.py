@@ -127,7 +127,10 @@ def channel_message(shape: tuple[int, ...], expected: int, name: str) -> str:
             "channels first: pass images.permute(0, 3, 1, 2)"
         )
     if given == 1 and expected in (3, 4):
-        return f"images: 1 channel (greyscale) but {where}: repeat it, images.expand(-1, 3, -1, -1)"
+        return (
+            f"images: 1 channel (greyscale) but {where}: repeat it, "
+            f"images.expand(-1, {expected}, -1, -1)"
+        )
     if given == 4 and expected == 3:
         return f"images: 4 channels but {where}: drop the alpha channel, images[:, :3]"
     return f"images: {given} channels but {where}"
