@@ -751,3 +751,19 @@ def test_a_tuple_layer_reaches_the_reshape_transform_whole():
     direct = faithcam.explain(model, images, "eigencam", layer="block.conv",
                               reshape_transform=lambda out: out.relu())  # fmt: skip
     torch.testing.assert_close(picked.raw_maps, direct.raw_maps)
+
+
+# --- seed 20261214 (engine only; docs/mutation.md) -------------------------------------------
+
+
+def test_integer_pixels_become_float32_model_input():
+    """uint8 pixels 0 and 255 with mean 0.5 and std 0.5 become -1 and 1, as float32 (the
+    dtype of a model's input), not NumPy's default float64."""
+    import numpy as np
+
+    from faithcam.engine.inputs import pixels_to_tensor
+
+    pixels = np.array([[0, 255]], dtype=np.uint8)
+    tensor = pixels_to_tensor(pixels, ((0.5,), (0.5,)))
+    assert tensor.dtype == torch.float32
+    assert tensor.flatten().tolist() == [-1.0, 1.0]
