@@ -767,3 +767,16 @@ def test_integer_pixels_become_float32_model_input():
     tensor = pixels_to_tensor(pixels, ((0.5,), (0.5,)))
     assert tensor.dtype == torch.float32
     assert tensor.flatten().tolist() == [-1.0, 1.0]
+
+
+def test_an_unknown_layer_far_from_every_name_lists_its_parents_children():
+    """No valid name is close to ``features.2.`` + 30 letters: the message lists the names under
+    its parent path ``features.2`` (everything before the last dot), not all of ``features``."""
+    from faithcam.engine.layers import _unknown_layer_message
+
+    valid = ["features", "features.0", "features.2", "features.2.conv", "head"]
+    name = "features.2." + "z" * 30
+    assert _unknown_layer_message(name, valid) == (
+        f"layer: no module named {name!r} in the model; closest valid names: features.2, "
+        "features.2.conv"
+    )
