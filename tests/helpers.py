@@ -3,6 +3,8 @@ known structure. Fixtures live in conftest.py; this module holds plain functions
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import nn
 
@@ -82,3 +84,22 @@ class InnerChannelMismatch(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.second(self.first(x)).mean((2, 3))
+
+
+class Clock:
+    """A settable clock for progress-line tests: ``clock.now = 3.0``."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def refusal_message(call: Callable[[], object], error: type[Exception]) -> str:
+    """The message of the ``error`` that ``call()`` raises (the test fails if it raises none)."""
+    import pytest
+
+    with pytest.raises(error) as caught:
+        call()
+    return str(caught.value)

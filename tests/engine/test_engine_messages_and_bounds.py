@@ -18,7 +18,7 @@ from faithcam.engine.layouts import model_hints
 from faithcam.engine.progress import Progress
 from faithcam.engine.validation import check_flag, check_seed
 from faithcam.errors import FaithcamTypeError, FaithcamValueError
-from tests.helpers import GapLinearNet
+from tests.helpers import Clock, GapLinearNet
 
 
 def test_seed_bounds_are_exactly_the_ones_torch_accepts():
@@ -483,14 +483,6 @@ def test_only_pil_images_are_read_as_pil_images():
     lookalike, blur = LooksLikeAnImage(), ImageFilter.BLUR()
     assert pixels_to_tensor(lookalike, None) is lookalike
     assert pixels_to_tensor(blur, None) is blur
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def test_dropping_work_of_a_kind_not_planned_leaves_nothing_of_it_to_do():

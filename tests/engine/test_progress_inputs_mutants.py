@@ -11,14 +11,7 @@ import torch
 
 from faithcam.engine.inputs import ChannelError, input_channels_checked
 from faithcam.engine.progress import Progress
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.helpers import Clock
 
 
 def test_dropped_work_leaves_the_total_and_the_percentage_counts_what_is_left():

@@ -62,10 +62,9 @@ def test_antithetic_blocks_end_on_whole_pairs() -> None:
     assert chunks[-1][-1][1] == 32
 
 
-def test_antithetic_sampling_stops_only_after_whole_pairs() -> None:
-    """One row per chunk; the tolerance is 2 · RSE at the first odd count k* (≥ 16) where the
-    hand-computed RSE drops below every earlier one, so the rule may stop there only if it
-    ignored pairs: it stops at an even count after k*."""
+def _maps_whose_error_first_drops_at_an_odd_count():
+    """Seeded maps of one image, their hand-computed relative standard errors RSE(k) for
+    k = 16..32, and the odd counts k ≥ 17 whose RSE is below every earlier one (not empty)."""
     maps = 1.0 + 0.5 * torch.randn(1, 40, 2, 2, generator=torch.Generator().manual_seed(3),
                                    dtype=torch.float64)  # fmt: skip
     values = maps[0].numpy()
@@ -73,6 +72,14 @@ def test_antithetic_sampling_stops_only_after_whole_pairs() -> None:
            for k in range(16, 33)}  # fmt: skip
     odd = [k for k in range(17, 33, 2) if rse[k] < min(rse[j] for j in range(16, k))]
     assert odd, rse
+    return maps, rse, odd
+
+
+def test_antithetic_sampling_stops_only_after_whole_pairs() -> None:
+    """One row per chunk; the tolerance is 2 · RSE at the first odd count k* (≥ 16) where the
+    hand-computed RSE drops below every earlier one, so the rule may stop there only if it
+    ignored pairs: it stops at an even count after k*."""
+    maps, rse, odd = _maps_whose_error_first_drops_at_an_odd_count()
     chunks = run_plans(1, 32, 2 * rse[odd[0]] * (1 + 1e-9), 1, maps, AntitheticDraws())
     used = sum(p > 0 for chunk in chunks for _, p in chunk)
     assert used % 2 == 0 and used > odd[0]
@@ -120,12 +127,6 @@ def test_iid_sampling_may_stop_at_an_odd_count() -> None:
     """Without antithetic pairs or replicates (no draws), the rule checks after every row: with
     the tolerance at 2 · RSE of the first odd count k* (≥ 17) whose hand-computed RSE is below
     every earlier one, it stops exactly at k*, one row per chunk."""
-    maps = 1.0 + 0.5 * torch.randn(1, 40, 2, 2, generator=torch.Generator().manual_seed(3),
-                                   dtype=torch.float64)  # fmt: skip
-    values = maps[0].numpy()
-    rse = {k: np.sqrt(values[:k].var(0, ddof=1).sum() / k) / np.linalg.norm(values[:k].mean(0))
-           for k in range(16, 33)}  # fmt: skip
-    odd = [k for k in range(17, 33, 2) if rse[k] < min(rse[j] for j in range(16, k))]
-    assert odd, rse
+    maps, rse, odd = _maps_whose_error_first_drops_at_an_odd_count()
     chunks = run_plans(1, 32, 2 * rse[odd[0]] * (1 + 1e-9), 1, maps)
     assert sum(p > 0 for chunk in chunks for _, p in chunk) == odd[0]
