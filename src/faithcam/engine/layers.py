@@ -256,7 +256,7 @@ def _output_warning(name: str, probe: Probe) -> str:
 
 
 def _outside_head(name: str) -> bool:
-    return name.split(".", 1)[0] not in HEAD_NAMES
+    return name.partition(".")[0] not in HEAD_NAMES
 
 
 def _last_feature_map(
@@ -318,7 +318,7 @@ def _token_grid(probe: Probe, name: str) -> bool:
 def _backbone_layer(modules: dict[str, nn.Module], probe: Probe) -> str | None:
     """The last feature map of the shallowest ``backbone`` or ``encoder`` child (a wrapped
     model's ``model.encoder`` too), outside its feature pyramid."""
-    found = [n for n in modules if n.rsplit(".", 1)[-1] in FEATURE_CHILDREN and n in probe.calls]
+    found = [n for n in modules if n.rpartition(".")[2] in FEATURE_CHILDREN and n in probe.calls]
     for parent in sorted(found, key=lambda n: n.count(".")):
         prefix = parent + "."
         pyramids = [

@@ -91,11 +91,11 @@ class Layout:
         )
 
     def describe(self) -> str:
-        if self.kind == "tokens":
-            order = "B,N,C" if self.channels_last else "B,C,N"
-            h, w = self.grid
-            return f"tokens ({order}): {self.prefix} extra + {h}x{w} grid"
-        return {"nchw": "B,C,h,w", "nhwc": "B,h,w,C", "vector": "B,C"}.get(self.kind, "custom")
+        """A token reading as the ambiguous-layout message lists it (only token layouts are
+        ever ambiguous)."""
+        order = "B,N,C" if self.channels_last else "B,C,N"
+        h, w = self.grid
+        return f"tokens ({order}): {self.prefix} extra + {h}x{w} grid"
 
 
 NCHW = Layout()

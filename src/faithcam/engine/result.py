@@ -35,7 +35,7 @@ def postprocess(raw_maps: torch.Tensor, size: tuple[int, int], relu: bool = True
     maps = F.interpolate(maps[:, None].float(), size=size, mode="bilinear", align_corners=False)
     maps = maps[:, 0]
     peak = maps.abs().flatten(1).amax(1).view(-1, 1, 1)
-    return torch.where(peak > 0, maps / peak.clamp(min=torch.finfo(maps.dtype).tiny), 0.0)
+    return maps / peak.clamp(min=torch.finfo(maps.dtype).tiny)  # an all-zero map: 0 / tiny = 0
 
 
 @dataclass
@@ -205,7 +205,7 @@ def warn_meaningless_maps(
     if method not in SCORE_FREE_METHODS:
         dtype = flat.dtype if flat.is_floating_point() else torch.float32
         eps = max(torch.finfo(dtype).eps, torch.finfo(torch.float32).eps)
-        peak = flat.abs().amax(1).to(torch.float64)
+        peak = flat.abs().amax(1)  # compared in float64, the dtype of score
         noise = ~zero & (score != 0) & (peak <= eps * score.abs())
         reason = (
             "no location of the map reaches one rounding step of the target score (max |raw| <= "
