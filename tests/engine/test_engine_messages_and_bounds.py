@@ -434,6 +434,16 @@ def test_a_seed_just_past_the_range_is_shown_in_full() -> None:
         check_seed(10**30)
 
 
+def test_a_seed_of_24_digits_is_shown_whole_and_one_of_25_is_cut() -> None:
+    """The cut starts past 24 digits: 10**23 (24 digits) whole, 10**24 (25) as 20 digits."""
+    with pytest.raises(FaithcamValueError) as refused:
+        check_seed(10**23)
+    assert str(refused.value).startswith(f"seed: {10**23} does not fit")
+    with pytest.raises(FaithcamValueError) as refused:
+        check_seed(10**24)
+    assert str(refused.value).startswith("seed: 10000000000000000000... (25 digits) does not fit")
+
+
 # --- seed 20261211 (docs/mutation.md) --------------------------------------------------------
 
 
@@ -557,6 +567,19 @@ def test_a_jupyter_kernels_stream_counts_as_interactive():
     assert not interactive(plain_stream())
 
 
+def test_a_stream_without_isatty_or_closed_is_not_interactive():
+    """A stream object with no ``isatty`` (a logger's writer) and a closed file (``isatty``
+    raises ValueError) get the plain progress lines, never a redrawn one."""
+    import io
+
+    from faithcam.engine.progress import interactive
+
+    closed = io.StringIO()
+    closed.close()
+    assert not interactive(object())
+    assert not interactive(closed)
+
+
 # --- a training sample (seed 7, engine; not a judge: docs/mutation.md) -----------------------
 
 
@@ -568,11 +591,22 @@ def test_a_patch_size_on_the_model_itself_wins_over_its_config_and_convolution()
     assert model_hints(model).patch == (8, 8)
 
 
-class _RMSBlock(nn.Module):
+class T5LayerNorm(nn.Module):
+    """Hugging Face's T5-style norm: an RMS norm named LayerNorm, no ``nn.LayerNorm`` subclass."""
+
     def __init__(self, width: int) -> None:
         super().__init__()
-        self.norm1, self.attn = nn.RMSNorm(width), nn.MultiheadAttention(width, 1, batch_first=True)
-        self.norm2, self.mlp = nn.RMSNorm(width), nn.Linear(width, width)
+        self.weight = nn.Parameter(torch.ones(width))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.weight * x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + 1e-6)
+
+
+class _RMSBlock(nn.Module):
+    def __init__(self, width: int, norm: type[nn.Module] = nn.RMSNorm) -> None:
+        super().__init__()
+        self.norm1, self.attn = norm(width), nn.MultiheadAttention(width, 1, batch_first=True)
+        self.norm2, self.mlp = norm(width), nn.Linear(width, width)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = self.norm1(x)
@@ -584,24 +618,68 @@ class _RMSNormViT(nn.Module):
     """A two-block vision transformer whose norms are ``nn.RMSNorm`` (no LayerNorm subclass),
     as in recent LLM-style vision towers."""
 
-    def __init__(self) -> None:
+    def __init__(self, norm: type[nn.Module] = nn.RMSNorm) -> None:
         super().__init__()
         torch.manual_seed(0)
         self.patch = nn.Conv2d(3, 8, 4, stride=4)
-        self.blocks = nn.Sequential(_RMSBlock(8), _RMSBlock(8))
-        self.norm, self.head = nn.RMSNorm(8), nn.Linear(8, 3)
+        self.blocks = nn.Sequential(_RMSBlock(8, norm), _RMSBlock(8, norm))
+        self.norm, self.head = norm(8), nn.Linear(8, 3)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         tokens = self.patch(x).flatten(2).transpose(1, 2)
         return self.head(self.norm(self.blocks(tokens)).mean(1))
 
 
-def test_the_automatic_layer_of_an_rmsnorm_transformer_is_the_last_blocks_first_norm():
-    """RMSNorm counts as a token norm like LayerNorm: the automatic layer is ``blocks.1.norm1``
-    (the last block's first norm), as for a ViT, and its 4 x 4 token grid becomes the map."""
-    result = faithcam.explain(_RMSNormViT().eval(), torch.rand(2, 3, 16, 16), "gradcam", 0)
+@pytest.mark.parametrize("norm", [nn.RMSNorm, T5LayerNorm])
+def test_the_automatic_layer_of_an_rmsnorm_transformer_is_the_last_blocks_first_norm(norm):
+    """RMSNorm, and a norm class named ...LayerNorm that is no ``nn.LayerNorm`` subclass, count
+    as token norms like LayerNorm: the automatic layer is ``blocks.1.norm1`` (the last block's
+    first norm), as for a ViT, and its 4 x 4 token grid becomes the map."""
+    result = faithcam.explain(_RMSNormViT(norm).eval(), torch.rand(2, 3, 16, 16), "gradcam", 0)
     assert result.layer == "blocks.1.norm1"
     assert tuple(result.maps.shape) == (2, 16, 16)
+
+
+class _MixFirstBlock(_RMSBlock):
+    """A block that mixes its tokens with a linear layer before its first norm."""
+
+    def __init__(self, width: int) -> None:
+        super().__init__(width, nn.LayerNorm)
+        self.mix = nn.Linear(width, width)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(self.mix(x))
+
+
+def test_the_automatic_layer_is_a_norm_even_when_another_token_layer_runs_before_it():
+    """Only the block's norms are candidates: its ``mix`` linear layer returns (1, N, C) tokens
+    too and finishes first, yet the automatic layer is ``blocks.1.norm1``."""
+    model = _RMSNormViT(nn.LayerNorm)
+    model.blocks = nn.Sequential(_MixFirstBlock(8), _MixFirstBlock(8))
+    result = faithcam.explain(model.eval(), torch.rand(1, 3, 16, 16), "gradcam", 0)
+    assert result.layer == "blocks.1.norm1"
+
+
+def test_the_automatic_layer_is_probed_once_per_input_shape():
+    """The picked layer is kept per (model, input shape): a second call with images of the same
+    shape runs exactly the forwards of a call given that layer; another shape probes again."""
+    model = GapLinearNet(classes=3).eval()
+    forwards = []
+    handle = model.register_forward_pre_hook(lambda module, args: forwards.append(args[0].shape))
+    try:
+        images = torch.rand(2, 3, 8, 8)
+        layer = faithcam.explain(model, images, "gradcam", 0).layer
+        forwards.clear()
+        faithcam.explain(model, images, "gradcam", 0)
+        automatic = list(forwards)
+        forwards.clear()
+        faithcam.explain(model, images, "gradcam", 0, layer=layer)
+        assert automatic == forwards
+        forwards.clear()
+        faithcam.explain(model, torch.rand(2, 3, 12, 12), "gradcam", 0)
+        assert forwards[0] == (1, 3, 12, 12) and len(forwards) == len(automatic) + 1
+    finally:
+        handle.remove()
 
 
 @pytest.mark.parametrize(

@@ -15,7 +15,7 @@ from torch import nn
 
 import faithcam
 from faithcam.cli import main
-from faithcam.engine.inputs import ChannelError
+from faithcam.engine.inputs import ChannelError, pixels_to_tensor
 from faithcam.errors import FaithcamTypeError, FaithcamValueError
 from tests.cli.protocol_models import colour_model
 
@@ -97,6 +97,13 @@ def test_pixels_with_two_channels_are_refused_with_the_channel_counts_read():
 def test_float_arrays_outside_zero_one_are_not_taken_for_pixels():
     with pytest.raises(FaithcamValueError, match=r"torch.from_numpy\(array\)"):
         faithcam.explain(colour_model(), np.full((8, 8, 3), 2.5), normalization=(MEAN, STD))
+
+
+def test_float_pixels_at_exactly_zero_and_one_are_pixels():
+    black_and_white = _photo() > 127
+    from_floats = pixels_to_tensor(black_and_white.astype(np.float64), (MEAN, STD))
+    expected = _by_hand(black_and_white.astype(np.uint8) * 255)
+    torch.testing.assert_close(from_floats, expected)
 
 
 def test_pixels_in_0_255_warn_that_they_look_unnormalised():

@@ -132,6 +132,7 @@ def test_terminal_renders_are_throttled_and_cleared_on_close():
         clock.tick(0.01)
         bar.advance()
     assert 5 <= bar.renders <= 12  # one per REFRESH (0.1 s) of the 1 s
+    assert bar.renders == len(renders(stream))  # the count is of lines drawn, from none
     bar.close()
     assert stream.getvalue().endswith("\r\x1b[K")
 

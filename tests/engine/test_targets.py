@@ -85,3 +85,18 @@ def test_method_classes(gap_model, small_images) -> None:
     torch.testing.assert_close(by_class.maps, by_function.maps)
     assert by_class.maps.shape == (3, 16, 16) and by_class.raw_maps.shape == (3, 8, 8)
     assert by_class.numpy().dtype.name == "float32"
+
+
+def test_a_predicted_class_is_never_read_from_rows_that_are_not_the_input():
+    """An image whose predicted class is pending gets it from its unmodified-input row only:
+    rows of perturbed images alone are refused (never their argmax), and the input row sets it."""
+    from faithcam.engine.targets import PENDING, BoundClassTarget
+    from faithcam.errors import TargetError
+
+    target = BoundClassTarget(torch.tensor([PENDING]), "logit")
+    perturbed = torch.tensor([[0.0, 5.0, 1.0]])
+    with pytest.raises(TargetError) as refused:
+        target.scores(perturbed, torch.tensor([0]), torch.tensor([False]))
+    assert str(refused.value) == "targets: predicted class requested before the image was scored"
+    scores = target.scores(torch.tensor([[3.0, 1.0, 2.0]]), torch.tensor([0]), torch.tensor([True]))
+    assert target.class_ids.tolist() == [0] and scores.tolist() == [3.0]
