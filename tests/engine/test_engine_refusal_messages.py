@@ -86,7 +86,7 @@ VALIDATION_REFUSALS = [
         "steps: expected an int >= 1, got 2.0",
     ),
     (
-        lambda: validation.make_generator(1, torch.Generator()),
+        lambda: validation.make_generator(1, torch.Generator(), None),
         FaithcamValueError,
         "seed, generator: pass one of them, not both",
     ),
@@ -432,3 +432,31 @@ def test_activations_of_a_layer_the_forward_skips_are_refused_by_name():
     with pytest.raises(LayerError) as caught:
         activations_at(model, layer, images)
     assert str(caught.value) == NEVER_CALLED
+
+
+def _warning_texts(call) -> list[str]:
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        call()
+    return [str(w.message) for w in caught]
+
+
+def test_the_engines_warnings_say_what_was_seen_in_full():
+    """The warnings of the engine tier, read whole (a partial ``match=`` lets a mangled
+    message through): 0-255 pixels, pixels never normalised, a costly call."""
+    norm = ([0.5, 0.5, 0.5], [0.25, 0.25, 0.25])
+    assert _warning_texts(lambda: inputs.warn_unnormalised(torch.full((1, 3, 2, 2), 200.0))) == [
+        "images: values reach 200; this looks like 0-255 pixels, not the model's normalised "
+        "input (the prediction and the map then describe another image): pass "
+        "(images / 255 - mean) / std"
+    ]
+    assert _warning_texts(lambda: inputs.warn_unnormalised(torch.rand(1, 3, 2, 2), norm)) == [
+        "images: every value lies in [0, 1] although normalization has mean [0.5, 0.5, 0.5]: "
+        "these look like pixels that were never normalised; pass (images - mean) / std"
+    ]
+    assert _warning_texts(lambda: validation.check_cost(2, 10**6, "samples=1000000", 64)) == [
+        "samples=1000000: 2 images x 1,000,000 rows = 2,000,000 forward rows through the model, "
+        "31,250 passes of batch_size=64: this call will take long"
+    ]

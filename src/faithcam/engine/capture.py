@@ -185,11 +185,14 @@ def capture(
             if target.scored and isinstance(scores, torch.Tensor):
                 checked.append((scores, "the target scores"))
             for values, what in checked:  # every method alike; check_finite names the image
-                check_finite(values, what, image_index)
+                # (called only on a failure: the common case stays inline, issue 22's call path)
+                if not bool(torch.isfinite(values.detach()).all()):
+                    check_finite(values, what, image_index)
             gradients = product = None
             if with_gradients:
                 raw = _score_gradients(scores, hook, layer, target, image_index, hessian_product)
-                check_finite(raw, f"the gradients at layer {layer.name!r}", image_index)
+                if not bool(torch.isfinite(raw.detach()).all()):
+                    check_finite(raw, f"the gradients at layer {layer.name!r}", image_index)
                 if hessian_product:
                     hessian = _hessian_product(raw, hook.leaf)
                     product = custom_nchw(hook.layout, hessian, layer.name)

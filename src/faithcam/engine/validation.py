@@ -167,11 +167,11 @@ def model_dtype(model: nn.Module, fallback: torch.dtype) -> torch.dtype:
 
 
 def make_generator(
-    seed: int | None, generator: torch.Generator | None, device: torch.device | None = None
+    seed: int | None, generator: torch.Generator | None, device: torch.device | None
 ) -> torch.Generator | None:
-    """A generator from ``seed`` on ``device`` (CPU by default: draws on the device the images
-    live on, so a GPU run does not wait on CPU random numbers; the same seed gives the same
-    maps on one device), the given one, or None (torch's global RNG)."""
+    """A generator from ``seed`` on ``device`` (the images' device, so a GPU run does not wait
+    on CPU random numbers; None is the CPU; the same seed gives the same maps on one device),
+    the given one, or None (torch's global RNG)."""
     if seed is not None and generator is not None:
         raise FaithcamValueError("seed, generator: pass one of them, not both")
     if seed is not None:
