@@ -118,3 +118,12 @@ def test_automatic_layer_is_chosen_per_input_size() -> None:
     assert faithcam.explain(model, large, targets=0).layer == "layer4"
     assert faithcam.explain(model, small, targets=0).layer == "layer3"
     assert faithcam.explain(model, large, targets=0).layer == "layer4"
+
+
+def test_a_layout_of_an_unknown_kind_cannot_be_made() -> None:
+    """Every Layout method dispatches on ``kind``, an unknown one would fall through to the
+    custom transform: the five kinds are the only ones accepted."""
+    for kind in ("nchw", "nhwc", "tokens", "vector", "custom"):
+        assert Layout(kind).kind == kind
+    with pytest.raises(ValueError, match="Layout kind 'CUSTOM'"):
+        Layout("CUSTOM")

@@ -756,6 +756,20 @@ def test_a_4d_output_is_channels_last_when_the_other_reading_strides_twice_as_fa
     assert infer_layout(tensor, nn.Identity(), (32, 32), no_hints, "x").kind == kind
 
 
+def test_a_norm_over_the_last_dimension_decides_a_4d_output_both_readings_fit():
+    """(1, 8, 8, 16) for a 32 x 32 image fits both readings (strides 4 x 4, or 4 x 2); from a
+    LayerNorm over its last dimension (16: Swin's norms) it is channels last, from a LayerNorm
+    over another length, as from any module, channels first."""
+    from faithcam.engine.layouts import LayoutHints, infer_layout
+
+    def no_hints():
+        return LayoutHints(None, None)
+
+    tensor = torch.zeros(1, 8, 8, 16)
+    assert infer_layout(tensor, nn.LayerNorm(16), (32, 32), no_hints, "x").kind == "nhwc"
+    assert infer_layout(tensor, nn.LayerNorm(8), (32, 32), no_hints, "x").kind == "nchw"
+
+
 def test_a_full_resolution_channels_last_map_is_read_channels_last():
     """(1, 32, 32, 5) after a LayerNorm over its last dimension, for a 32 x 32 image: a grid of
     stride 1 (h equal to the image height) is still a grid, so the tensor is channels last."""

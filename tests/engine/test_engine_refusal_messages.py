@@ -460,3 +460,27 @@ def test_the_engines_warnings_say_what_was_seen_in_full():
         "samples=1000000: 2 images x 1,000,000 rows = 2,000,000 forward rows through the model, "
         "31,250 passes of batch_size=64: this call will take long"
     ]
+
+
+class _SqrtHead(nn.Module):
+    """score = fc(mean sqrt|A|): where A is 0 (a black image, no bias) the gradient is NaN,
+    while the activations and the score stay finite."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.features = nn.Conv2d(3, 2, 1, bias=False)
+        self.fc = nn.Linear(2, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.features(x).abs().sqrt().mean((2, 3)))
+
+
+def test_non_finite_gradients_alone_are_refused_naming_the_layer_and_the_image():
+    images = torch.stack([torch.rand(3, 4, 4) + 0.5, torch.zeros(3, 4, 4)])
+    with pytest.raises(FaithcamValueError) as refused:
+        faithcam.explain(_SqrtHead().eval(), images, "gradcam", 0, layer="features")
+    assert str(refused.value) == (
+        "the gradients at layer 'features' of image 1 are NaN or infinite (1 of 2 rows): NaN or "
+        "infinite weights, inputs or baselines?"
+    )

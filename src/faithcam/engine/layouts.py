@@ -45,6 +45,9 @@ class LayoutHints:
     prefix: int | None = None
 
 
+LAYOUT_KINDS = ("nchw", "nhwc", "tokens", "vector", "custom")
+
+
 @dataclass(frozen=True)
 class Layout:
     """How a layer tensor maps to (B, C, h, w): ``nchw``, ``nhwc``, ``tokens``, ``vector`` or
@@ -55,6 +58,10 @@ class Layout:
     prefix: int = 0
     channels_last: bool = True
     transform: ReshapeTransform | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in LAYOUT_KINDS:  # every method dispatches on it: no unknown kind
+            raise ValueError(f"Layout kind {self.kind!r}: expected one of {LAYOUT_KINDS}")
 
     def to_nchw(self, tensor: torch.Tensor) -> torch.Tensor:
         """The (B, C, h, w) view of a layer tensor (activations or their gradients)."""
