@@ -446,11 +446,14 @@ def _is_sequence(value: Any) -> bool:
 
 
 def _as_list(value: Any, name: str) -> list:
-    if isinstance(value, np.ndarray | torch.Tensor):
-        return value.tolist()
     if _is_sequence(value):
-        return list(value)
+        return _listed(value)
     raise FaithcamTypeError(f"{name}: expected a list, got {type(value).__name__}")
+
+
+def _listed(sequence: Any) -> list:
+    """A sequence, NumPy array or tensor (checked by ``_is_sequence``) as a list."""
+    return sequence.tolist() if isinstance(sequence, np.ndarray | torch.Tensor) else list(sequence)
 
 
 def _as_tensor(value: Any) -> torch.Tensor:
@@ -549,10 +552,9 @@ def as_target(targets: Any, score: str = "logit") -> Target:
         if all(_is_class_id(item) for item in items):
             return class_target([int(item) for item in items])
         if items and all(
-            _is_sequence(item) and all(_is_class_id(c) for c in _as_list(item, "targets"))
-            for item in items
+            _is_sequence(item) and all(_is_class_id(c) for c in _listed(item)) for item in items
         ):
-            lists = [[int(c) for c in _as_list(item, "targets")] for item in items]
+            lists = [[int(c) for c in _listed(item)] for item in items]
             return MultiLabel(lists, score=score)
     raise FaithcamTypeError(
         "targets: expected None (predicted class), an int, a list/tensor of ints (one per "
