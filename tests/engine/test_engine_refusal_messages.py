@@ -484,3 +484,26 @@ def test_non_finite_gradients_alone_are_refused_naming_the_layer_and_the_image()
         "the gradients at layer 'features' of image 1 are NaN or infinite (1 of 2 rows): NaN or "
         "infinite weights, inputs or baselines?"
     )
+
+
+def test_a_single_non_finite_score_without_dimensions_is_refused_as_image_0():
+    """A 0-D value (one image's score, reduced) is one row of one value."""
+    validation.check_finite(torch.tensor(1.5), "the target scores")  # finite: nothing to say
+    with pytest.raises(FaithcamValueError) as refused:
+        validation.check_finite(torch.tensor(float("inf")), "the target scores")
+    assert str(refused.value) == (
+        "the target scores of image 0 are NaN or infinite (1 of 1 rows): NaN or infinite "
+        "weights, inputs or baselines?"
+    )
+
+
+def test_the_empty_layer_name_is_no_layer_and_no_suggestion():
+    """Seed 20261215: ``""`` is the model's own name in ``named_modules()``; as ``layer=`` it
+    is refused like any unknown name (the model itself is no target layer), and the names
+    suggested are the sub-modules only."""
+    with pytest.raises(LayerError) as refused:
+        faithcam.explain(GapLinearNet().eval(), torch.rand(1, 3, 8, 8), "gradcam", 0, layer="")
+    assert str(refused.value) == (
+        "layer: no module named '' in the model; closest valid names: features, features.0, "
+        "features.1, features.2, features.3"
+    )

@@ -34,6 +34,17 @@ def test_patch_grid_of_non_square_patches() -> None:
     assert layout.grid == (4, 3)
 
 
+def test_patch_grid_takes_up_to_eight_extra_tokens() -> None:
+    """A 16 x 16 image in 4 x 4 patches with 8 extra tokens (class, distillation and six
+    registers; the model does not say how many): 24 tokens, the last 16 a 4 x 4 grid."""
+    tokens = torch.zeros(1, 8 + 16, 3)
+    tokens[0, 8:, 0] = torch.arange(16.0)
+    hints = LayoutHints(patch=(4, 4), prefix=None)
+    layout = infer_layout(tokens, nn.LayerNorm(3), (16, 16), lambda: hints, "blocks")
+    assert layout.grid == (4, 4) and layout.prefix == 8
+    assert layout.to_nchw(tokens)[0, 0].flatten().tolist() == list(range(16))
+
+
 class ReplacesItsBuffer(nn.Module):
     """A forward that *replaces* its buffer (``self.seen = self.seen + 1``), not in place."""
 

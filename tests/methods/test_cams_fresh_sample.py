@@ -401,6 +401,16 @@ def test_progress_true_draws_the_sample_rows_line_outside_a_terminal(capsys) -> 
     assert last.startswith("integrated-gradcam: 100% 10/10 sample")
 
 
+def test_progress_of_a_vanilla_method_counts_every_image_it_captured(capsys) -> None:
+    """Seed 20261215: Grad-CAM on 3 images in batches of 2 reports its 3 rows (one per image),
+    so its last line reads 100 % 3/3."""
+    images = torch.rand(3, 3, 16, 16, generator=torch.Generator().manual_seed(0))
+    faithcam.explain(GapLinearNet().eval(), images, "gradcam", 0, layer="features",
+                     progress=True, batch_size=2)  # fmt: skip
+    last = capsys.readouterr().err.replace("\r", "\n").strip().splitlines()[-1]
+    assert last.startswith("gradcam: 100% 3/3 sample")
+
+
 # --- a training sample (seed 7, cams; not a judge: docs/mutation.md) -------------------------
 
 

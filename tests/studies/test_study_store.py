@@ -306,3 +306,31 @@ def test_two_ranks_claiming_one_store_at_the_same_time_both_succeed(tmp_path, mo
             ("k", json.dumps(settings, sort_keys=True))
         ]
     db.close()
+
+
+def test_a_value_deep_in_a_list_that_cannot_key_the_study_is_named_by_its_path() -> None:
+    with pytest.raises(FaithcamTypeError) as refused:
+        jsonable({"sizes": [1, 2, {"pad": object()}]}, "explain_kwargs")
+    assert str(refused.value).startswith(
+        "explain_kwargs['sizes'][2]['pad']: a object cannot be part of the study's settings key"
+    )
+
+
+class _Scaled(torch.nn.Module):
+    """Sets its two plain attributes in the order it is told (an option read first or last)."""
+
+    def __init__(self, scale_first: bool) -> None:
+        super().__init__()
+        if scale_first:
+            self.scale, self.shift = 2.0, 1.0
+        else:
+            self.shift, self.scale = 1.0, 2.0
+
+
+def test_the_code_hash_does_not_depend_on_the_order_attributes_were_set() -> None:
+    """Two modules of one class with the same attribute values are the same code, whichever
+    attribute their constructor set first; another value is another hash."""
+    assert model_code_sha256(_Scaled(True)) == model_code_sha256(_Scaled(False))
+    other = _Scaled(True)
+    other.scale = 3.0
+    assert model_code_sha256(other) != model_code_sha256(_Scaled(True))

@@ -12,6 +12,7 @@ itself, resolved from the first row that is the unmodified input
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -255,7 +256,7 @@ class BoundNoScore(BoundTarget):
         if isinstance(outputs, torch.Tensor) and outputs.dim() == 2:
             return self.inner.scores(outputs, image_index, is_input)
         self.class_ids, self.scored = None, False
-        return torch.full((len(image_index),), float("nan"), device=image_index.device)
+        return torch.full((len(image_index),), math.nan, device=image_index.device)
 
 
 def class_agnostic(target: BoundTarget) -> BoundTarget:

@@ -21,6 +21,7 @@ import functools
 import glob
 import inspect
 import json
+import math
 import os
 import signal
 import sys
@@ -343,7 +344,7 @@ class _Explainer:
         if not stochastic(method, self.explain_kwargs) or images is not self.images:
             return self.once(model, images, method, targets, None)
         maps = []
-        with track(len(self.ids), method, "image") as advance:
+        with track(len(self.ids)) as advance:  # moves the study's own line (_stream)
             for i, id_ in enumerate(self.ids):  # one image at a time, its own random stream
                 seed = image_seed(self.base_seed, id_)
                 maps.append(self.once(model, images[i : i + 1], method, targets[i : i + 1], seed))
@@ -616,7 +617,7 @@ def summarize(
 
     values: dict[tuple[str, str], list[float]] = {}
     for _image, method, metric, _settings, value in store.rows(settings):
-        values.setdefault((method, metric), []).append(float("nan") if value is None else value)
+        values.setdefault((method, metric), []).append(math.nan if value is None else value)
     rows = []
     for method in methods:
         for metric in metrics:
