@@ -507,3 +507,15 @@ def test_the_empty_layer_name_is_no_layer_and_no_suggestion():
         "layer: no module named '' in the model; closest valid names: features, features.0, "
         "features.1, features.2, features.3"
     )
+
+
+def test_class_targets_on_a_segmentation_output_name_its_shape():
+    """Seed 20261216: a class id for a model whose output is (N, classes, H, W) is refused with
+    that shape, not the word Tensor."""
+    model = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.Conv2d(4, 3, 1)).eval()
+    with pytest.raises(TargetError) as refused:
+        faithcam.explain(model, torch.rand(2, 3, 8, 8), "gradcam", 0, layer="1")
+    assert str(refused.value) == (
+        "targets: class targets need (N, classes) model outputs, got (2, 3, 8, 8); pass an "
+        "output_selector or a callable"
+    )

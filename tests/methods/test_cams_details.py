@@ -254,3 +254,26 @@ def test_fullgrad_batch_norm_bias_is_its_output_for_a_zero_input():
         expected = bn(torch.zeros(1, 4, 1, 1)).flatten()
     torch.testing.assert_close(biases[bn], expected)
     torch.testing.assert_close(biases[model[0]], model[0].bias.detach())
+
+
+@pytest.mark.parametrize("eigen_smooth", [False, True])
+def test_randomcam_records_whether_it_was_eigen_smoothed(eigen_smooth):
+    """Seed 20261216: the result's settings say what ran."""
+    model = GapLinearNet().eval()
+    result = faithcam.explain(model, torch.rand(2, 3, 8, 8), "randomcam", 0, layer="features",
+                              seed=0, eigen_smooth=eigen_smooth, relu=False)  # fmt: skip
+    assert result.settings == {"eigen_smooth": eigen_smooth, "relu": False}
+
+
+def test_fullgrad_psi_is_min_max_scaling_with_epsilon_added_to_the_range():
+    """Seed 20261216: ψ(t) = (t − min) / (max − min + ε) per (image, channel). A channel of
+    range ε (1e-7) peaks at ε / 2ε = 1/2, a constant one is 0, a range of 2 peaks just below 1."""
+    from faithcam.cams.fullgrad import PSI_EPS, psi
+
+    terms = torch.tensor([[[[0.0, PSI_EPS]], [[3.0, 3.0]], [[-1.0, 1.0]]]], dtype=torch.float64)
+    scaled = psi(terms)
+    torch.testing.assert_close(scaled[0, 0, 0], torch.tensor([0.0, 0.5], dtype=torch.float64))
+    assert scaled[0, 1].abs().max() == 0
+    torch.testing.assert_close(
+        scaled[0, 2, 0], torch.tensor([0.0, 2 / (2 + PSI_EPS)], dtype=torch.float64)
+    )

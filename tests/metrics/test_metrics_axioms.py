@@ -62,3 +62,19 @@ def test_bad_inputs():
         conservation_violation(acts, torch.ones(2, 7), head)
     with pytest.raises(FaithcamValueError, match=r"activations must be a tensor of shape"):
         sensitivity_violation(acts[0], torch.ones(2, 8), head)
+
+
+def test_relative_sensitivity_violation_divides_each_image_by_its_own_drops():
+    """Seed 20261216: on GAP + linear without bias the drop of channel k is S_k = W_ck · mean(A^k)
+    and a map of weights 1 credits c_k = Σ_ij A^k_ij; each image's violation is
+    Σ_k |S_k − c_k| / Σ_k |S_k|, by its own drops, not those of the batch."""
+    head = gap_linear_head(bias=False)
+    acts = torch.rand(2, 8, 3, 3, generator=torch.Generator().manual_seed(3)) * torch.tensor(
+        [1.0, 5.0]
+    ).view(2, 1, 1, 1)
+    targets = torch.tensor([1, 2])
+    drops = head[2].weight[targets].detach().double() * acts.double().mean((2, 3))
+    credited = acts.double().sum((2, 3))
+    expected = (drops - credited).abs().sum(1) / drops.abs().sum(1)
+    result = sensitivity_violation(acts, torch.ones(2, 8), head, targets)
+    torch.testing.assert_close(result.values, expected, atol=1e-5, rtol=1e-5)

@@ -88,3 +88,25 @@ def test_score_option_applies_to_plain_class_ids() -> None:
     assert bind([0, 1], score="logit").score == "logit"
     assert bind([0, 1]).score == "probability"
     assert bind([0, 1], score="logit").bounds is None
+
+
+def test_a_registered_metric_knows_the_old_names_of_its_options() -> None:
+    """Seed 20261216: a metric function decorated with ``renamed_keywords`` is registered with
+    its old option names as aliases, and ``check_options`` moves them to the new ones."""
+    import warnings
+
+    from faithcam.engine.deprecation import renamed_keywords
+
+    @renamed_keywords(steps="curve_steps")
+    def stepped(model, images, maps, targets, curve_steps=5):
+        return [float(curve_steps)] * len(images)
+
+    spec = register_metric("edge_renamed", stepped, direction="higher")
+    try:
+        assert dict(spec.aliases) == {"steps": "curve_steps"}
+        assert dict(spec.options) == {"curve_steps": 5}
+        with warnings.catch_warnings(record=True):
+            warnings.simplefilter("always")
+            assert spec.check_options({"steps": 3}, "metric_kwargs") == {"curve_steps": 3}
+    finally:
+        METRICS.pop("edge_renamed", None)
