@@ -110,3 +110,19 @@ def test_a_registered_metric_knows_the_old_names_of_its_options() -> None:
             assert spec.check_options({"steps": 3}, "metric_kwargs") == {"curve_steps": 3}
     finally:
         METRICS.pop("edge_renamed", None)
+
+
+def test_an_unseeded_stochastic_metric_gets_a_seed_from_the_whole_62_bit_range() -> None:
+    """Seed 20261216: a metric given neither seed nor generator gets one seed drawn from
+    [0, 2**62) of torch's global RNG: ten draws are ten different seeds, not all below 2**32."""
+    from faithcam.metrics.evaluate import common_random_numbers
+
+    spec = metric_spec("infidelity")
+    seeds = []
+    torch.manual_seed(0)
+    for _ in range(10):
+        options = {"infidelity": {}}
+        assert common_random_numbers([spec], options) == {}
+        seeds.append(options["infidelity"]["seed"])
+    assert len(set(seeds)) == 10 and max(seeds) >= 2**32
+    assert all(0 <= seed < 2**62 for seed in seeds)

@@ -158,3 +158,15 @@ def test_the_reference_policy_is_written_once() -> None:
     assert built == []
     assert {"cli/commands.py", "metrics/evaluate.py", "studies/study.py"} <= users
     assert any("demo" in name for name in users)
+
+
+def test_evaluate_progress_true_draws_its_line_outside_a_terminal(capsys) -> None:
+    """Seed 20261216: ``progress=True`` forces evaluate's line where stderr is no terminal (a
+    log file); the default draws none there."""
+    model, images, _, targets = setup()
+    run = dict(targets=targets, explain=lambda m, x, method, t: maps_of(m, x, t))
+    evaluate(model, images, ["m"], ["deletion"], progress=True, **run)
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert lines and lines[-1].startswith("evaluate: 100%")
+    evaluate(model, images, ["m"], ["deletion"], **run)
+    assert capsys.readouterr().err == ""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import sqlite3
 import statistics
 from pathlib import Path
@@ -334,3 +335,29 @@ def test_the_code_hash_does_not_depend_on_the_order_attributes_were_set() -> Non
     other = _Scaled(True)
     other.scale = 3.0
     assert model_code_sha256(other) != model_code_sha256(_Scaled(True))
+
+
+def test_a_new_store_file_is_read_write_as_the_umask_allows_and_never_executable(tmp_path) -> None:
+    """Seed 20261216: the store is created with mode 0o666 & ~umask (0o644 under umask 022),
+    like any data file, not 0o777 & ~umask (executable)."""
+    from faithcam.studies.store import StoreError
+    from faithcam.studies.store_checks import open_store_file
+
+    previous = os.umask(0o022)
+    try:
+        open_store_file(tmp_path / "study.sqlite", StoreError)
+    finally:
+        os.umask(previous)
+    assert (tmp_path / "study.sqlite").stat().st_mode & 0o777 == 0o644
+
+
+def test_the_loader_of_one_rank_counts_its_share_of_the_images() -> None:
+    """Seed 20261216: under torchrun each rank's DataLoader gives ceil(n / world) images (the
+    DistributedSampler pads), and the count reported is that share, not every to-do image."""
+    from faithcam.studies.study import _loader
+
+    data = [torch.zeros(1)] * 10
+    loader, count = _loader(data, list(range(7)), 2, 0, rank=1, world=3)
+    assert count == 3 == len(list(loader.sampler))  # indices 1, 4 and 0 (padding)
+    loader, count = _loader(data, list(range(7)), 2, 0, rank=0, world=1)
+    assert count == 7
