@@ -519,3 +519,14 @@ def test_class_targets_on_a_segmentation_output_name_its_shape():
         "targets: class targets need (N, classes) model outputs, got (2, 3, 8, 8); pass an "
         "output_selector or a callable"
     )
+
+
+def test_multi_label_targets_on_a_segmentation_output_name_its_shape():
+    """Seed 20261217: class lists for a model whose output is (N, classes, H, W)."""
+    model = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.Conv2d(4, 3, 1)).eval()
+    with pytest.raises(TargetError) as refused:
+        faithcam.explain(model, torch.rand(2, 3, 8, 8), "gradcam", [[0, 1], [2]], layer="1")
+    assert str(refused.value) == (
+        "targets: multi-label targets need (N, classes) model outputs, got (2, 3, 8, 8); pass an "
+        "output_selector or a callable"
+    )

@@ -277,3 +277,13 @@ def test_fullgrad_psi_is_min_max_scaling_with_epsilon_added_to_the_range():
     torch.testing.assert_close(
         scaled[0, 2, 0], torch.tensor([0.0, 2 / (2 + PSI_EPS)], dtype=torch.float64)
     )
+
+
+@pytest.mark.parametrize(("method", "layer"), [("sess", "features"), ("fullgrad", None)])
+def test_sess_and_fullgrad_report_their_layer_and_targets(method, layer):
+    """Seed 20261217: SESS names the layer its base method ran at, FullGrad its bias layers,
+    and both return the class ids they explained, as every method does."""
+    images = torch.rand(2, 3, 16, 16, generator=torch.Generator().manual_seed(0))
+    result = faithcam.explain(GapLinearNet().eval(), images, method, [2, 1], layer=layer)
+    assert result.layer == (layer or "(all bias layers)")
+    assert result.targets.tolist() == [2, 1]

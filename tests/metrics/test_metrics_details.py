@@ -489,3 +489,13 @@ def test_infidelity_sample_count_is_checked_by_name():
     model, images, maps = tiny_model(), seeded_images(2, 8), tiny_maps(2)
     with pytest.raises(FaithcamValueError, match=r"^samples must be >= 1"):
         infidelity(model, images, maps, samples=0)
+
+
+def test_bbox_accuracy_of_an_all_zero_map_is_a_miss_with_no_box():
+    """Seed 20261217: a map with no evidence (peak 0) predicts no box: a miss (0), not an
+    error, beside a map that hits."""
+    images = seeded_images(2, 8)
+    maps = torch.stack([torch.zeros(8, 8), peaked_map()])
+    res = bbox_accuracy(images, maps, [[(2, 2, 4, 4)], [(2, 2, 4, 4)]])
+    assert res.details["boxes"] == [None, (2, 2, 4, 4)]
+    assert res.values.tolist() == [0.0, 1.0]
