@@ -287,3 +287,14 @@ def test_sess_and_fullgrad_report_their_layer_and_targets(method, layer):
     result = faithcam.explain(GapLinearNet().eval(), images, method, [2, 1], layer=layer)
     assert result.layer == (layer or "(all bias layers)")
     assert result.targets.tolist() == [2, 1]
+
+
+def test_iscams_cost_refusal_names_its_steps_option():
+    """Seed 20261217: Integrated Score-CAM's cost is set by ``steps`` (SS-CAM's by
+    ``samples``), and the refusal names that option."""
+    with pytest.raises(faithcam.FaithcamValueError) as refused:
+        faithcam.explain(GapLinearNet().eval(), torch.rand(2, 3, 8, 8), "iscam", 0,
+                         layer="features", steps=10**8)  # fmt: skip
+    assert str(refused.value).startswith(
+        "steps=100000000: 2 images x 100,000,000 rows = 200,000,000 forward rows through the model"
+    )
