@@ -361,3 +361,14 @@ def test_the_loader_of_one_rank_counts_its_share_of_the_images() -> None:
     assert count == 3 == len(list(loader.sampler))  # indices 1, 4 and 0 (padding)
     loader, count = _loader(data, list(range(7)), 2, 0, rank=0, world=1)
     assert count == 7
+
+
+def test_a_dataset_item_whose_target_cannot_key_the_study_is_named() -> None:
+    """Seed 20261217: an item's target of no stable text form is refused naming the item's key."""
+    from faithcam.studies.settings import item_sha256
+
+    with pytest.raises(FaithcamTypeError) as refused:
+        item_sha256({"image": torch.zeros(1, 2, 2), "target": object(), "boxes": None})
+    assert str(refused.value).startswith(
+        "dataset item 'target': a object cannot be part of the study's settings key"
+    )
