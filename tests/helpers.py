@@ -3,7 +3,9 @@ known structure. Fixtures live in conftest.py; this module holds plain functions
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import nn
@@ -103,3 +105,11 @@ def refusal_message(call: Callable[[], object], error: type[Exception]) -> str:
     with pytest.raises(error) as caught:
         call()
     return str(caught.value)
+
+
+def warnings_of(call: Callable[[], Any]) -> tuple[Any, list[warnings.WarningMessage]]:
+    """What ``call()`` returns and every warning it issues (none filtered or deduplicated)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        value = call()
+    return value, list(caught)

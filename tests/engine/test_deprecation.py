@@ -3,12 +3,11 @@ new one, whatever its place in the table, with a warning that names the function
 
 from __future__ import annotations
 
-import warnings
-
 import pytest
 
 from faithcam.engine.deprecation import renamed_keywords
 from faithcam.errors import FaithcamTypeError
+from tests.helpers import warnings_of
 
 
 @renamed_keywords(first_old="first", second_old="second")
@@ -17,9 +16,8 @@ def _two_renames(first: int = 0, second: int = 0) -> tuple[int, int]:
 
 
 def test_an_old_keyword_late_in_the_table_is_renamed_when_an_earlier_one_is_not_given():
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        assert _two_renames(second_old=2) == (0, 2)
+    value, caught = warnings_of(lambda: _two_renames(second_old=2))
+    assert value == (0, 2)
     assert [str(w.message) for w in caught] == [
         "_two_renames: second_old is deprecated and will be removed in the next release; use "
         "second"
@@ -28,9 +26,8 @@ def test_an_old_keyword_late_in_the_table_is_renamed_when_an_earlier_one_is_not_
 
 
 def test_both_old_keywords_are_renamed_with_one_warning_each():
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        assert _two_renames(first_old=1, second_old=2) == (1, 2)
+    value, caught = warnings_of(lambda: _two_renames(first_old=1, second_old=2))
+    assert value == (1, 2)
     assert [str(w.message).split(":")[1].split(" is")[0] for w in caught] == [
         " first_old",
         " second_old",

@@ -15,7 +15,7 @@ from faithcam.engine import targets as T
 from faithcam.engine.capture import activations_at
 from faithcam.engine.layers import resolve_layer
 from faithcam.errors import FaithcamTypeError, FaithcamValueError, LayerError, TargetError
-from tests.helpers import GapLinearNet, refusal_message
+from tests.helpers import GapLinearNet, refusal_message, warnings_of
 
 CONVERT = (
     "convert it with the model's normalisation (or pass normalization=(mean, std) and faithcam "
@@ -435,12 +435,7 @@ def test_activations_of_a_layer_the_forward_skips_are_refused_by_name():
 
 
 def _warning_texts(call) -> list[str]:
-    import warnings
-
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        call()
-    return [str(w.message) for w in caught]
+    return [str(w.message) for w in warnings_of(call)[1]]
 
 
 def test_the_engines_warnings_say_what_was_seen_in_full():

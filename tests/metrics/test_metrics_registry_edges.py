@@ -93,9 +93,8 @@ def test_score_option_applies_to_plain_class_ids() -> None:
 def test_a_registered_metric_knows_the_old_names_of_its_options() -> None:
     """Seed 20261216: a metric function decorated with ``renamed_keywords`` is registered with
     its old option names as aliases, and ``check_options`` moves them to the new ones."""
-    import warnings
-
     from faithcam.engine.deprecation import renamed_keywords
+    from tests.helpers import warnings_of
 
     @renamed_keywords(steps="curve_steps")
     def stepped(model, images, maps, targets, curve_steps=5):
@@ -105,9 +104,8 @@ def test_a_registered_metric_knows_the_old_names_of_its_options() -> None:
     try:
         assert dict(spec.aliases) == {"steps": "curve_steps"}
         assert dict(spec.options) == {"curve_steps": 5}
-        with warnings.catch_warnings(record=True):
-            warnings.simplefilter("always")
-            assert spec.check_options({"steps": 3}, "metric_kwargs") == {"curve_steps": 3}
+        renamed = warnings_of(lambda: spec.check_options({"steps": 3}, "metric_kwargs"))[0]
+        assert renamed == {"curve_steps": 3}
     finally:
         METRICS.pop("edge_renamed", None)
 
@@ -119,10 +117,11 @@ def test_an_unseeded_stochastic_metric_gets_a_seed_from_the_whole_62_bit_range()
 
     spec = metric_spec("infidelity")
     seeds = []
-    torch.manual_seed(0)
-    for _ in range(10):
-        options = {"infidelity": {}}
-        assert common_random_numbers([spec], options) == {}
-        seeds.append(options["infidelity"]["seed"])
+    with torch.random.fork_rng():  # the global RNG is left as it was for the tests after
+        torch.manual_seed(0)
+        for _ in range(10):
+            options = {"infidelity": {}}
+            assert common_random_numbers([spec], options) == {}
+            seeds.append(options["infidelity"]["seed"])
     assert len(set(seeds)) == 10 and max(seeds) >= 2**32
     assert all(0 <= seed < 2**62 for seed in seeds)
