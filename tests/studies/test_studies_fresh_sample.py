@@ -238,6 +238,23 @@ def test_a_fresh_run_beside_leftover_rank_files_is_refused_naming_them(tmp_path)
     _check_fresh(store, resume=True, world=1)  # a resume reads them, as it should
 
 
+def test_a_fresh_run_names_the_first_three_leftover_rank_files_comma_separated(tmp_path) -> None:
+    """Seed 20261217 (`_check_fresh` 10): four rank files left over; the refusal names the first
+    three in rank order, separated by ", " (the torchrun test that also reads it is outside
+    mutmut's selection)."""
+    from faithcam.studies.study import _check_fresh
+
+    store = tmp_path / "s.sqlite"
+    for rank in (10, 2, 1, 3):
+        (tmp_path / f"s.sqlite.rank{rank}").write_bytes(b"")
+    with pytest.raises(FaithcamValueError) as caught:
+        _check_fresh(store, resume=False, world=1)
+    assert str(caught.value).startswith(
+        "store: s.sqlite.rank1, s.sqlite.rank2, s.sqlite.rank3 are left from an earlier torchrun "
+        f"run of {store} (its rank files)"
+    )
+
+
 class _ParentDeathSignal(torch.utils.data.Dataset):
     """Each item carries, as its one pixel, the parent-death signal of the process that loaded
     it (``prctl(PR_GET_PDEATHSIG)``; 0: none armed)."""
@@ -328,5 +345,6 @@ def test_a_studys_normalization_reaches_its_explanations_and_its_key(tmp_path) -
     with closing(sqlite3.connect(store)) as db:
         ((text,),) = db.execute("SELECT settings FROM study").fetchall()
     assert json.loads(text)["explain_kwargs"] == {
-        "steps": 2, "normalization": {"mean": [0.5, 0.5, 0.5], "std": [0.25, 0.25, 0.25]}
+        "steps": 2,
+        "normalization": {"mean": [0.5, 0.5, 0.5], "std": [0.25, 0.25, 0.25]},
     }

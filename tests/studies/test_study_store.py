@@ -372,3 +372,23 @@ def test_a_dataset_item_whose_target_cannot_key_the_study_is_named() -> None:
     assert str(refused.value).startswith(
         "dataset item 'target': a object cannot be part of the study's settings key"
     )
+
+
+def test_the_stored_settings_are_json_with_sorted_keys_whatever_order_they_were_built_in(
+    tmp_path: Path,
+) -> None:
+    """Seed 20261217 (`claim` 51, 52): the study table holds one text per study, whatever order
+    the settings dict was built in, so two stores of one study compare (and diff) as text."""
+    texts = []
+    for name, settings in (
+        ("a", {"seed": 0, "methods": ["gradcam"], "explain": {"steps": 2, "baseline": "zeros"}}),
+        ("b", {"methods": ["gradcam"], "explain": {"baseline": "zeros", "steps": 2}, "seed": 0}),
+    ):
+        ResultStore(tmp_path / f"{name}.sqlite").claim("k", settings)
+        with sqlite3.connect(tmp_path / f"{name}.sqlite") as db:
+            ((text,),) = db.execute("SELECT settings FROM study").fetchall()
+        texts.append(text)
+    written_by_hand = (
+        '{"explain": {"baseline": "zeros", "steps": 2}, "methods": ["gradcam"], "seed": 0}'
+    )
+    assert texts == [written_by_hand, written_by_hand]

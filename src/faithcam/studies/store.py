@@ -18,7 +18,13 @@ from pathlib import Path
 from typing import Any
 
 from faithcam.errors import FaithcamValueError
-from faithcam.studies.store_checks import check_store, open_store_file, row_checksum, sqlite_failure
+from faithcam.studies.store_checks import (
+    HAS_TABLE,
+    check_store,
+    open_store_file,
+    row_checksum,
+    sqlite_failure,
+)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS results (
@@ -33,7 +39,33 @@ CREATE TABLE IF NOT EXISTS curves (
     PRIMARY KEY (image_id, method, metric, settings)
 );
 """
-Row = tuple[str, str, str, str, float]
+# The store's SQL, in one place (the checks' is in store_checks)
+DELETE_IMAGE_ROWS = (
+    "DELETE FROM results WHERE image_id = ? AND settings = ?",
+    "DELETE FROM curves WHERE image_id = ? AND settings = ?",
+)
+INSERT_ROWS = "INSERT INTO results VALUES (?, ?, ?, ?, ?, ?, ?)"
+INSERT_CURVES = "INSERT INTO curves VALUES (?, ?, ?, ?, ?)"
+MERGE_ROWS = "INSERT OR IGNORE INTO results VALUES (?, ?, ?, ?, ?, ?, ?)"
+MERGE_CURVES = "INSERT OR IGNORE INTO curves VALUES (?, ?, ?, ?, ?)"
+ALL_ROWS = "SELECT * FROM results"
+ALL_CURVES = "SELECT * FROM curves"
+# ?1 is the settings key, or NULL for the rows of every settings
+SELECT_CURVES = (
+    "SELECT image_id, method, metric, settings, points FROM curves "
+    "WHERE ?1 IS NULL OR settings = ?1 ORDER BY image_id, method, metric"
+)
+SELECT_ROWS = (
+    "SELECT image_id, method, metric, settings, value FROM results "
+    "WHERE ?1 IS NULL OR settings = ?1 ORDER BY image_id, method, metric"
+)
+DONE_IMAGES = (
+    "SELECT image_id FROM results WHERE settings = ? GROUP BY image_id HAVING COUNT(*) >= ?"
+)
+INPUT_HASHES = "SELECT DISTINCT image_id, input_sha256 FROM results WHERE settings = ?"
+CLAIMED_STUDIES = "SELECT key, settings FROM study"
+OTHER_SETTINGS_ROWS = "SELECT COUNT(*) FROM results WHERE settings != ?"
+CLAIM_STUDY = "INSERT OR IGNORE INTO study VALUES (?, ?)"
 # A curve of one image (deletion, insertion): (image id, method, metric, settings, JSON
 # {"x": fractions of pixels, "y": scores}).
 CurveRow = tuple[str, str, str, str, str]
@@ -62,7 +94,7 @@ class ResultStore:
         if self.path.stat().st_size > 0:
             check_store(self.path, StoreError)  # read-only: a refused file is left unchanged
         with self._database() as db:
-            if not db.execute("SELECT 1 FROM sqlite_master WHERE name = 'results'").fetchone():
+            if not db.execute(HAS_TABLE["results"]).fetchone():
                 db.executescript(SCHEMA)
 
     @contextmanager
@@ -102,12 +134,10 @@ class ResultStore:
             with self._database() as db:
                 if replace_partial:
                     images = sorted({(r[0], r[3]) for r in rows})
-                    for table in ("results", "curves"):
-                        db.executemany(
-                            f"DELETE FROM {table} WHERE image_id = ? AND settings = ?", images
-                        )
-                db.executemany("INSERT INTO results VALUES (?, ?, ?, ?, ?, ?, ?)", full)
-                db.executemany("INSERT INTO curves VALUES (?, ?, ?, ?, ?)", curves)
+                    for statement in DELETE_IMAGE_ROWS:
+                        db.executemany(statement, images)
+                db.executemany(INSERT_ROWS, full)
+                db.executemany(INSERT_CURVES, curves)
         except sqlite3.IntegrityError:
             raise StoreError(
                 f"store: {self.path} already holds a row of one of these images "
@@ -116,43 +146,27 @@ class ResultStore:
 
     def curves(self, settings: str | None = None) -> list[CurveRow]:
         """The stored curves (image id, method, metric, settings, JSON points)."""
-        query = "SELECT image_id, method, metric, settings, points FROM curves"
-        args: tuple = ()
-        if settings is not None:
-            query += " WHERE settings = ?"
-            args = (settings,)
         with self._database() as db:
-            if not db.execute("SELECT 1 FROM sqlite_master WHERE name = 'curves'").fetchone():
+            if not db.execute(HAS_TABLE["curves"]).fetchone():
                 return []
-            return db.execute(query + " ORDER BY image_id, method, metric", args).fetchall()
+            return db.execute(SELECT_CURVES, (settings,)).fetchall()
 
     def rows(self, settings: str | None = None) -> list[Row]:
-        query = "SELECT image_id, method, metric, settings, value FROM results"
-        args: tuple = ()
-        if settings is not None:
-            query += " WHERE settings = ?"
-            args = (settings,)
+        """The stored rows (image id, method, metric, settings, value)."""
         with self._database() as db:
-            return db.execute(query + " ORDER BY image_id, method, metric", args).fetchall()
+            return db.execute(SELECT_ROWS, (settings,)).fetchall()
 
     def done_images(self, settings: str, expected_rows: int) -> set[str]:
         """Images that already have all ``expected_rows`` rows for these settings."""
         with self._database() as db:
-            found = db.execute(
-                "SELECT image_id FROM results WHERE settings = ? GROUP BY image_id "
-                "HAVING COUNT(*) >= ?",
-                (settings, expected_rows),
-            ).fetchall()
+            found = db.execute(DONE_IMAGES, (settings, expected_rows)).fetchall()
         return {image_id for (image_id,) in found}
 
     def input_hashes(self, settings: str) -> dict[str, set[str]]:
         """Each stored image's input SHA-256s (one, unless its rows disagree)."""
         found: dict[str, set[str]] = {}
         with self._database() as db:
-            for image_id, sha in db.execute(
-                "SELECT DISTINCT image_id, input_sha256 FROM results WHERE settings = ?",
-                (settings,),
-            ):
+            for image_id, sha in db.execute(INPUT_HASHES, (settings,)):
                 found.setdefault(image_id, set()).add(sha)
         return found
 
@@ -160,13 +174,9 @@ class ResultStore:
         """Record that this store holds the study ``key`` (described by ``settings``); refuse a
         store that holds rows of other settings, naming what differs."""
         with self._database() as db:
-            has_study = db.execute("SELECT 1 FROM sqlite_master WHERE name = 'study'").fetchone()
-            known = dict(
-                db.execute("SELECT key, settings FROM study").fetchall() if has_study else []
-            )
-            other_rows = db.execute(
-                "SELECT COUNT(*) FROM results WHERE settings != ?", (key,)
-            ).fetchone()[0]
+            has_study = db.execute(HAS_TABLE["study"]).fetchone()
+            known = dict(db.execute(CLAIMED_STUDIES).fetchall() if has_study else [])
+            other_rows = db.execute(OTHER_SETTINGS_ROWS, (key,)).fetchone()[0]
             others = {k: v for k, v in known.items() if k != key}
             if others:
                 old = json.loads(next(iter(others.values())))
@@ -184,20 +194,17 @@ class ResultStore:
                 return  # claimed before: nothing to write (a finished read-only store resumes)
             db.executescript(SCHEMA)  # an older store without the study / curves tables gets them
             # OR IGNORE: another rank may record the same study between this read and this write
-            db.execute(
-                "INSERT OR IGNORE INTO study VALUES (?, ?)",
-                (key, json.dumps(settings, sort_keys=True)),
-            )
+            db.execute(CLAIM_STUDY, (key, json.dumps(settings, sort_keys=True)))
 
     def merge_from(self, other: str | Path) -> None:
         """Copy every row of another store of the same study into this one (a row already here,
         as a rank's padded duplicate, is kept once)."""
         with ResultStore(other)._database() as db:
-            rows = db.execute("SELECT * FROM results").fetchall()
-            curves = db.execute("SELECT * FROM curves").fetchall()
+            rows = db.execute(ALL_ROWS).fetchall()
+            curves = db.execute(ALL_CURVES).fetchall()
         with self._database() as db:
-            db.executemany("INSERT OR IGNORE INTO results VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
-            db.executemany("INSERT OR IGNORE INTO curves VALUES (?, ?, ?, ?, ?)", curves)
+            db.executemany(MERGE_ROWS, rows)
+            db.executemany(MERGE_CURVES, curves)
 
 
 def differences(old: Any, new: Any) -> str:

@@ -30,6 +30,24 @@ COLUMNS = {
     "curves": ["image_id", "method", "metric", "settings", "points"],
 }
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+# The checks' SQL, in one place
+QUICK_CHECK = "PRAGMA quick_check"
+SCHEMA_OBJECTS = "SELECT type, name FROM sqlite_master"
+TABLE_COLUMNS = {table: f"PRAGMA table_info({table})" for table in COLUMNS}
+HAS_TABLE = {table: f"SELECT 1 FROM sqlite_master WHERE name = '{table}'" for table in COLUMNS}
+NON_NUMERIC_VALUE = (
+    "SELECT image_id, method, metric, value FROM results "
+    "WHERE typeof(value) NOT IN ('real', 'integer', 'null') LIMIT 1"
+)
+NON_TEXT_CURVE = (
+    "SELECT image_id, method, metric FROM curves WHERE typeof(points) != 'text' LIMIT 1"
+)
+CHECKSUM_FUNCTION = "faithcam_checksum"
+CHECKSUM_MISMATCH = (
+    "SELECT image_id, method, metric, value, COUNT(*) OVER () FROM results WHERE "
+    f"settings IN (SELECT key FROM study) AND checksum IS NOT {CHECKSUM_FUNCTION}(image_id, "
+    "method, metric, settings, value, input_sha256) LIMIT 1"
+)
 
 
 def open_store_file(path: Path, error: type[FaithcamValueError]) -> None:
@@ -74,7 +92,7 @@ def check_store(path: Path, error: type[FaithcamValueError]) -> None:
             raise sqlite_failure(path, failure, error) from None
         try:
             with closing(sqlite3.connect(path)) as db:  # roll the interrupted transaction back
-                db.execute("PRAGMA quick_check").fetchall()
+                db.execute(QUICK_CHECK).fetchall()
             _check_read_only(path, error)
         except sqlite3.DatabaseError as again:
             raise sqlite_failure(path, again, error) from None
@@ -116,10 +134,10 @@ def _damaged(path: Path, reason: str, error: type[FaithcamValueError]) -> Faithc
 def _check_read_only(path: Path, error: type[FaithcamValueError]) -> None:
     uri = f"file:{quote(str(path.resolve()))}?mode=ro"
     with closing(sqlite3.connect(uri, uri=True)) as db:
-        found = [row[0] for row in db.execute("PRAGMA quick_check").fetchall()]
+        found = [row[0] for row in db.execute(QUICK_CHECK).fetchall()]
         if found != ["ok"]:
             raise _damaged(path, "; ".join(map(str, found[:3])), error)
-        objects = db.execute("SELECT type, name FROM sqlite_master").fetchall()
+        objects = db.execute(SCHEMA_OBJECTS).fetchall()
         tables = {name for kind, name in objects if kind == "table"}
         others = [
             f"{kind} {name}" for kind, name in objects if kind != "table" or name not in COLUMNS
@@ -131,7 +149,7 @@ def _check_read_only(path: Path, error: type[FaithcamValueError]) -> None:
                 "was left unchanged; name a new file"
             )
         for table in sorted(tables):
-            columns = [row[1] for row in db.execute(f"PRAGMA table_info({table})")]
+            columns = [row[1] for row in db.execute(TABLE_COLUMNS[table])]
             if columns != COLUMNS[table]:
                 raise error(
                     f"store: {path}: table {table} has columns {', '.join(columns)}; expected "
@@ -147,20 +165,15 @@ def _check_values(
 ) -> None:
     """Values are numbers or NULL, and the rows of the store's study match their checksums
     (rows of other settings are refused when a study claims the store)."""
-    bad = db.execute(
-        "SELECT image_id, method, metric, value FROM results "
-        "WHERE typeof(value) NOT IN ('real', 'integer', 'null') LIMIT 1"
-    ).fetchone()
+    bad = db.execute(NON_NUMERIC_VALUE).fetchone()
     if bad is not None:
         image, method, metric, value = bad
         raise error(
             f"store: {path}: the value of image {image!r}, {method} {metric} is {value!r}, not a "
             "number (a damaged or edited store); it was left unchanged; restore it from a backup"
         )
-    has_curves = db.execute("SELECT 1 FROM sqlite_master WHERE name = 'curves'").fetchone()
-    bad = has_curves and db.execute(
-        "SELECT image_id, method, metric FROM curves WHERE typeof(points) != 'text' LIMIT 1"
-    ).fetchone()
+    has_curves = db.execute(HAS_TABLE["curves"]).fetchone()
+    bad = has_curves and db.execute(NON_TEXT_CURVE).fetchone()
     if bad:
         image, method, metric = bad
         raise error(
@@ -169,12 +182,8 @@ def _check_values(
         )
     if not has_study:
         return
-    db.create_function("faithcam_checksum", 6, _sql_checksum, deterministic=True)
-    found = db.execute(
-        "SELECT image_id, method, metric, value, COUNT(*) OVER () FROM results WHERE "
-        "settings IN (SELECT key FROM study) AND checksum IS NOT faithcam_checksum(image_id, "
-        "method, metric, settings, value, input_sha256) LIMIT 1"
-    ).fetchone()
+    db.create_function(CHECKSUM_FUNCTION, 6, _sql_checksum, deterministic=True)
+    found = db.execute(CHECKSUM_MISMATCH).fetchone()
     if found is not None:
         image, method, metric, value, count = found
         raise error(
