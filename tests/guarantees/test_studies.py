@@ -76,9 +76,11 @@ def test_truncated_store_is_refused_and_never_gains_rows(tmp_path) -> None:
     assert store.read_bytes() == data[: len(data) // 2]
 
 
-def test_stochastic_rows_do_not_depend_on_batching(tmp_path) -> None:
-    methods = ["expected-gradcam"]
-    kwargs = {"explain_kwargs": {"samples": 2, "seed": 5}, "methods": methods}
+@pytest.mark.parametrize("method", ["expected-gradcam", "sscam"])
+def test_stochastic_rows_do_not_depend_on_batching(tmp_path, method) -> None:
+    """A method that draws random numbers (Expected Grad-CAM's baselines and path positions,
+    SS-CAM's mask noise) gives each image the same row whatever the batch it was in."""
+    kwargs = {"explain_kwargs": {"samples": 2, "seed": 5}, "methods": [method]}
     _run(tmp_path / "a.sqlite", batch_size=4, **kwargs)
     _run(tmp_path / "b.sqlite", batch_size=3, **kwargs)
     a, b = ResultStore(tmp_path / "a.sqlite").rows(), ResultStore(tmp_path / "b.sqlite").rows()

@@ -348,3 +348,119 @@ def test_a_studys_normalization_reaches_its_explanations_and_its_key(tmp_path) -
         "steps": 2,
         "normalization": {"mean": [0.5, 0.5, 0.5], "std": [0.25, 0.25, 0.25]},
     }
+
+
+# --- a training sample (seed 9, studies; not a judge: docs/mutation.md) ----------------------
+
+
+def _positional_study(store, images: list[torch.Tensor]) -> None:
+    """A study of ``(image, label)`` pairs: no ids, so rows are keyed by position (warned)."""
+    import warnings
+
+    from faithcam.studies import run_study
+    from tests.helpers import GapLinearNet
+
+    torch.manual_seed(0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        run_study(
+            GapLinearNet().eval(), [(image, 1) for image in images], ["gradcam"],
+            ["pointing_game"], store, progress=False, resume=True,
+        )  # fmt: skip
+
+
+def test_a_reordered_data_set_without_ids_is_refused_with_the_position_hint(tmp_path) -> None:
+    """Seed 9 (`_refuse_changed` 5): without ids a data set is keyed by position, so a resume
+    over the same images in another order finds changed images; the refusal says why."""
+    images = list(torch.rand(3, 3, 8, 8, generator=torch.Generator().manual_seed(0)))
+    _positional_study(tmp_path / "s.sqlite", images)
+    with pytest.raises(StoreError) as caught:
+        _positional_study(tmp_path / "s.sqlite", images[::-1])
+    assert (
+        ": 2 images changed since their rows were stored (0, 2) (a data set without ids is "
+        "keyed by position: reordered?); their rows would not be this data's"
+    ) in str(caught.value)
+
+
+def test_a_shorter_data_set_without_ids_is_refused_with_the_position_hint(tmp_path) -> None:
+    """Without ids, the rows of a data set that lost its last image belong to a position that
+    is gone; the refusal names it and says why."""
+    images = list(torch.rand(3, 3, 8, 8, generator=torch.Generator().manual_seed(0)))
+    _positional_study(tmp_path / "s.sqlite", images)
+    with pytest.raises(StoreError) as caught:
+        _positional_study(tmp_path / "s.sqlite", images[:2])
+    assert (
+        "holds rows of 1 images that are not in the data set (2) (a data set without ids is "
+        "keyed by position: now shorter?): removed, renamed or moved since"
+    ) in str(caught.value)
+
+
+def test_a_study_without_torchrun_leaves_no_rank_file(tmp_path) -> None:
+    """Seed 9 (`_stored` 2): only a torchrun study reads (and so creates) rank files; a plain
+    run and its resume leave the store alone in its folder."""
+    images = list(torch.rand(2, 3, 8, 8, generator=torch.Generator().manual_seed(0)))
+    _positional_study(tmp_path / "s.sqlite", images)
+    _positional_study(tmp_path / "s.sqlite", images)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.sqlite"]
+
+
+def test_a_damaged_store_names_sqlites_first_findings_semicolon_separated(tmp_path) -> None:
+    """Seed 9 (`_check_read_only` 23): a store whose b-tree pages were overwritten; SQLite's
+    ``quick_check`` reports several findings, and the refusal quotes the first three, "; "
+    between them (read here from SQLite itself)."""
+    store = tmp_path / "s.sqlite"
+    with closing(sqlite3.connect(store)) as db, db:
+        db.execute("CREATE TABLE results (image_id TEXT, value REAL)")
+        db.executemany(
+            "INSERT INTO results VALUES (?, ?)", [(f"{i:05d}" * 20, i) for i in range(2000)]
+        )
+    data = bytearray(store.read_bytes())
+    for page in (5, 9):
+        data[page * 4096 + 200 : page * 4096 + 500] = b"\xff" * 300
+    store.write_bytes(bytes(data))
+    with closing(sqlite3.connect(store)) as db:
+        findings = [row[0] for row in db.execute("PRAGMA quick_check").fetchall()]
+    assert len(findings) >= 2, findings  # the damage this test needs
+    with pytest.raises(StoreError) as caught:
+        check_store(store, StoreError)
+    assert f"is damaged ({'; '.join(findings[:3])}); it was not resumed" in str(caught.value)
+
+
+def test_the_item_hash_follows_its_record_format() -> None:
+    """Seed 9 (`item_sha256` 3): an item's hash is the SHA-256 of ``image|``, the image's dtype
+    and shape, its bytes, then its target and boxes as sorted JSON. Stored rows are checked
+    against it on resume, so the format is fixed; the digest here is built by hand."""
+    from faithcam.studies.settings import item_sha256
+
+    image = torch.tensor([[[1.0, 2.0]]])
+    record = (
+        b"image|torch.float32|(1, 1, 2)|"
+        + bytes.fromhex("0000803f") + bytes.fromhex("00000040")  # 1.0 and 2.0, little-endian
+        + b'{"boxes": null, "target": 3}'
+    )  # fmt: skip
+    assert item_sha256({"image": image, "target": 3}) == hashlib.sha256(record).hexdigest()
+
+
+def test_the_reference_images_content_is_part_of_the_stored_settings(tmp_path) -> None:
+    """Seed 9 (`_reference_set` 21): a study of Expected Grad-CAM draws its baselines from the
+    data set's own images; their content (shape, dtype, SHA-256 of the bytes) is stored under
+    ``data.reference_content``, so a resume over other reference images is refused."""
+    from faithcam.studies import run_study
+    from tests.studies import study_setup
+
+    dataset = study_setup.ToyShapes(n=6)
+    store = tmp_path / "s.sqlite"
+    run_study(
+        study_setup.toy_model(), dataset, ["expected-gradcam"], ["pointing_game"], store,
+        progress=False, explain_kwargs={"samples": 2},
+    )  # fmt: skip
+    with closing(sqlite3.connect(store)) as db:
+        ((text,),) = db.execute("SELECT settings FROM study").fetchall()
+    settings = json.loads(text)
+    picks = settings["explain_kwargs"]["reference_images"]
+    references = torch.stack([dataset.images[i] for i in picks])
+    assert settings["data.reference_content"] == {
+        "tensor": [len(picks), 3, 16, 16],
+        "dtype": "torch.float32",
+        "sha256": hashlib.sha256(references.numpy().tobytes()).hexdigest(),
+    }

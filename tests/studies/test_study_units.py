@@ -344,7 +344,7 @@ def test_explain_fn_gets_whole_batches_of_a_deterministic_method(tmp_path: Path)
 
 
 @pytest.mark.parametrize(("explain_kwargs", "base"), [({}, 0), ({"seed": 7}, 7)])
-@pytest.mark.parametrize("method", ["expected-gradcam", "smoothgradcam++"])
+@pytest.mark.parametrize("method", ["expected-gradcam", "smoothgradcam++", "sscam", "randomcam"])
 def test_explain_fn_gets_each_image_of_a_stochastic_method_with_its_seed(
     tmp_path, method, explain_kwargs, base
 ) -> None:
@@ -363,6 +363,29 @@ def test_explain_fn_gets_each_image_of_a_stochastic_method_with_its_seed(
     assert [c["images"] for c in recorder.calls] == [[k] for k in range(5)]
     assert [c["targets"] for c in recorder.calls] == [[t] for t in targets]
     assert [c["seed"] for c in recorder.calls] == [_seed(base, f"im{k}") for k in range(5)]
+
+
+@pytest.mark.parametrize(
+    ("method", "estimator", "alone"),
+    [("hirescam", "expected", True), ("gradcam", "smooth", True), ("gradcam", "integrated", False)],
+)
+def test_an_estimator_given_as_an_option_decides_whether_images_are_explained_alone(
+    tmp_path, method, estimator, alone
+) -> None:
+    """Seed 9 training sample (`_Explainer.__call__` 4): ``explain_kwargs={"estimator": ...}``
+    makes a deterministic method stochastic (each image alone, its own seed) or leaves it
+    deterministic (the batch in one call, no seed)."""
+    recorder = Recorder()
+    _study(
+        tmp_path / "s.sqlite", Items(3), [method], explain_fn=recorder, batch_size=3,
+        explain_kwargs={"estimator": estimator},
+    )  # fmt: skip
+    if alone:
+        assert [c["images"] for c in recorder.calls] == [[0], [1], [2]]
+        assert [c["seed"] for c in recorder.calls] == [_seed(0, f"im{k}") for k in range(3)]
+    else:
+        assert [c["images"] for c in recorder.calls] == [[0, 1, 2]]
+        assert [c["seed"] for c in recorder.calls] == [None]
 
 
 def test_a_seedless_explain_fn_draws_from_the_image_seeded_global_rng(tmp_path: Path) -> None:
@@ -606,3 +629,23 @@ def test_metric_kwargs_decide_whether_the_interval_is_kept_in_zero_one(tmp_path:
         (float(values.mean() - half), float(values.mean() + half)), rel=1e-3
     )
     assert row["ci_low"] < 0 or row["ci_high"] > 1, "the case must leave [0, 1]"
+
+
+@pytest.mark.parametrize("method", sorted(cam_methods.METHODS))
+def test_a_study_explains_alone_every_method_whose_maps_depend_on_the_seed(method) -> None:
+    """Every registered method, with its cheap test options: when two seeds give two maps, the
+    method draws random numbers and a study must explain each image alone with its own seed
+    (``stochastic``), else a row would depend on the batching (SS-CAM's and RandomCAM's did)."""
+    from tests.helpers import seeded_images
+
+    options = dict(cam_methods.METHODS[method].test_options)
+    images = seeded_images(2, SIZE)
+    maps = [
+        cam_methods.explain(_model(), images, method, **{**options, "seed": seed}).raw_maps
+        for seed in (1, 2)
+    ]
+    depends = not torch.equal(*maps)
+    if method in ("expected-gradcam", "sscam", "randomcam"):
+        assert depends, f"{method}: seen to draw at these options; the check must see it"
+    if depends:
+        assert study.stochastic(method), f"{method}: its maps depend on the seed"

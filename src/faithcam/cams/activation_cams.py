@@ -132,6 +132,8 @@ class RandomCAM(Method):
     """RandomCAM: map = Σ_k w_k A^k with w_k ~ U(−1, 1) (first principal component of w_k A^k
     with ``eigen_smooth``)."""
 
+    draws_random = True
+
     def run(self, request: Request) -> Raw:
         request = request.class_agnostic()
         captured = capture_inputs(request)

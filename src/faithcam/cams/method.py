@@ -69,15 +69,19 @@ class Option:
 class Method:
     """Base class of the methods: ``run(request) -> Raw`` with the options in ``self.options``.
 
-    Subclasses set ``Options`` (a frozen dataclass), and ``uses_layer = False`` if they explain
-    no layer (FullGrad). ``target`` may wrap the call's target (Finer-CAM) and ``check`` may
-    refuse the call's images before any forward pass.
+    Subclasses set ``Options`` (a frozen dataclass), ``uses_layer = False`` if they explain
+    no layer (FullGrad), and ``draws_random = True`` if they draw from ``request.generator``.
+    ``target`` may wrap the call's target (Finer-CAM) and ``check`` may refuse the call's images
+    before any forward pass.
     """
 
     Options: ClassVar[type] = NoOptions
     uses_layer: ClassVar[bool] = True
     kind: ClassVar[str] = "gradient-free"  # says why ``estimator=`` does not apply
     renamed: ClassVar[dict[str, str]] = {}  # deprecated option names: {old: new}
+    # draws random numbers (the call's generator) whatever its estimator: a study explains
+    # each image alone, with its own seed, so a row does not depend on the batching
+    draws_random: ClassVar[bool] = False
 
     name: str
     options: Any = None

@@ -141,6 +141,7 @@ class SSCAM(_SmoothedScore):
     """SS-CAM maps (options ``samples`` = 35, ``sigma`` = 2.0, ``align_corners``)."""
 
     Options = NoisyMaskOptions
+    draws_random = True
 
     def _perturbation(self) -> tuple[int, float | None]:
         return self.options.samples, float(self.options.sigma)

@@ -134,10 +134,9 @@ def collate(items: list[dict[str, Any]]) -> dict[str, Any]:
 
 def select(batch: dict[str, Any], keep: list[int]) -> dict[str, Any]:
     """The batch's items at positions ``keep``."""
-    index = torch.tensor(keep, dtype=torch.long)
     return {
-        "image": batch["image"][index],
-        "target": batch["target"][index],
+        "image": batch["image"][keep],
+        "target": batch["target"][keep],
         "boxes": [batch["boxes"][k] for k in keep],
         "id": [batch["id"][k] for k in keep],
         "sha256": [batch["sha256"][k] for k in keep],

@@ -91,8 +91,7 @@ class ResultStore:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         open_store_file(self.path, StoreError)
-        if self.path.stat().st_size > 0:
-            check_store(self.path, StoreError)  # read-only: a refused file is left unchanged
+        check_store(self.path, StoreError)  # read-only: a refused file is left unchanged
         with self._database() as db:
             if not db.execute(HAS_TABLE["results"]).fetchone():
                 db.executescript(SCHEMA)

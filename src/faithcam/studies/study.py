@@ -83,13 +83,15 @@ def _die_with_parent(parent: int, worker_id: int) -> None:
 
 
 def stochastic(method: str, explain_kwargs: dict[str, Any] | None = None) -> bool:
-    """Whether the method (with ``explain_kwargs``' estimator, if any) draws random samples:
+    """Whether the method draws random numbers (SS-CAM's noise, RandomCAM's weights: its class's
+    ``draws_random``) or its estimator (``explain_kwargs``' name, which the settings key holds,
+    or the method's default) draws random samples:
     a study then explains each image alone with :func:`~faithcam.studies.settings.image_seed`."""
     from faithcam.cams.registry import method_spec
 
-    explain_kwargs = explain_kwargs or {}
-    estimator = explain_kwargs.get("estimator") or method_spec(method)[1].estimator
-    return getattr(estimator, "name", estimator) in STOCHASTIC_ESTIMATORS
+    spec = method_spec(method)[1]
+    estimator = (explain_kwargs or {}).get("estimator") or spec.estimator
+    return spec.method.draws_random or estimator in STOCHASTIC_ESTIMATORS
 
 
 def _takes_seed(function: Callable[..., Any]) -> bool:
