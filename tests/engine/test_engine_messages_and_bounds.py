@@ -864,3 +864,50 @@ def test_an_unknown_layer_far_from_every_name_lists_its_parents_children():
         f"layer: no module named {name!r} in the model; closest valid names: features.2, "
         "features.2.conv"
     )
+
+
+def test_a_grid_whose_strides_differ_by_exactly_two_is_still_a_feature_map() -> None:
+    """Seed 20261218 (`is_spatial_map` 21): a grid counts as the image's when its row and column
+    strides differ by at most 2× (a 32×32 image over 4×8: strides 8 and 4), not beyond (4×9)."""
+    from faithcam.engine.layouts import is_spatial_map
+
+    assert is_spatial_map((1, 16, 4, 8), (32, 32), 1)
+    assert not is_spatial_map((1, 16, 4, 9), (32, 32), 1)
+
+
+class _DiscardedLayer(nn.Module):
+    """Runs ``features`` (its output discarded, as a leftover debug branch) and scores the pooled
+    image alone."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.features = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU())
+        self.head = nn.Linear(3, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.features(x)
+        return self.head(x.mean((2, 3)))
+
+
+def test_a_score_with_gradients_that_never_reach_the_layer_is_a_target_error() -> None:
+    """Seed 20261218 (`_score_gradients` 15): the score needs gradients (the head's weights)
+    but the graph never holds ``features``' output; the refusal says so, not torch's "appears
+    to not have been used in the graph"."""
+    torch.manual_seed(0)
+    with pytest.raises(faithcam.TargetError) as caught:
+        faithcam.explain(_DiscardedLayer().eval(), torch.rand(1, 3, 8, 8), "gradcam", targets=1,
+                         layer="features")  # fmt: skip
+    assert str(caught.value) == (
+        "targets: the target score does not depend on layer 'features' (no gradient path from "
+        "the score to the layer)"
+    )
+
+
+def test_an_image_one_pixel_high_is_accepted() -> None:
+    """Seed 20261218 (`check_images` 40): the spatial size must be at least 1, so a 1×4 image is
+    valid (a 1-D signal as an image); 0 is refused."""
+    from faithcam.engine.validation import check_images
+
+    assert check_images(torch.rand(1, 3, 1, 4)).shape == (1, 3, 1, 4)
+    with pytest.raises(FaithcamValueError, match=r"spatial size must be >= 1, got \(1, 3, 0, 4\)"):
+        check_images(torch.rand(1, 3, 0, 4))

@@ -493,3 +493,73 @@ def test_integrated_settings_record_every_option_it_ran_with() -> None:
         "steps": 4, "baseline": "Black(value=None)", "relative_activations": True,
         "rule": "left", "relu": True,
     }  # fmt: skip
+
+
+# --- seed 20261218 ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("eigen_smooth", [False, True])
+def test_guided_gradcam_records_whether_it_was_eigen_smoothed(eigen_smooth) -> None:
+    """Seed 20261218 (`GuidedGradCAM.run` 13): the result's settings say what ran."""
+    model = GapLinearNet().eval()
+    result = faithcam.explain(model, torch.rand(1, 3, 8, 8), "guided-gradcam", 0,
+                              layer="features", eigen_smooth=eigen_smooth)  # fmt: skip
+    assert result.settings["eigen_smooth"] is eigen_smooth
+
+
+def test_fullgrad_keeps_the_biases_after_a_batchnorm_without_running_statistics() -> None:
+    """Seed 20261218 (`bias_layers` 11): a BatchNorm2d without running statistics has no fixed
+    bias (it normalises by the batch) and is skipped; the layers after it still count."""
+    from faithcam.cams.fullgrad import bias_layers
+
+    model = nn.Sequential(
+        nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4, track_running_stats=False), nn.Conv2d(4, 4, 3)
+    )
+    assert [module for module, _ in bias_layers(model)] == [model[0], model[2]]
+
+
+def test_registering_a_method_keeps_its_citation() -> None:
+    """Seed 20261218 (`register_method` 28): the citation a user gives is the one listed."""
+    from faithcam.cams.registry import METHODS, register_method, unregister
+
+    class Copy(faithcam.Method):
+        def run(self, request):  # never called
+            raise AssertionError
+
+    register_method("copy-of-nothing", Copy, citation="Doe et al., 2026")
+    try:
+        assert METHODS["copy-of-nothing"].citation == "Doe et al., 2026"
+    finally:
+        unregister("copy-of-nothing")
+
+
+def test_latin_hypercube_blocks_of_one_replicate_are_permuted_independently() -> None:
+    """Seed 20261218 (`Draws._latin` 52): under ``tolerance=`` each replicate's rows come in
+    blocks of HYPERCUBE_BLOCK rows, each a Latin hypercube of its own. Were the blocks to share
+    one permutation, row i of every block would fall in the same stratum (correlated blocks)."""
+    from faithcam.cams.estimators.samplers import HYPERCUBE_BLOCK
+
+    image = torch.rand(1, 3, 4, 4)
+    image.view(-1)[:2] = torch.tensor([0.0, 1.0])  # range [0, 1]: the baseline x' is u itself
+    estimator = Expected(samples=256, sampler="qmc", baseline="uniform", tolerance=0.01)
+    rows = {}
+    for chunk in estimator.chunks(image, batch_size=50, generator=torch.Generator().manual_seed(1)):
+        for i in (chunk.plan.role == ROLE_SAMPLE).nonzero().flatten().tolist():
+            rows[int(chunk.plan.position[i])] = chunk.references[i]
+    n = HYPERCUBE_BLOCK
+    strata = [
+        (torch.stack([rows[1 + 8 * (block * n + i)] for i in range(n)]) * n).floor().flatten(1)
+        for block in (0, 1)
+    ]
+    assert not torch.equal(strata[0], strata[1])
+
+
+def test_stream_seeds_spread_over_all_62_bits() -> None:
+    """Seed 20261218 (`_hash` 16): a stream's seed is a 62-bit hash; among 64 seeds the largest
+    is at least 2^61 unless the top bit is lost (chance 2^-64 for a true 62-bit hash)."""
+    from faithcam.cams.estimators.streams import SEED_BITS, Streams
+
+    streams = Streams(0, list(range(64)), "cpu")
+    seeds = [streams.seed(image, "alpha") for image in range(64)]
+    assert SEED_BITS == 62
+    assert 2**61 <= max(seeds) < 2**62 and min(seeds) >= 0

@@ -9,6 +9,7 @@ import pytest
 import torch
 from torch import nn
 
+from faithcam.errors import FaithcamValueError
 from faithcam.metrics import conservation_violation
 from faithcam.metrics.evaluate import EvaluationTable
 
@@ -461,3 +462,98 @@ def test_axiom_activations_that_are_no_maps_are_refused_in_full() -> None:
     with pytest.raises(FaithcamValueError) as caught:
         conservation_violation(torch.zeros(2, 3), torch.zeros(2, 3), lambda a: a.sum((2, 3)))
     assert str(caught.value) == "activations must be a tensor of shape (B, K, h, w), got (2, 3)"
+
+
+# --- seed 20261218 ---------------------------------------------------------------------------
+
+
+def test_model_randomization_without_the_original_averages_every_randomized_layer() -> None:
+    """Seed 20261218 (`model_randomization` 111): with ``include_original=False`` every row of
+    ``correlations`` is a randomized layer, so the value is the mean of all of them (with the
+    original, its row 0 is left out)."""
+    from faithcam.metrics import model_randomization
+    from tests.helpers import GapLinearNet
+
+    torch.manual_seed(0)
+    model, images = GapLinearNet().eval(), torch.rand(2, 3, 8, 8)
+
+    def explain_fn(m, x, t):  # the layer's channel sum, at the image's size
+        return nn.functional.interpolate(m.features(x).sum(1, keepdim=True), size=(8, 8))[:, 0]
+
+    result = model_randomization(model, images, None, 0, explain_fn, include_original=False,
+                                 layers=["features.0", "features.2"])  # fmt: skip
+    correlations = result.details["correlations"]
+    assert result.details["layers"] == ["features.0", "features.2"]
+    assert not torch.equal(correlations[0], correlations[1])
+    torch.testing.assert_close(result.values, correlations.double().mean(0).to(result.values.dtype))
+
+
+def test_the_truth_box_around_a_mask_ends_one_past_its_last_row_and_column() -> None:
+    """Seed 20261218 (`_truth_boxes` 19): with a mask as ground truth, the box is the mask's
+    bounding box (exclusive ends): a map that lights exactly the mask's 2×4 rectangle has IoU 1."""
+    from faithcam.metrics import bbox_accuracy
+
+    mask = torch.zeros(1, 8, 8, dtype=torch.bool)
+    mask[0, 3:5, 2:6] = True  # rows 3-4, columns 2-5: box (2, 3, 6, 5)
+    result = bbox_accuracy(torch.rand(1, 3, 8, 8), mask.float(), mask, iou_threshold=1.0)
+    assert result.details["boxes"] == [(2, 3, 6, 5)]
+    assert result.values.tolist() == [1.0]
+
+
+def test_the_energy_pointing_game_of_a_map_summing_to_one_is_its_share_inside() -> None:
+    """Seed 20261218 (`energy_pointing_game` 32): only a map summing to 0 has no share (NaN);
+    four pixels of 0.25, two inside the box, sum to exactly 1 and give 0.5."""
+    from faithcam.metrics import energy_pointing_game
+
+    cam = torch.zeros(1, 8, 8)
+    cam[0, 0, 0] = cam[0, 0, 1] = cam[0, 7, 6] = cam[0, 7, 7] = 0.25
+    result = energy_pointing_game(torch.rand(1, 3, 8, 8), cam, [[(0, 0, 4, 4)]])
+    assert result.values.tolist() == [0.5]
+
+
+def test_a_batch_of_no_images_is_refused_by_the_metrics() -> None:
+    """Seed 20261218 (`check_images` 7): B = 0 images is refused, naming the shape."""
+    from faithcam.metrics import pointing_game
+
+    with pytest.raises(FaithcamValueError) as caught:
+        pointing_game(torch.rand(0, 3, 8, 8), torch.rand(0, 8, 8), [])
+    assert str(caught.value) == (
+        "images must have shape (B, C, H, W) with B >= 1, got (0, 3, 8, 8)"
+    )
+
+
+def test_a_curve_metrics_bad_batch_size_is_named() -> None:
+    """Seed 20261218 (`_curve_metric` 11): the refusal names ``batch_size``."""
+    from faithcam.metrics import deletion
+
+    with pytest.raises(FaithcamValueError) as caught:
+        deletion(nn.Flatten(), torch.rand(1, 3, 4, 4), torch.rand(1, 4, 4), 0, batch_size=0)
+    assert str(caught.value) == "batch_size must be >= 1, got 0"
+
+
+def test_an_option_for_a_metric_without_options_says_it_takes_none() -> None:
+    """Seed 20261218 (`MetricSpec.check_options` 9): the list of its options reads "(none)"."""
+    from faithcam.metrics.evaluate import metric_options
+
+    with pytest.raises(FaithcamValueError) as caught:
+        metric_options(["energy_pointing_game"], {"energy_pointing_game": {"radius": 2}})
+    assert str(caught.value).endswith("for metric 'energy_pointing_game'; its options: (none)")
+
+
+def test_model_randomization_with_seed_0_changes_a_model_built_after_manual_seed_0() -> None:
+    """Found writing the test above: re-initializing with torch.manual_seed(seed) itself redrew,
+    for ``seed=0``, exactly the weights a model built right after ``torch.manual_seed(0)`` has,
+    so no layer changed and every correlation was 1 (the check failed a correct method). The
+    re-initialization's seed is now a hash of ``seed``."""
+    from faithcam.metrics import model_randomization
+    from tests.helpers import GapLinearNet
+
+    torch.manual_seed(0)
+    model, images = GapLinearNet().eval(), torch.rand(2, 3, 8, 8)
+
+    def explain_fn(m, x, t):  # the layer's channel sum, at the image's size
+        return nn.functional.interpolate(m.features(x).sum(1, keepdim=True), size=(8, 8))[:, 0]
+
+    result = model_randomization(model, images, None, 0, explain_fn, layers=["features.0"])
+    assert result.details["correlations"][0].tolist() == [1.0, 1.0]  # the original
+    assert (result.details["correlations"][1] < 0.99).all()

@@ -464,3 +464,25 @@ def test_the_reference_images_content_is_part_of_the_stored_settings(tmp_path) -
         "dtype": "torch.float32",
         "sha256": hashlib.sha256(references.numpy().tobytes()).hexdigest(),
     }
+
+
+# --- seed 20261218 ---------------------------------------------------------------------------
+
+
+def test_a_resume_with_other_metric_options_is_refused_naming_the_option(tmp_path) -> None:
+    """Seed 20261218 (`run_study` 43): the metrics' options are part of the settings key (every
+    row depends on them), so resuming with another deletion ``curve_steps`` is refused."""
+    from faithcam.studies import run_study
+    from tests.studies import study_setup
+
+    def run(steps: int) -> None:
+        run_study(
+            study_setup.toy_model(), study_setup.ToyShapes(n=2), ["gradcam"], ["deletion"],
+            tmp_path / "s.sqlite", progress=False,
+            metric_kwargs={"deletion": {"curve_steps": steps}},
+        )  # fmt: skip
+
+    run(4)
+    with pytest.raises(StoreError) as caught:
+        run(2)
+    assert "(metric_kwargs.deletion.curve_steps: 4 in the store, 2 now)" in str(caught.value)

@@ -169,7 +169,7 @@ def _kernel_matrix(x: torch.Tensor, kernel: str, gamma: float) -> torch.Tensor:
     return torch.exp(-gamma * distances)
 
 
-def kpcacam(activations: torch.Tensor, kernel: str = "sigmoid", gamma: float | None = None):
+def kpcacam(activations: torch.Tensor, kernel: str, gamma: float | None = None):
     """KPCA-CAM (Karmani et al., 2024): √λ₁ α₁ of the double-centred kernel matrix
     K̃ = K − 1ₙK − K1ₙ + 1ₙK1ₙ of the centred feature vectors; (B, K, h, w) -> (B, h, w)."""
     check_kernel(kernel, gamma)

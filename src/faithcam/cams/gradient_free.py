@@ -152,9 +152,9 @@ def score_masks(maps: torch.Tensor, size: tuple[int, int], align_corners: bool) 
 def score_cam(
     request: Request,
     captured: Capture,
-    progress: Progress = None,
-    weights: str = "softmax",
-    align_corners: bool = False,
+    progress: Progress,
+    weights: str,
+    align_corners: bool,
 ) -> tuple[torch.Tensor, dict[str, Any]]:
     """Score-CAM (Wang et al., CVPR-W 2020) maps (B, h, w) from the captured activations.
 
@@ -261,7 +261,7 @@ def _substituted_scores(
 
 
 def ablation_cam(
-    request: Request, captured: Capture, progress: Progress = None
+    request: Request, captured: Capture, progress: Progress
 ) -> tuple[torch.Tensor, dict[str, Any]]:
     """Ablation-CAM (Desai & Ramaswamy, WACV 2020) maps (B, h, w) from the captured activations.
 

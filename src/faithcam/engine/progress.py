@@ -184,10 +184,10 @@ class Progress:
         for kind, units in pending.items():
             if units <= 0:
                 continue
-            rate = self.rates.per_unit(kind)
-            if live is not None and (kind == live[0] and kind not in self.rates.units):
+            rate = self.rates.per_unit(kind)  # the mean of the others for an unseen kind
+            in_flight = live is not None and kind == live[0] and kind not in self.rates.units
+            if live is not None and (rate is None or in_flight):
                 rate = live[1]
-            rate = live[1] if rate is None and live is not None else rate
             if rate is None:
                 return None
             rest += units * rate

@@ -4,6 +4,7 @@ Maps", NeurIPS 2018)."""
 from __future__ import annotations
 
 import copy
+import hashlib
 from collections.abc import Callable, Sequence
 
 import torch
@@ -23,6 +24,14 @@ __all__ = [
 ]
 
 ModelExplainFn = Callable[[nn.Module, Tensor, Tensor], Tensor]
+
+
+def reinit_seed(seed: int) -> int:
+    """The RNG seed of the re-initialization: a 62-bit BLAKE2b hash of ``seed``, not ``seed``
+    itself, so that ``seed=0`` does not redraw the very weights a model got when it was built
+    right after ``torch.manual_seed(0)`` (its layers would then not change at all)."""
+    digest = hashlib.blake2b(f"model_randomization:{seed}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little") >> 2
 
 
 def randomizable_layers(model: nn.Module) -> list[str]:
@@ -75,7 +84,8 @@ def model_randomization(
     The per-image value is the mean correlation over the randomized layers (lower = passes).
     ``details``: ``layers`` (names, with ``"original"`` first when ``include_original``: the
     unrandomized copy re-explained, which must correlate 1 for a deterministic method) and
-    ``correlations`` (L, B). Re-initialization is seeded by ``seed`` (torch's RNG is restored).
+    ``correlations`` (L, B). Re-initialization is seeded from ``seed`` (:func:`reinit_seed`;
+    torch's RNG is restored).
     ``maps=None`` explains the images with ``explain_fn(model, images, targets)`` first.
     """
     if not isinstance(model, nn.Module):
@@ -112,7 +122,7 @@ def model_randomization(
         names.append("original")
         rows.append(correlate())
     with torch.random.fork_rng():
-        torch.manual_seed(seed)
+        torch.manual_seed(reinit_seed(seed))
         for name in chosen:
             _reinitialize(modules[name])
             names.append(name)
