@@ -105,6 +105,9 @@ def test_dense_target_messages_and_reprs() -> None:
         "targets: detection targets need a list of per-image dicts with boxes, labels and scores"
     )
     assert "got Tensor" in str(raised.value)
+    with pytest.raises(TargetError) as raised:  # seed 20261219: a list, but not of dicts
+        bound.scores([torch.zeros(1, 10)], torch.tensor([0]), False)
+    assert str(raised.value).endswith("(torchvision detectors), got list")
 
 
 def test_automatic_layer_is_chosen_per_input_size() -> None:

@@ -911,3 +911,11 @@ def test_an_image_one_pixel_high_is_accepted() -> None:
     assert check_images(torch.rand(1, 3, 1, 4)).shape == (1, 3, 1, 4)
     with pytest.raises(FaithcamValueError, match=r"spatial size must be >= 1, got \(1, 3, 0, 4\)"):
         check_images(torch.rand(1, 3, 0, 4))
+
+
+def test_a_one_by_one_convolution_is_no_patch_embedding() -> None:
+    """Seed 20261219 (`model_hints` 34): the patch hint comes from a convolution whose kernel
+    equals its stride and is larger than 1×1 (a ViT's patch embedding); a 1×1, stride-1
+    convolution (a ResNet bottleneck's) is none."""
+    assert model_hints(nn.Sequential(nn.Conv2d(3, 8, 1), nn.ReLU())).patch is None
+    assert model_hints(nn.Sequential(nn.Conv2d(3, 8, 16, stride=16))).patch == (16, 16)

@@ -81,3 +81,14 @@ def test_the_stacklevel_outside_faithcam_is_the_callers_line():
     with pytest.warns(UserWarning, match="^here$") as caught:
         warn_at_caller("here")
     assert _places(caught, "here") == [HERE]
+
+
+def test_never_normalised_pixels_are_reported_at_the_callers_line():
+    """Seed 20261219 (`warn_unnormalised` 7, the stacklevel of its second warning): pixels in
+    [0, 1] given with a normalization are reported where explain was called."""
+    model = _model()
+    images = torch.rand(1, 3, 16, 16, generator=torch.Generator().manual_seed(0))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        faithcam.explain(model, images, "gradcam", 0, normalization=((0.5,) * 3, (0.25,) * 3))
+    assert _places(caught, "never normalised") == [HERE]

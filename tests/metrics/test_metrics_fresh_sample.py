@@ -557,3 +557,40 @@ def test_model_randomization_with_seed_0_changes_a_model_built_after_manual_seed
     result = model_randomization(model, images, None, 0, explain_fn, layers=["features.0"])
     assert result.details["correlations"][0].tolist() == [1.0, 1.0]  # the original
     assert (result.details["correlations"][1] < 0.99).all()
+
+
+# --- seed 20261219 ---------------------------------------------------------------------------
+
+
+def test_deletions_own_progress_line_is_labelled_curves(monkeypatch) -> None:
+    """Seed 20261219 (`_perturbation_curves` 20): a deletion run alone in a terminal shows its
+    own progress line, "curves", counting images × steps."""
+    import faithcam.engine.progress as progress
+    from faithcam.metrics import deletion
+    from tests.helpers import GapLinearNet
+
+    shown = []
+
+    class Recorded(progress.Progress):
+        def __init__(self, work, desc="", unit="unit", **kwargs) -> None:
+            shown.append((work, desc, unit))
+            super().__init__(work, desc, unit, **{**kwargs, "enabled": False})
+
+    monkeypatch.setattr(progress, "interactive", lambda stream: True)
+    monkeypatch.setattr(progress, "Progress", Recorded)
+    torch.manual_seed(0)
+    deletion(GapLinearNet().eval(), torch.rand(2, 3, 8, 8), torch.rand(2, 8, 8), 0, curve_steps=4)
+    assert shown == [(2 * 5, "curves", "image")]
+
+
+def test_an_old_metric_name_warns_naming_it_a_metric() -> None:
+    """Seed 20261219 (`metric_spec` 4): the deprecation says what was renamed."""
+    from faithcam.metrics import metric_spec
+    from tests.helpers import warnings_of
+
+    spec, found = warnings_of(lambda: metric_spec("model_randomisation"))
+    assert spec.name == "model_randomization"
+    assert [str(w.message) for w in found] == [
+        "metric: model_randomisation is deprecated and will be removed in the next release; use "
+        "model_randomization"
+    ]

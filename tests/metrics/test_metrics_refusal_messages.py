@@ -12,6 +12,7 @@ from faithcam import ClassProbability
 from faithcam.errors import FaithcamTypeError, FaithcamValueError, TargetError
 from faithcam.metrics import (
     EvaluationTable,
+    average_drop,
     completeness,
     conservation_violation,
     deletion,
@@ -243,6 +244,12 @@ REFUSALS = [
         lambda: deletion(MODEL, IMAGES, MAPS, ClassProbability(1), score="logit"),
         FaithcamValueError,
         "score: deletion got score='logit' but targets=ClassProbability(1) scores the "
+        "probability; leave score unset or pass a target of that score",
+    ),
+    (  # seed 20261218 (`average_drop` 19): the metric names itself
+        lambda: average_drop(MODEL, IMAGES, MAPS, ClassProbability(1), score="logit"),
+        FaithcamValueError,
+        "score: average_drop got score='logit' but targets=ClassProbability(1) scores the "
         "probability; leave score unset or pass a target of that score",
     ),
 ]

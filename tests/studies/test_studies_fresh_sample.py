@@ -44,7 +44,10 @@ def test_a_table_named_like_an_sqlite_autoindex_after_a_space_is_not_ignored(tmp
         db.execute('CREATE TABLE " sqlite_autoindex_x" (a INTEGER)')
     with pytest.raises(StoreError, match="is not a faithcam store") as caught:
         check_store(store, StoreError)
-    assert "table  sqlite_autoindex_x" in str(caught.value)
+    assert str(caught.value) == (  # seed 20261219 (`_check_read_only` 58): the whole advice
+        f"store: {store} is not a faithcam store (it holds table  sqlite_autoindex_x); it was "
+        "left unchanged; name a new file"
+    )
 
 
 def test_real_sqlite_autoindexes_are_not_foreign_objects(tmp_path) -> None:
@@ -486,3 +489,31 @@ def test_a_resume_with_other_metric_options_is_refused_naming_the_option(tmp_pat
     with pytest.raises(StoreError) as caught:
         run(2)
     assert "(metric_kwargs.deletion.curve_steps: 4 in the store, 2 now)" in str(caught.value)
+
+
+def test_a_changed_image_of_items_with_their_own_ids_is_refused_without_the_position_hint(
+    tmp_path,
+) -> None:
+    """Seed 20261219 (`_Fresh.__call__` 23): items that carry their own ids are keyed by them,
+    so a changed image is refused naming it, without the hint for data keyed by position."""
+    from faithcam.studies import run_study
+    from tests.helpers import GapLinearNet
+
+    images = torch.rand(2, 3, 8, 8, generator=torch.Generator().manual_seed(0))
+
+    def run(second: torch.Tensor) -> None:
+        items = [
+            {"image": images[0], "id": "a", "target": 1},
+            {"image": second, "id": "b", "target": 1},
+        ]
+        torch.manual_seed(0)
+        run_study(GapLinearNet().eval(), items, ["gradcam"], ["pointing_game"],
+                  tmp_path / "s.sqlite", progress=False)  # fmt: skip
+
+    run(images[1])
+    with pytest.raises(StoreError) as caught:
+        run(images[1] + 0.5)
+    assert str(caught.value) == (
+        f"store: {tmp_path / 's.sqlite'}: 1 images changed since their rows were stored (b); "
+        "their rows would not be this data's: resume with the same images, or use a new store"
+    )

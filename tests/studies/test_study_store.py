@@ -392,3 +392,10 @@ def test_the_stored_settings_are_json_with_sorted_keys_whatever_order_they_were_
         '{"explain": {"baseline": "zeros", "steps": 2}, "methods": ["gradcam"], "seed": 0}'
     )
     assert texts == [written_by_hand, written_by_hand]
+
+
+def test_differences_between_a_dict_and_a_plain_value_name_both_whole() -> None:
+    """Seed 20261219 (`_diff` 1): only two dicts are compared key by key; a dict against a list
+    or a number is one difference, both shown whole."""
+    assert differences({"a": 1}, 5) == 'settings: {"a": 1} in the store, 5 now'
+    assert differences({"m": [1, 2]}, {"m": {"k": 1}}) == 'm: [1, 2] in the store, {"k": 1} now'

@@ -83,10 +83,10 @@ def _die_with_parent(parent: int, worker_id: int) -> None:
 
 
 def stochastic(method: str, explain_kwargs: dict[str, Any] | None = None) -> bool:
-    """Whether the method draws random numbers (SS-CAM's noise, RandomCAM's weights: its class's
-    ``draws_random``) or its estimator (``explain_kwargs``' name, which the settings key holds,
-    or the method's default) draws random samples:
-    a study then explains each image alone with :func:`~faithcam.studies.settings.image_seed`."""
+    """Whether the method draws random numbers (its class's ``draws_random``: SS-CAM's noise,
+    RandomCAM's weights) or its estimator does (the name in ``explain_kwargs``, else the
+    method's default). A study then explains each image alone, seeded with
+    :func:`~faithcam.studies.settings.image_seed`."""
     from faithcam.cams.registry import method_spec
 
     spec = method_spec(method)[1]
