@@ -919,3 +919,61 @@ def test_a_one_by_one_convolution_is_no_patch_embedding() -> None:
     convolution (a ResNet bottleneck's) is none."""
     assert model_hints(nn.Sequential(nn.Conv2d(3, 8, 1), nn.ReLU())).patch is None
     assert model_hints(nn.Sequential(nn.Conv2d(3, 8, 16, stride=16))).patch == (16, 16)
+
+
+class _NestedBackbone(nn.Module):
+    """A ``backbone`` holding an ``encoder``: two feature children, one inside the other."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.backbone = nn.Sequential()
+        self.backbone.add_module("encoder", nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU()))
+        self.backbone.add_module("conv", nn.Conv2d(4, 6, 3, padding=1))
+        self.head = nn.Linear(6, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.backbone(x).mean((2, 3)))
+
+
+def test_the_automatic_layer_of_nested_backbones_is_in_the_shallowest() -> None:
+    """Seed 20261219 (`_backbone_layer` 13): of a backbone and the encoder inside it, the
+    shallowest is searched: its last feature map is ``backbone.conv``, after the encoder."""
+    torch.manual_seed(0)
+    layer = resolve_layer(_NestedBackbone().eval(), None, torch.rand(1, 3, 16, 16))
+    assert layer.name == "backbone.conv"
+
+
+class _Block(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.norm1 = nn.LayerNorm(8)
+        self.attn = nn.MultiheadAttention(8, 2, batch_first=True)
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        normed = self.norm1(tokens)
+        return tokens + self.attn(normed, normed, normed)[0]
+
+
+class _TokensThenConvHead(nn.Module):
+    """Patch embedding, one attention block, then a 1×1 convolution over the token grid."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.patch = nn.Conv2d(3, 8, 4, stride=4)
+        self.block = _Block()
+        self.head = nn.Conv2d(8, 2, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        grid = self.patch(x)
+        b, c, h, w = grid.shape
+        tokens = self.block(grid.flatten(2).transpose(1, 2))
+        return self.head(tokens.transpose(1, 2).reshape(b, c, h, w)).mean((2, 3))
+
+
+def test_a_convolution_after_the_last_attention_block_keeps_the_pick_off_its_norm() -> None:
+    """Seed 20261219 (`_transformer_layer` 19): the last block's norm is the automatic layer
+    only when no convolution runs after the block (a ViT); here a convolution head does, so the
+    transformer rule does not pick ``block.norm1``."""
+    torch.manual_seed(0)
+    layer = resolve_layer(_TokensThenConvHead().eval(), None, torch.rand(1, 3, 16, 16))
+    assert layer.name != "block.norm1"

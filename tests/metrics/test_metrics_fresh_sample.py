@@ -594,3 +594,15 @@ def test_an_old_metric_name_warns_naming_it_a_metric() -> None:
         "metric: model_randomisation is deprecated and will be removed in the next release; use "
         "model_randomization"
     ]
+
+
+def test_maps_with_a_channel_axis_of_one_are_read_as_b_h_w() -> None:
+    """Seed 20261219 (`check_maps` 24): (B, 1, H, W) maps are (B, H, W) maps with a channel
+    axis; a metric gives the same values for both."""
+    from faithcam.metrics import energy_pointing_game
+
+    images, cams = torch.rand(2, 3, 8, 8), torch.rand(2, 8, 8)
+    boxes = [[(0, 0, 4, 4)], [(2, 2, 8, 8)]]
+    flat = energy_pointing_game(images, cams, boxes).values
+    with_channel = energy_pointing_game(images, cams[:, None], boxes).values
+    assert torch.equal(flat, with_channel)
