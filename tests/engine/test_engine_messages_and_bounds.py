@@ -977,3 +977,26 @@ def test_a_convolution_after_the_last_attention_block_keeps_the_pick_off_its_nor
     torch.manual_seed(0)
     layer = resolve_layer(_TokensThenConvHead().eval(), None, torch.rand(1, 3, 16, 16))
     assert layer.name != "block.norm1"
+
+
+def test_a_reshape_transform_that_is_not_callable_is_refused_before_any_forward() -> None:
+    """Seed 20261219 (`Request.build` 26): ``reshape_transform=5`` is refused by name before the
+    model runs, also by FullGrad, which resolves no layer (the layer's own check never runs)."""
+    for method, layer in (("gradcam", "features"), ("fullgrad", None)):
+        model, forwards = GapLinearNet().eval(), []
+        model.register_forward_hook(lambda module, args, output, seen=forwards: seen.append(1))
+        with pytest.raises(faithcam.LayerError) as caught:
+            faithcam.explain(model, torch.rand(1, 3, 8, 8), method, 0, layer=layer,
+                             reshape_transform=5)  # fmt: skip
+        assert forwards == [], method
+        assert str(caught.value) == (
+            "reshape_transform: expected a callable tensor -> (B, C, h, w) or None, got int"
+        )
+
+
+def test_resolving_a_layer_with_a_reshape_transform_that_is_not_callable_is_refused() -> None:
+    """Seed 20261219 (`resolve_layer` 2): the layer resolver, called on its own, checks its
+    ``reshape_transform`` too."""
+    model, images = GapLinearNet().eval(), torch.rand(1, 3, 8, 8)
+    with pytest.raises(faithcam.LayerError, match=r"^reshape_transform: expected a callable"):
+        resolve_layer(model, "features", images, reshape_transform=5)
