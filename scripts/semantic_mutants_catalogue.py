@@ -570,9 +570,9 @@ STORES = [
            "math.isnan(value) else float(value).hex()",
            "math.isnan(value) else f\"{float(value):.6g}\""),
     stores("studies/store_checks.py", "checksums checked only where the value is not NULL",
-           "\"settings IN (SELECT key FROM study) AND checksum IS NOT faithcam_checksum(",
-           "\"value IS NOT NULL AND settings IN (SELECT key FROM study) AND checksum IS NOT "
-           "faithcam_checksum("),
+           "f\"settings IN (SELECT key FROM study) AND checksum IS NOT {CHECKSUM_FUNCTION}(",
+           "f\"value IS NOT NULL AND settings IN (SELECT key FROM study) AND checksum IS NOT "
+           "{CHECKSUM_FUNCTION}("),
     stores("studies/store_checks.py", "schema check accepts extra trailing columns",
            "if columns != COLUMNS[table]:", "if columns[: len(COLUMNS[table])] != COLUMNS[table]:"),
     stores("studies/store_checks.py", "views, triggers and indexes of the store let through",
@@ -586,16 +586,16 @@ STORES = [
            "((\"locked\", \"busy\"),", "((\"busy\",),"),
     # studies/store.py
     stores("studies/store.py", "an image missing one row counts as done",
-           "(settings, expected_rows),", "(settings, expected_rows - 1),"),
+           "(settings, expected_rows))", "(settings, expected_rows - 1))"),
     stores("studies/store.py", "re-explaining an image deletes every row of the settings",
-           "WHERE image_id = ? AND settings = ?", "WHERE image_id = ? OR settings = ?"),
+           "DELETE FROM results WHERE image_id = ? AND settings = ?",
+           "DELETE FROM results WHERE image_id = ? OR settings = ?"),
     stores("studies/store.py", "stale curves of a re-explained image kept",
-           "for table in (\"results\", \"curves\"):", "for table in (\"results\",):"),
+           "    \"DELETE FROM curves WHERE image_id = ? AND settings = ?\",\n", ""),
     stores("studies/store.py", "rows of other settings accepted in a store this study claimed",
            "            if other_rows:\n", "            if other_rows and not known:\n"),
     stores("studies/store.py", "a rank's curves are not merged",
-           "            db.executemany(\"INSERT OR IGNORE INTO curves VALUES (?, ?, ?, ?, ?)\", "
-           "curves)\n", ""),
+           "            db.executemany(MERGE_CURVES, curves)\n", ""),
     stores("studies/store.py", "a settings difference named without its parent key",
            "name = f\"{prefix}.{key}\" if prefix else str(key)", "name = str(key)"),
     # studies/settings.py: what the resume key covers
