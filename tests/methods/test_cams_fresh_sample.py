@@ -563,3 +563,25 @@ def test_stream_seeds_spread_over_all_62_bits() -> None:
     seeds = [streams.seed(image, "alpha") for image in range(64)]
     assert SEED_BITS == 62
     assert 2**61 <= max(seeds) < 2**62 and min(seeds) >= 0
+
+
+# --- a training sample (seed 12, cams; not a judge: docs/mutation.md) ------------------------
+
+
+def test_ablation_cam_records_its_ablation_and_survives_a_zero_score() -> None:
+    """Seed 12 (`ablation_cam` 131): the settings say channels were zeroed. A target score of
+    exactly 0 (a zero-initialised head) gives an all-zero map with its warning, not NaN."""
+    model = GapLinearNet().eval()
+    with torch.no_grad():
+        model.fc.weight.zero_()
+        model.fc.bias.zero_()
+    with pytest.warns(UserWarning, match="all zero"):
+        result = faithcam.explain(model, torch.rand(1, 3, 8, 8), "ablationcam", 0,
+                                  layer="features")  # fmt: skip
+    assert result.settings["ablation"] == "zero"
+    assert torch.equal(result.raw_maps, torch.zeros_like(result.raw_maps))
+
+
+def test_expected_draws_32_samples_by_default() -> None:
+    """Seed 12 (`Expected.__init__` 1): the estimator's default sample count is 32."""
+    assert Expected().samples == 32
