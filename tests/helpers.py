@@ -113,3 +113,19 @@ def warnings_of(call: Callable[[], Any]) -> tuple[Any, list[warnings.WarningMess
         warnings.simplefilter("always")
         value = call()
     return value, list(caught)
+
+
+def qmc_uniform_baselines_under_tolerance() -> dict[int, torch.Tensor]:
+    """The uniform-noise baseline x' of every sample row (by row position) of Expected Grad-CAM
+    with ``sampler="qmc"``, ``tolerance=0.01`` and 256 samples on one 1×3×4×4 image whose range
+    is [0, 1], so that x' = u, the sampler's draw itself (8 interleaved replicates)."""
+    from faithcam.cams.estimators import ROLE_SAMPLE, Expected
+
+    image = torch.rand(1, 3, 4, 4)
+    image.view(-1)[:2] = torch.tensor([0.0, 1.0])
+    estimator = Expected(samples=256, sampler="qmc", baseline="uniform", tolerance=0.01)
+    rows = {}
+    for chunk in estimator.chunks(image, batch_size=50, generator=torch.Generator().manual_seed(1)):
+        for i in (chunk.plan.role == ROLE_SAMPLE).nonzero().flatten().tolist():
+            rows[int(chunk.plan.position[i])] = chunk.references[i]
+    return rows

@@ -538,14 +538,9 @@ def test_latin_hypercube_blocks_of_one_replicate_are_permuted_independently() ->
     blocks of HYPERCUBE_BLOCK rows, each a Latin hypercube of its own. Were the blocks to share
     one permutation, row i of every block would fall in the same stratum (correlated blocks)."""
     from faithcam.cams.estimators.samplers import HYPERCUBE_BLOCK
+    from tests.helpers import qmc_uniform_baselines_under_tolerance
 
-    image = torch.rand(1, 3, 4, 4)
-    image.view(-1)[:2] = torch.tensor([0.0, 1.0])  # range [0, 1]: the baseline x' is u itself
-    estimator = Expected(samples=256, sampler="qmc", baseline="uniform", tolerance=0.01)
-    rows = {}
-    for chunk in estimator.chunks(image, batch_size=50, generator=torch.Generator().manual_seed(1)):
-        for i in (chunk.plan.role == ROLE_SAMPLE).nonzero().flatten().tolist():
-            rows[int(chunk.plan.position[i])] = chunk.references[i]
+    rows = qmc_uniform_baselines_under_tolerance()
     n = HYPERCUBE_BLOCK
     strata = [
         (torch.stack([rows[1 + 8 * (block * n + i)] for i in range(n)]) * n).floor().flatten(1)

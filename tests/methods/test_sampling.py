@@ -473,14 +473,9 @@ def test_qmc_under_tolerance_deals_whole_hypercubes_to_each_replicate() -> None:
     HYPERCUBE_BLOCK rows in turn: the uniform-noise baselines (x' = u) of rows 8q … 8q + 7 of a
     replicate fall one in each stratum [j/8, (j + 1)/8), whatever the cap."""
     from faithcam.cams.estimators.samplers import HYPERCUBE_BLOCK
+    from tests.helpers import qmc_uniform_baselines_under_tolerance
 
-    image = torch.rand(1, 3, 4, 4)
-    image.view(-1)[:2] = torch.tensor([0.0, 1.0])
-    estimator = Expected(samples=256, sampler="qmc", baseline="uniform", tolerance=0.01)
-    rows = {}
-    for chunk in estimator.chunks(image, batch_size=50, generator=torch.Generator().manual_seed(1)):
-        for i in (chunk.plan.role == ROLE_SAMPLE).nonzero().flatten().tolist():
-            rows[int(chunk.plan.position[i])] = chunk.references[i]
+    rows = qmc_uniform_baselines_under_tolerance()
     n = HYPERCUBE_BLOCK
     for replicate in (0, 5):
         for block in (0, 3):
