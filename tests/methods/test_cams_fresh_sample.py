@@ -580,3 +580,40 @@ def test_ablation_cam_records_its_ablation_and_survives_a_zero_score() -> None:
 def test_expected_draws_32_samples_by_default() -> None:
     """Seed 12 (`Expected.__init__` 1): the estimator's default sample count is 32."""
     assert Expected().samples == 32
+
+
+def test_random_like_keeps_a_float64_image_dtype() -> None:
+    """Seed 12 (`random_like` 12): noise like float64 images is float64, and it is the
+    generator's standard float32 draw widened (same numbers)."""
+    from faithcam.cams.baselines import random_like
+
+    images = torch.zeros(2, 3, 4, 5, dtype=torch.float64)
+    noise = random_like(images, torch.Generator().manual_seed(3))
+    expected = torch.randn((2, 3, 4, 5), generator=torch.Generator().manual_seed(3)).double()
+    assert noise.dtype == torch.float64
+    assert torch.equal(noise, expected)
+
+
+def test_gaussian_blur_of_float64_images_matches_a_naive_reflect_padded_loop() -> None:
+    """Seed 12 (`gaussian_blur` 20): a float64 image is blurred in float64. Expected value: the
+    separable kernel exp(−d²/2σ²)/Σ written out, applied with reflect padding by plain loops."""
+    from faithcam.cams.baselines import gaussian_blur
+
+    sigma, radius = 0.7, 2
+    image = torch.rand(1, 1, 6, 7, generator=torch.Generator().manual_seed(5), dtype=torch.float64)
+    weights = [math.exp(-0.5 * (d / sigma) ** 2) for d in range(-radius, radius + 1)]
+    weights = [w / sum(weights) for w in weights]
+
+    def reflect(i: int, size: int) -> int:
+        return -i if i < 0 else 2 * (size - 1) - i if i >= size else i
+
+    pixels = image[0, 0].tolist()
+    rows = [[sum(w * row[reflect(x + d, 7)] for d, w in zip(range(-radius, radius + 1), weights))
+             for x in range(7)] for row in pixels]  # fmt: skip
+    expected = [[sum(w * rows[reflect(y + d, 6)][x] for d, w in zip(range(-radius, radius + 1),
+                                                                     weights)) for x in range(7)]
+                for y in range(6)]  # fmt: skip
+    blurred = gaussian_blur(image, sigma, radius)
+    assert blurred.dtype == torch.float64
+    torch.testing.assert_close(blurred[0, 0], torch.tensor(expected, dtype=torch.float64),
+                               rtol=0, atol=1e-13)  # fmt: skip
