@@ -4,9 +4,10 @@ judge): each expected value is stated by hand, not read from the code under test
 from __future__ import annotations
 
 import torch
+from torch import nn
 
 import faithcam
-from faithcam.engine.layouts import LayoutHints, _token_grids
+from faithcam.engine.layouts import LayoutHints, _token_grids, model_hints
 from faithcam.engine.progress import Progress
 from tests.helpers import GapLinearNet
 
@@ -44,7 +45,7 @@ def test_a_result_is_indexed_from_the_end_down_to_minus_its_length() -> None:
     """`CamResult.__getitem__` 5: of two images, index −2 is the first image (as for a list)."""
     model = GapLinearNet().eval()
     images = torch.rand(2, 3, 8, 8, generator=torch.Generator().manual_seed(0))
-    result = faithcam.explain(model, images, "gradcam", targets=[1, 3], layer="features")
+    result = faithcam.explain(model, images, "gradcam", [1, 3], layer="features", relu=False)
     first = result[-2]
     assert len(first) == 1
     assert torch.equal(first.maps, result.maps[:1])
@@ -55,3 +56,17 @@ def test_99_tokens_on_a_square_image_read_as_9_by_11_and_11_by_9() -> None:
     """`_token_grids` 26: √99 ≈ 9.95 rounds to 10 rows, which do not divide 99; its neighbours
     9 and 11 do (9 · 11 = 99, a stride ratio of 11/9 ≈ 1.22 ≤ 1.25), so both are readings."""
     assert sorted(_token_grids(99, (64, 64), LayoutHints(prefix=0))) == [(0, 9, 11), (0, 11, 9)]
+
+
+def test_a_patch_size_of_zero_is_no_patch_size_and_the_patchifying_convolution_decides() -> None:
+    """`_pair` 4: a model attribute ``patch_size = 0`` declares nothing; the first convolution
+    with stride = kernel = 4 shows the patch size instead (4, 4)."""
+
+    class Patchify(nn.Module):
+        patch_size = 0
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.embed = nn.Conv2d(3, 8, 4, stride=4)
+
+    assert model_hints(Patchify()).patch == (4, 4)
