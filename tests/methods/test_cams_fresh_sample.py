@@ -601,18 +601,25 @@ def test_gaussian_blur_of_float64_images_matches_a_naive_reflect_padded_loop() -
 
     sigma, radius = 0.7, 2
     image = torch.rand(1, 1, 6, 7, generator=torch.Generator().manual_seed(5), dtype=torch.float64)
-    weights = [math.exp(-0.5 * (d / sigma) ** 2) for d in range(-radius, radius + 1)]
+    offsets = range(-radius, radius + 1)
+    weights = [math.exp(-0.5 * (d / sigma) ** 2) for d in offsets]
     weights = [w / sum(weights) for w in weights]
 
     def reflect(i: int, size: int) -> int:
         return -i if i < 0 else 2 * (size - 1) - i if i >= size else i
 
+    height, width = 6, 7
     pixels = image[0, 0].tolist()
-    rows = [[sum(w * row[reflect(x + d, 7)] for d, w in zip(range(-radius, radius + 1), weights))
-             for x in range(7)] for row in pixels]  # fmt: skip
-    expected = [[sum(w * rows[reflect(y + d, 6)][x] for d, w in zip(range(-radius, radius + 1),
-                                                                     weights)) for x in range(7)]
-                for y in range(6)]  # fmt: skip
+    rows = [[0.0] * width for _ in range(height)]
+    expected = [[0.0] * width for _ in range(height)]
+    for y in range(height):
+        for x in range(width):
+            for d, w in zip(offsets, weights, strict=True):
+                rows[y][x] += w * pixels[y][reflect(x + d, width)]
+    for y in range(height):
+        for x in range(width):
+            for d, w in zip(offsets, weights, strict=True):
+                expected[y][x] += w * rows[reflect(y + d, height)][x]
     blurred = gaussian_blur(image, sigma, radius)
     assert blurred.dtype == torch.float64
     torch.testing.assert_close(blurred[0, 0], torch.tensor(expected, dtype=torch.float64),
