@@ -70,3 +70,32 @@ def test_a_patch_size_of_zero_is_no_patch_size_and_the_patchifying_convolution_d
             self.embed = nn.Conv2d(3, 8, 4, stride=4)
 
     assert model_hints(Patchify()).patch == (4, 4)
+
+
+def test_a_task_fraction_above_one_counts_the_task_as_done_not_more() -> None:
+    """`Progress.fraction` 7: a fraction is clamped to 1, so a 2-unit task reported at 1.5
+    stands at 2 units, 100 %, not 3 units, 150 %."""
+    bar = Progress(2, stream=Terminal(), clock=lambda: 0.0, enabled=False)
+    with bar.task(2):
+        bar.fraction(1.5)
+        assert bar.position() == 2.0
+        assert bar.line().startswith("100% 2/2 unit")
+
+
+def test_a_warning_about_more_than_five_images_names_five_then_an_ellipsis() -> None:
+    """`_images` 9: seven images of nine: the first five, then ", ...", then the count."""
+    from faithcam.engine.result import _images
+
+    assert _images([0, 1, 2, 3, 4, 5, 6], 9) == "images 0, 1, 2, 3, 4, ... (7 of 9)"
+    assert _images([0, 1, 2, 3, 4], 9) == "images 0, 1, 2, 3, 4 (5 of 9)"
+
+
+def test_an_output_object_with_a_logits_attribute_is_scored_on_its_logits() -> None:
+    """`select_output` 29: an object that is not a mapping (a Hugging Face ModelOutput-like
+    namespace) gives its ``.logits``."""
+    from types import SimpleNamespace
+
+    from faithcam.engine.targets import select_output
+
+    logits = torch.rand(2, 5)
+    assert select_output(SimpleNamespace(logits=logits, hidden=None)) is logits
