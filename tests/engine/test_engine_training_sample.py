@@ -3,6 +3,7 @@ judge): each expected value is stated by hand, not read from the code under test
 
 from __future__ import annotations
 
+import pytest
 import torch
 from torch import nn
 
@@ -99,3 +100,16 @@ def test_an_output_object_with_a_logits_attribute_is_scored_on_its_logits() -> N
 
     logits = torch.rand(2, 5)
     assert select_output(SimpleNamespace(logits=logits, hidden=None)) is logits
+
+
+def test_a_gradient_free_method_names_the_layer_when_its_reshape_transform_gives_no_map() -> None:
+    """`_LayerHook.__call__` 28: without gradients (EigenCAM keeps only the activations) a
+    ``reshape_transform`` that returns (B, C, N) is refused naming the layer, as with them."""
+    model, images = GapLinearNet().eval(), torch.rand(2, 3, 16, 16)
+    with pytest.raises(faithcam.LayerError) as caught:
+        faithcam.explain(model, images, "eigencam", 0, layer="features",
+                         reshape_transform=lambda t: t.flatten(2))  # fmt: skip
+    assert str(caught.value) == (
+        "reshape_transform: must return a 4-D (B, C, h, w) tensor for layer 'features', got "
+        "(2, 8, 64)"
+    )
