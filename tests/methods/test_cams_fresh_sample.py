@@ -624,3 +624,46 @@ def test_gaussian_blur_of_float64_images_matches_a_naive_reflect_padded_loop() -
     assert blurred.dtype == torch.float64
     torch.testing.assert_close(blurred[0, 0], torch.tensor(expected, dtype=torch.float64),
                                rtol=0, atol=1e-13)  # fmt: skip
+
+
+# --- a training sample (seed 17, cams; not a judge: docs/mutation.md) ------------------------
+
+
+def test_black_from_a_normalisation_refuses_a_mean_and_std_of_different_lengths() -> None:
+    """Seed 17 (`Black.from_normalization` 9): three means and two stds are refused naming
+    both counts, not zipped into two channels; equal lengths give −mean/std per channel."""
+    from faithcam.cams.baselines import Black
+
+    with pytest.raises(FaithcamValueError) as caught:
+        Black.from_normalization([0.5, 0.4, 0.3], [0.25, 0.2])
+    assert str(caught.value) == (
+        "Black.from_normalization: mean has 3 values but std has 2; expected one of each per "
+        "channel"
+    )
+    assert Black.from_normalization([0.5, 0.4], [0.25, 0.2]).value == [-2.0, -2.0]
+
+
+@pytest.mark.parametrize("method", sorted(faithcam.METHODS))
+def test_every_method_reports_the_targets_it_explained(method: str) -> None:
+    """Seed 17 (`RandomCAM.run` 32): each method's result names the class of each image it
+    explained (classes 2 and 3 here), whatever the method does with them."""
+    model = GapLinearNet().eval()
+    images = torch.rand(2, 3, 16, 16, generator=torch.Generator().manual_seed(0))
+    layer = None if method == "fullgrad" else "features"  # FullGrad reads every layer
+    result = faithcam.explain(model, images, method, [2, 3], layer=layer, relu=False)
+    assert result.targets is not None and result.targets.tolist() == [2, 3]
+
+
+def test_score_cam_runs_a_bfloat16_model_on_bfloat16_images() -> None:
+    """Score-CAM of a bfloat16 model on bfloat16 images is computed in bfloat16 and agrees
+    with the float32 model's map to bfloat16 precision (written for seed 17's `score_cam` 64,
+    which it does not kill: the masks already have the layer's dtype, docs/mutation.md)."""
+    model = GapLinearNet().eval()
+    images = torch.rand(2, 3, 16, 16, generator=torch.Generator().manual_seed(1))
+    exact = faithcam.explain(model, images, "scorecam", [2, 3], layer="features", relu=False)
+    half = faithcam.explain(model.to(torch.bfloat16), images.to(torch.bfloat16), "scorecam",
+                            [2, 3], layer="features", relu=False)  # fmt: skip
+    assert half.raw_maps.dtype == torch.bfloat16
+    scale = exact.raw_maps.abs().max()
+    torch.testing.assert_close(half.raw_maps.float() / scale, exact.raw_maps / scale,
+                               rtol=0, atol=0.05)  # fmt: skip

@@ -659,3 +659,61 @@ def test_an_unseeded_metric_stream_draws_its_seed_from_62_bits() -> None:
         seeds = [random_generator(None, None, torch.device("cpu"), "road").initial_seed()
                  for _ in range(8)]  # fmt: skip
     assert 2**60 < max(seeds) < 2**62
+
+
+# --- a training sample (seed 16, metrics; not a judge: docs/mutation.md) ---------------------
+
+SCORED_METRICS = {  # registry name -> the function the message names (ROAD's two orders: road)
+    "deletion": "deletion",
+    "insertion": "insertion",
+    "average_drop": "average_drop",
+    "increase_in_confidence": "increase_in_confidence",
+    "road_morf": "road",
+    "road_lerf": "road",
+    "infidelity": "infidelity",
+}
+
+
+@pytest.mark.parametrize(("name", "function"), sorted(SCORED_METRICS.items()))
+def test_every_scored_metric_names_itself_when_score_contradicts_the_target(name, function):
+    """Seed 16 (`increase_in_confidence` 2): score='logit' with a ClassProbability target is
+    refused by the metric naming itself, for each metric that takes ``score=``."""
+    from faithcam import ClassProbability
+    from faithcam.metrics.registry import METRICS
+    from tests.helpers import GapLinearNet
+
+    images = torch.rand(2, 3, 8, 8, generator=torch.Generator().manual_seed(0))
+    maps = torch.rand(2, 8, 8, generator=torch.Generator().manual_seed(1))
+    with pytest.raises(FaithcamValueError) as caught:
+        METRICS[name].fn(GapLinearNet().eval(), images, maps, ClassProbability(1), score="logit")
+    assert str(caught.value) == (
+        f"score: {function} got score='logit' but targets=ClassProbability(1) scores the "
+        "probability; leave score unset or pass a target of that score"
+    )
+
+
+def test_model_randomization_refuses_an_explain_fn_that_is_not_callable() -> None:
+    """Seed 16 (`model_randomization` 9): the refusal says what explain_fn must be."""
+    from faithcam.errors import FaithcamTypeError
+    from faithcam.metrics import model_randomization
+    from tests.helpers import GapLinearNet
+
+    with pytest.raises(FaithcamTypeError) as caught:
+        model_randomization(GapLinearNet().eval(), torch.rand(1, 3, 8, 8), None, 0, "gradcam")
+    assert str(caught.value) == "explain_fn must be a callable (model, images, targets) -> maps"
+
+
+@pytest.mark.parametrize("direction", ["higher", "lower"])
+def test_a_registered_metric_keeps_the_direction_it_was_registered_with(direction) -> None:
+    """Seed 16 (`register_metric` 48): the registered spec says which way is better as it was
+    registered (the report's arrows read it)."""
+    from faithcam.metrics.registry import METRICS, metric_spec, register_metric
+
+    before = dict(METRICS)
+    try:
+        register_metric("corner_share", lambda model, images, maps, targets: maps.mean((1, 2)),
+                        direction=direction)  # fmt: skip
+        assert metric_spec("corner_share").direction == direction
+    finally:
+        METRICS.clear()
+        METRICS.update(before)

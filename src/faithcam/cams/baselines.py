@@ -61,6 +61,11 @@ class Black(Baseline):
     @classmethod
     def from_normalization(cls, mean: Sequence[float], std: Sequence[float]) -> Black:
         """Black in a space normalised by ``(x - mean) / std``: value_c = -mean_c / std_c."""
+        if len(mean) != len(std):
+            raise FaithcamValueError(
+                f"Black.from_normalization: mean has {len(mean)} values but std has {len(std)}; "
+                "expected one of each per channel"
+            )
         return cls([-m / s for m, s in zip(mean, std, strict=True)])
 
     def validate(self, images: torch.Tensor) -> None:
