@@ -667,3 +667,19 @@ def test_score_cam_runs_a_bfloat16_model_on_bfloat16_images() -> None:
     scale = exact.raw_maps.abs().max()
     torch.testing.assert_close(half.raw_maps.float() / scale, exact.raw_maps / scale,
                                rtol=0, atol=0.05)  # fmt: skip
+
+
+def test_sobol_alphas_without_references_are_the_images_1d_sobol_sequence() -> None:
+    """Seed 17 (`Draws._points` 2): without a reference set, α of the sample rows is the 1-D
+    scrambled Sobol' sequence of the image (torch's ``SobolEngine(1)`` with the image's
+    "alpha" seed, drawn here independently), not the first coordinate of a 2-D one."""
+    from torch.quasirandom import SobolEngine
+
+    from faithcam.cams.estimators.samplers import Draws
+    from faithcam.cams.estimators.streams import Streams
+
+    streams = Streams.of(torch.zeros(1, 3, 2, 2), torch.Generator().manual_seed(0))
+    alpha = Draws("sobol", streams, samples=8).alpha(torch.zeros(8, dtype=torch.long),
+                                                     torch.arange(1, 9))  # fmt: skip
+    engine = SobolEngine(1, scramble=True, seed=streams.seed(0, "alpha"))
+    assert torch.equal(alpha, engine.draw(8, dtype=torch.float64)[:, 0].float())

@@ -717,3 +717,20 @@ def test_a_registered_metric_keeps_the_direction_it_was_registered_with(directio
     finally:
         METRICS.clear()
         METRICS.update(before)
+
+
+def test_a_box_metric_on_partly_annotated_images_records_which_images_it_scored() -> None:
+    """Seed 16 (`_score` 18): boxes for images 0 and 2 of three: the pointing game's result
+    records ``annotated = [0, 2]``, its value for image 1 is NaN and n = 2."""
+    from faithcam.metrics import evaluate
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1),
+                          nn.Flatten(), nn.Linear(4, 3)).eval()  # fmt: skip
+    boxes = [[(0, 0, 4, 4)], None, [(2, 2, 8, 8)]]
+    table = evaluate(model, torch.rand(3, 3, 8, 8), ["gradcam"], ["pointing_game"],
+                     boxes=boxes, targets=[0, 1, 2], progress=False)  # fmt: skip
+    result = table.results[("gradcam", "pointing_game")]
+    assert result.details["annotated"] == [0, 2]
+    assert torch.isnan(result.values[1]) and not torch.isnan(result.values[[0, 2]]).any()
+    assert table[0]["n"] == 2
