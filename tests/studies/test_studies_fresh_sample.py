@@ -517,3 +517,29 @@ def test_a_changed_image_of_items_with_their_own_ids_is_refused_without_the_posi
         f"store: {tmp_path / 's.sqlite'}: 1 images changed since their rows were stored (b); "
         "their rows would not be this data's: resume with the same images, or use a new store"
     )
+
+
+# --- judge seed 20261220 (docs/mutation.md) --------------------------------------------------
+
+
+def test_a_studys_predicted_class_comes_from_the_eval_mode_model_left_in_train_mode() -> None:
+    """Seed 20261220 (`_batch_targets` 3): items without a target are explained for the class
+    the model predicts in eval mode (BatchNorm on its running statistics, computed here on a
+    copy); a train-mode model stays in train mode with its running statistics untouched."""
+    import copy
+
+    from torch import nn
+
+    from faithcam.studies.study import _batch_targets
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.AdaptiveAvgPool2d(1),
+                          nn.Flatten(), nn.Linear(4, 5)).train()  # fmt: skip
+    images = torch.rand(4, 3, 8, 8) * 5 + 2  # far from the running statistics (0, 1)
+    expected = copy.deepcopy(model).eval()(images).argmax(-1)
+    before = model[1].running_mean.clone(), model[1].running_var.clone()
+    found = _batch_targets(model, images, torch.tensor([-1, 3, -1, -1]))
+    assert found.tolist() == [int(expected[0]), 3, int(expected[2]), int(expected[3])]
+    assert model.training and model[1].training
+    assert torch.equal(model[1].running_mean, before[0])
+    assert torch.equal(model[1].running_var, before[1])
