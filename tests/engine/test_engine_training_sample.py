@@ -131,3 +131,18 @@ def test_a_declared_patch_size_of_one_is_kept_as_a_one_pixel_patch() -> None:
             self.embed = nn.Linear(3, 8)
 
     assert model_hints(PixelTokens()).patch == (1, 1)
+
+
+def test_a_map_without_a_positive_value_is_warned_even_where_it_is_partly_zero() -> None:
+    """Seed 20261220 (`warn_meaningless_maps` 46): raw values (−1, 0, −2, 0) have no positive
+    value, so the ReLU makes the map all zero: warned as "negative everywhere", although
+    two of its values are 0 rather than negative."""
+    from faithcam.engine.result import warn_meaningless_maps
+    from faithcam.errors import FaithcamWarning
+
+    raw = torch.tensor([[[-1.0, 0.0], [-2.0, 0.0]]])
+    with pytest.warns(FaithcamWarning) as caught:
+        warn_meaningless_maps(raw, torch.tensor([1.0]), None, "gradcam", {}, relu=True)
+    assert [str(w.message) for w in caught] == [
+        "image 0: the map is negative everywhere, so all zero after the ReLU (relu=False shows it)"
+    ]

@@ -53,8 +53,12 @@ def test_auto_never_picks_a_module_that_runs_twice() -> None:
 
 def test_explicit_shared_module_is_a_clear_error() -> None:
     model = SharedActivationNet().eval()
-    with pytest.raises(faithcam.LayerError, match="runs more than once per forward"):
+    with pytest.raises(faithcam.LayerError) as caught:
         faithcam.explain(model, torch.rand(1, 3, 8, 8), layer="act")
+    assert str(caught.value) == (  # the whole message (seed 20261220, `_LayerHook.__call__` 10)
+        "layer: 'act' runs more than once per forward pass (a shared module); its activations "
+        "are ambiguous. Pick a module that runs once."
+    )
 
 
 def test_layer_never_called_is_a_clear_error() -> None:
