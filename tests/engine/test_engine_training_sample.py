@@ -146,3 +146,18 @@ def test_a_map_without_a_positive_value_is_warned_even_where_it_is_partly_zero()
     assert [str(w.message) for w in caught] == [
         "image 0: the map is negative everywhere, so all zero after the ReLU (relu=False shows it)"
     ]
+
+
+def test_a_layer_named_as_in_a_torch_compile_wrapper_is_the_same_module() -> None:
+    """Seed 20261220 (`resolve_layer` 28): ``torch.compile(model)`` names its modules
+    ``_orig_mod.<name>`` (read here from the wrapper, which is never called); that name
+    picks the model's own ``<name>``: the same layer and the same maps."""
+    model = GapLinearNet().eval()
+    wrapped = dict(torch.compile(model).named_modules())
+    assert wrapped["_orig_mod.features"] is model.features
+    images = torch.rand(1, 3, 8, 8, generator=torch.Generator().manual_seed(0))
+    by_wrapper = faithcam.explain(model, images, "gradcam", 0, layer="_orig_mod.features",
+                                  relu=False)  # fmt: skip
+    plain = faithcam.explain(model, images, "gradcam", 0, layer="features", relu=False)
+    assert by_wrapper.layer == "features"
+    assert torch.equal(by_wrapper.maps, plain.maps)
