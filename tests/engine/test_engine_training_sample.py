@@ -161,3 +161,15 @@ def test_a_layer_named_as_in_a_torch_compile_wrapper_is_the_same_module() -> Non
     plain = faithcam.explain(model, images, "gradcam", 0, layer="features", relu=False)
     assert by_wrapper.layer == "features"
     assert torch.equal(by_wrapper.maps, plain.maps)
+
+
+def test_the_eta_of_a_fractional_task_outside_the_plan_adds_no_phantom_units() -> None:
+    """Seed 20261221 (`Progress.eta` 19): half a unit of kind c (not in the plan of 4 units of
+    a), half done after 1 s: its live rate is 1 / (½ · ½) = 4 s a unit. ETA = 1 s (the rest of
+    the task) + 4 units of a · 4 s = 17 s; c has no units left beyond the task in flight."""
+    clock = [100.0]
+    bar = Progress({"a": 4}, stream=Terminal(), clock=lambda: clock[0], enabled=False)
+    with bar.task(0.5, "c"):
+        clock[0] += 1.0
+        bar.fraction(0.5)
+        assert bar.eta() == pytest.approx(17.0)

@@ -699,3 +699,16 @@ def test_a_perturbation_methods_progress_counts_a_capture_and_a_forward_per_chan
     faithcam.explain(model, images, method, [1, 2], layer="features", progress=True, relu=False)
     last = capsys.readouterr().err.strip().splitlines()[-1]
     assert last.startswith(f"{method}: 100% 18/18 sample [")
+
+
+def test_kpca_cam_of_bfloat16_activations_is_a_bfloat16_map() -> None:
+    """Seed 20261221 (`kpcacam` 75): the eigen-decomposition runs in float32 (no bfloat16
+    eigh), and the map comes back in the activations' dtype, as every method's raw map does;
+    its values are the float32 map's, rounded."""
+    from faithcam.cams.eigen import kpcacam
+
+    activations = torch.rand(2, 4, 3, 3, generator=torch.Generator().manual_seed(0))
+    half = activations.to(torch.bfloat16)
+    low = kpcacam(half, "sigmoid")
+    assert low.dtype == torch.bfloat16
+    assert torch.equal(low, kpcacam(half.float(), "sigmoid").to(torch.bfloat16))

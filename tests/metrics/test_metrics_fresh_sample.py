@@ -755,3 +755,52 @@ def test_completeness_scores_float64_references_as_the_images_dtype() -> None:
     nearly_the_image = images[:1].double() + 1e-12  # the same float32 pixels
     with pytest.raises(FaithcamValueError, match="every reference equals an image itself"):
         completeness(model, images[:1], maps[:1], [0], references=nearly_the_image)
+
+
+@pytest.mark.parametrize(
+    ("name", "score", "bounds"),
+    [("deletion", "sigmoid", (0.0, 1.0)), ("deletion", "probability", (0.0, 1.0)),
+     ("deletion", "logit", None), ("average_drop", "sigmoid", (0.0, 100.0)),
+     ("average_drop", "logit", None)],
+)  # fmt: skip
+def test_a_curve_metric_on_sigmoid_scores_has_the_probability_range(name, score, bounds):
+    """Seed 20261221 (`_score_range` 12): a sigmoid score lies in (0, 1), as a probability
+    does, so deletion's values lie in [0, 1] and Average Drop's in [0, 100] %; logits have no
+    bound."""
+    from faithcam.metrics.registry import metric_spec
+
+    assert metric_spec(name).range({"score": score}) == bounds
+
+
+@pytest.mark.parametrize(("name", "shown"), [(5, "5"), ("", "''"), (" road", "' road'")])
+def test_a_metric_name_that_is_not_a_plain_non_empty_string_is_refused(name, shown) -> None:
+    """Seed 20261221 (`register_metric` 7): a number, an empty name and a name with spaces
+    around it are refused with the same message, before anything is registered."""
+    from faithcam.metrics.registry import METRICS, register_metric
+
+    before = dict(METRICS)
+    with pytest.raises(FaithcamValueError) as caught:
+        register_metric(name, lambda model, images, maps, targets: maps.mean((1, 2)),
+                        direction="higher")  # fmt: skip
+    assert str(caught.value) == f"name: expected a non-empty metric name, got {shown}"
+    assert before == METRICS  # nothing registered
+
+
+def test_road_imputation_of_a_constant_image_is_the_constant_plus_float64_noise() -> None:
+    """Seed 20261221 (`noisy_linear_imputation` 120): each removed pixel of a constant image
+    is imputed as the constant (the weighted mean of equal neighbours), plus σ_c · z where z
+    are the generator's float64 standard normal draws, one row per removed pixel in row-major
+    order and one column per channel."""
+    from faithcam.metrics.road import noisy_linear_imputation
+
+    image = torch.full((2, 5, 6), 0.5, dtype=torch.float64)
+    removed = torch.zeros(5, 6, dtype=torch.bool)
+    removed[1, 2] = removed[3, 4] = removed[4, 0] = True
+    out = noisy_linear_imputation(image, removed, noise=[0.1, 0.2],
+                                  generator=torch.Generator().manual_seed(3))  # fmt: skip
+    z = torch.randn((3, 2), generator=torch.Generator().manual_seed(3), dtype=torch.float64)
+    for k, (y, x) in enumerate([(1, 2), (3, 4), (4, 0)]):
+        for channel, sigma in enumerate([0.1, 0.2]):
+            assert out[channel, y, x].item() == pytest.approx(0.5 + sigma * z[k, channel].item(),
+                                                              abs=1e-12)  # fmt: skip
+    assert torch.equal(out[:, ~removed], image[:, ~removed])
