@@ -173,3 +173,28 @@ def test_the_eta_of_a_fractional_task_outside_the_plan_adds_no_phantom_units() -
         clock[0] += 1.0
         bar.fraction(0.5)
         assert bar.eta() == pytest.approx(17.0)
+
+
+class _DeepEncoderFirst(nn.Module):
+    """A stem holding an ``encoder`` (depth 1), registered before a top-level ``backbone``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = nn.Sequential()
+        self.stem.add_module("encoder", nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU()))
+        self.backbone = nn.Sequential(nn.Conv2d(4, 6, 3, padding=1), nn.ReLU())
+        self.head = nn.Linear(6, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.backbone(self.stem(x)).mean((2, 3)))
+
+
+def test_the_shallowest_feature_child_wins_even_when_a_deeper_one_comes_first() -> None:
+    """Seed 20261221 (`_backbone_layer` 15): ``stem.encoder`` (depth 1) comes first in the
+    module order, ``backbone`` (depth 0) second; the shallowest is searched, so the automatic
+    layer is the backbone's last feature map, its ReLU ``backbone.1``."""
+    from faithcam.engine.layers import resolve_layer
+
+    torch.manual_seed(0)
+    layer = resolve_layer(_DeepEncoderFirst().eval(), None, torch.rand(1, 3, 16, 16))
+    assert layer.name == "backbone.1"

@@ -804,3 +804,31 @@ def test_road_imputation_of_a_constant_image_is_the_constant_plus_float64_noise(
             assert out[channel, y, x].item() == pytest.approx(0.5 + sigma * z[k, channel].item(),
                                                               abs=1e-12)  # fmt: skip
     assert torch.equal(out[:, ~removed], image[:, ~removed])
+
+
+def test_a_box_metric_with_no_annotated_image_states_the_range_of_its_options() -> None:
+    """Seed 20261221 (`_score` 21): a user box metric whose range is [0, scale] run with
+    ``scale=100`` on images none of which has boxes has no values (NaN), and its result still
+    states [0, 100], the range under the options it was given, not the default [0, 1]."""
+    from faithcam.metrics import evaluate
+    from faithcam.metrics.registry import METRICS, register_metric
+
+    def box_share(images, maps, boxes, *, scale: float = 1.0) -> torch.Tensor:
+        return scale * torch.ones(len(maps), dtype=torch.float64)
+
+    before = dict(METRICS)
+    register_metric("box_share_fresh", box_share, direction="higher", needs_boxes=True,
+                    bounds=lambda options: (0.0, float(options.get("scale", 1.0))))  # fmt: skip
+    try:
+        torch.manual_seed(0)
+        model = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1),
+                              nn.Flatten(), nn.Linear(4, 3)).eval()  # fmt: skip
+        table = evaluate(model, torch.rand(2, 3, 8, 8), ["gradcam"], ["box_share_fresh"],
+                         boxes=[None, None], targets=[0, 1], progress=False,
+                         metric_kwargs={"box_share_fresh": {"scale": 100.0}})  # fmt: skip
+        result = table.results[("gradcam", "box_share_fresh")]
+        assert torch.isnan(result.values).all()
+        assert result.bounds == (0.0, 100.0)
+    finally:
+        METRICS.clear()
+        METRICS.update(before)
