@@ -84,3 +84,17 @@ def test_hooks_are_removed_when_the_guided_call_fails() -> None:
     with pytest.raises(faithcam.TargetError):
         guided_backprop(model, seeded_images(1, 64), targets=5000)
     assert _hook_count(model) == 0
+
+
+def test_guided_gradcam_at_an_explicit_layer_uses_that_layers_gradcam() -> None:
+    """Seed 20261222 (`guided_gradcam` 16): ``layer="layer3"`` composes guided backprop with
+    the upsampled Grad-CAM of layer3 (4 x 4 cells for a 64-pixel image), not with that of the
+    automatic layer4 (2 x 2)."""
+    model = seeded_torchvision("resnet18")
+    images = seeded_images(2, 64)
+    product = guided_gradcam(model, images, CLASSES, layer="layer3")
+    cam = faithcam.explain(model, images, "gradcam", targets=CLASSES, layer="layer3")
+    assert cam.raw_maps.shape == (2, 4, 4)
+    up = torch.nn.functional.interpolate(cam.raw_maps.clamp(min=0)[:, None], size=(64, 64),
+                                         mode="bilinear")  # fmt: skip
+    torch.testing.assert_close(product, guided_backprop(model, images, CLASSES) * up)
