@@ -712,3 +712,27 @@ def test_kpca_cam_of_bfloat16_activations_is_a_bfloat16_map() -> None:
     low = kpcacam(half, "sigmoid")
     assert low.dtype == torch.bfloat16
     assert torch.equal(low, kpcacam(half.float(), "sigmoid").to(torch.bfloat16))
+
+
+@pytest.mark.parametrize(
+    ("kernel", "formula"),
+    [("poly", lambda d, s, t, g: (g * d + 1.0) ** 3),
+     ("sigmoid", lambda d, s, t, g: math.tanh(g * d + 1.0)),
+     ("rbf", lambda d, s, t, g: math.exp(-g * (s + t - 2 * d))),
+     ("linear", lambda d, s, t, g: d)],
+)  # fmt: skip
+def test_kpca_kernels_follow_scikit_learns_formulas_entry_by_entry(kernel, formula) -> None:
+    """Seed 20261222 (`_kernel_matrix` 19): K_ij of each kernel by plain loops over the
+    feature vectors, with d = ⟨x_i, x_j⟩, s = ‖x_i‖², t = ‖x_j‖²: poly (γd + 1)³, sigmoid
+    tanh(γd + 1), rbf exp(−γ(s + t − 2d)), linear d."""
+    from faithcam.cams.eigen import _kernel_matrix
+
+    x = torch.rand(1, 4, 3, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+    rows = x[0].tolist()
+    gamma = 0.7
+    matrix = _kernel_matrix(x, kernel, gamma)[0]
+    for i, a in enumerate(rows):
+        for j, b in enumerate(rows):
+            d = sum(p * q for p, q in zip(a, b, strict=True))
+            s, t = sum(p * p for p in a), sum(q * q for q in b)
+            assert matrix[i, j].item() == pytest.approx(formula(d, s, t, gamma), rel=1e-12)
