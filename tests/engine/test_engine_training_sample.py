@@ -198,3 +198,19 @@ def test_the_shallowest_feature_child_wins_even_when_a_deeper_one_comes_first() 
     torch.manual_seed(0)
     layer = resolve_layer(_DeepEncoderFirst().eval(), None, torch.rand(1, 3, 16, 16))
     assert layer.name == "backbone.1"
+
+
+def test_an_all_zero_map_of_a_nonzero_score_names_the_likely_causes_in_full() -> None:
+    """Seed 20261222 (`_zero_reason` 31): a plain (not path) method's all-zero map with a
+    target score of 1 is warned with the whole list of causes, as written here."""
+    from faithcam.engine.result import warn_meaningless_maps
+    from faithcam.errors import FaithcamWarning
+
+    with pytest.warns(FaithcamWarning) as caught:
+        warn_meaningless_maps(torch.zeros(1, 2, 2), torch.tensor([1.0]), None, "gradcam", {},
+                              relu=True)  # fmt: skip
+    assert [str(w.message) for w in caught] == [
+        "image 0: the map is all zero: the layer's activations, or the target score's gradients "
+        "with respect to them, are zero here (dead ReLUs; a layer the score does not read, as a "
+        "ViT's patch tokens after its last block; a zero-initialised head)"
+    ]

@@ -832,3 +832,15 @@ def test_a_box_metric_with_no_annotated_image_states_the_range_of_its_options() 
     finally:
         METRICS.clear()
         METRICS.update(before)
+
+
+def test_an_empty_box_list_is_refused_saying_what_each_image_needs() -> None:
+    """Seed 20261222 (`boxes_to_masks` 49): the refusal of image 1's empty list, whole."""
+    from faithcam.metrics.localization import boxes_to_masks
+
+    with pytest.raises(FaithcamValueError) as caught:
+        boxes_to_masks([[(0, 0, 2, 2)], []], torch.rand(2, 3, 4, 4))
+    assert str(caught.value) == (
+        "boxes[1] is an empty box list: each image needs at least one (x0, y0, x1, y1) box or a "
+        "boolean mask"
+    )

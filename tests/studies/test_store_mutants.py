@@ -174,7 +174,7 @@ def test_item_hash_covers_the_image_shape_not_only_its_bytes() -> None:
     assert item_sha256({"image": image}) != item_sha256({"image": same_bytes})
 
 
-def test_a_fresh_run_without_torchrun_refuses_leftover_rank_files(tmp_path) -> None:
+def test_a_fresh_single_process_run_refuses_leftover_rank_files(tmp_path) -> None:
     """The store was deleted but an earlier torchrun run's rank file is still there: a fresh
     one-process run (resume=False) would leave it for a later resume to read, so it is refused
     before any file is made."""

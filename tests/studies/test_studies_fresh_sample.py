@@ -398,7 +398,7 @@ def test_a_shorter_data_set_without_ids_is_refused_with_the_position_hint(tmp_pa
     ) in str(caught.value)
 
 
-def test_a_study_without_torchrun_leaves_no_rank_file(tmp_path) -> None:
+def test_a_single_process_study_leaves_no_rank_file(tmp_path) -> None:
     """Seed 9 (`_stored` 2): only a torchrun study reads (and so creates) rank files; a plain
     run and its resume leave the store alone in its folder."""
     images = list(torch.rand(2, 3, 8, 8, generator=torch.Generator().manual_seed(0)))

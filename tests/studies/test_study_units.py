@@ -255,7 +255,7 @@ def test_process_group_uses_gloo_on_cpu_and_nccl_on_gpu(monkeypatch, cuda, backe
     assert started == [((backend,), {})]
 
 
-def test_one_process_without_torchrun_starts_no_group(monkeypatch) -> None:
+def test_one_process_starts_no_process_group(monkeypatch) -> None:
     monkeypatch.delenv("WORLD_SIZE", raising=False)
     monkeypatch.setattr(study.dist, "init_process_group", lambda *a, **k: pytest.fail("started"))
     assert study._distributed() == (0, 1)
