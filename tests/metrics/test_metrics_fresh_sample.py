@@ -844,3 +844,16 @@ def test_an_empty_box_list_is_refused_saying_what_each_image_needs() -> None:
         "boxes[1] is an empty box list: each image needs at least one (x0, y0, x1, y1) box or a "
         "boolean mask"
     )
+
+
+def test_evaluates_batch_size_reaches_the_metrics_that_take_one() -> None:
+    """Seed 20261222 (`metric_options` 43): ``batch_size=5`` is passed on to deletion (which
+    takes one), not to the pointing game (which runs no model); a metric's own
+    ``metric_kwargs`` batch size wins."""
+    from faithcam.metrics.evaluate import metric_options
+
+    options = metric_options(["deletion", "pointing_game", "insertion"],
+                             {"insertion": {"batch_size": 7}}, batch_size=5)  # fmt: skip
+    assert options["deletion"] == {"batch_size": 5}
+    assert "batch_size" not in options["pointing_game"]
+    assert options["insertion"]["batch_size"] == 7
