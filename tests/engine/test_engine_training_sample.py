@@ -11,7 +11,7 @@ from torch import nn
 import faithcam
 from faithcam.engine.layouts import LayoutHints, _token_grids, model_hints
 from faithcam.engine.progress import Progress
-from tests.helpers import GapLinearNet
+from tests.helpers import Clock, GapLinearNet
 
 
 class Terminal:
@@ -167,10 +167,10 @@ def test_the_eta_of_a_fractional_task_outside_the_plan_adds_no_phantom_units() -
     """Seed 20261221 (`Progress.eta` 19): half a unit of kind c (not in the plan of 4 units of
     a), half done after 1 s: its live rate is 1 / (½ · ½) = 4 s a unit. ETA = 1 s (the rest of
     the task) + 4 units of a · 4 s = 17 s; c has no units left beyond the task in flight."""
-    clock = [100.0]
-    bar = Progress({"a": 4}, stream=Terminal(), clock=lambda: clock[0], enabled=False)
+    clock = Clock()
+    bar = Progress({"a": 4}, stream=Terminal(), clock=clock, enabled=False)
     with bar.task(0.5, "c"):
-        clock[0] += 1.0
+        clock.now += 1.0
         bar.fraction(0.5)
         assert bar.eta() == pytest.approx(17.0)
 

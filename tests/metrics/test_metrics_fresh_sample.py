@@ -3,6 +3,7 @@ docs/mutation.md); expected values by hand."""
 
 from __future__ import annotations
 
+import contextlib
 import math
 
 import pytest
@@ -12,6 +13,26 @@ from torch import nn
 from faithcam.errors import FaithcamValueError
 from faithcam.metrics import conservation_violation
 from faithcam.metrics.evaluate import EvaluationTable
+
+
+def one_conv_classifier() -> nn.Module:
+    """conv(3 → 4) → ReLU → GAP → linear(4 → 3), weights drawn after ``manual_seed(0)``, eval."""
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1),
+                         nn.Flatten(), nn.Linear(4, 3)).eval()  # fmt: skip
+
+
+@contextlib.contextmanager
+def restored_metric_registry():
+    """The metric registry as it was before the block, whatever the block registered."""
+    from faithcam.metrics.registry import METRICS
+
+    before = dict(METRICS)
+    try:
+        yield
+    finally:
+        METRICS.clear()
+        METRICS.update(before)
 
 
 def cam_on_a_bias_free_gap_linear_head(n_images: int):
@@ -87,9 +108,7 @@ def test_a_box_metric_keeps_its_range_when_no_image_has_boxes() -> None:
     n = 0), and its result still states the metric's range, [0, 1]."""
     from faithcam.metrics import evaluate
 
-    torch.manual_seed(0)
-    model = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1),
-                          nn.Flatten(), nn.Linear(4, 3)).eval()  # fmt: skip
+    model = one_conv_classifier()
     images = torch.rand(2, 3, 8, 8)
     table = evaluate(model, images, ["gradcam"], ["pointing_game"], boxes=[None, None],
                      targets=[0, 1], progress=False)  # fmt: skip
@@ -707,16 +726,12 @@ def test_model_randomization_refuses_an_explain_fn_that_is_not_callable() -> Non
 def test_a_registered_metric_keeps_the_direction_it_was_registered_with(direction) -> None:
     """Seed 16 (`register_metric` 48): the registered spec says which way is better as it was
     registered (the report's arrows read it)."""
-    from faithcam.metrics.registry import METRICS, metric_spec, register_metric
+    from faithcam.metrics.registry import metric_spec, register_metric
 
-    before = dict(METRICS)
-    try:
+    with restored_metric_registry():
         register_metric("corner_share", lambda model, images, maps, targets: maps.mean((1, 2)),
                         direction=direction)  # fmt: skip
         assert metric_spec("corner_share").direction == direction
-    finally:
-        METRICS.clear()
-        METRICS.update(before)
 
 
 def test_a_box_metric_on_partly_annotated_images_records_which_images_it_scored() -> None:
@@ -724,9 +739,7 @@ def test_a_box_metric_on_partly_annotated_images_records_which_images_it_scored(
     records ``annotated = [0, 2]``, its value for image 1 is NaN and n = 2."""
     from faithcam.metrics import evaluate
 
-    torch.manual_seed(0)
-    model = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1),
-                          nn.Flatten(), nn.Linear(4, 3)).eval()  # fmt: skip
+    model = one_conv_classifier()
     boxes = [[(0, 0, 4, 4)], None, [(2, 2, 8, 8)]]
     table = evaluate(model, torch.rand(3, 3, 8, 8), ["gradcam"], ["pointing_game"],
                      boxes=boxes, targets=[0, 1, 2], progress=False)  # fmt: skip
@@ -811,27 +824,21 @@ def test_a_box_metric_with_no_annotated_image_states_the_range_of_its_options() 
     ``scale=100`` on images none of which has boxes has no values (NaN), and its result still
     states [0, 100], the range under the options it was given, not the default [0, 1]."""
     from faithcam.metrics import evaluate
-    from faithcam.metrics.registry import METRICS, register_metric
+    from faithcam.metrics.registry import register_metric
 
     def box_share(images, maps, boxes, *, scale: float = 1.0) -> torch.Tensor:
         return scale * torch.ones(len(maps), dtype=torch.float64)
 
-    before = dict(METRICS)
-    register_metric("box_share_fresh", box_share, direction="higher", needs_boxes=True,
-                    bounds=lambda options: (0.0, float(options.get("scale", 1.0))))  # fmt: skip
-    try:
-        torch.manual_seed(0)
-        model = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1),
-                              nn.Flatten(), nn.Linear(4, 3)).eval()  # fmt: skip
+    with restored_metric_registry():
+        register_metric("box_share_fresh", box_share, direction="higher", needs_boxes=True,
+                        bounds=lambda options: (0.0, float(options.get("scale", 1.0))))  # fmt: skip
+        model = one_conv_classifier()
         table = evaluate(model, torch.rand(2, 3, 8, 8), ["gradcam"], ["box_share_fresh"],
                          boxes=[None, None], targets=[0, 1], progress=False,
                          metric_kwargs={"box_share_fresh": {"scale": 100.0}})  # fmt: skip
         result = table.results[("gradcam", "box_share_fresh")]
         assert torch.isnan(result.values).all()
         assert result.bounds == (0.0, 100.0)
-    finally:
-        METRICS.clear()
-        METRICS.update(before)
 
 
 def test_an_empty_box_list_is_refused_saying_what_each_image_needs() -> None:
