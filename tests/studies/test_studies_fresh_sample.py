@@ -159,6 +159,36 @@ def test_a_store_left_with_a_hot_journal_is_rolled_back_to_its_last_commit(tmp_p
     assert not store.with_name("s.sqlite-journal").exists()
 
 
+def test_a_hot_journal_whose_rollback_still_leaves_the_store_read_only_is_refused_as_read_only(
+    tmp_path, monkeypatch
+) -> None:
+    """Seed 20261222: when the read-only check still fails after SQLite rolled a hot journal
+    back (a folder that cannot be written keeps the journal: here the read-only open is made
+    to fail both times), the store is refused with SQLite's reason, named read-only, rather
+    than with an error from inside the check."""
+    from faithcam.studies import store_checks
+
+    store = tmp_path / "s.sqlite"
+    with closing(sqlite3.connect(store)) as db:
+        db.execute("CREATE TABLE study (key TEXT)")
+    store.with_name("s.sqlite-journal").write_bytes(b"not a journal header")
+    opened = []
+
+    def read_only_open_fails(path, error) -> None:
+        opened.append(path)
+        raise sqlite3.OperationalError("attempt to write a readonly database")
+
+    monkeypatch.setattr(store_checks, "_check_read_only", read_only_open_fails)
+    with pytest.raises(StoreError) as caught:
+        check_store(store, StoreError)
+    assert opened == [store, store]
+    assert str(caught.value) == (
+        f"store: {store} is read-only (its permissions, its folder's or its file system's) and "
+        "this study must write to it; make it writable, or use another store "
+        "(SQLite: attempt to write a readonly database)"
+    )
+
+
 def test_item_ids_become_text_under_the_key_id() -> None:
     """Seed 20261208: without ``dataset.ids`` each item's own id keys its rows; an int id 7 is
     read as the text "7" under ``"id"``, and no other key is added."""

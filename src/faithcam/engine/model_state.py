@@ -12,19 +12,16 @@ too: every module's attributes and children are restored as they were.
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import Any, TypeVar
+from typing import Any
 
 import torch
 from torch import nn
 
 from faithcam.engine.inputs import input_channels_checked
 from faithcam.errors import FaithcamTypeError
-
-F = TypeVar("F", bound=Callable[..., Any])
 
 
 @contextmanager
@@ -93,16 +90,3 @@ _MISSING = object()
 _GUARDED: ContextVar[frozenset[tuple[int, bool]]] = ContextVar(
     "faithcam_guarded", default=frozenset()
 )
-
-
-def guards_model(function: F) -> F:
-    """Decorate ``function(model, ..., train_mode=False, ...)`` to run under :func:`model_guard`
-    (``model`` is the first positional argument or the ``model`` keyword)."""
-
-    @functools.wraps(function)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        model = args[0] if args else kwargs.get("model")
-        with model_guard(model, kwargs.get("train_mode", False)):
-            return function(*args, **kwargs)
-
-    return wrapper  # type: ignore[return-value]

@@ -161,19 +161,22 @@ def _is_class_ids(targets: Any) -> bool:
     )
 
 
-def _class_ids(targets: Any, b: int, device: torch.device) -> Tensor | None:
-    """Checked class ids (B,) long, or None for the predicted class."""
+def _class_ids(targets: Any, b: int) -> int | Tensor | None:
+    """Checked class ids: None (the predicted class), an int, or a tensor of shape (B,).
+
+    The target built from them converts the ids to int64 on the images' device.
+    """
     if targets is None:
         return None
     if isinstance(targets, (int, np.integer)) and not isinstance(targets, bool):
-        return torch.full((b,), int(targets), dtype=torch.long, device=device)
+        return int(targets)
     t = torch.as_tensor(np.asarray(targets) if not isinstance(targets, Tensor) else targets)
     if t.is_floating_point() or t.dtype == torch.bool or t.ndim != 1 or t.shape[0] != b:
         raise FaithcamValueError(
             f"targets must be None, an int, or {b} integer class ids of shape (B,), "
             f"got {tuple(t.shape)} {t.dtype}"
         )
-    return t.to(device=device, dtype=torch.long)
+    return t
 
 
 def _given_score(spec: Target, score: str | None, metric: str) -> str | None:
@@ -216,7 +219,7 @@ def metric_target(
     else:
         plain = score or default
         if _is_class_ids(targets):
-            targets = _class_ids(targets, b, device)
+            targets = _class_ids(targets, b)
         spec = as_target(targets, score=plain if plain in SCORES else "logit")
     if given or isinstance(spec, CallableTarget):
         score = _given_score(spec, score, metric)
