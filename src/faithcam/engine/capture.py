@@ -101,23 +101,17 @@ class _LayerHook:
                 "module); its activations are ambiguous. Pick a module that runs once."
             )
         self.layout = layer_layout(layer, value, self.image)
-        nchw = self.layout.kind == "nchw"  # (B, C, h, w) already: nothing to apply or check
         if not self.with_gradients:
             # A copy: an in-place op after the layer (DenseNet's F.relu(inplace=True)) would
             # otherwise overwrite the activations we keep.
-            detached = (
-                value.detach() if nchw else custom_nchw(self.layout, _detach(value), layer.name)
-            )
-            self.activations = detached.clone()
+            self.activations = custom_nchw(self.layout, _detach(value), layer.name).clone()
             return None
         if not isinstance(value, torch.Tensor):
             raise LayerError(
                 f"layer: {layer.name!r} returns {type(value).__name__}; gradient methods "
                 "need a tensor layer (pick a tensor-valued sub-module)"
             )
-        self.activations = (
-            value.detach() if nchw else custom_nchw(self.layout, value.detach(), layer.name)
-        )
+        self.activations = custom_nchw(self.layout, value.detach(), layer.name)
         # inside torch.utils.checkpoint(use_reentrant=True), which cuts the gradient path?
         code = checkpoint.CheckpointFunction.forward.__code__
         frame = sys._getframe(1)

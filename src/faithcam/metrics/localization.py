@@ -160,13 +160,24 @@ def energy_pointing_game(images: Tensor, maps: ArrayLike, boxes: GroundTruth) ->
     )
 
 
-def _largest_component_box(region: np.ndarray) -> tuple[int, int, int, int] | None:
-    """Box (x0, y0, x1, y1), exclusive ends, around the largest 8-connected component."""
+def _fraction(value: Any, name: str) -> float:
+    """``value`` as a Python float in (0, 1] (a tensor or NumPy threshold would otherwise be
+    multiplied in its own, possibly half, precision)."""
+    try:
+        number = float(value) if not isinstance(value, bool) else math.nan
+    except (TypeError, ValueError, RuntimeError):
+        number = math.nan
+    if not 0.0 < number <= 1.0:
+        raise FaithcamValueError(f"{name} must be in (0, 1], got {value!r}")
+    return number
+
+
+def _largest_component_box(region: np.ndarray) -> tuple[int, int, int, int]:
+    """Box (x0, y0, x1, y1), exclusive ends, around the largest 8-connected component of a
+    region that is not empty (it holds the map's peak)."""
     from scipy import ndimage  # optional dependency, only needed here
 
-    labels, n = ndimage.label(region, structure=np.ones((3, 3), dtype=bool))
-    if n == 0:
-        return None
+    labels, _ = ndimage.label(region, structure=np.ones((3, 3), dtype=bool))
     sizes = np.bincount(labels.ravel())[1:]
     ys, xs = np.nonzero(labels == int(np.argmax(sizes)) + 1)
     return int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1
@@ -207,10 +218,8 @@ def bbox_accuracy(
     around the mask. Uses ``scipy.ndimage`` for the connected components.
     ``details["boxes"]`` holds the predicted boxes.
     """
-    if not 0.0 < float(threshold) <= 1.0:
-        raise FaithcamValueError(f"threshold must be in (0, 1], got {threshold!r}")
-    if not 0.0 < float(iou_threshold) <= 1.0:
-        raise FaithcamValueError(f"iou_threshold must be in (0, 1], got {iou_threshold!r}")
+    threshold = _fraction(threshold, "threshold")
+    iou_threshold = _fraction(iou_threshold, "iou_threshold")
     maps, masks = _prepare(images, maps, boxes)
     items = list(boxes) if not isinstance(boxes, (Tensor, np.ndarray)) else [None] * len(maps)
     values, predicted = [], []
