@@ -321,7 +321,10 @@ class _DeadBranch(nn.Module):
 def test_layer_list_with_a_module_run_twice_is_refused():
     with pytest.raises(LayerError) as info:
         faithcam.explain(_SharedConv().eval(), _images(1), "gradcam", 0, layer=["conv1", "shared"])
-    assert str(info.value) == "layer: 'shared' runs more than once per forward pass"
+    assert str(info.value) == (
+        "layer: 'shared' runs more than once per forward pass (a shared module); its "
+        "activations are ambiguous. Pick a module that runs once."
+    )
 
 
 def test_layer_list_with_a_layer_off_the_score_path_is_refused():

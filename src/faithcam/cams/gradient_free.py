@@ -46,7 +46,7 @@ from torch import nn
 from faithcam.cams.eigen import first_component
 from faithcam.cams.method import Method, Raw
 from faithcam.engine.capture import Capture, capture_inputs, register_site_hook
-from faithcam.engine.layers import ResolvedLayer
+from faithcam.engine.layers import ResolvedLayer, runs_twice_error
 from faithcam.engine.layouts import Layout
 from faithcam.engine.progress import track
 from faithcam.engine.request import Request
@@ -219,10 +219,7 @@ class _SubstituteHook:
     def __call__(self, value: object) -> torch.Tensor:
         self.calls += 1
         if self.calls > 1:
-            raise LayerError(
-                f"layer: {self.layer.name!r} runs more than once per forward pass (a shared "
-                "module); its activations are ambiguous. Pick a module that runs once."
-            )
+            raise runs_twice_error(self.layer.name)
         if not isinstance(value, torch.Tensor):
             raise LayerError(f"layer: {self.layer.name!r} output changed type between passes")
         if self.layout.kind == "tokens" and len(value) != len(self.substitute):

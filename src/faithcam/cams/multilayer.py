@@ -19,7 +19,7 @@ from torch import nn
 from faithcam.cams.method import Raw
 from faithcam.cams.weightings import Weighting
 from faithcam.engine.capture import Rows, capture_batches
-from faithcam.engine.layers import ResolvedLayer
+from faithcam.engine.layers import ResolvedLayer, runs_twice_error
 from faithcam.engine.targets import BoundTarget, OutputSelector, select_output
 from faithcam.errors import LayerError, TargetError
 
@@ -36,7 +36,7 @@ class _Hooks:
         def record(_module: nn.Module, _inputs: object, output: object) -> torch.Tensor:
             name = self.layers[position].name
             if position in self.tensors:
-                raise LayerError(f"layer: {name!r} runs more than once per forward pass")
+                raise runs_twice_error(name)
             if not isinstance(output, torch.Tensor) or output.dim() != 4:
                 raise LayerError(f"layer: {name!r} does not return a 4-D (N, C, h, w) tensor")
             if not torch.is_grad_enabled():  # the first layer reached: start the graph here

@@ -22,7 +22,7 @@ from torch import nn
 from torch.utils import checkpoint
 from torch.utils.hooks import RemovableHandle
 
-from faithcam.engine.layers import ResolvedLayer
+from faithcam.engine.layers import ResolvedLayer, runs_twice_error
 from faithcam.engine.layouts import NCHW, Layout, custom_nchw, infer_layout
 from faithcam.engine.targets import BoundTarget, OutputSelector, select_output
 from faithcam.engine.validation import check_finite
@@ -96,10 +96,7 @@ class _LayerHook:
         layer = self.layer
         self.calls += 1
         if self.calls > 1:
-            raise LayerError(
-                f"layer: {layer.name!r} runs more than once per forward pass (a shared "
-                "module); its activations are ambiguous. Pick a module that runs once."
-            )
+            raise runs_twice_error(layer.name)
         self.layout = layer_layout(layer, value, self.image)
         if not self.with_gradients:
             # A copy: an in-place op after the layer (DenseNet's F.relu(inplace=True)) would

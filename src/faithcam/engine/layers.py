@@ -78,6 +78,14 @@ class ResolvedLayer:
         return NO_HINTS if self.model is None else model_hints(self.model)
 
 
+def runs_twice_error(name: str) -> LayerError:
+    """The refusal of a layer that runs more than once per forward pass (a shared module)."""
+    return LayerError(
+        f"layer: {name!r} runs more than once per forward pass (a shared module); its "
+        "activations are ambiguous. Pick a module that runs once."
+    )
+
+
 def module_names(model: nn.Module) -> dict[nn.Module, str]:
     """Map every sub-module (not the model itself) to its dotted name."""
     return {module: name for name, module in model.named_modules() if name}
