@@ -457,6 +457,18 @@ def test_the_engines_warnings_say_what_was_seen_in_full():
     ]
 
 
+def test_the_row_limits_are_inclusive_bounds() -> None:
+    """Seed 20261223: "at most 10**8 rows per call" allows exactly 10**8 rows (with the cost
+    warning) and refuses one more; at most 10**6 rows run without a warning."""
+    assert _warning_texts(lambda: validation.check_cost(1, 10**6, "steps=1000000", 100)) == []
+    assert _warning_texts(lambda: validation.check_cost(1, 10**8, "steps=100000000", 10**6)) == [
+        "steps=100000000: 1 images x 100,000,000 rows = 100,000,000 forward rows through the "
+        "model, 100 passes of batch_size=1000000: this call will take long"
+    ]
+    with pytest.raises(FaithcamValueError, match="at most 100,000,000 rows per call"):
+        validation.check_cost(1, 10**8 + 1, "steps=100000001", 10**6)
+
+
 class _SqrtHead(nn.Module):
     """score = fc(mean sqrt|A|): where A is 0 (a black image, no bias) the gradient is NaN,
     while the activations and the score stay finite."""

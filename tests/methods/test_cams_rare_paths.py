@@ -170,7 +170,12 @@ def test_gradient_method_settings_merge_weighting_and_estimator_settings():
 def test_gradient_method_options_with_estimator_object_are_only_its_own():
     assert faithcam.METHODS["gradcam"].options(faithcam.Integrated(steps=2)) == []
     finer = faithcam.METHODS["finercam"].options(faithcam.Vanilla())
-    assert [option.name for option in finer] == ["alpha", "comparisons"]
+    # Finer-CAM's own typed options (Zhang et al.; pytorch-grad-cam's FinerCAM defaults:
+    # alpha = 1, comparison categories 1, 2, 3)
+    assert [(o.name, o.annotation, o.default) for o in finer] == [
+        ("alpha", float, 1.0),
+        ("comparisons", tuple, (1, 2, 3)),
+    ]
     # by name, the estimator's options come too
     by_name = faithcam.METHODS["gradcam"].options("integrated")
     assert {"steps", "baseline", "variant", "rule"} <= {option.name for option in by_name}
@@ -359,3 +364,25 @@ def test_smoothed_scorecam_align_corners_must_be_a_bool(method):
             GapLinearNet().eval(), _images(1), method, 0, layer="features", align_corners=1
         )
     assert str(info.value) == "align_corners: expected a bool, got 1"
+
+
+# ---------------------------------------------------------------- FullGrad's eigen grid
+
+
+def test_fullgrad_eigen_smooth_projects_on_a_grid_an_eighth_of_the_image_at_least_one_cell():
+    """Seed 20261223: with ``eigen_smooth`` FullGrad projects its stacked terms on a grid of
+    (H // 8, W // 8) cells, at least one per side, and upsamples the projection back. On a
+    32 x 12 image that grid is 4 x 1: one column, so every row of the map is one value
+    (bilinear upsampling of a single column), while the rows differ."""
+    torch.manual_seed(0)
+    model = nn.Sequential(
+        nn.Conv2d(3, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 3),
+    ).eval()  # fmt: skip
+    with torch.no_grad():
+        model[1].running_mean.uniform_(-0.5, 0.5)
+    images = torch.rand(2, 3, 32, 12)
+    maps = faithcam.explain(model, images, "fullgrad", 0, eigen_smooth=True).raw_maps
+    assert maps.shape == (2, 32, 12)
+    torch.testing.assert_close(maps, maps[:, :, :1].expand_as(maps), rtol=0, atol=1e-6)
+    assert (maps[:, :, 0].amax(1) - maps[:, :, 0].amin(1) > 1e-3).all()

@@ -30,6 +30,7 @@ def test_cam_satisfies_both_axioms_without_bias():
     torch.testing.assert_close(cons.values, torch.zeros(4, dtype=torch.float64), atol=1e-5, rtol=0)
     torch.testing.assert_close(sens.values, torch.zeros(4, dtype=torch.float64), atol=1e-5, rtol=0)
     assert sens.details["drops"].shape == (4, 8)
+    assert (cons.name, sens.name) == ("conservation_violation", "sensitivity_violation")
 
 
 def test_bias_shows_as_conservation_gap_only():
