@@ -386,3 +386,27 @@ def test_fullgrad_eigen_smooth_projects_on_a_grid_an_eighth_of_the_image_at_leas
     assert maps.shape == (2, 32, 12)
     torch.testing.assert_close(maps, maps[:, :, :1].expand_as(maps), rtol=0, atol=1e-6)
     assert (maps[:, :, 0].amax(1) - maps[:, :, 0].amin(1) > 1e-3).all()
+
+
+# ------------------------------------------------- methods that run their own batches
+
+
+@pytest.mark.parametrize(
+    ("method", "layer"),
+    [("fullgrad", None), ("guided-gradcam", None), ("gradcam", ["0", "2"])],
+)
+def test_a_method_with_its_own_batch_pass_explains_every_batch(method, layer):
+    """Seed 20261223: FullGrad, Guided Grad-CAM and a list of layers run their own pass per
+    batch of images; with ``batch_size=1`` each of three images is its own batch, and the maps
+    equal those of one batch of three (a loop that stopped after the first batch returned
+    one map)."""
+    torch.manual_seed(0)
+    model = nn.Sequential(
+        nn.Conv2d(3, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 3),
+    ).eval()  # fmt: skip
+    images = torch.rand(3, 3, 8, 8)
+    whole = faithcam.explain(model, images, method, 1, layer=layer, batch_size=3)
+    one_by_one = faithcam.explain(model, images, method, 1, layer=layer, batch_size=1)
+    assert one_by_one.raw_maps.shape == (3, 8, 8)
+    torch.testing.assert_close(one_by_one.raw_maps, whole.raw_maps, rtol=1e-5, atol=1e-6)

@@ -88,7 +88,7 @@ def _disk_dilate(masks: Tensor, radius: int) -> Tensor:
     """Dilate boolean masks (B, H, W) by a Euclidean disk of ``radius`` pixels."""
     if radius <= 0:
         return masks
-    r = torch.arange(-radius, radius + 1, device=masks.device, dtype=torch.float32)
+    r = torch.arange(-radius, radius + 1, device=masks.device)  # integer offsets: exact test
     disk = ((r[:, None] ** 2 + r[None, :] ** 2) <= radius**2).float()[None, None]
     out = torch.nn.functional.conv2d(masks.float()[:, None], disk, padding=radius)
     return out[:, 0] > 0

@@ -31,6 +31,7 @@ from torch import Tensor
 from faithcam.engine.model_state import model_guard
 from faithcam.engine.targets import (
     SCORES,
+    BoundCallableTarget,
     BoundTarget,
     CallableTarget,
     ClassLogit,
@@ -119,9 +120,9 @@ class MetricTarget:
             return MultiLabel([self.bound.classes[i].tolist() for i in rows], self.spec.score)
         if isinstance(self.spec, SegmentationTarget | DetectionTarget):
             return dense_subset(self.spec, self.bound, rows)
-        if getattr(self.bound, "shared", False) or not hasattr(self.bound, "fns"):
-            return self.spec
-        return CallableTarget([self.bound.fns[i] for i in rows])
+        if isinstance(self.bound, BoundCallableTarget) and not self.bound.shared:
+            return CallableTarget([self.bound.fns[i] for i in rows])  # one callable per image
+        return self.spec
 
     @property
     def bounds(self) -> Bounds:
