@@ -441,3 +441,27 @@ def test_batchnorm_statistics_made_under_inference_mode_keep_their_bits() -> Non
     assert bn.running_mean is mean and bn.running_var is var
     assert bn.running_mean.tolist() == torch.linspace(-1.0, 1.0, 4).tolist()
     assert bn.running_var.tolist() == torch.linspace(0.5, 2.0, 4).tolist()
+
+
+def test_a_pixel_warning_of_explain_is_shown_at_the_line_that_called_explain() -> None:
+    """Seed 20261224 (``caller_stacklevel`` 12: two frames too deep): explain's warning about
+    0-255 pixels is attributed to the line of this file that called explain, not to a line of
+    faithcam. (explain lives in ``faithcam.api``, outside mutmut's tiers, so no trampoline
+    frame sits between this test and it.)"""
+    torch.manual_seed(0)
+    model = GapLinearNet().eval()
+    pixels = torch.rand(1, 3, 16, 16, generator=torch.Generator().manual_seed(0)) * 255
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        faithcam.explain(model, pixels, "gradcam", 0)  # the line the warning must name
+    (warning,) = [w for w in caught if "0-255 pixels" in str(w.message)]
+    assert (warning.filename, warning.lineno) == (__file__, _line_of("the line the warning"))
+
+
+def _line_of(text: str) -> int:
+    """The line number of this file's first line that holds ``text`` after a ``#``."""
+    with open(__file__, encoding="utf-8") as source:
+        for number, line in enumerate(source, start=1):
+            if "# " + text in line:
+                return number
+    raise AssertionError(text)

@@ -20,6 +20,7 @@ from faithcam.metrics import (
     bbox_accuracy,
     deletion,
     evaluate,
+    max_sensitivity,
     model_randomization,
     road,
 )
@@ -177,3 +178,27 @@ def test_a_threshold_that_is_not_a_number_in_the_unit_interval_is_refused(thresh
     with pytest.raises(FaithcamValueError) as caught:
         bbox_accuracy(torch.zeros(1, 3, 4, 4), maps, [[(1, 1, 2, 2)]], threshold=threshold)
     assert str(caught.value) == f"threshold must be in (0, 1], got {threshold!r}"
+
+
+def test_max_sensitivity_draws_float64_noise_for_float64_images() -> None:
+    """Seed 20261224 (robustness ``_draw`` 4): the noise δ ~ U[−r, r] is drawn in the images'
+    dtype from the generator, sample by sample. With the identity as explanation Φ(x) = x,
+    ‖Φ(x + δ) − Φ(x)‖ = ‖δ‖; here recomputed from the same seed with float64 draws (float32
+    draws take other bits of the stream and give other values)."""
+    images = torch.tensor([[[[0.1, 0.7], [0.3, 0.9]]]], dtype=torch.float64)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(4, 2)).double()
+
+    def identity(batch, targets):
+        return batch[:, 0]
+
+    result = max_sensitivity(
+        model, images, images[:, 0], 0, identity, radius=0.2, samples=3, relative=False,
+        generator=torch.Generator().manual_seed(5),
+    )  # fmt: skip
+    stream = torch.Generator().manual_seed(5)
+    norms = [
+        ((2 * torch.rand(1, 1, 2, 2, generator=stream, dtype=torch.float64) - 1) * 0.2).norm()
+        for _ in range(3)
+    ]
+    assert result.values.dtype == torch.float64
+    torch.testing.assert_close(result.values, torch.stack(norms).max()[None], rtol=1e-12, atol=0)

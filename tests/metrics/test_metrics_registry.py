@@ -219,6 +219,23 @@ def test_a_registered_metric_works_in_evaluate(user_metric) -> None:
     assert user_metric.options == {"corner": 6} and metric_spec("map_share") is user_metric
 
 
+def test_a_registered_metric_is_not_given_the_normalization_unless_it_asks(user_metric) -> None:
+    """Seed 20261224: ``uses_black_substrate`` is False by default, so evaluate's
+    ``normalization=`` (for the metrics that paint pixel black) does not reach a user metric
+    that has no such option; the value is the same as without it."""
+    assert user_metric.uses_black_substrate is False
+    model, images = model_and_images()
+    norm = ((0.5, 0.5, 0.5), (0.25, 0.25, 0.25))
+    plain, normalized = (
+        evaluate(model, images, ["saliency"], ["map_share"], explain=saliency, **extra)
+        for extra in ({}, {"normalization": norm})
+    )
+    torch.testing.assert_close(
+        normalized.results[("saliency", "map_share")].values,
+        plain.results[("saliency", "map_share")].values,
+    )
+
+
 def test_a_registered_metric_works_in_run_study(user_metric, tmp_path) -> None:
     from tests.studies.study_setup import ToyShapes, toy_model
 

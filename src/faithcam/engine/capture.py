@@ -188,8 +188,7 @@ def capture(
                     hessian = _hessian_product(raw, hook.leaf)
                     product = custom_nchw(hook.layout, hessian, layer.name)
                     raw = raw.detach()
-                nchw = hook.layout.kind == "nchw"
-                gradients = raw if nchw else custom_nchw(hook.layout, raw, layer.name)
+                gradients = custom_nchw(hook.layout, raw, layer.name)
     finally:
         handle.remove()
         torch.set_grad_enabled(grad_mode)

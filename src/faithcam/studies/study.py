@@ -299,7 +299,7 @@ def _loader(
         sampler=sampler,
         num_workers=num_workers,
         collate_fn=collate,
-        worker_init_fn=functools.partial(_die_with_parent, os.getpid()) if num_workers else None,
+        worker_init_fn=functools.partial(_die_with_parent, os.getpid()),  # run by workers only
     )
     return loader, len(todo) if sampler is None else len(sampler)
 
