@@ -465,3 +465,27 @@ def _line_of(text: str) -> int:
             if "# " + text in line:
                 return number
     raise AssertionError(text)
+
+
+class _ReturnsNothing(nn.Module):
+    """Runs a convolution and returns an empty tuple."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3)
+
+    def forward(self, x: torch.Tensor) -> tuple:
+        self.conv(x)
+        return ()
+
+
+def test_a_model_with_an_empty_output_is_refused_by_the_output_selector_message() -> None:
+    """Seed 20261225 (``_first_tensor`` 8): the automatic layer's probe reads an empty tuple
+    output as "no output tensor" (not an IndexError from inside faithcam), and the call then
+    refuses the output with the output_selector advice."""
+    with pytest.raises(faithcam.FaithcamTypeError) as caught:
+        faithcam.explain(_ReturnsNothing().eval(), torch.rand(1, 3, 8, 8), "gradcam", 0)
+    assert str(caught.value) == (
+        "output_selector: the model returned tuple, not a tensor; pass output_selector=(an "
+        "index, a key, or a callable that returns the logits tensor)"
+    )

@@ -66,3 +66,15 @@ def test_reference_set_draws_its_images_uniformly() -> None:
                                rtol=0)  # fmt: skip
     point = ReferenceSet(references[1:2])(images[:5], _index(5), None)
     assert torch.equal(point, references[1:2].expand(5, 3, 4, 4))
+
+
+def test_reference_images_of_another_dtype_are_drawn_in_the_images_dtype() -> None:
+    """Seed 20261225 (``ReferenceSet.__call__`` 21): float64 references for float32 images
+    come back as float32 baselines of the same values (a float64 baseline would reach a
+    float32 model)."""
+    references = torch.tensor([0.25, 0.5], dtype=torch.float64).view(2, 1, 1, 1).expand(2, 3, 4, 4)
+    images = torch.zeros(4, 3, 4, 4)
+    draws = ReferenceSet(references)(images, _index(4), torch.Generator().manual_seed(0))
+    assert draws.dtype == torch.float32
+    assert set(draws[:, 0, 0, 0].tolist()) <= {0.25, 0.5}
+    assert torch.equal(draws, draws[:, :1, :1, :1].expand(4, 3, 4, 4))

@@ -410,3 +410,61 @@ def test_a_method_with_its_own_batch_pass_explains_every_batch(method, layer):
     one_by_one = faithcam.explain(model, images, method, 1, layer=layer, batch_size=1)
     assert one_by_one.raw_maps.shape == (3, 8, 8)
     torch.testing.assert_close(one_by_one.raw_maps, whole.raw_maps, rtol=1e-5, atol=1e-6)
+
+
+def test_fullgrad_scales_the_input_term_with_its_own_eps_and_records_its_settings():
+    """Seed 20261225 (``FullGrad.run`` 23, 100): ψ(t) = (t − min) / (max − min + ε) uses the
+    call's ``eps`` also for the input-gradient term, and the result records ``bias_layers`` and
+    ``eps``. A model whose Conv2d has no bias has only that term: the map is
+    Σ_c ψ(|∂y/∂x ⊙ x|)_c, by hand with plain autograd, at ε = 0.5 (the default ε = 1e-7 gives
+    another map)."""
+    torch.manual_seed(0)
+    model = nn.Sequential(
+        nn.Conv2d(3, 2, 3, padding=1, bias=False), nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(2, 3),
+    ).eval()  # fmt: skip
+    images = torch.rand(2, 3, 6, 6)
+    result = faithcam.explain(model, images, "fullgrad", 1, eps=0.5)
+    leaf = images.clone().requires_grad_(True)
+    (gradient,) = torch.autograd.grad(model(leaf)[:, 1].sum(), leaf)
+    term = (gradient * images).abs()
+    low = term.amin(dim=(2, 3), keepdim=True)
+    high = term.amax(dim=(2, 3), keepdim=True)
+    expected = ((term - low) / (high - low + 0.5)).sum(1)
+    torch.testing.assert_close(result.raw_maps, expected, rtol=1e-5, atol=1e-6)
+    assert {k: result.settings[k] for k in ("bias_layers", "eps")} == {"bias_layers": 0, "eps": 0.5}
+
+
+class _TwoHeads(nn.Module):
+    """Returns {"aux": ..., "main": ...}: the logits are picked with ``output_selector``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, padding=1)
+        self.fc = nn.Linear(4, 3)
+        self.aux = nn.Linear(4, 3)
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        pooled = torch.relu(self.conv(x)).mean((2, 3))
+        return {"aux": self.aux(pooled), "main": self.fc(pooled)}
+
+
+def test_ablationcam_replays_after_the_layer_with_the_calls_output_selector():
+    """Seed 20261225 (``_try_after_layer`` 10): the replay from the layer onwards scores the
+    output the call's ``output_selector`` picks, so a model with a dict output keeps the fast
+    path ("after-layer"); the weights are the naive channel-by-channel ones on "main"."""
+    torch.manual_seed(0)
+    model = _TwoHeads().eval()
+    images, classes = _images(2), [0, 2]
+    result = faithcam.explain(
+        model, images, "ablationcam", classes, layer="conv", output_selector="main"
+    )
+    assert result.settings["forward"] == "after-layer"
+    with torch.no_grad():
+        activations = model.conv(images)
+
+    def main_head(a, b):
+        return model.fc(torch.relu(a).mean((2, 3)))
+
+    expected = _naive_ablation(activations, classes, main_head)
+    torch.testing.assert_close(result.raw_maps, expected, atol=1e-5, rtol=1e-4)

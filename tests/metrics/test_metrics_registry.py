@@ -80,6 +80,7 @@ def test_every_registered_metric_runs_in_evaluate_inside_its_range(name: str) ->
     result = table.results[("saliency", name)]
     assert row["metric"] == name and row["n"] == 4
     assert result.name == name  # the metric names its own result (seed 20261223)
+    assert result.values.dtype == torch.float64  # every metric's values (seed 20261225)
     assert result.bounds == spec.range(QUICK.get(name, {}))
     low, high = spec.range(QUICK.get(name, {})) or (-math.inf, math.inf)
     assert low <= float(result.values.min()) and float(result.values.max()) <= high

@@ -10,6 +10,7 @@ import hashlib
 import inspect
 import os
 import sqlite3
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -147,3 +148,20 @@ def test_a_function_with_a_seed_parameter_takes_a_seed() -> None:
 
     assert _takes_seed(explain_fn) is True
     assert _takes_seed(unseeded) is False
+
+
+def test_a_damaged_store_is_reported_with_its_first_three_problems(tmp_path, monkeypatch) -> None:
+    """Seed 20261225 (``_check_read_only`` 28): SQLite's integrity check can list many
+    problems; the refusal names the first three, joined by "; ". Five problems are made to come
+    back by a check query that returns them as rows."""
+    store = tmp_path / "s.sqlite"
+    with closing(sqlite3.connect(store)) as db:
+        db.execute("CREATE TABLE results (x TEXT)")
+    problems = " UNION ALL ".join(f"SELECT 'problem {i}'" for i in range(1, 6))
+    monkeypatch.setattr(store_checks, "QUICK_CHECK", problems)
+    with pytest.raises(StoreError) as caught:
+        store_checks.check_store(store, StoreError)
+    assert str(caught.value) == (
+        f"store: {store} is damaged (problem 1; problem 2; problem 3); it was not resumed and "
+        "was left unchanged. Restore it from a backup, or move it away and start a new store"
+    )
