@@ -468,3 +468,43 @@ def test_ablationcam_replays_after_the_layer_with_the_calls_output_selector():
 
     expected = _naive_ablation(activations, classes, main_head)
     torch.testing.assert_close(result.raw_maps, expected, atol=1e-5, rtol=1e-4)
+
+
+# --------------------------------------------------- every option lands in the settings
+
+
+def _small_net() -> nn.Module:
+    torch.manual_seed(0)
+    return nn.Sequential(
+        nn.Conv2d(3, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(),
+        nn.Conv2d(4, 4, 3, padding=1), nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 6),
+    ).eval()  # fmt: skip
+
+
+@pytest.mark.parametrize("method", sorted(faithcam.METHODS))
+def test_every_method_records_each_of_its_options_in_the_result_settings(method):
+    """Seed 20261225 (FullGrad's settings not checked): a result names every option of its
+    method (``METHODS[name].options()``), so two calls that differ in one option never look
+    the same. Finer-CAM's ``alpha`` and ``comparisons`` and CAM's ``classifier`` were missing."""
+    layer = None if method == "fullgrad" else "3"
+    result = faithcam.explain(_small_net(), torch.rand(2, 3, 8, 8), method, 0, layer=layer)
+    options = [option.name for option in faithcam.METHODS[method].options()]
+    assert [name for name in options if name not in result.settings] == []
+
+
+def test_finercam_records_the_alpha_and_comparisons_it_was_given():
+    result = faithcam.explain(
+        _small_net(),
+        torch.rand(2, 3, 8, 8),
+        "finercam",
+        0,
+        layer="3",
+        alpha=0.5,
+        comparisons=(1, 2),
+    )
+    assert (result.settings["alpha"], result.settings["comparisons"]) == (0.5, [1, 2])
+    default = faithcam.explain(_small_net(), torch.rand(2, 3, 8, 8), "finercam", 0, layer="3")
+    assert (default.settings["alpha"], default.settings["comparisons"]) == (1.0, [1, 2, 3])
+    cam = faithcam.explain(_small_net(), torch.rand(2, 3, 8, 8), "cam", 0, layer="3")
+    assert cam.settings["classifier"] is None

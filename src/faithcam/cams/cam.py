@@ -76,5 +76,5 @@ class CAM(Method):
         channels = captured.activations.shape[1]
         weights = classifier_weights(request.model, channels, self.options.classifier)
         raw = cam_maps(captured.activations, weights, request.target, request.eigen_smooth)
-        settings = {"eigen_smooth": request.eigen_smooth}
+        settings = {"classifier": self.options.classifier, "eigen_smooth": request.eigen_smooth}
         return Raw(raw, captured.scores, request.layer.name, settings, request.target)

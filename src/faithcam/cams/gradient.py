@@ -76,7 +76,7 @@ class GradientMethod(Method):
         raw = estimate.maps
         if raw is None:
             raw = weighting(estimate.activations, estimate.gradients)
-        settings = {"weighting": self.weighting, **estimator.settings()}
+        settings = {"weighting": self.weighting, **estimator.settings(), **self.own_settings()}
         if request.eigen_smooth:
             settings["eigen_smooth"] = True
         if estimate.samples_used is not None:
@@ -90,11 +90,17 @@ class GradientMethod(Method):
             return super().run_layers(requests)
         eigen_smooth = requests[0].eigen_smooth
         weighting = get_weighting(self.weighting, eigen_smooth)
-        settings = {"weighting": self.weighting, "estimator": "vanilla"}
+        settings = {"weighting": self.weighting, "estimator": "vanilla", **self.own_settings()}
         return vanilla_layers(requests, weighting, {**settings, "eigen_smooth": eigen_smooth})
 
     def settings(self) -> dict[str, Any]:
-        return {"weighting": self.weighting, **self.estimator.settings()}
+        return {"weighting": self.weighting, **self.estimator.settings(), **self.own_settings()}
+
+    def own_settings(self) -> dict[str, Any]:
+        """The method's own options (:meth:`extra_options`) as given, else their defaults; a
+        tuple is recorded as a list (as JSON stores it)."""
+        chosen = {o.name: self.extra.get(o.name, o.default) for o in self.extra_options()}
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in chosen.items()}
 
 
 @dataclass
