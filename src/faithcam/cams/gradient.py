@@ -76,7 +76,7 @@ class GradientMethod(Method):
         raw = estimate.maps
         if raw is None:
             raw = weighting(estimate.activations, estimate.gradients)
-        settings = {"weighting": self.weighting, **estimator.settings(), **self.own_settings()}
+        settings = {"weighting": self.weighting, **estimator.settings(), **self.extra}
         if request.eigen_smooth:
             settings["eigen_smooth"] = True
         if estimate.samples_used is not None:
@@ -90,17 +90,11 @@ class GradientMethod(Method):
             return super().run_layers(requests)
         eigen_smooth = requests[0].eigen_smooth
         weighting = get_weighting(self.weighting, eigen_smooth)
-        settings = {"weighting": self.weighting, "estimator": "vanilla", **self.own_settings()}
+        settings = {"weighting": self.weighting, "estimator": "vanilla", **self.extra}
         return vanilla_layers(requests, weighting, {**settings, "eigen_smooth": eigen_smooth})
 
     def settings(self) -> dict[str, Any]:
-        return {"weighting": self.weighting, **self.estimator.settings(), **self.own_settings()}
-
-    def own_settings(self) -> dict[str, Any]:
-        """The method's own options (:meth:`extra_options`) as given, else their defaults; a
-        tuple is recorded as a list (as JSON stores it)."""
-        chosen = {o.name: self.extra.get(o.name, o.default) for o in self.extra_options()}
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in chosen.items()}
+        return {"weighting": self.weighting, **self.estimator.settings(), **self.extra}
 
 
 @dataclass
@@ -111,6 +105,15 @@ class FinerGradientMethod(GradientMethod):
     @classmethod
     def extra_options(cls) -> list[Option]:
         return [Option("alpha", float, 1.0), Option("comparisons", tuple, DEFAULT_COMPARISONS)]
+
+    @classmethod
+    def create(cls, spec: MethodSpec, estimator: Any, options: dict[str, Any]) -> Method:
+        """As a gradient method, with every own option recorded (given, else its default; a
+        tuple as a list, as JSON stores it), so that the result's settings name them."""
+        method = super().create(spec, estimator, options)
+        chosen = {o.name: method.extra.get(o.name, o.default) for o in cls.extra_options()}
+        method.extra = {k: list(v) if isinstance(v, tuple) else v for k, v in chosen.items()}
+        return method
 
     def target(self, target: Target) -> Target:
         return finer_target(target, **self.extra)

@@ -98,17 +98,23 @@ class _LayerHook:
         if self.calls > 1:
             raise runs_twice_error(layer.name)
         self.layout = layer_layout(layer, value, self.image)
+        nchw = self.layout.kind == "nchw"  # (B, C, h, w) already: no call to custom_nchw
         if not self.with_gradients:
             # A copy: an in-place op after the layer (DenseNet's F.relu(inplace=True)) would
             # otherwise overwrite the activations we keep.
-            self.activations = custom_nchw(self.layout, _detach(value), layer.name).clone()
+            detached = (
+                value.detach() if nchw else custom_nchw(self.layout, _detach(value), layer.name)
+            )
+            self.activations = detached.clone()
             return None
         if not isinstance(value, torch.Tensor):
             raise LayerError(
                 f"layer: {layer.name!r} returns {type(value).__name__}; gradient methods "
                 "need a tensor layer (pick a tensor-valued sub-module)"
             )
-        self.activations = custom_nchw(self.layout, value.detach(), layer.name)
+        self.activations = (
+            value.detach() if nchw else custom_nchw(self.layout, value.detach(), layer.name)
+        )
         # inside torch.utils.checkpoint(use_reentrant=True), which cuts the gradient path?
         code = checkpoint.CheckpointFunction.forward.__code__
         frame = sys._getframe(1)
@@ -188,7 +194,8 @@ def capture(
                     hessian = _hessian_product(raw, hook.leaf)
                     product = custom_nchw(hook.layout, hessian, layer.name)
                     raw = raw.detach()
-                gradients = custom_nchw(hook.layout, raw, layer.name)
+                nchw = hook.layout.kind == "nchw"  # the common case skips a call
+                gradients = raw if nchw else custom_nchw(hook.layout, raw, layer.name)
     finally:
         handle.remove()
         torch.set_grad_enabled(grad_mode)
