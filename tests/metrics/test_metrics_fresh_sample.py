@@ -272,6 +272,15 @@ def test_a_user_metric_returning_a_result_gets_the_registered_range_by_default()
         result = metric_spec("first_pixel_fresh").call(_run(torch.rand(2, 3, 2, 2), maps, None), {})
         assert result.bounds == (0.0, 1.0)
         assert result.values.tolist() == [0.25, 1.0]
+        # seed 20261226 (register_metric 54): with result_bounds=True the result's own range
+        # (here none) is kept instead of the registered one
+        register_metric(
+            "first_pixel_fresh", first_pixel, direction="higher", bounds=(0.0, 1.0),
+            result_bounds=True, replace_existing=True,
+        )  # fmt: skip
+        own = metric_spec("first_pixel_fresh").call(_run(torch.rand(2, 3, 2, 2), maps, None), {})
+        assert metric_spec("first_pixel_fresh").result_bounds is True
+        assert own.bounds is None and own.values.tolist() == [0.25, 1.0]
     finally:
         METRICS.pop("first_pixel_fresh")
 
