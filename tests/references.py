@@ -71,3 +71,16 @@ def naive_map(rule: str, a: torch.Tensor, g: torch.Tensor, eps: float = 0.0) -> 
                     raise ValueError(rule)
         out += weight * a[k]
     return out
+
+
+def layer_output(model: nn.Module, module: nn.Module, images: torch.Tensor) -> torch.Tensor:
+    """The output of ``module`` during a plain no-grad forward of ``model`` (a hook of the
+    test's own, removed after)."""
+    out = []
+    handle = module.register_forward_hook(lambda _m, _i, o: out.append(o.detach().clone()))
+    try:
+        with torch.no_grad():
+            model(images)
+    finally:
+        handle.remove()
+    return out[0]

@@ -24,23 +24,12 @@ from faithcam.cams.method import Method, Option
 from faithcam.cams.registry import unregister
 from faithcam.errors import FaithcamTypeError, FaithcamValueError, LayerError, TargetError
 from tests.helpers import GapLinearNet
+from tests.references import layer_output
 
 
 def _images(n: int, size: int = 8, seed: int = 3) -> torch.Tensor:
     generator = torch.Generator().manual_seed(seed)
     return torch.randn(n, 3, size, size, generator=generator)
-
-
-def _output_of(model: nn.Module, module: nn.Module, images: torch.Tensor) -> torch.Tensor:
-    """The output of ``module`` during a plain forward of ``model`` (a hook of the test's own)."""
-    out = []
-    handle = module.register_forward_hook(lambda _m, _i, o: out.append(o.detach().clone()))
-    try:
-        with torch.no_grad():
-            model(images)
-    finally:
-        handle.remove()
-    return out[0]
 
 
 # ---------------------------------------------------------------- CAM with eigen_smooth
@@ -51,7 +40,7 @@ def _weighted_terms(seed: int = 0):
     model = GapLinearNet(classes=5, channels=8).eval()
     images = _images(2, size=16)
     classes = [1, 3]
-    activations = _output_of(model, model.features, images)
+    activations = layer_output(model, model.features, images)
     weights = model.fc.weight.detach()[classes]  # (B, K): W_ck of each image's class
     return model, images, classes, weights[:, :, None, None] * activations
 
@@ -369,16 +358,21 @@ def test_smoothed_scorecam_align_corners_must_be_a_bool(method):
 # ---------------------------------------------------------------- FullGrad's eigen grid
 
 
+def _conv_bn_classifier() -> nn.Module:
+    """Conv2d 3→4 (bias), BatchNorm2d, ReLU, GAP, Linear 4→3; seeded 0, in eval mode."""
+    torch.manual_seed(0)
+    return nn.Sequential(
+        nn.Conv2d(3, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 3),
+    ).eval()  # fmt: skip
+
+
 def test_fullgrad_eigen_smooth_projects_on_a_grid_an_eighth_of_the_image_at_least_one_cell():
     """Seed 20261223: with ``eigen_smooth`` FullGrad projects its stacked terms on a grid of
     (H // 8, W // 8) cells, at least one per side, and upsamples the projection back. On a
     32 x 12 image that grid is 4 x 1: one column, so every row of the map is one value
     (bilinear upsampling of a single column), while the rows differ."""
-    torch.manual_seed(0)
-    model = nn.Sequential(
-        nn.Conv2d(3, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(),
-        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 3),
-    ).eval()  # fmt: skip
+    model = _conv_bn_classifier()
     with torch.no_grad():
         model[1].running_mean.uniform_(-0.5, 0.5)
     images = torch.rand(2, 3, 32, 12)
@@ -400,11 +394,7 @@ def test_a_method_with_its_own_batch_pass_explains_every_batch(method, layer):
     batch of images; with ``batch_size=1`` each of three images is its own batch, and the maps
     equal those of one batch of three (a loop that stopped after the first batch returned
     one map)."""
-    torch.manual_seed(0)
-    model = nn.Sequential(
-        nn.Conv2d(3, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(),
-        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 3),
-    ).eval()  # fmt: skip
+    model = _conv_bn_classifier()
     images = torch.rand(3, 3, 8, 8)
     whole = faithcam.explain(model, images, method, 1, layer=layer, batch_size=3)
     one_by_one = faithcam.explain(model, images, method, 1, layer=layer, batch_size=1)

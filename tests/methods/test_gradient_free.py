@@ -30,22 +30,12 @@ import faithcam
 from tests.helpers import GapLinearNet, seeded_images, seeded_torchvision
 from tests.methods.test_hygiene import _hook_count
 from tests.peer_helpers import classifier_targets, minmax, peer_lowres
+from tests.references import layer_output
 
 METHODS = ["scorecam", "ablationcam"]
 
 
 # ---------------------------------------------------------------- naive references (papers)
-
-
-def _layer_output(model: nn.Module, module: nn.Module, images: torch.Tensor) -> torch.Tensor:
-    out = []
-    handle = module.register_forward_hook(lambda _m, _i, o: out.append(o.detach().clone()))
-    try:
-        with torch.no_grad():
-            model(images)
-    finally:
-        handle.remove()
-    return out[0]
 
 
 def naive_score_cam(
@@ -57,7 +47,7 @@ def naive_score_cam(
     align_corners: bool = False,
 ) -> torch.Tensor:
     """Score-CAM one channel at a time: C_k = f^c(X ∘ s(Up(A^k))) − f^c(0)."""
-    activations = _layer_output(model, module, images)
+    activations = layer_output(model, module, images)
     maps = []
     with torch.no_grad():
         for x, a, c in zip(images, activations, classes, strict=True):
@@ -147,7 +137,7 @@ def test_scorecam_is_the_paper_formula(model, weights, align_corners) -> None:
 
 def test_ablationcam_is_the_paper_formula(model) -> None:
     result = faithcam.explain(model, IMAGES, "ablation-cam", CLASSES)
-    activations = _layer_output(model, model.features, IMAGES)
+    activations = layer_output(model, model.features, IMAGES)
     reference = naive_ablation_cam(gap_head(model), activations, CLASSES)
     torch.testing.assert_close(result.raw_maps, reference, rtol=1e-4, atol=1e-6)
     assert result.settings["forward"] == "after-layer"
@@ -255,7 +245,7 @@ def test_scorecam_forwards_each_distinct_mask_once(model) -> None:
         conv.bias[:3] = -1.0
         conv.bias[3] = 0.5
         conv.weight[5], conv.bias[5] = conv.weight[4], conv.bias[4]
-    activations = _layer_output(model, model.features, IMAGES).flatten(2)
+    activations = layer_output(model, model.features, IMAGES).flatten(2)
     assert (activations[:, 4:].amax(2) > activations[:, 4:].amin(2)).all()
     counter = RowCounter(model.features[0])
     try:
@@ -292,7 +282,7 @@ def test_matches_pytorch_grad_cam(model_name, layer, n_images, size, method, pee
     )
     np.testing.assert_allclose(minmax(result.raw_maps.numpy()), minmax(theirs), atol=1e-4)
     if method == "ablationcam":  # the peer zeroes channels only on non-negative outputs
-        assert _layer_output(model, module, images).min() == 0
+        assert layer_output(model, module, images).min() == 0
     elif model_name == "resnet18":
         # faithcam's default masks use align_corners=False; the peer's UpsamplingBilinear2d
         # uses True, which shifts every mask by up to half an activation cell.
@@ -315,7 +305,7 @@ def test_peer_ablation_value_deviates_on_signed_layers(peer_output) -> None:
     ).eval()
     module = model[2]
     result = faithcam.explain(model, IMAGES, "ablationcam", CLASSES, module)
-    activations = _layer_output(model, module, IMAGES)
+    activations = layer_output(model, module, IMAGES)
     assert activations.min() < 0
     reference = naive_ablation_cam(model[3:], activations, CLASSES)
     torch.testing.assert_close(result.raw_maps, reference, rtol=1e-4, atol=1e-6)
