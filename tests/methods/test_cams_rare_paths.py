@@ -498,3 +498,14 @@ def test_finercam_records_the_alpha_and_comparisons_it_was_given():
     assert (default.settings["alpha"], default.settings["comparisons"]) == (1.0, [1, 2, 3])
     cam = faithcam.explain(_small_net(), torch.rand(2, 3, 8, 8), "cam", 0, layer="3")
     assert cam.settings["classifier"] is None
+
+
+def test_finercam_takes_the_estimator_it_is_given():
+    """Finer-CAM with ``estimator="integrated"`` runs that estimator (its settings say so and
+    the result is named after the pair), with its own options still recorded."""
+    result = faithcam.explain(
+        _small_net(), torch.rand(2, 3, 8, 8), "finercam", 0, layer="3", estimator="integrated",
+        steps=2,
+    )  # fmt: skip
+    assert (result.settings["estimator"], result.settings["steps"]) == ("integrated", 2)
+    assert (result.settings["alpha"], result.settings["comparisons"]) == (1.0, [1, 2, 3])

@@ -461,6 +461,25 @@ def test_a_metric_re_explaining_some_images_passes_their_own_callables() -> None
     assert explained.fns == [second]
 
 
+def test_a_metric_re_explaining_some_images_passes_their_multilabel_classes_and_score() -> None:
+    """A multi-label target re-explained for image 1 alone is a MultiLabel of image 1's classes
+    only, with the score the caller gave; a shared callable is passed as the caller gave it."""
+    from faithcam.engine.targets import CallableTarget, MultiLabel
+    from faithcam.metrics.scoring import metric_target
+
+    images = torch.rand(2, 3, 4, 4)
+    given = MultiLabel([[0, 2], [1]], score="sigmoid")
+    target = metric_target(given, images, lambda: torch.rand(2, 3), score=None,
+                           default="logit", metric="test")  # fmt: skip
+    explained = target.explained(torch.tensor([1]))
+    assert isinstance(explained, MultiLabel)
+    assert (explained.classes, explained.score) == ([[1]], "sigmoid")
+    shared = CallableTarget(lambda out: out[..., 0])
+    target = metric_target(shared, images, lambda: torch.rand(2, 3), score=None,
+                           default="logit", metric="test")  # fmt: skip
+    assert target.explained(torch.tensor([1])) is shared
+
+
 # --- seed 20261211 ---------------------------------------------------------------------------
 
 
