@@ -480,6 +480,21 @@ def test_a_metric_re_explaining_some_images_passes_their_multilabel_classes_and_
     assert target.explained(torch.tensor([1])) is shared
 
 
+@pytest.mark.parametrize("flag", [True, False])
+def test_a_bool_target_of_a_metric_is_refused_not_read_as_class_one_or_zero(flag) -> None:
+    """``targets=True`` is no class id (bool is an int subclass: read as int it would be class
+    1): refused with the expected forms."""
+    from faithcam.errors import FaithcamValueError
+    from faithcam.metrics import deletion
+
+    model = nn.Sequential(nn.Flatten(), nn.Linear(48, 3)).eval()
+    with pytest.raises(FaithcamValueError) as caught:
+        deletion(model, torch.rand(2, 3, 4, 4), torch.rand(2, 4, 4), flag)
+    assert str(caught.value) == (
+        "targets must be None, an int, or 2 integer class ids of shape (B,), got () torch.bool"
+    )
+
+
 # --- seed 20261211 ---------------------------------------------------------------------------
 
 
